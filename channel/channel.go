@@ -1,0 +1,202 @@
+package channel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ID identifies a connected channel (a provider's channel ID).
+type ID string
+
+// Kind is the messenger a channel belongs to. The set is open.
+type Kind string
+
+// Known kinds.
+const (
+	WhatsApp  Kind = "whatsapp"
+	Telegram  Kind = "telegram"
+	Instagram Kind = "instagram"
+	VK        Kind = "vk"
+	Avito     Kind = "avito"
+	Viber     Kind = "viber"
+	MAX       Kind = "max"
+)
+
+// Channel is one connected messenger account.
+type Channel struct {
+	ID   ID
+	Kind Kind
+	Name string
+}
+
+// Chat is a conversation with one client on one channel. ChatID is the
+// client's ID on the messenger: international digits without "+" for
+// WhatsApp ("79161234567"), a user ID or username elsewhere.
+// Chat is comparable and can key a map.
+type Chat struct {
+	Channel ID
+	ChatID  string
+}
+
+func (c Chat) String() string { return string(c.Channel) + "/" + c.ChatID }
+
+// Direction tells whether a message came from the client or went to them.
+type Direction int
+
+// Directions.
+const (
+	Inbound  Direction = iota // from the client
+	Outbound                  // to the client
+)
+
+func (d Direction) String() string {
+	if d == Inbound {
+		return "inbound"
+	}
+	return "outbound"
+}
+
+// AuthorKind tells who wrote a message.
+type AuthorKind int
+
+// Author kinds.
+const (
+	AuthorClient   AuthorKind = iota // the client
+	AuthorEmployee                   // a CRM user; Author.UserID says which
+	AuthorSalesbot                   // the CRM's automation bot
+	AuthorSystem                     // the integration or provider itself
+)
+
+func (k AuthorKind) String() string {
+	switch k {
+	case AuthorClient:
+		return "client"
+	case AuthorEmployee:
+		return "employee"
+	case AuthorSalesbot:
+		return "salesbot"
+	case AuthorSystem:
+		return "system"
+	}
+	return "AuthorKind(?)"
+}
+
+// Author is who wrote a message.
+type Author struct {
+	Kind AuthorKind
+	// UserID is the CRM user ID (crm.UserID) when Kind is AuthorEmployee.
+	UserID string
+}
+
+// Message is one message in a chat, in either direction.
+type Message struct {
+	// ID is the provider's message ID; it makes deliveries idempotent.
+	ID        string
+	Chat      Chat
+	Direction Direction
+	Author    Author
+	Text      string
+	// ContentURI is a media attachment's address, if any.
+	ContentURI string
+	Time       time.Time
+	// Phone is the client's phone number when the provider knows it.
+	Phone string
+	// Username is the client's username when the provider knows it.
+	Username string
+	// ClientName is the client's display name, if known.
+	ClientName string
+}
+
+// Outgoing is a message to send to a client.
+type Outgoing struct {
+	Chat       Chat
+	Text       string
+	ContentURI string
+	// Author is the employee, Salesbot or system sending it.
+	Author Author
+	// IdempotencyKey identifies this send: a second Send with the same key
+	// sends nothing and returns the first receipt. Required.
+	IdempotencyKey string
+}
+
+// Receipt is what a Sender returns for an accepted message.
+type Receipt struct {
+	// ProviderID is the provider's ID of the sent message.
+	ProviderID string
+	// Duplicate is true when the key was already sent and nothing new went out.
+	Duplicate bool
+}
+
+// Sender sends messages to clients through a provider.
+type Sender interface {
+	// Send sends m. Errors: ErrInvalid (empty chat, no text nor content,
+	// no idempotency key), ErrNotFound (unknown channel), ErrRejected (the
+	// messenger refused, e.g. a blocked client), ErrUnauthorized,
+	// ErrRateLimited / ErrUnavailable (transient: retrying with the same
+	// key is safe).
+	Send(ctx context.Context, m Outgoing) (Receipt, error)
+}
+
+// Sentinel errors.
+var (
+	ErrInvalid      = errors.New("channel: invalid message")
+	ErrNotFound     = errors.New("channel: unknown channel or chat")
+	ErrRejected     = errors.New("channel: rejected by the messenger")
+	ErrUnauthorized = errors.New("channel: unauthorized")
+	ErrRateLimited  = errors.New("channel: rate limited")
+	ErrUnavailable  = errors.New("channel: provider unavailable")
+)
+
+// RetryAfterError carries the wait a provider asked for. Err is the
+// classification (ErrRateLimited or ErrUnavailable).
+type RetryAfterError struct {
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("%v (retry after %v)", e.Err, e.RetryAfter)
+}
+
+// Unwrap returns the classification.
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// Temporary reports whether err is transient, so a retry with the same
+// idempotency key may succeed.
+func Temporary(err error) bool {
+	return errors.Is(err, ErrRateLimited) || errors.Is(err, ErrUnavailable)
+}
+
+// Validate checks the fields every Sender requires, with an error matching
+// ErrInvalid that names the missing field. Adapters may call it first.
+func (m Outgoing) Validate() error {
+	switch {
+	case m.Chat.Channel == "":
+		return fmt.Errorf("%w: Chat.Channel is empty", ErrInvalid)
+	case m.Chat.ChatID == "":
+		return fmt.Errorf("%w: Chat.ChatID is empty", ErrInvalid)
+	case m.Text == "" && m.ContentURI == "":
+		return fmt.Errorf("%w: neither Text nor ContentURI is set", ErrInvalid)
+	case m.IdempotencyKey == "":
+		return fmt.Errorf("%w: IdempotencyKey is empty", ErrInvalid)
+	}
+	return nil
+}
+
+// Discard is a Sender that accepts every valid message and sends nothing.
+// Its receipts carry the idempotency key as the provider ID.
+var Discard Sender = discard{}
+
+type discard struct{}
+
+func (discard) Send(ctx context.Context, m Outgoing) (Receipt, error) {
+	if err := ctx.Err(); err != nil {
+		return Receipt{}, err
+	}
+	if err := m.Validate(); err != nil {
+		return Receipt{}, err
+	}
+	return Receipt{ProviderID: m.IdempotencyKey}, nil
+}

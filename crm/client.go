@@ -1,0 +1,122 @@
+package crm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Client is implemented by CRM adapters: the operations the rules need and
+// no more. Methods must be safe for concurrent use and return an error
+// matching ctx.Err() once ctx is done.
+//
+// "Safe to retry" below means a retry after a temporary error (see
+// [Temporary]) cannot create a second entity or undo a later change.
+type Client interface {
+	// FindContactsByPhone returns the contacts having a phone equal to e164
+	// (an E.164 number, "+79161234567") however the number was typed in the
+	// CRM. None: an empty slice and nil error. Safe to retry.
+	FindContactsByPhone(ctx context.Context, e164 string) ([]Contact, error)
+
+	// FindContactsByIdentity returns the contacts carrying the messenger
+	// identity. None: an empty slice and nil error. Safe to retry.
+	FindContactsByIdentity(ctx context.Context, id Identity) ([]Contact, error)
+
+	// CreateContact creates a contact. Errors: ErrInvalid, transient errors.
+	// Not safe to retry blindly: a timeout may hide a created contact; look
+	// it up by phone first.
+	CreateContact(ctx context.Context, c NewContact) (Contact, error)
+
+	// CreateDeal creates a deal at d.Pipeline/d.Stage with d.Responsible,
+	// linked to d.Contact or to d.NewContact created in the same operation.
+	// It returns the deal and its contact. ErrNotFound: the contact,
+	// pipeline or stage does not exist; ErrInvalid: both or neither of
+	// Contact and NewContact set. Not safe to retry blindly.
+	CreateDeal(ctx context.Context, d NewDeal) (Deal, Contact, error)
+
+	// ListDeals returns every deal linked to the contact, open and closed.
+	// ErrNotFound: no such contact. Safe to retry.
+	ListDeals(ctx context.Context, contact ContactID) ([]Deal, error)
+
+	// SetResponsible makes user responsible for the deal and for each of
+	// the deal's contacts. ErrNotFound: no such deal or user. Safe to retry.
+	SetResponsible(ctx context.Context, deal DealID, user UserID) error
+
+	// SetContactResponsible makes user responsible for a contact (used when
+	// a client has no deal). ErrNotFound: no such contact or user. Safe to retry.
+	SetContactResponsible(ctx context.Context, contact ContactID, user UserID) error
+
+	// CreateTask creates a task. ErrNotFound: the deal or contact does not
+	// exist; ErrInvalid: both or neither set. Not safe to retry blindly.
+	CreateTask(ctx context.Context, t NewTask) (Task, error)
+
+	// CompleteTask marks a task done. Completing a task that is already
+	// done succeeds. ErrNotFound: no such task. Safe to retry.
+	CompleteTask(ctx context.Context, id TaskID) error
+
+	// ListUsers returns the CRM's users. Safe to retry.
+	ListUsers(ctx context.Context) ([]User, error)
+
+	// ListPipelines returns the pipelines with their stages. Safe to retry.
+	ListPipelines(ctx context.Context) ([]Pipeline, error)
+}
+
+// Noter is an optional capability: adding a note to a deal or a contact.
+type Noter interface {
+	AddNote(ctx context.Context, n Note) error
+}
+
+// TaskBatcher is an optional capability: creating several tasks in one
+// request. The result is in the order of ts.
+type TaskBatcher interface {
+	CreateTasks(ctx context.Context, ts []NewTask) ([]Task, error)
+}
+
+// Wrapper is implemented by Clients that wrap another (logging, metrics,
+// retries), so helpers can find optional capabilities underneath.
+type Wrapper interface {
+	Unwrap() Client
+}
+
+// as finds a capability T on c or on what it wraps.
+func as[T any](c Client) (T, bool) {
+	for c != nil {
+		if t, ok := c.(T); ok {
+			return t, true
+		}
+		w, ok := c.(Wrapper)
+		if !ok {
+			break
+		}
+		c = w.Unwrap()
+	}
+	var zero T
+	return zero, false
+}
+
+// AddNote adds a note through the Noter capability. Without it the error
+// matches errors.ErrUnsupported: there is no fallback.
+func AddNote(ctx context.Context, c Client, n Note) error {
+	if nt, ok := as[Noter](c); ok {
+		return nt.AddNote(ctx, n)
+	}
+	return fmt.Errorf("crm: AddNote: %w", errors.ErrUnsupported)
+}
+
+// CreateTasks creates ts through the TaskBatcher capability, or one by one
+// with CreateTask. On a failure midway the tasks created so far are
+// returned with the error.
+func CreateTasks(ctx context.Context, c Client, ts []NewTask) ([]Task, error) {
+	if tb, ok := as[TaskBatcher](c); ok {
+		return tb.CreateTasks(ctx, ts)
+	}
+	out := make([]Task, 0, len(ts))
+	for _, t := range ts {
+		created, err := c.CreateTask(ctx, t)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, created)
+	}
+	return out, nil
+}
