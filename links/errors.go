@@ -1,0 +1,100 @@
+package links
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// Sentinel errors. Test for them with errors.Is; the concrete errors carry
+// the details (which URL, which hop, which address).
+var (
+	// ErrBlockedAddress: a connection to a loopback, private, link-local,
+	// CGNAT, unspecified, multicast, reserved or cloud-metadata address was
+	// refused by the dial guard. The concrete error is a *BlockedAddressError.
+	ErrBlockedAddress = errors.New("links: address not allowed")
+	// ErrScheme: a link or redirect pointed at a scheme other than http or
+	// https (file:, javascript:, data:, tg:, ...).
+	ErrScheme = errors.New("links: scheme not allowed")
+	// ErrLoop: a redirect led back to an address already visited.
+	ErrLoop = errors.New("links: redirect loop")
+	// ErrTooManyHops: the redirect chain is longer than Options.MaxHops.
+	ErrTooManyHops = errors.New("links: too many redirects")
+	// ErrBadLocation: a redirect target (Location header or refresh URL) is
+	// not a usable absolute or relative http(s) URL, or is too long.
+	ErrBadLocation = errors.New("links: bad redirect target")
+	// ErrNoRedirect: the short link answered with a page of its own instead
+	// of redirecting (no 3xx, no refresh), so there is no longer address.
+	ErrNoRedirect = errors.New("links: short link did not redirect")
+	// ErrStatus: the short link itself answered with an HTTP error status.
+	// The concrete error is a *StatusError.
+	ErrStatus = errors.New("links: unexpected HTTP status")
+	// ErrTooManyLinks: the message holds more distinct short links than
+	// Options.MaxLinksPerMessage; the extra ones are left as they are.
+	ErrTooManyLinks = errors.New("links: too many links in one message")
+	// ErrInvalidOptions: the Options given to NewExpander are invalid.
+	// The concrete error is an *OptionsError.
+	ErrInvalidOptions = errors.New("links: invalid options")
+	// ErrNilContext: a nil context.Context was passed.
+	ErrNilContext = errors.New("links: nil context")
+)
+
+// BlockedAddressError reports an address refused by the dial guard.
+type BlockedAddressError struct {
+	Addr   netip.Addr // the address that was about to be dialled
+	Reason string     // the range it falls in, e.g. "loopback", "private", "cloud metadata"
+}
+
+func (e *BlockedAddressError) Error() string {
+	return fmt.Sprintf("links: address %s not allowed (%s)", e.Addr, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrBlockedAddress) true.
+func (e *BlockedAddressError) Is(target error) bool { return target == ErrBlockedAddress }
+
+// StatusError reports an HTTP error status answered by the short link.
+type StatusError struct {
+	URL  string
+	Code int
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("links: %s answered HTTP %d", e.URL, e.Code)
+}
+
+// Is makes errors.Is(err, ErrStatus) true.
+func (e *StatusError) Is(target error) bool { return target == ErrStatus }
+
+// LinkError reports why one short link was not expanded: the short link, the
+// hop at which it failed (0 is the short link itself), the URL requested at
+// that hop, and the cause. Unwrap gives the cause, so errors.Is works with the
+// sentinels above and with context.DeadlineExceeded / context.Canceled.
+type LinkError struct {
+	Short string // normalised short link
+	Hop   int    // number of redirects followed before the failure
+	URL   string // URL being requested or followed when it failed
+	Err   error
+}
+
+func (e *LinkError) Error() string {
+	if e.URL == "" || e.URL == e.Short {
+		return fmt.Sprintf("links: expanding %s: %v", e.Short, e.Err)
+	}
+	return fmt.Sprintf("links: expanding %s: hop %d (%s): %v", e.Short, e.Hop, e.URL, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *LinkError) Unwrap() error { return e.Err }
+
+// OptionsError names an invalid Options field.
+type OptionsError struct {
+	Field  string // e.g. "Hosts[1]", "MaxHops"
+	Reason string
+}
+
+func (e *OptionsError) Error() string {
+	return fmt.Sprintf("links: invalid option %s: %s", e.Field, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrInvalidOptions) true.
+func (e *OptionsError) Is(target error) bool { return target == ErrInvalidOptions }
