@@ -1,0 +1,390 @@
+package routing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/crmbridge/crmbridge/channel"
+	"github.com/crmbridge/crmbridge/crm"
+	"github.com/crmbridge/crmbridge/roles"
+)
+
+// ErrNoEligible: nobody is eligible for a distribution rule. Matched by
+// [*NoEligibleError], which lists who was skipped and why.
+var ErrNoEligible = errors.New("routing: nobody eligible")
+
+// NoEligibleError says that rule found nobody eligible on the channel. The
+// engine acts on it by offering the chat to every writer
+// ([Distributor.OfferToWriters]); [Distributor.Distribute] does so itself.
+// It matches ErrNoEligible.
+type NoEligibleError struct {
+	Rule    Rule
+	Channel channel.ID
+	Skipped []Skip
+}
+
+func (e *NoEligibleError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "routing: nobody eligible for %s on channel %q", e.Rule, e.Channel)
+	if len(e.Skipped) == 0 {
+		b.WriteString(": nobody has a role there")
+	}
+	writeSkips(&b, ": ", e.Skipped)
+	return b.String()
+}
+
+// Is reports whether target is ErrNoEligible.
+func (e *NoEligibleError) Is(target error) bool { return target == ErrNoEligible }
+
+// Rule names the distribution rule that made a decision.
+type Rule string
+
+// Rules. The engine may define more of its own.
+const (
+	RuleFirstResponder Rule = "first_responder"  // offered to the available receivers
+	RuleRoundRobin     Rule = "round_robin"      // one receiver, least recently served
+	RuleOfferToWriters Rule = "offer_to_writers" // fallback: offered to everyone who may write
+	RuleClaim          Rule = "claim"            // the first reply claimed an offered chat
+)
+
+// SkipReason says why an employee with a role on the channel was not a
+// candidate.
+type SkipReason string
+
+// Skip reasons.
+const (
+	SkipCannotWrite  SkipReason = "role cannot write"               // quality control
+	SkipNotReceiving SkipReason = "does not receive new clients"    // switch off
+	SkipUnavailable  SkipReason = "unavailable (availability hook)" // e.g. off shift
+)
+
+// Skip is an employee left out of a decision, and why.
+type Skip struct {
+	User   crm.UserID
+	Reason SkipReason
+}
+
+// Explanation says how a decision was reached.
+type Explanation struct {
+	Rule    Rule
+	Channel channel.ID
+	// Chat is set for offers and claims.
+	Chat channel.Chat
+	// Considered is everyone with a role on the channel (sorted by ID); for
+	// a claim, the offered group.
+	Considered []crm.UserID
+	// Eligible are the employees the rule chose among (round robin) or
+	// offered the chat to (offers), sorted by ID.
+	Eligible []crm.UserID
+	// Skipped are the considered employees left out, with the reason.
+	Skipped []Skip
+	// Position is the round-robin pick's number in the channel's rotation
+	// (1 for the first ever), and LastServed the chosen employee's previous
+	// position (0: never served). Zero for other rules.
+	Position, LastServed uint64
+	// Fallback is set when this decision replaces a rule that found nobody
+	// eligible (see [Distributor.Distribute]).
+	Fallback *NoEligibleError
+	// Repeat is true for an offer that was already recorded (a retry or a
+	// concurrent duplicate): nobody needs notifying again.
+	Repeat bool
+}
+
+// String renders the explanation on one line, for logs and operators.
+func (e Explanation) String() string {
+	var b strings.Builder
+	b.WriteString(string(e.Rule))
+	if e.Chat != (channel.Chat{}) {
+		fmt.Fprintf(&b, " chat %s", e.Chat)
+	} else {
+		fmt.Fprintf(&b, " on channel %s", e.Channel)
+	}
+	if e.Position > 0 {
+		fmt.Fprintf(&b, ": pick #%d", e.Position)
+		if e.LastServed > 0 {
+			fmt.Fprintf(&b, " (chosen last served at #%d)", e.LastServed)
+		} else {
+			b.WriteString(" (chosen never served before)")
+		}
+	}
+	if e.Repeat {
+		b.WriteString(": already offered")
+	}
+	writeUsers(&b, "; eligible ", e.Eligible)
+	writeSkips(&b, "; skipped ", e.Skipped)
+	if e.Fallback != nil {
+		b.WriteString("; fallback: ")
+		b.WriteString(strings.TrimPrefix(e.Fallback.Error(), "routing: "))
+	}
+	return b.String()
+}
+
+func writeUsers(b *strings.Builder, prefix string, us []crm.UserID) {
+	for i, u := range us {
+		if i == 0 {
+			b.WriteString(prefix)
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString(string(u))
+	}
+}
+
+func writeSkips(b *strings.Builder, prefix string, ss []Skip) {
+	for i, s := range ss {
+		if i == 0 {
+			b.WriteString(prefix)
+		} else {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(b, "%s (%s)", s.User, s.Reason)
+	}
+}
+
+// Decision is the outcome of a distribution rule, with its explanation.
+type Decision struct {
+	// User is the employee who gets the client: the round-robin pick, or
+	// the winner of a claim. Empty for offers.
+	User crm.UserID
+	// Offered is the group an offer went to (to be notified when
+	// Why.Repeat is false). Read-only.
+	Offered []crm.UserID
+	Why     Explanation
+}
+
+// String renders the decision and its explanation on one line.
+func (d Decision) String() string {
+	switch {
+	case d.User != "":
+		return fmt.Sprintf("to %s: %v", d.User, d.Why)
+	case len(d.Offered) > 0:
+		var b strings.Builder
+		writeUsers(&b, "offered to ", d.Offered)
+		return b.String() + ": " + d.Why.String()
+	}
+	return d.Why.String()
+}
+
+// Availability reports whether an employee can take a new client on the
+// channel right now (on shift, not on leave). It must be safe for
+// concurrent use and fast: it is called once per receiver per decision.
+type Availability func(ctx context.Context, ch channel.ID, user crm.UserID) bool
+
+// DistributorOptions configure a Distributor. The zero value is valid.
+type DistributorOptions struct {
+	// Claims records first-responder offers and claims. Nil: an in-memory
+	// store private to the Distributor (shared with Rotation if that is nil
+	// too).
+	Claims ClaimStore
+	// Rotation records round-robin state. Nil: as for Claims.
+	Rotation RotationStore
+	// Available marks employees who cannot take new clients now. Nil:
+	// everyone is available.
+	Available Availability
+}
+
+// Distributor applies the distribution rules of a channel: round robin,
+// first-responder offers and claims, and the fallback when nobody is
+// eligible. It holds no state of its own beyond its stores, so several
+// Distributors on the same stores (in one process or many) behave as one,
+// and a new Distributor continues where the previous one stopped. It is
+// safe for concurrent use.
+//
+// Round-robin guarantee ("equal shares"): for any two employees who were
+// continuously eligible (a receiver on the channel, able to write, and
+// available) throughout a period, the numbers of clients each got in that
+// period differ by at most one — under concurrent arrivals and while other
+// employees join, leave, switch "receives new clients" off or go off
+// shift. It follows from least-recently-served order: between two picks of
+// A, an eligible B was served less recently than A and so is picked first.
+// A newcomer, or an employee back from leave, gets the next client and then
+// waits a full cycle: never a burst, unlike a lifetime counter.
+type Distributor struct {
+	claims    ClaimStore
+	rotation  RotationStore
+	available Availability
+}
+
+// NewDistributor returns a Distributor using opts.
+func NewDistributor(opts DistributorOptions) *Distributor {
+	d := &Distributor{claims: opts.Claims, rotation: opts.Rotation, available: opts.Available}
+	if d.claims == nil || d.rotation == nil {
+		m := NewMemoryStore()
+		if d.claims == nil {
+			d.claims = m
+		}
+		if d.rotation == nil {
+			d.rotation = m
+		}
+	}
+	return d
+}
+
+// candidates sorts everyone with a role on ch into eligible receivers and
+// skips, in ID order.
+func (d *Distributor) candidates(ctx context.Context, t *roles.Table, ch channel.ID) (considered, eligible []crm.UserID, skipped []Skip) {
+	considered = t.Users(ch)
+	eligible = make([]crm.UserID, 0, len(considered))
+	for _, u := range considered {
+		a, _ := t.Lookup(u, ch)
+		switch {
+		case !a.Role.MayWrite():
+			skipped = append(skipped, Skip{u, SkipCannotWrite})
+		case !a.ReceivesNewClients:
+			skipped = append(skipped, Skip{u, SkipNotReceiving})
+		case d.available != nil && !d.available(ctx, ch, u):
+			skipped = append(skipped, Skip{u, SkipUnavailable})
+		default:
+			eligible = append(eligible, u)
+		}
+	}
+	return considered, eligible, skipped
+}
+
+// RoundRobin gives a new client on ch to one employee: among those who
+// receive new clients there and are available, the one served least
+// recently on this channel (ties: smaller ID). The pick is recorded in the
+// rotation store (pool: the channel ID). Nobody eligible: a
+// [*NoEligibleError].
+func (d *Distributor) RoundRobin(ctx context.Context, t *roles.Table, ch channel.ID) (Decision, error) {
+	if ch == "" {
+		return Decision{}, fmt.Errorf("%w: empty channel", ErrInvalid)
+	}
+	considered, eligible, skipped := d.candidates(ctx, t, ch)
+	if err := ctx.Err(); err != nil {
+		return Decision{}, err
+	}
+	if len(eligible) == 0 {
+		return Decision{}, &NoEligibleError{Rule: RuleRoundRobin, Channel: ch, Skipped: skipped}
+	}
+	turn, err := d.rotation.Next(ctx, string(ch), eligible)
+	if err != nil {
+		return Decision{}, err
+	}
+	return Decision{User: turn.User, Why: Explanation{
+		Rule: RuleRoundRobin, Channel: ch,
+		Considered: considered, Eligible: eligible, Skipped: skipped,
+		Position: turn.Seq, LastServed: turn.Previous,
+	}}, nil
+}
+
+// Offer offers chat (first responder) to every employee who receives new
+// clients on its channel and is available; the first reply claims it
+// ([Distributor.Claim]). An existing offer for the chat is kept and
+// returned with Why.Repeat set. Nobody eligible: a [*NoEligibleError].
+func (d *Distributor) Offer(ctx context.Context, t *roles.Table, chat channel.Chat) (Decision, error) {
+	if err := checkChat(chat); err != nil {
+		return Decision{}, err
+	}
+	considered, eligible, skipped := d.candidates(ctx, t, chat.Channel)
+	if err := ctx.Err(); err != nil {
+		return Decision{}, err
+	}
+	if len(eligible) == 0 {
+		return Decision{}, &NoEligibleError{Rule: RuleFirstResponder, Channel: chat.Channel, Skipped: skipped}
+	}
+	return d.offer(ctx, chat, RuleFirstResponder, considered, eligible, skipped)
+}
+
+// OfferToWriters offers chat to every employee who may write on its channel
+// (managers and supervisors), whatever their "receives new clients" switch
+// and availability: the fallback when a rule finds nobody eligible, so that
+// nothing waits unseen. An existing offer is kept (Why.Repeat). Nobody may
+// write on the channel: a [*NoEligibleError].
+func (d *Distributor) OfferToWriters(ctx context.Context, t *roles.Table, chat channel.Chat) (Decision, error) {
+	if err := checkChat(chat); err != nil {
+		return Decision{}, err
+	}
+	considered := t.Users(chat.Channel)
+	eligible := make([]crm.UserID, 0, len(considered))
+	var skipped []Skip
+	for _, u := range considered {
+		if t.Role(u, chat.Channel).MayWrite() {
+			eligible = append(eligible, u)
+		} else {
+			skipped = append(skipped, Skip{u, SkipCannotWrite})
+		}
+	}
+	if len(eligible) == 0 {
+		return Decision{}, &NoEligibleError{Rule: RuleOfferToWriters, Channel: chat.Channel, Skipped: skipped}
+	}
+	return d.offer(ctx, chat, RuleOfferToWriters, considered, eligible, skipped)
+}
+
+func (d *Distributor) offer(ctx context.Context, chat channel.Chat, rule Rule, considered, eligible []crm.UserID, skipped []Skip) (Decision, error) {
+	st, created, err := d.claims.Offer(ctx, chat, eligible)
+	if err != nil {
+		return Decision{}, err
+	}
+	return Decision{Offered: st.Offered, Why: Explanation{
+		Rule: rule, Channel: chat.Channel, Chat: chat,
+		Considered: considered, Eligible: eligible, Skipped: skipped,
+		Repeat: !created,
+	}}, nil
+}
+
+// Distribute applies the channel's mode to a new client's chat:
+// FirstResponder offers it (Offer), RoundRobin picks one employee
+// (RoundRobin). When the rule finds nobody eligible, the chat is offered to
+// everyone who may write (OfferToWriters) and Why.Fallback says why. The
+// error is a [*NoEligibleError] only when nobody may write on the channel
+// at all.
+func (d *Distributor) Distribute(ctx context.Context, mode Mode, t *roles.Table, chat channel.Chat) (Decision, error) {
+	var (
+		dec Decision
+		err error
+	)
+	switch mode {
+	case FirstResponder:
+		dec, err = d.Offer(ctx, t, chat)
+	case RoundRobin:
+		if err = checkChat(chat); err == nil {
+			dec, err = d.RoundRobin(ctx, t, chat.Channel)
+			dec.Why.Chat = chat
+		}
+	default:
+		return Decision{}, fmt.Errorf("%w: unknown mode %d", ErrInvalid, int(mode))
+	}
+	var none *NoEligibleError
+	if !errors.As(err, &none) {
+		return dec, err
+	}
+	dec, err = d.OfferToWriters(ctx, t, chat)
+	if err != nil {
+		return Decision{}, err
+	}
+	dec.Why.Fallback = none
+	return dec, nil
+}
+
+// Claim makes user the winner of an offered chat: the claim primitive every
+// path (a reply, an explicit "take") goes through. Exactly one of any
+// number of concurrent claimants wins; the others get a [*ClaimedError]
+// naming the winner (errors.Is ErrAlreadyClaimed). The winner claiming
+// again succeeds. A user outside the offered group gets a
+// [*NotOfferedError]. After Claim returns, the roles predicates given the
+// new state hide the chat from the other managers.
+func (d *Distributor) Claim(ctx context.Context, chat channel.Chat, user crm.UserID) (Decision, error) {
+	st, err := d.claims.Claim(ctx, chat, user)
+	if err != nil {
+		return Decision{}, err
+	}
+	return Decision{User: st.ClaimedBy, Offered: st.Offered, Why: Explanation{
+		Rule: RuleClaim, Channel: chat.Channel, Chat: chat, Considered: st.Offered,
+	}}, nil
+}
+
+// ClaimState returns the chat's recorded offer and claim; found is false
+// when there is none.
+func (d *Distributor) ClaimState(ctx context.Context, chat channel.Chat) (st ClaimState, found bool, err error) {
+	return d.claims.Get(ctx, chat)
+}
+
+// Release deletes the chat's offer and claim, so the CRM alone decides whose
+// client it is and a later offer starts a new round. Call it once the CRM
+// names the claimer as responsible, or to withdraw an offer.
+func (d *Distributor) Release(ctx context.Context, chat channel.Chat) error {
+	return d.claims.Release(ctx, chat)
+}
