@@ -1,0 +1,1447 @@
+package amocrmtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+const (
+	accountID = 31415926
+	maxBatch  = 50
+	maxLimit  = 250
+)
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("POST /oauth2/access_token", s.handleToken)
+	m.HandleFunc("GET /api/v4/account", s.handleAccount)
+	m.HandleFunc("GET /api/v4/users", s.handleUsers)
+	m.HandleFunc("GET /api/v4/leads/pipelines", s.handlePipelines)
+
+	m.HandleFunc("GET /api/v4/contacts", s.handleListContacts)
+	m.HandleFunc("GET /api/v4/contacts/{id}", s.handleGetContact)
+	m.HandleFunc("POST /api/v4/contacts", s.handleCreateContacts)
+	m.HandleFunc("PATCH /api/v4/contacts", s.handlePatchContacts)
+	m.HandleFunc("PATCH /api/v4/contacts/{id}", s.handlePatchContact)
+
+	m.HandleFunc("GET /api/v4/leads", s.handleListLeads)
+	m.HandleFunc("GET /api/v4/leads/{id}", s.handleGetLead)
+	m.HandleFunc("POST /api/v4/leads", s.handleCreateLeads)
+	m.HandleFunc("PATCH /api/v4/leads/{id}", s.handlePatchLead)
+	m.HandleFunc("POST /api/v4/leads/complex", s.handleComplex)
+	m.HandleFunc("POST /api/v4/leads/unsorted/forms", s.handleUnsortedForms)
+	m.HandleFunc("POST /api/v4/leads/unsorted/{uid}/accept", s.handleAccept)
+
+	m.HandleFunc("GET /api/v4/tasks", s.handleListTasks)
+	m.HandleFunc("GET /api/v4/tasks/{id}", s.handleGetTask)
+	m.HandleFunc("POST /api/v4/tasks", s.handleCreateTasks)
+	m.HandleFunc("PATCH /api/v4/tasks/{id}", s.handlePatchTask)
+
+	m.HandleFunc("POST /api/v4/leads/{id}/notes", s.handleNotes("leads"))
+	m.HandleFunc("POST /api/v4/contacts/{id}/notes", s.handleNotes("contacts"))
+}
+
+// ---- seeding and snapshots ----
+
+// AddContact stores a contact as if typed in the CRM and returns its ID.
+// Phones go into the PHONE field verbatim; Fields keys are field codes
+// (or "id:<n>"); ID, Leads and UpdatedAt are ignored.
+func (s *Server) AddContact(c Contact) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now().Unix()
+	st := &contact{id: s.newID(), name: c.Name, responsible: c.Responsible, unsorted: c.Unsorted, createdAt: now, updatedAt: now}
+	if len(c.Phones) > 0 {
+		f := cf{id: systemFields["PHONE"].id, code: "PHONE", name: systemFields["PHONE"].name, typ: "multitext"}
+		for _, p := range c.Phones {
+			f.values = append(f.values, cfVal{value: p, enumCode: "WORK", enumID: enumIDs["WORK"]})
+		}
+		st.fields = append(st.fields, f)
+	}
+	keys := make([]string, 0, len(c.Fields))
+	for k := range c.Fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k == "PHONE" && len(c.Phones) > 0 {
+			continue
+		}
+		f := cf{code: k, typ: "multitext"}
+		if idStr, ok := strings.CutPrefix(k, "id:"); ok {
+			id, err := strconv.Atoi(idStr)
+			if err != nil {
+				panic("amocrmtest: AddContact: bad field key " + k)
+			}
+			f = cf{id: id, typ: "text", name: "Field " + idStr}
+		} else if sf, ok := systemFields[k]; ok {
+			f.id, f.name = sf.id, sf.name
+		}
+		for _, v := range c.Fields[k] {
+			f.values = append(f.values, cfVal{value: v})
+		}
+		st.fields = append(st.fields, f)
+	}
+	s.contacts[st.id] = st
+	return st.id
+}
+
+// Contact returns a stored contact.
+func (s *Server) Contact(id int) (Contact, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.contacts[id]
+	if !ok {
+		return Contact{}, false
+	}
+	return c.snapshot(), true
+}
+
+// Contacts returns every stored contact, by ID.
+func (s *Server) Contacts() []Contact {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Contact, 0, len(s.contacts))
+	for _, id := range sortedKeys(s.contacts) {
+		out = append(out, s.contacts[id].snapshot())
+	}
+	return out
+}
+
+// Lead returns a stored lead.
+func (s *Server) Lead(id int) (Lead, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.leads[id]
+	if !ok {
+		return Lead{}, false
+	}
+	return l.snapshot(), true
+}
+
+// Leads returns every stored lead, by ID.
+func (s *Server) Leads() []Lead {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Lead, 0, len(s.leads))
+	for _, id := range sortedKeys(s.leads) {
+		out = append(out, s.leads[id].snapshot())
+	}
+	return out
+}
+
+// Task returns a stored task.
+func (s *Server) Task(id int) (Task, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tasks[id]
+	if !ok {
+		return Task{}, false
+	}
+	return t.Task, true
+}
+
+// Notes returns the stored notes in creation order.
+func (s *Server) Notes() []Note {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.notes)
+}
+
+// Unsorted returns the Unsorted entries, by creation order of their leads.
+func (s *Server) Unsorted() []UnsortedEntry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]UnsortedEntry, 0, len(s.unsorted))
+	for _, u := range s.unsorted {
+		e := u.UnsortedEntry
+		e.Contacts = slices.Clone(e.Contacts)
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Lead < out[j].Lead })
+	return out
+}
+
+func sortedKeys[V any](m map[int]V) []int {
+	keys := make([]int, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func (s *Server) newID() int {
+	s.nextID++
+	return s.nextID
+}
+
+// ---- helpers (callers hold s.mu where state is read) ----
+
+func (s *Server) userExists(id int) bool {
+	return slices.ContainsFunc(s.users, func(u User) bool { return u.ID == id })
+}
+
+func (s *Server) pipeline(id int) (Pipeline, bool) {
+	for _, p := range s.pipelines {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return Pipeline{}, false
+}
+
+func (s *Server) mainPipeline() Pipeline {
+	for _, p := range s.pipelines {
+		if p.Main {
+			return p
+		}
+	}
+	return s.pipelines[0]
+}
+
+func statusOf(p Pipeline, id int) (Status, bool) {
+	for _, st := range p.Statuses {
+		if st.ID == id {
+			return st, true
+		}
+	}
+	return Status{}, false
+}
+
+func unsortedStatus(p Pipeline) (Status, bool) {
+	for _, st := range p.Statuses {
+		if st.Type == 1 {
+			return st, true
+		}
+	}
+	return Status{}, false
+}
+
+func firstOpenStatus(p Pipeline) Status {
+	for _, st := range p.Statuses {
+		if st.Type == 0 && st.ID != WonStatusID && st.ID != LostStatusID {
+			return st
+		}
+	}
+	return p.Statuses[0]
+}
+
+func (s *Server) href(path string) map[string]any {
+	return map[string]any{"self": map[string]string{"href": s.srv.URL + path}}
+}
+
+func reqID(given string, i int) string {
+	if given != "" {
+		return given
+	}
+	return strconv.Itoa(i)
+}
+
+// decodeArray reads a JSON array body of at most maxBatch items.
+func decodeArray[T any](w http.ResponseWriter, r *http.Request) ([]T, bool) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+	if err != nil {
+		badRequest(w, "Invalid request body")
+		return nil, false
+	}
+	var items []T
+	if err := json.Unmarshal(body, &items); err != nil {
+		badRequest(w, "Invalid request body: expected a JSON array")
+		return nil, false
+	}
+	if len(items) == 0 {
+		badRequest(w, "Empty request")
+		return nil, false
+	}
+	if len(items) > maxBatch {
+		writeValidation(w, []vErr{{requestID: "0", code: "TooManyItems", path: "", detail: fmt.Sprintf("no more than %d items per request", maxBatch)}})
+		return nil, false
+	}
+	return items, true
+}
+
+func decodeObject[T any](w http.ResponseWriter, r *http.Request) (T, bool) {
+	var v T
+	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+	if err != nil || json.Unmarshal(body, &v) != nil {
+		badRequest(w, "Invalid request body")
+		return v, false
+	}
+	return v, true
+}
+
+func pathID(r *http.Request) (int, bool) {
+	id, err := strconv.Atoi(r.PathValue("id"))
+	return id, err == nil && id > 0
+}
+
+// pageParams parses page and limit; ok false after writing a 400.
+func pageParams(w http.ResponseWriter, q url.Values) (page, limit int, ok bool) {
+	page, limit = 1, 50
+	if v := q.Get("page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			writeValidation(w, []vErr{{requestID: "0", code: "InvalidType", path: "page", detail: "page must be a positive integer"}})
+			return 0, 0, false
+		}
+		page = n
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxLimit {
+			writeValidation(w, []vErr{{requestID: "0", code: "InvalidRange", path: "limit", detail: "limit must be between 1 and 250"}})
+			return 0, 0, false
+		}
+		limit = n
+	}
+	return page, limit, true
+}
+
+// writePage writes one page of items under _embedded[name], or 204.
+func (s *Server) writePage(w http.ResponseWriter, r *http.Request, name string, items []map[string]any, page, limit int) {
+	from := (page - 1) * limit
+	if from >= len(items) {
+		noContent(w)
+		return
+	}
+	to := min(from+limit, len(items))
+	links := map[string]any{"self": map[string]string{"href": pageHref(s.srv.URL, r, page, limit)}}
+	if to < len(items) {
+		links["next"] = map[string]string{"href": pageHref(s.srv.URL, r, page+1, limit)}
+	}
+	if page > 1 {
+		links["prev"] = map[string]string{"href": pageHref(s.srv.URL, r, page-1, limit)}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"_page":     page,
+		"_links":    links,
+		"_embedded": map[string]any{name: items[from:to]},
+	})
+}
+
+func pageHref(base string, r *http.Request, page, limit int) string {
+	q := r.URL.Query()
+	q.Set("page", strconv.Itoa(page))
+	q.Set("limit", strconv.Itoa(limit))
+	return base + r.URL.Path + "?" + q.Encode()
+}
+
+// idFilter collects filter[id], filter[id][], filter[id][n] values.
+func idFilter(q url.Values, name string) (map[int]bool, bool) {
+	var out map[int]bool
+	for k, vs := range q {
+		if k != "filter["+name+"]" && !strings.HasPrefix(k, "filter["+name+"][") {
+			continue
+		}
+		if out == nil {
+			out = map[int]bool{}
+		}
+		for _, v := range vs {
+			for _, part := range strings.Split(v, ",") {
+				if n, err := strconv.Atoi(strings.TrimSpace(part)); err == nil {
+					out[n] = true
+				}
+			}
+		}
+	}
+	return out, out != nil
+}
+
+func hasWith(q url.Values, what string) bool {
+	for _, v := range strings.Split(q.Get("with"), ",") {
+		if strings.TrimSpace(v) == what {
+			return true
+		}
+	}
+	return false
+}
+
+// ---- OAuth ----
+
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+		GrantType    string `json:"grant_type"`
+		RefreshToken string `json:"refresh_token"`
+		RedirectURI  string `json:"redirect_uri"`
+	}
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if json.Unmarshal(body, &req) != nil {
+		oauthProblem(w, http.StatusBadRequest, "Invalid request body")
+		return
+	}
+	if req.ClientID != s.opt.ClientID || req.ClientSecret != s.opt.ClientSecret {
+		oauthProblem(w, http.StatusUnauthorized, "Client authentication failed")
+		return
+	}
+	if req.GrantType != "refresh_token" {
+		oauthProblem(w, http.StatusBadRequest, "Unsupported grant type")
+		return
+	}
+	s.mu.Lock()
+	if req.RefreshToken == "" || req.RefreshToken != s.refresh {
+		s.mu.Unlock()
+		oauthProblem(w, http.StatusUnauthorized, "Token has been revoked")
+		return
+	}
+	s.issued++
+	access := fmt.Sprintf("amocrm-test-access-%d", s.issued)
+	s.refresh = fmt.Sprintf("amocrm-test-refresh-%d", s.issued)
+	s.access[access] = s.now().Add(s.opt.AccessTTL)
+	refresh := s.refresh
+	now := s.now().Unix()
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"token_type":    "Bearer",
+		"expires_in":    int(s.opt.AccessTTL.Seconds()),
+		"access_token":  access,
+		"refresh_token": refresh,
+		"server_time":   now,
+	})
+}
+
+func oauthProblem(w http.ResponseWriter, status int, hint string) {
+	b, _ := json.Marshal(map[string]any{
+		"hint":   hint,
+		"title":  "Некорректный запрос",
+		"type":   "https://developers.amocrm.ru/v3/errors/OAuthProblemJson",
+		"status": status,
+		"detail": "В запросе отсутствует ряд параметров или параметры невалидны",
+	})
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// ---- account, users, pipelines ----
+
+func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	cur := s.users[0].ID
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"id": accountID, "name": "Test account", "subdomain": "test",
+		"current_user_id": cur, "country": "RU", "currency": "RUB",
+		"is_unsorted_on": true, "_links": s.href("/api/v4/account"),
+	})
+}
+
+func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request) {
+	page, limit, ok := pageParams(w, r.URL.Query())
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	items := make([]map[string]any, 0, len(s.users))
+	for _, u := range s.users {
+		items = append(items, map[string]any{
+			"id": u.ID, "name": u.Name, "email": u.Email, "lang": "ru",
+			"rights": map[string]any{"is_active": u.Active, "is_admin": false, "is_free": false,
+				"group_id": nil, "role_id": nil},
+			"_links": s.href("/api/v4/users/" + strconv.Itoa(u.ID)),
+		})
+	}
+	s.mu.Unlock()
+	s.writePage(w, r, "users", items, page, limit)
+}
+
+func (s *Server) handlePipelines(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	var ps []map[string]any
+	for pi, p := range s.pipelines {
+		var sts []map[string]any
+		for i, st := range p.Statuses {
+			sort := 10 * (i + 1)
+			switch st.ID {
+			case WonStatusID:
+				sort = 10000
+			case LostStatusID:
+				sort = 11000
+			}
+			color := "#99ccff"
+			if st.Type == 1 {
+				color = "#c1c1c1"
+			}
+			sts = append(sts, map[string]any{
+				"id": st.ID, "name": st.Name, "sort": sort, "is_editable": st.Type == 0 && st.ID != WonStatusID && st.ID != LostStatusID,
+				"pipeline_id": p.ID, "color": color, "type": st.Type, "account_id": accountID,
+				"_links": s.href(fmt.Sprintf("/api/v4/leads/pipelines/%d/statuses/%d", p.ID, st.ID)),
+			})
+		}
+		_, hasUnsorted := unsortedStatus(p)
+		ps = append(ps, map[string]any{
+			"id": p.ID, "name": p.Name, "sort": (pi + 1) * 100, "is_main": p.Main, "is_unsorted_on": hasUnsorted,
+			"is_archive": false, "account_id": accountID,
+			"_links":    s.href(fmt.Sprintf("/api/v4/leads/pipelines/%d", p.ID)),
+			"_embedded": map[string]any{"statuses": sts},
+		})
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"_total_items": len(ps), "_links": s.href("/api/v4/leads/pipelines"),
+		"_embedded": map[string]any{"pipelines": ps},
+	})
+}
+
+// ---- contacts ----
+
+func (s *Server) contactJSON(c *contact, withLeads bool) map[string]any {
+	var cfs []map[string]any
+	for _, f := range c.fields {
+		var vals []map[string]any
+		for _, v := range f.values {
+			item := map[string]any{"value": v.value}
+			if v.enumCode != "" {
+				item["enum_code"] = v.enumCode
+				item["enum_id"] = v.enumID
+			}
+			vals = append(vals, item)
+		}
+		var code any
+		if f.code != "" {
+			code = f.code
+		}
+		cfs = append(cfs, map[string]any{"field_id": f.id, "field_name": f.name, "field_code": code, "field_type": f.typ, "values": vals})
+	}
+	emb := map[string]any{"tags": []any{}, "companies": []any{}}
+	if withLeads {
+		ls := []map[string]any{}
+		for _, id := range c.leads {
+			ls = append(ls, map[string]any{"id": id, "_links": s.href("/api/v4/leads/" + strconv.Itoa(id))})
+		}
+		emb["leads"] = ls
+	}
+	out := map[string]any{
+		"id": c.id, "name": c.name, "first_name": "", "last_name": "",
+		"responsible_user_id": c.responsible, "group_id": 0, "created_by": 0, "updated_by": 0,
+		"created_at": c.createdAt, "updated_at": c.updatedAt, "closest_task_at": nil,
+		"is_deleted": false, "is_unsorted": c.unsorted, "custom_fields_values": nil,
+		"account_id": accountID, "_links": s.href("/api/v4/contacts/" + strconv.Itoa(c.id)),
+		"_embedded": emb,
+	}
+	if cfs != nil {
+		out["custom_fields_values"] = cfs
+	}
+	return out
+}
+
+func (s *Server) handleListContacts(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	page, limit, ok := pageParams(w, q)
+	if !ok {
+		return
+	}
+	query := strings.TrimSpace(q.Get("query"))
+	ids, byID := idFilter(q, "id")
+	withLeads := hasWith(q, "leads")
+	s.mu.Lock()
+	var items []map[string]any
+	for _, id := range sortedKeys(s.contacts) {
+		c := s.contacts[id]
+		if byID && !ids[id] {
+			continue
+		}
+		if query != "" && !c.matches(query) {
+			continue
+		}
+		items = append(items, s.contactJSON(c, withLeads))
+	}
+	s.mu.Unlock()
+	s.writePage(w, r, "contacts", items, page, limit)
+}
+
+func (s *Server) handleGetContact(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(r)
+	s.mu.Lock()
+	c, found := s.contacts[id]
+	var out map[string]any
+	if ok && found {
+		out = s.contactJSON(c, hasWith(r.URL.Query(), "leads"))
+	}
+	s.mu.Unlock()
+	if out == nil {
+		noContent(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// buildFields validates custom_fields_values of item i.
+func buildFields(in []cfIn, prefix string, rid string) ([]cf, []vErr) {
+	var out []cf
+	var errs []vErr
+	for j, f := range in {
+		p := fmt.Sprintf("%scustom_fields_values.%d", prefix, j)
+		var field cf
+		switch {
+		case f.FieldCode != "":
+			sf, ok := systemFields[f.FieldCode]
+			if !ok {
+				errs = append(errs, vErr{rid, "NotSupportedChoice", p + ".field_code", "The value you selected is not a valid choice."})
+				continue
+			}
+			field = cf{id: sf.id, code: f.FieldCode, name: sf.name, typ: "multitext"}
+		case f.FieldID != 0:
+			field = cf{id: f.FieldID, name: "Field " + strconv.Itoa(f.FieldID), typ: "text"}
+			for code, sf := range systemFields {
+				if sf.id == f.FieldID {
+					field = cf{id: sf.id, code: code, name: sf.name, typ: "multitext"}
+				}
+			}
+		default:
+			errs = append(errs, vErr{rid, "NotBlank", p + ".field_id", "This value should not be blank."})
+			continue
+		}
+		if len(f.Values) == 0 {
+			errs = append(errs, vErr{rid, "NotBlank", p + ".values", "This value should not be blank."})
+			continue
+		}
+		for k, v := range f.Values {
+			val := rawString(v.Value)
+			if val == "" || val == "null" {
+				errs = append(errs, vErr{rid, "NotBlank", fmt.Sprintf("%s.values.%d.value", p, k), "This value should not be blank."})
+				continue
+			}
+			code := v.EnumCode
+			if code != "" && field.typ == "multitext" {
+				if _, ok := enumIDs[code]; !ok {
+					errs = append(errs, vErr{rid, "NotSupportedChoice", fmt.Sprintf("%s.values.%d.enum_code", p, k), "The value you selected is not a valid choice."})
+					continue
+				}
+			}
+			if code == "" && field.typ == "multitext" && (field.code == "PHONE" || field.code == "EMAIL") {
+				code = "WORK"
+			}
+			field.values = append(field.values, cfVal{value: val, enumCode: code, enumID: enumIDs[code]})
+		}
+		out = append(out, field)
+	}
+	return out, errs
+}
+
+// newContact validates and builds (not stores) a contact; s.mu held.
+func (s *Server) newContact(in contactIn, prefix, rid string) (*contact, []vErr) {
+	var errs []vErr
+	c := &contact{}
+	if in.Name != nil {
+		c.name = *in.Name
+	} else {
+		c.name = strings.TrimSpace(in.FirstName + " " + in.LastName)
+	}
+	if in.ResponsibleUserID != nil {
+		if !s.userExists(*in.ResponsibleUserID) {
+			errs = append(errs, vErr{rid, "NotSupportedChoice", prefix + "responsible_user_id", "The value you selected is not a valid choice."})
+		}
+		c.responsible = *in.ResponsibleUserID
+	} else {
+		c.responsible = s.users[0].ID
+	}
+	fields, ferrs := buildFields(in.CustomFieldsValues, prefix, rid)
+	c.fields = fields
+	errs = append(errs, ferrs...)
+	now := s.now().Unix()
+	c.createdAt, c.updatedAt = now, now
+	return c, errs
+}
+
+func (s *Server) handleCreateContacts(w http.ResponseWriter, r *http.Request) {
+	items, ok := decodeArray[contactIn](w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var built []*contact
+	var errs []vErr
+	for i, in := range items {
+		c, e := s.newContact(in, "", reqID(in.RequestID, i))
+		built = append(built, c)
+		errs = append(errs, e...)
+	}
+	if len(errs) > 0 {
+		writeValidation(w, errs)
+		return
+	}
+	var out []map[string]any
+	for i, c := range built {
+		c.id = s.newID()
+		s.contacts[c.id] = c
+		out = append(out, map[string]any{"id": c.id, "request_id": reqID(items[i].RequestID, i), "_links": s.href("/api/v4/contacts/" + strconv.Itoa(c.id))})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"_links": s.href("/api/v4/contacts"), "_embedded": map[string]any{"contacts": out}})
+}
+
+// patchContact applies in to c after validation; s.mu held.
+func (s *Server) patchContact(c *contact, in contactIn, rid string) []vErr {
+	var errs []vErr
+	if in.ResponsibleUserID != nil && !s.userExists(*in.ResponsibleUserID) {
+		errs = append(errs, vErr{rid, "NotSupportedChoice", "responsible_user_id", "The value you selected is not a valid choice."})
+	}
+	fields, ferrs := buildFields(in.CustomFieldsValues, "", rid)
+	errs = append(errs, ferrs...)
+	if len(errs) > 0 {
+		return errs
+	}
+	if in.Name != nil {
+		c.name = *in.Name
+	}
+	if in.ResponsibleUserID != nil {
+		c.responsible = *in.ResponsibleUserID
+	}
+	for _, f := range fields {
+		i := slices.IndexFunc(c.fields, func(x cf) bool { return x.id == f.id })
+		if i >= 0 {
+			c.fields[i] = f
+		} else {
+			c.fields = append(c.fields, f)
+		}
+	}
+	c.updatedAt = s.now().Unix()
+	return nil
+}
+
+func (s *Server) handlePatchContacts(w http.ResponseWriter, r *http.Request) {
+	items, ok := decodeArray[contactIn](w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []vErr
+	for i, in := range items {
+		if _, ok := s.contacts[in.ID]; !ok {
+			errs = append(errs, vErr{reqID(in.RequestID, i), "NotFound", "id", "Contact not found"})
+		}
+		if in.ResponsibleUserID != nil && !s.userExists(*in.ResponsibleUserID) {
+			errs = append(errs, vErr{reqID(in.RequestID, i), "NotSupportedChoice", "responsible_user_id", "The value you selected is not a valid choice."})
+		}
+	}
+	if len(errs) > 0 {
+		writeValidation(w, errs)
+		return
+	}
+	var out []map[string]any
+	for i, in := range items {
+		c := s.contacts[in.ID]
+		if e := s.patchContact(c, in, reqID(in.RequestID, i)); len(e) > 0 {
+			errs = append(errs, e...)
+			continue
+		}
+		out = append(out, map[string]any{"id": c.id, "updated_at": c.updatedAt, "request_id": reqID(in.RequestID, i)})
+	}
+	if len(errs) > 0 {
+		writeValidation(w, errs)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"_links": s.href("/api/v4/contacts"), "_embedded": map[string]any{"contacts": out}})
+}
+
+func (s *Server) handlePatchContact(w http.ResponseWriter, r *http.Request) {
+	id, _ := pathID(r)
+	in, ok := decodeObject[contactIn](w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, found := s.contacts[id]
+	if !found {
+		notFound(w, "Contact not found")
+		return
+	}
+	if errs := s.patchContact(c, in, "0"); len(errs) > 0 {
+		writeValidation(w, errs)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": c.id, "updated_at": c.updatedAt, "_links": s.href("/api/v4/contacts/" + strconv.Itoa(c.id))})
+}
+
+// ---- leads ----
+
+func (s *Server) leadJSON(l *lead, withContacts bool) map[string]any {
+	emb := map[string]any{"tags": []any{}, "companies": []any{}}
+	if withContacts {
+		cs := []map[string]any{}
+		for i, id := range l.contacts {
+			cs = append(cs, map[string]any{"id": id, "is_main": i == 0, "_links": s.href("/api/v4/contacts/" + strconv.Itoa(id))})
+		}
+		emb["contacts"] = cs
+	}
+	var closed any
+	if l.closedAt != 0 {
+		closed = l.closedAt
+	}
+	return map[string]any{
+		"id": l.id, "name": l.name, "price": l.price, "responsible_user_id": l.responsible,
+		"group_id": 0, "status_id": l.status, "pipeline_id": l.pipeline, "loss_reason_id": nil,
+		"created_by": 0, "updated_by": 0, "created_at": l.createdAt, "updated_at": l.updatedAt,
+		"closed_at": closed, "closest_task_at": nil, "is_deleted": false, "custom_fields_values": nil,
+		"score": nil, "account_id": accountID, "labor_cost": nil,
+		"_links": s.href("/api/v4/leads/" + strconv.Itoa(l.id)), "_embedded": emb,
+	}
+}
+
+func (s *Server) handleListLeads(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	page, limit, ok := pageParams(w, q)
+	if !ok {
+		return
+	}
+	ids, byID := idFilter(q, "id")
+	query := strings.ToLower(strings.TrimSpace(q.Get("query")))
+	withContacts := hasWith(q, "contacts")
+	s.mu.Lock()
+	var items []map[string]any
+	for _, id := range sortedKeys(s.leads) {
+		l := s.leads[id]
+		if byID && !ids[id] {
+			continue
+		}
+		if query != "" && !strings.Contains(strings.ToLower(l.name), query) {
+			continue
+		}
+		items = append(items, s.leadJSON(l, withContacts))
+	}
+	s.mu.Unlock()
+	s.writePage(w, r, "leads", items, page, limit)
+}
+
+func (s *Server) handleGetLead(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(r)
+	s.mu.Lock()
+	l, found := s.leads[id]
+	var out map[string]any
+	if ok && found {
+		out = s.leadJSON(l, hasWith(r.URL.Query(), "contacts"))
+	}
+	s.mu.Unlock()
+	if out == nil {
+		noContent(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// placeLead resolves pipeline and status for a new lead; s.mu held.
+// unsortedOK allows (and forces, when forceUnsorted) the Unsorted status.
+func (s *Server) placeLead(in leadIn, rid string, unsortedOK, forceUnsorted bool) (pid, sid int, errs []vErr) {
+	var p Pipeline
+	switch {
+	case in.PipelineID != nil:
+		var ok bool
+		p, ok = s.pipeline(*in.PipelineID)
+		if !ok {
+			return 0, 0, []vErr{{rid, "NotSupportedChoice", "pipeline_id", "Pipeline not found"}}
+		}
+	case in.StatusID != nil && !forceUnsorted:
+		p = s.mainPipeline()
+		if _, ok := statusOf(p, *in.StatusID); !ok {
+			for _, cand := range s.pipelines {
+				if _, ok := statusOf(cand, *in.StatusID); ok {
+					p = cand
+					break
+				}
+			}
+		}
+	default:
+		p = s.mainPipeline()
+	}
+	if forceUnsorted {
+		st, ok := unsortedStatus(p)
+		if !ok {
+			return 0, 0, []vErr{{rid, "NotSupportedChoice", "pipeline_id", "Unsorted is off in this pipeline"}}
+		}
+		return p.ID, st.ID, nil
+	}
+	if in.StatusID == nil {
+		return p.ID, firstOpenStatus(p).ID, nil
+	}
+	st, ok := statusOf(p, *in.StatusID)
+	if !ok {
+		return 0, 0, []vErr{{rid, "NotSupportedChoice", "status_id", "Status not found in the pipeline"}}
+	}
+	if st.Type == 1 && !unsortedOK {
+		return 0, 0, []vErr{{rid, "NotSupportedChoice", "status_id", "The value you selected is not a valid choice."}}
+	}
+	return p.ID, st.ID, nil
+}
+
+// newLead validates and builds (not stores) a lead; s.mu held.
+func (s *Server) newLead(in leadIn, rid string, forceUnsorted bool) (*lead, []vErr) {
+	pid, sid, errs := s.placeLead(in, rid, false, forceUnsorted)
+	l := &lead{pipeline: pid, status: sid}
+	if in.Name != nil {
+		l.name = *in.Name
+	}
+	if in.Price != nil {
+		l.price = *in.Price
+	}
+	if in.ResponsibleUserID != nil {
+		if !s.userExists(*in.ResponsibleUserID) {
+			errs = append(errs, vErr{rid, "NotSupportedChoice", "responsible_user_id", "The value you selected is not a valid choice."})
+		}
+		l.responsible = *in.ResponsibleUserID
+	} else {
+		l.responsible = s.users[0].ID
+	}
+	if l.name == "" {
+		l.name = "Сделка"
+	}
+	now := s.now().Unix()
+	l.createdAt, l.updatedAt = now, now
+	if sid == WonStatusID || sid == LostStatusID {
+		l.closedAt = now
+	}
+	return l, errs
+}
+
+func (s *Server) link(l *lead, c *contact) {
+	if !slices.Contains(l.contacts, c.id) {
+		l.contacts = append(l.contacts, c.id)
+	}
+	if !slices.Contains(c.leads, l.id) {
+		c.leads = append(c.leads, l.id)
+	}
+}
+
+func (s *Server) handleCreateLeads(w http.ResponseWriter, r *http.Request) {
+	items, ok := decodeArray[leadIn](w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var built []*lead
+	var errs []vErr
+	for i, in := range items {
+		rid := reqID(in.RequestID, i)
+		l, e := s.newLead(in, rid, false)
+		errs = append(errs, e...)
+		for j, c := range in.Embedded.Contacts {
+			if _, ok := s.contacts[c.ID]; !ok {
+				errs = append(errs, vErr{rid, "NotSupportedChoice", fmt.Sprintf("_embedded.contacts.%d.id", j), "Contact not found"})
+			}
+		}
+		built = append(built, l)
+	}
+	if len(errs) > 0 {
+		writeValidation(w, errs)
+		return
+	}
+	var out []map[string]any
+	for i, l := range built {
+		l.id = s.newID()
+		s.leads[l.id] = l
+		for _, c := range items[i].Embedded.Contacts {
+			s.link(l, s.contacts[c.ID])
+		}
+		out = append(out, map[string]any{"id": l.id, "request_id": reqID(items[i].RequestID, i), "_links": s.href("/api/v4/leads/" + strconv.Itoa(l.id))})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"_links": s.href("/api/v4/leads"), "_embedded": map[string]any{"leads": out}})
+}
+
+func (s *Server) handlePatchLead(w http.ResponseWriter, r *http.Request) {
+	id, _ := pathID(r)
+	in, ok := decodeObject[leadIn](w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, found := s.leads[id]
+	if !found {
+		notFound(w, "Lead not found")
+		return
+	}
+	var errs []vErr
+	p, _ := s.pipeline(l.pipeline)
+	cur, _ := statusOf(p, l.status)
+	newPID, newSID := l.pipeline, l.status
+	if in.StatusID != nil || in.PipelineID != nil {
+		if cur.Type == 1 && in.StatusID != nil {
+			errs = append(errs, vErr{"0", "NotSupportedChoice", "status_id", "The value you selected is not a valid choice."})
+		} else {
+			pin := in
+			if pin.PipelineID == nil {
+				pin.PipelineID = &l.pipeline
+			}
+			var e []vErr
+			newPID, newSID, e = s.placeLead(pin, "0", false, false)
+			errs = append(errs, e...)
+		}
+	}
+	if in.ResponsibleUserID != nil && !s.userExists(*in.ResponsibleUserID) {
+		errs = append(errs, vErr{"0", "NotSupportedChoice", "responsible_user_id", "The value you selected is not a valid choice."})
+	}
+	if len(errs) > 0 {
+		writeValidation(w, errs)
+		return
+	}
+	if in.Name != nil {
+		l.name = *in.Name
+	}
+	if in.Price != nil {
+		l.price = *in.Price
+	}
+	if in.ResponsibleUserID != nil {
+		l.responsible = *in.ResponsibleUserID
+	}
+	now := s.now().Unix()
+	if newSID != l.status || newPID != l.pipeline {
+		l.pipeline, l.status = newPID, newSID
+		l.closedAt = 0
+		if newSID == WonStatusID || newSID == LostStatusID {
+			l.closedAt = now
+		}
+	}
+	l.updatedAt = now
+	writeJSON(w, http.StatusOK, map[string]any{"id": l.id, "updated_at": l.updatedAt, "_links": s.href("/api/v4/leads/" + strconv.Itoa(l.id))})
+}
+
+func (s *Server) handleComplex(w http.ResponseWriter, r *http.Request) {
+	items, ok := decodeArray[leadIn](w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	type plan struct {
+		l        *lead
+		existing *contact
+		created  *contact
+		unsorted bool
+	}
+	var plans []plan
+	var errs []vErr
+	for i, in := range items {
+		rid := reqID(in.RequestID, i)
+		unsorted := in.Embedded.Metadata != nil
+		l, e := s.newLead(in, rid, unsorted)
+		errs = append(errs, e...)
+		pl := plan{l: l, unsorted: unsorted}
+		if len(in.Embedded.Contacts) > 1 {
+			errs = append(errs, vErr{rid, "TooManyItems", "_embedded.contacts", "Only one contact is allowed"})
+		} else if len(in.Embedded.Contacts) == 1 {
+			ci := in.Embedded.Contacts[0]
+			if ci.ID != 0 {
+				c, ok := s.contacts[ci.ID]
+				if !ok {
+					errs = append(errs, vErr{rid, "NotSupportedChoice", "_embedded.contacts.0.id", "Contact not found"})
+				}
+				pl.existing = c
+			} else {
+				c, e := s.newContact(ci, "_embedded.contacts.0.", rid)
+				errs = append(errs, e...)
+				pl.created = c
+			}
+		}
+		plans = append(plans, pl)
+	}
+	if len(errs) > 0 {
+		writeValidation(w, errs)
+		return
+	}
+	var out []map[string]any
+	for i, pl := range plans {
+		pl.l.id = s.newID()
+		s.leads[pl.l.id] = pl.l
+		var cid any
+		c := pl.existing
+		if pl.created != nil {
+			c = pl.created
+			c.id = s.newID()
+			c.unsorted = pl.unsorted
+			s.contacts[c.id] = c
+		}
+		if c != nil {
+			s.link(pl.l, c)
+			cid = c.id
+		}
+		if pl.unsorted {
+			uid := fmt.Sprintf("fake-unsorted-%d", pl.l.id)
+			e := &unsortedEntry{UnsortedEntry: UnsortedEntry{UID: uid, SourceUID: uid, SourceName: "complex", Category: "forms",
+				Pipeline: pl.l.pipeline, Lead: pl.l.id}, createdAt: pl.l.createdAt}
+			if c != nil {
+				e.Contacts = []int{c.id}
+			}
+			s.unsorted[uid] = e
+		}
+		out = append(out, map[string]any{"id": pl.l.id, "contact_id": cid, "company_id": nil,
+			"request_id": []string{reqID(items[i].RequestID, i)}, "merged": false})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// ---- Unsorted ----
+
+func (s *Server) handleUnsortedForms(w http.ResponseWriter, r *http.Request) {
+	items, ok := decodeArray[unsortedIn](w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	type plan struct {
+		in       unsortedIn
+		l        *lead
+		existing *contact
+		created  *contact
+	}
+	var plans []plan
+	var errs []vErr
+	seen := map[string]bool{}
+	for i, in := range items {
+		rid := reqID(in.RequestID, i)
+		if in.SourceUID == "" {
+			errs = append(errs, vErr{rid, "NotBlank", "source_uid", "This value should not be blank."})
+		} else if seen[in.SourceUID] || slices.ContainsFunc(mapValues(s.unsorted), func(u *unsortedEntry) bool { return u.SourceUID == in.SourceUID }) {
+			errs = append(errs, vErr{rid, "Duplicate", "source_uid", "Unsorted with this source_uid already exists"})
+		}
+		seen[in.SourceUID] = true
+		if in.SourceName == "" {
+			errs = append(errs, vErr{rid, "NotBlank", "source_name", "This value should not be blank."})
+		}
+		for _, k := range []string{"form_id", "form_name", "form_page", "form_sent_at"} {
+			if v, ok := in.Metadata[k]; !ok || v == nil || v == "" {
+				errs = append(errs, vErr{rid, "NotBlank", "metadata." + k, "This value should not be blank."})
+			}
+		}
+		lin := leadIn{PipelineID: in.PipelineID}
+		if len(in.Embedded.Leads) > 1 {
+			errs = append(errs, vErr{rid, "TooManyItems", "_embedded.leads", "Only one lead is allowed"})
+		} else if len(in.Embedded.Leads) == 1 {
+			lin = in.Embedded.Leads[0]
+			if lin.StatusID != nil {
+				errs = append(errs, vErr{rid, "Extra", "_embedded.leads.0.status_id", "status_id is not allowed in Unsorted"})
+			}
+			lin.PipelineID = in.PipelineID
+		}
+		l, e := s.newLead(lin, rid, true)
+		errs = append(errs, e...)
+		pl := plan{in: in, l: l}
+		if len(in.Embedded.Contacts) > 1 {
+			errs = append(errs, vErr{rid, "TooManyItems", "_embedded.contacts", "Only one contact is allowed"})
+		} else if len(in.Embedded.Contacts) == 1 {
+			ci := in.Embedded.Contacts[0]
+			if ci.ID != 0 {
+				c, ok := s.contacts[ci.ID]
+				if !ok {
+					errs = append(errs, vErr{rid, "NotSupportedChoice", "_embedded.contacts.0.id", "Contact not found"})
+				}
+				pl.existing = c
+			} else {
+				c, e := s.newContact(ci, "_embedded.contacts.0.", rid)
+				errs = append(errs, e...)
+				pl.created = c
+			}
+		}
+		plans = append(plans, pl)
+	}
+	if len(errs) > 0 {
+		writeValidation(w, errs)
+		return
+	}
+	var out []map[string]any
+	for i, pl := range plans {
+		pl.l.id = s.newID()
+		s.leads[pl.l.id] = pl.l
+		e := &unsortedEntry{UnsortedEntry: UnsortedEntry{UID: fmt.Sprintf("fake-unsorted-%d", pl.l.id), SourceUID: pl.in.SourceUID,
+			SourceName: pl.in.SourceName, Category: "forms", Pipeline: pl.l.pipeline, Lead: pl.l.id}, createdAt: pl.l.createdAt}
+		c := pl.existing
+		if pl.created != nil {
+			c = pl.created
+			c.id = s.newID()
+			c.unsorted = true
+			s.contacts[c.id] = c
+		}
+		contacts := []map[string]any{}
+		if c != nil {
+			s.link(pl.l, c)
+			e.Contacts = []int{c.id}
+			contacts = append(contacts, map[string]any{"id": c.id})
+		}
+		s.unsorted[e.UID] = e
+		out = append(out, map[string]any{
+			"uid": e.UID, "account_id": accountID, "request_id": reqID(pl.in.RequestID, i),
+			"_embedded": map[string]any{"leads": []map[string]any{{"id": pl.l.id}}, "contacts": contacts, "companies": []any{}},
+		})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"_total_items": len(out), "_embedded": map[string]any{"unsorted": out}})
+}
+
+func mapValues[K comparable, V any](m map[K]V) []V {
+	out := make([]V, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+func (s *Server) handleAccept(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		UserID   *int `json:"user_id"`
+		StatusID *int `json:"status_id"`
+	}
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if len(body) > 0 && json.Unmarshal(body, &in) != nil {
+		badRequest(w, "Invalid request body")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.unsorted[r.PathValue("uid")]
+	if !ok || e.Accepted {
+		notFound(w, "Unsorted not found")
+		return
+	}
+	l := s.leads[e.Lead]
+	p, _ := s.pipeline(l.pipeline)
+	target := firstOpenStatus(p)
+	if in.StatusID != nil {
+		st, ok := statusOf(p, *in.StatusID)
+		if !ok || st.Type == 1 {
+			writeValidation(w, []vErr{{"0", "NotSupportedChoice", "status_id", "The value you selected is not a valid choice."}})
+			return
+		}
+		target = st
+	}
+	if in.UserID != nil {
+		if !s.userExists(*in.UserID) {
+			writeValidation(w, []vErr{{"0", "NotSupportedChoice", "user_id", "The value you selected is not a valid choice."}})
+			return
+		}
+		l.responsible = *in.UserID
+	}
+	l.status = target.ID
+	l.updatedAt = s.now().Unix()
+	e.Accepted = true
+	var cs []map[string]any
+	for _, id := range e.Contacts {
+		if c, ok := s.contacts[id]; ok {
+			c.unsorted = false
+		}
+		cs = append(cs, map[string]any{"id": id})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"uid": e.UID, "pipeline_id": l.pipeline, "category": e.Category,
+		"created_at": e.createdAt, "_embedded": map[string]any{"leads": []map[string]any{{"id": l.id}}, "contacts": cs, "companies": []any{}}})
+}
+
+// ---- tasks ----
+
+func (s *Server) taskJSON(t *task) map[string]any {
+	var result any = []any{}
+	if t.Result != "" {
+		result = map[string]any{"text": t.Result}
+	}
+	var et any
+	if t.EntityType != "" {
+		et = t.EntityType
+	}
+	return map[string]any{
+		"id": t.ID, "created_by": 0, "updated_by": 0, "created_at": t.createdAt, "updated_at": t.updatedAt,
+		"responsible_user_id": t.Responsible, "group_id": 0, "entity_id": t.EntityID, "entity_type": et,
+		"duration": 0, "is_completed": t.Completed, "task_type_id": t.TaskType, "text": t.Text,
+		"result": result, "complete_till": t.CompleteTill, "account_id": accountID,
+		"_links": s.href("/api/v4/tasks/" + strconv.Itoa(t.ID)),
+	}
+}
+
+func (s *Server) handleListTasks(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	page, limit, ok := pageParams(w, q)
+	if !ok {
+		return
+	}
+	entityType := q.Get("filter[entity_type]")
+	entityIDs, byEntity := idFilter(q, "entity_id")
+	completed := q.Get("filter[is_completed]")
+	s.mu.Lock()
+	var items []map[string]any
+	for _, id := range sortedKeys(s.tasks) {
+		t := s.tasks[id]
+		if entityType != "" && t.EntityType != entityType {
+			continue
+		}
+		if byEntity && !entityIDs[t.EntityID] {
+			continue
+		}
+		if (completed == "1" && !t.Completed) || (completed == "0" && t.Completed) {
+			continue
+		}
+		items = append(items, s.taskJSON(t))
+	}
+	s.mu.Unlock()
+	s.writePage(w, r, "tasks", items, page, limit)
+}
+
+func (s *Server) handleGetTask(w http.ResponseWriter, r *http.Request) {
+	id, _ := pathID(r)
+	s.mu.Lock()
+	t, ok := s.tasks[id]
+	var out map[string]any
+	if ok {
+		out = s.taskJSON(t)
+	}
+	s.mu.Unlock()
+	if out == nil {
+		noContent(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) entityExists(typ string, id int) bool {
+	switch typ {
+	case "leads":
+		_, ok := s.leads[id]
+		return ok
+	case "contacts":
+		_, ok := s.contacts[id]
+		return ok
+	}
+	return false
+}
+
+func (s *Server) handleCreateTasks(w http.ResponseWriter, r *http.Request) {
+	items, ok := decodeArray[taskIn](w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []vErr
+	var built []*task
+	now := s.now().Unix()
+	for i, in := range items {
+		rid := reqID(in.RequestID, i)
+		t := &task{createdAt: now, updatedAt: now}
+		t.TaskType = 1
+		if in.Text == nil || *in.Text == "" {
+			errs = append(errs, vErr{rid, "NotBlank", "text", "This value should not be blank."})
+		} else {
+			t.Text = *in.Text
+		}
+		if in.CompleteTill == nil || *in.CompleteTill <= 0 {
+			errs = append(errs, vErr{rid, "NotBlank", "complete_till", "This value should not be blank."})
+		} else {
+			t.CompleteTill = *in.CompleteTill
+		}
+		if in.EntityType != nil || in.EntityID != nil {
+			switch {
+			case in.EntityType == nil || (*in.EntityType != "leads" && *in.EntityType != "contacts"):
+				errs = append(errs, vErr{rid, "NotSupportedChoice", "entity_type", "The value you selected is not a valid choice."})
+			case in.EntityID == nil || !s.entityExists(*in.EntityType, *in.EntityID):
+				errs = append(errs, vErr{rid, "NotSupportedChoice", "entity_id", "Entity not found"})
+			default:
+				t.EntityType, t.EntityID = *in.EntityType, *in.EntityID
+			}
+		}
+		t.Responsible = s.users[0].ID
+		if in.ResponsibleUserID != nil {
+			if !s.userExists(*in.ResponsibleUserID) {
+				errs = append(errs, vErr{rid, "NotSupportedChoice", "responsible_user_id", "The value you selected is not a valid choice."})
+			}
+			t.Responsible = *in.ResponsibleUserID
+		}
+		if in.TaskTypeID != nil {
+			t.TaskType = *in.TaskTypeID
+		}
+		built = append(built, t)
+	}
+	if len(errs) > 0 {
+		writeValidation(w, errs)
+		return
+	}
+	var out []map[string]any
+	for i, t := range built {
+		t.ID = s.newID()
+		s.tasks[t.ID] = t
+		out = append(out, map[string]any{"id": t.ID, "request_id": reqID(items[i].RequestID, i), "_links": s.href("/api/v4/tasks/" + strconv.Itoa(t.ID))})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"_links": s.href("/api/v4/tasks"), "_embedded": map[string]any{"tasks": out}})
+}
+
+func (s *Server) handlePatchTask(w http.ResponseWriter, r *http.Request) {
+	id, _ := pathID(r)
+	in, ok := decodeObject[taskIn](w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, found := s.tasks[id]
+	if !found {
+		notFound(w, "Task not found")
+		return
+	}
+	if in.ResponsibleUserID != nil && !s.userExists(*in.ResponsibleUserID) {
+		writeValidation(w, []vErr{{"0", "NotSupportedChoice", "responsible_user_id", "The value you selected is not a valid choice."}})
+		return
+	}
+	if in.Text != nil {
+		t.Text = *in.Text
+	}
+	if in.CompleteTill != nil {
+		t.CompleteTill = *in.CompleteTill
+	}
+	if in.ResponsibleUserID != nil {
+		t.Responsible = *in.ResponsibleUserID
+	}
+	if in.IsCompleted != nil {
+		t.Completed = *in.IsCompleted
+	}
+	if in.Result != nil {
+		t.Result = in.Result.Text
+	}
+	t.updatedAt = s.now().Unix()
+	writeJSON(w, http.StatusOK, map[string]any{"id": t.ID, "updated_at": t.updatedAt, "_links": s.href("/api/v4/tasks/" + strconv.Itoa(t.ID))})
+}
+
+// ---- notes ----
+
+var noteTypes = map[string]bool{"common": true, "service_message": true, "call_in": true, "call_out": true, "sms_in": true, "sms_out": true}
+
+func (s *Server) handleNotes(entity string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, _ := pathID(r)
+		items, ok := decodeArray[noteIn](w, r)
+		if !ok {
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !s.entityExists(entity, id) {
+			notFound(w, "Entity not found")
+			return
+		}
+		var errs []vErr
+		for i, in := range items {
+			rid := reqID(in.RequestID, i)
+			if !noteTypes[in.NoteType] {
+				errs = append(errs, vErr{rid, "NotSupportedChoice", "note_type", "The value you selected is not a valid choice."})
+			} else if in.Params.Text == "" {
+				errs = append(errs, vErr{rid, "NotBlank", "params.text", "This value should not be blank."})
+			}
+		}
+		if len(errs) > 0 {
+			writeValidation(w, errs)
+			return
+		}
+		var out []map[string]any
+		for i, in := range items {
+			n := Note{ID: s.newID(), EntityType: entity, EntityID: id, Type: in.NoteType, Text: in.Params.Text}
+			s.notes = append(s.notes, n)
+			out = append(out, map[string]any{"id": n.ID, "entity_id": id, "request_id": reqID(in.RequestID, i)})
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"_embedded": map[string]any{"notes": out}})
+	}
+}
