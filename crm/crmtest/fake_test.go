@@ -1,0 +1,176 @@
+package crmtest_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crmbridge/crmbridge/crm"
+	"github.com/crmbridge/crmbridge/crm/crmtest"
+)
+
+func fakeHarness(t *testing.T) crmtest.Harness {
+	f := crmtest.NewSeeded(nil)
+	return crmtest.Harness{Client: f, FailNext: f.FailNext}
+}
+
+func TestFakeConformance(t *testing.T) {
+	crmtest.TestAdapter(t, fakeHarness)
+}
+
+func TestMinimalConformance(t *testing.T) {
+	crmtest.TestAdapter(t, func(t *testing.T) crmtest.Harness {
+		f := crmtest.NewSeeded(nil)
+		return crmtest.Harness{Client: crmtest.Minimal(f), FailNext: f.FailNext}
+	})
+}
+
+// broken adapters: each breaks one clause of the contract. The suite must
+// fail against every one of them, naming the clause.
+type brokenFind struct{ *crmtest.Fake }
+
+func (b brokenFind) FindContactsByPhone(ctx context.Context, e164 string) ([]crm.Contact, error) {
+	return nil, nil // never finds anything
+}
+
+type brokenNotFound struct{ *crmtest.Fake }
+
+func (b brokenNotFound) ListDeals(ctx context.Context, id crm.ContactID) ([]crm.Deal, error) {
+	ds, err := b.Fake.ListDeals(ctx, id)
+	if errors.Is(err, crm.ErrNotFound) {
+		return nil, nil // hides not-found
+	}
+	return ds, err
+}
+
+type brokenContext struct{ *crmtest.Fake }
+
+func (b brokenContext) ListUsers(ctx context.Context) ([]crm.User, error) {
+	return b.Fake.ListUsers(context.Background()) // ignores ctx
+}
+
+type brokenErrors struct{ *crmtest.Fake }
+
+func (b brokenErrors) ListUsers(ctx context.Context) ([]crm.User, error) {
+	us, err := b.Fake.ListUsers(ctx)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return nil, fmt.Errorf("something went wrong: %v", err) // loses the classification
+	}
+	return us, err
+}
+
+type brokenResponsible struct{ *crmtest.Fake }
+
+func (b brokenResponsible) SetResponsible(ctx context.Context, d crm.DealID, u crm.UserID) error {
+	return nil // pretends
+}
+
+var brokenAdapters = map[string]struct {
+	wrap   func(*crmtest.Fake) crm.Client
+	clause string
+}{
+	"find":        {func(f *crmtest.Fake) crm.Client { return brokenFind{f} }, "FindContactsByPhone(%q) must find the contact just created"},
+	"notfound":    {func(f *crmtest.Fake) crm.Client { return brokenNotFound{f} }, "ListDeals of a missing contact must fail with crm.ErrNotFound"},
+	"context":     {func(f *crmtest.Fake) crm.Client { return brokenContext{f} }, "ListUsers with a canceled context must return an error matching context.Canceled"},
+	"errors":      {func(f *crmtest.Fake) crm.Client { return brokenErrors{f} }, "on ListUsers must be reported as an error matching it"},
+	"responsible": {func(f *crmtest.Fake) crm.Client { return brokenResponsible{f} }, "after SetResponsible the deal's responsible must be"},
+}
+
+// TestSuiteFailsOnBrokenAdapters runs the suite on each broken adapter in a
+// child process (the suite calls t.Errorf on the real *testing.T) and
+// checks that the child failed with the expected clause.
+func TestSuiteFailsOnBrokenAdapters(t *testing.T) {
+	if name := os.Getenv("CRMTEST_BROKEN"); name != "" {
+		b := brokenAdapters[name]
+		crmtest.TestAdapter(t, func(t *testing.T) crmtest.Harness {
+			f := crmtest.NewSeeded(nil)
+			return crmtest.Harness{Client: b.wrap(f), FailNext: f.FailNext}
+		})
+		return
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range brokenAdapters {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.CommandContext(t.Context(), exe, "-test.run=^TestSuiteFailsOnBrokenAdapters$", "-test.count=1")
+			cmd.Env = append(os.Environ(), "CRMTEST_BROKEN="+name)
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("the conformance suite passed a broken adapter (%s); output:\n%s", name, out)
+			}
+			want := b.clause
+			if i := strings.Index(want, "%"); i >= 0 {
+				want = want[:i]
+			}
+			if !strings.Contains(string(out), want) {
+				t.Errorf("the suite failed on %s but without naming the clause %q; output:\n%s", name, want, out)
+			}
+		})
+	}
+}
+
+func TestFakeFaultsAndCounts(t *testing.T) {
+	f := crmtest.NewSeeded(nil)
+	ctx := t.Context()
+	f.FailNext(crmtest.MethodListUsers, 2, crm.ErrRateLimited)
+	for i := range 2 {
+		if _, err := f.ListUsers(ctx); !errors.Is(err, crm.ErrRateLimited) {
+			t.Fatalf("call %d: ListUsers = %v; want ErrRateLimited", i, err)
+		}
+	}
+	if _, err := f.ListUsers(ctx); err != nil {
+		t.Fatalf("third ListUsers = %v; want nil", err)
+	}
+	if got := f.Calls(crmtest.MethodListUsers); got != 3 {
+		t.Errorf("Calls(ListUsers) = %d; want 3", got)
+	}
+	f.ResetCalls()
+	if got := f.TotalCalls(); got != 0 {
+		t.Errorf("TotalCalls after ResetCalls = %d; want 0", got)
+	}
+
+	f.SetLatency("", time.Hour)
+	cctx, cancel := context.WithTimeout(ctx, time.Millisecond)
+	defer cancel()
+	if _, err := f.ListUsers(cctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("ListUsers under latency with a short deadline = %v; want DeadlineExceeded", err)
+	}
+}
+
+func TestFakeMatchesTypedPhones(t *testing.T) {
+	f := crmtest.NewSeeded(nil)
+	c := f.AddContact(crm.Contact{Name: "Typed by hand", Phones: []string{"8 (916) 123-45-67"}})
+	got, err := f.FindContactsByPhone(t.Context(), "+79161234567")
+	if err != nil || len(got) != 1 || got[0].ID != c.ID {
+		t.Fatalf("FindContactsByPhone(+79161234567) = %v, %v; want the contact typed as 8 (916) 123-45-67", got, err)
+	}
+}
+
+func TestFakeConcurrentCreateDeal(t *testing.T) {
+	f := crmtest.NewSeeded(nil)
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			_, _, err := f.CreateDeal(t.Context(), crm.NewDeal{Pipeline: "10", Stage: "101", NewContact: &crm.NewContact{Name: "x"}})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := len(f.Deals()); got != 64 {
+		t.Errorf("deals = %d; want 64", got)
+	}
+	if got := len(f.Contacts()); got != 64 {
+		t.Errorf("contacts = %d; want 64", got)
+	}
+}
