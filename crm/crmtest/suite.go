@@ -392,7 +392,10 @@ var suite = []suiteCase{
 				_, err := e.c.FindContactsByIdentity(ctx, crm.Identity{Kind: "telegram", Value: "x"})
 				return err
 			},
-			MethodCreateContact: func() error { _, err := e.c.CreateContact(ctx, crm.NewContact{Name: uniqueName("canceled")}); return err },
+			MethodCreateContact: func() error {
+				_, err := e.c.CreateContact(ctx, crm.NewContact{Name: uniqueName("canceled")})
+				return err
+			},
 			MethodCreateDeal: func() error {
 				_, _, err := e.c.CreateDeal(ctx, crm.NewDeal{Pipeline: e.pipeline.ID, Stage: e.open.ID, NewContact: &crm.NewContact{Name: "x"}})
 				return err
