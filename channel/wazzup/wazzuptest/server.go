@@ -1,0 +1,692 @@
+// Package wazzuptest is a fake Wazzup API v3 server for tests and demos:
+// it validates POST /v3/message the way Wazzup documents it, answers with
+// Wazzup's error bodies, enforces idempotency on crmMessageId and the
+// 500-requests-per-5-seconds limit, serves GET /v3/channels, injects
+// failures on demand, and posts webhooks (client messages, echoes,
+// statuses) to a webhook handler, all on loopback.
+//
+// # Fidelity
+//
+// Where Wazzup's documentation is silent the fake decides, and says so:
+// unknown channels are answered 400 CHANNEL_NOT_FOUND; a repeated
+// crmMessageId within the window is answered 400 REPEATED_CRM_MESSAGE_ID
+// with data.crmMessageId and no message ID (as documented); the API key is
+// checked on every route and a wrong key gets 401 with an empty body.
+//
+// # Testing
+//
+// A Server is safe for concurrent use. IDs it makes are deterministic
+// (counters formatted as UUIDs); time comes from Options.Now.
+package wazzuptest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/crmbridge/crmbridge/channel"
+)
+
+// DefaultAPIKey is the API key of a Server whose Options.APIKey is empty.
+const DefaultAPIKey = "wazzuptest-api-key"
+
+// Defaults of Options.
+const (
+	DefaultIdempotencyWindow = 60 * time.Second
+	DefaultRateLimit         = 500
+	RateWindow               = 5 * time.Second
+)
+
+// Channel is a channel of the fake account.
+type Channel struct {
+	ID channel.ID
+	// Transport is Wazzup's channel type: whatsapp, wapi, instagram,
+	// tgapi, telegram, vk, avito, viber, max.
+	Transport string
+	// PlainID is the number, username or ID of the account.
+	PlainID string
+	// State is active (""), disabled, notEnoughMoney, phoneUnavailable, …
+	State string
+}
+
+// Options configures a Server. The zero value is a server with no
+// channels, DefaultAPIKey, the documented window and limit.
+type Options struct {
+	// APIKey is the key the server accepts; "" means DefaultAPIKey.
+	APIKey string
+	// Channels are the channels of the account; add more with AddChannel.
+	Channels []Channel
+	// CRMKey, when set, is sent as "Authorization: Bearer <CRMKey>" with
+	// every webhook the server posts.
+	CRMKey string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// IdempotencyWindow is how long a crmMessageId is remembered; 0 means
+	// DefaultIdempotencyWindow (Wazzup's 60 s), negative means forever.
+	IdempotencyWindow time.Duration
+	// RateLimit is how many requests each RateWindow accepts before
+	// answering 429; 0 means DefaultRateLimit, negative means no limit.
+	RateLimit int
+	// HTTPClient posts webhooks; nil means a client with a 10 s timeout.
+	HTTPClient *http.Client
+}
+
+// SentMessage is a message the server accepted on POST /v3/message.
+type SentMessage struct {
+	MessageID       string
+	ChannelID       channel.ID
+	ChatType        string
+	ChatID          string
+	Text            string
+	ContentURI      string
+	CrmUserID       string
+	CrmMessageID    string
+	ClearUnanswered *bool
+	Time            time.Time
+}
+
+// Server is the fake Wazzup API. Its URL is the base URL to give
+// wazzup.Options.BaseURL.
+type Server struct {
+	// URL is the base URL of the server, http://127.0.0.1:port.
+	URL string
+	// APIKey is the API key the server accepts.
+	APIKey string
+
+	opt    Options
+	ts     *httptest.Server
+	client *http.Client
+
+	mu        sync.Mutex
+	channels  []Channel
+	sent      []SentMessage
+	keys      map[string]time.Time // crmMessageId → first accepted
+	requests  int
+	winStart  time.Time
+	winCount  int
+	failures  []failure
+	nextID    uint64
+	nextReqID uint64
+}
+
+type failure struct {
+	status int
+	code   string
+	desc   string
+}
+
+// NewServer starts a Server on loopback. Close it when done.
+func NewServer(opt Options) *Server {
+	s := newServer(opt)
+	s.ts = httptest.NewServer(s)
+	s.URL = s.ts.URL
+	return s
+}
+
+func newServer(opt Options) *Server {
+	if opt.APIKey == "" {
+		opt.APIKey = DefaultAPIKey
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.IdempotencyWindow == 0 {
+		opt.IdempotencyWindow = DefaultIdempotencyWindow
+	}
+	if opt.RateLimit == 0 {
+		opt.RateLimit = DefaultRateLimit
+	}
+	s := &Server{
+		APIKey:   opt.APIKey,
+		opt:      opt,
+		client:   opt.HTTPClient,
+		channels: slices.Clone(opt.Channels),
+		keys:     make(map[string]time.Time),
+	}
+	if s.client == nil {
+		s.client = &http.Client{Timeout: 10 * time.Second}
+	}
+	for i := range s.channels {
+		if s.channels[i].State == "" {
+			s.channels[i].State = "active"
+		}
+	}
+	return s
+}
+
+// Close shuts the server down.
+func (s *Server) Close() {
+	if s.ts != nil {
+		s.ts.Close()
+	}
+}
+
+// uuid formats a counter as a UUID v4 string; kind separates ID spaces.
+func uuid(kind uint32, n uint64) string {
+	return fmt.Sprintf("%08x-0000-4000-8000-%012x", kind, n)
+}
+
+// AddChannel adds an active channel with the given transport (whatsapp,
+// wapi, tgapi, telegram, instagram, vk, avito, …) and returns its ID.
+func (s *Server) AddChannel(transport, plainID string) channel.ID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextID++
+	id := channel.ID(uuid(0xc4a77e1, s.nextID))
+	s.channels = append(s.channels, Channel{ID: id, Transport: transport, PlainID: plainID, State: "active"})
+	return id
+}
+
+// SetChannelState changes a channel's state (e.g. "disabled"); it reports
+// whether the channel exists.
+func (s *Server) SetChannelState(id channel.ID, state string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.channels {
+		if s.channels[i].ID == id {
+			s.channels[i].State = state
+			return true
+		}
+	}
+	return false
+}
+
+// Channels returns the channels of the account.
+func (s *Server) Channels() []Channel {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.channels)
+}
+
+// Sent returns the messages accepted so far, in order.
+func (s *Server) Sent() []SentMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.sent)
+}
+
+// Delivered returns how many messages were accepted (repeats excluded).
+func (s *Server) Delivered() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sent)
+}
+
+// Requests returns how many API requests carried the right key.
+func (s *Server) Requests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests
+}
+
+// FailNext makes the next n POST /v3/message requests fail the way a
+// Wazzup adapter must report as an error matching want:
+// channel.ErrRateLimited → 429 with Retry-After: 1;
+// channel.ErrUnavailable → 500 UNKNOWN_ERROR; channel.ErrUnauthorized →
+// 401; channel.ErrRejected → 400 BAD_CONTACT; channel.ErrNotFound → 400
+// CHANNEL_NOT_FOUND; channel.ErrInvalid → 400 INVALID_MESSAGE_DATA;
+// anything else → 500.
+func (s *Server) FailNext(n int, want error) {
+	f := failure{status: 500, code: "UNKNOWN_ERROR", desc: "Unknown error"}
+	switch {
+	case errors.Is(want, channel.ErrRateLimited):
+		f = failure{status: 429}
+	case errors.Is(want, channel.ErrUnauthorized):
+		f = failure{status: 401}
+	case errors.Is(want, channel.ErrRejected):
+		f = failure{status: 400, code: "BAD_CONTACT", desc: "Message not sent. Number may not be on WhatsApp"}
+	case errors.Is(want, channel.ErrNotFound):
+		f = failure{status: 400, code: "CHANNEL_NOT_FOUND", desc: "Channel not found"}
+	case errors.Is(want, channel.ErrInvalid):
+		f = failure{status: 400, code: "INVALID_MESSAGE_DATA", desc: "Message data is invalid"}
+	}
+	s.failNext(n, f)
+}
+
+// FailNextWith makes the next n POST /v3/message requests answer status
+// with Wazzup's error body {error: code, description} (no body when code
+// is empty).
+func (s *Server) FailNextWith(n, status int, code, description string) {
+	s.failNext(n, failure{status: status, code: code, desc: description})
+}
+
+func (s *Server) failNext(n int, f failure) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.failures = append(s.failures, f)
+	}
+}
+
+// ServeHTTP serves the fake API; NewServer serves it on loopback, and a
+// test may call it in-process.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") != "Bearer "+s.opt.APIKey {
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	s.mu.Lock()
+	s.requests++
+	now := s.opt.Now()
+	limited := false
+	if s.opt.RateLimit > 0 {
+		if start := now.Truncate(RateWindow); !start.Equal(s.winStart) {
+			s.winStart, s.winCount = start, 0
+		}
+		s.winCount++
+		limited = s.winCount > s.opt.RateLimit
+	}
+	s.mu.Unlock()
+	if limited {
+		w.Header().Set("Retry-After", "5")
+		w.WriteHeader(http.StatusTooManyRequests)
+		return
+	}
+	switch {
+	case r.URL.Path == "/v3/message" && r.Method == http.MethodPost:
+		s.postMessage(w, r, now)
+	case r.URL.Path == "/v3/channels" && r.Method == http.MethodGet:
+		s.getChannels(w)
+	case r.URL.Path == "/v3/message" || r.URL.Path == "/v3/channels":
+		w.WriteHeader(http.StatusMethodNotAllowed)
+	default:
+		w.WriteHeader(http.StatusNotFound)
+	}
+}
+
+func (s *Server) getChannels(w http.ResponseWriter) {
+	type wire struct {
+		ChannelID string `json:"channelId"`
+		Transport string `json:"transport"`
+		PlainID   string `json:"plainId"`
+		State     string `json:"state"`
+	}
+	chs := s.Channels()
+	out := make([]wire, 0, len(chs))
+	for _, c := range chs {
+		out = append(out, wire{string(c.ID), c.Transport, c.PlainID, c.State})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type messageRequest struct {
+	ChannelID       *string `json:"channelId"`
+	ChatType        *string `json:"chatType"`
+	ChatID          *string `json:"chatId"`
+	Text            *string `json:"text"`
+	ContentURI      *string `json:"contentUri"`
+	RefMessageID    *string `json:"refMessageId"`
+	CrmUserID       *string `json:"crmUserId"`
+	CrmMessageID    *string `json:"crmMessageId"`
+	ClearUnanswered *bool   `json:"clearUnanswered"`
+}
+
+var (
+	uuidRE    = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	chatTypes = []string{"whatsapp", "whatsgroup", "viber", "instagram", "telegram", "telegroup", "vk", "avito", "max", "maxgroup"}
+)
+
+// transportChatTypes lists the chat types each transport can send to.
+var transportChatTypes = map[string][]string{
+	"whatsapp":  {"whatsapp", "whatsgroup"},
+	"wapi":      {"whatsapp"},
+	"tgapi":     {"telegram", "telegroup"},
+	"telegram":  {"telegram", "telegroup"},
+	"instagram": {"instagram"},
+	"vk":        {"vk"},
+	"avito":     {"avito"},
+	"viber":     {"viber"},
+	"max":       {"max", "maxgroup"},
+}
+
+// textLimits are the documented text length limits, in characters.
+var textLimits = map[string]struct {
+	max  int
+	code string
+}{
+	"whatsapp":  {10000, "MESSAGE_TEXT_TOO_LONG"},
+	"telegram":  {4096, "MESSAGES_TOO_LONG_TELEGRAM"},
+	"instagram": {10000, "MESSAGES_TOO_LONG_INSTAGRAM"},
+	"vk":        {4096, "MESSAGES_TOO_LONG_VK"},
+	"avito":     {1000, "MESSAGES_TOO_LONG_AVITO"},
+	"viber":     {6999, "MESSAGES_TOO_LONG_VIBER"},
+}
+
+func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, now time.Time) {
+	s.mu.Lock()
+	var fail *failure
+	if len(s.failures) > 0 {
+		f := s.failures[0]
+		s.failures = s.failures[1:]
+		fail = &f
+	}
+	s.mu.Unlock()
+	if fail != nil {
+		switch {
+		case fail.status == http.StatusTooManyRequests:
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(fail.status)
+		case fail.code == "":
+			w.WriteHeader(fail.status)
+		default:
+			s.writeError(w, fail.status, fail.code, fail.desc, nil)
+		}
+		return
+	}
+
+	var req messageRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err := dec.Decode(&req); err != nil {
+		s.writeError(w, 400, "INVALID_MESSAGE_DATA", "Message data is invalid", map[string]any{"fields": []string{"body"}})
+		return
+	}
+	var bad []string
+	str := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	if !uuidRE.MatchString(str(req.ChannelID)) {
+		bad = append(bad, "channelId")
+	}
+	if !slices.Contains(chatTypes, str(req.ChatType)) {
+		bad = append(bad, "chatType")
+	}
+	if str(req.ChatID) == "" {
+		bad = append(bad, "chatId")
+	}
+	if len(bad) > 0 {
+		s.writeError(w, 400, "INVALID_MESSAGE_DATA", "Message data is invalid", map[string]any{"fields": bad})
+		return
+	}
+	chID, chatType, chatID := channel.ID(*req.ChannelID), *req.ChatType, *req.ChatID
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ch *Channel
+	for i := range s.channels {
+		if s.channels[i].ID == chID {
+			ch = &s.channels[i]
+		}
+	}
+	if ch == nil {
+		s.writeErrorLocked(w, 400, "CHANNEL_NOT_FOUND", "Channel not found", nil)
+		return
+	}
+	switch ch.State {
+	case "active":
+	case "disabled":
+		s.writeErrorLocked(w, 400, "CHANNEL_BLOCKED", "Channel is turned off", nil)
+		return
+	case "notEnoughMoney":
+		s.writeErrorLocked(w, 400, "CHANNEL_NO_MONEY", "Channel is not paid", nil)
+		return
+	default:
+		s.writeErrorLocked(w, 400, "MESSAGE_CHANNEL_UNAVAILABLE", "Channel is not available", nil)
+		return
+	}
+	if !slices.Contains(transportChatTypes[ch.Transport], chatType) {
+		s.writeErrorLocked(w, 400, "WRONG_TRANSPORT",
+			fmt.Sprintf("You can't send message to %s chat from %s transport", chatType, ch.Transport),
+			map[string]any{"channelId": string(ch.ID), "transport": ch.Transport, "chatType": chatType})
+		return
+	}
+	text, content := str(req.Text), str(req.ContentURI)
+	switch {
+	case text != "" && content != "":
+		s.writeErrorLocked(w, 400, "MESSAGE_ONLY_TEXT_OR_CONTENT", "Message can contain text or content", nil)
+		return
+	case text == "" && content == "":
+		s.writeErrorLocked(w, 400, "MESSAGE_NOTHING_TO_SEND", "No message text was found", nil)
+		return
+	}
+	if (chatType == "whatsapp" || chatType == "viber") && !digits(chatID) {
+		s.writeErrorLocked(w, 400, "INVALID_MESSAGE_DATA", "Message data is invalid", map[string]any{"fields": []string{"chatId"}})
+		return
+	}
+	if l, ok := textLimits[chatType]; ok && utf8.RuneCountInString(text) > l.max {
+		s.writeErrorLocked(w, 400, l.code, fmt.Sprintf("Text exceeds %d characters", l.max), nil)
+		return
+	}
+	key := str(req.CrmMessageID)
+	if key != "" {
+		if at, ok := s.keys[key]; ok && (s.opt.IdempotencyWindow < 0 || now.Sub(at) < s.opt.IdempotencyWindow) {
+			s.writeErrorLocked(w, 400, "REPEATED_CRM_MESSAGE_ID", "You have already sent message with same crmMessageId",
+				map[string]any{"crmMessageId": key})
+			return
+		}
+		s.keys[key] = now
+	}
+	s.nextID++
+	msg := SentMessage{
+		MessageID:       uuid(0x5e17, s.nextID),
+		ChannelID:       ch.ID,
+		ChatType:        chatType,
+		ChatID:          chatID,
+		Text:            text,
+		ContentURI:      content,
+		CrmUserID:       str(req.CrmUserID),
+		CrmMessageID:    key,
+		ClearUnanswered: req.ClearUnanswered,
+		Time:            now,
+	}
+	s.sent = append(s.sent, msg)
+	writeJSON(w, http.StatusCreated, map[string]string{"messageId": msg.MessageID, "chatId": chatID})
+}
+
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func (s *Server) writeError(w http.ResponseWriter, status int, code, desc string, data any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.writeErrorLocked(w, status, code, desc, data)
+}
+
+func (s *Server) writeErrorLocked(w http.ResponseWriter, status int, code, desc string, data any) {
+	s.nextReqID++
+	body := map[string]any{
+		"status":      status,
+		"requestId":   fmt.Sprintf("%032x", s.nextReqID),
+		"error":       code,
+		"description": desc,
+	}
+	if data != nil {
+		body["data"] = data
+	}
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// WebhookMessage is one item of a webhook's messages[], as Wazzup sends
+// it. Empty fields are left out.
+type WebhookMessage struct {
+	MessageID   string          `json:"messageId"`
+	DateTime    string          `json:"dateTime,omitempty"`
+	ChannelID   string          `json:"channelId"`
+	ChatType    string          `json:"chatType"`
+	ChatID      string          `json:"chatId"`
+	Type        string          `json:"type,omitempty"`
+	IsEcho      bool            `json:"isEcho"`
+	Contact     *WebhookContact `json:"contact,omitempty"`
+	Text        string          `json:"text,omitempty"`
+	ContentURI  string          `json:"contentUri,omitempty"`
+	Status      string          `json:"status,omitempty"`
+	AuthorName  string          `json:"authorName,omitempty"`
+	AuthorID    string          `json:"authorId,omitempty"`
+	SentFromApp bool            `json:"sentFromApp,omitempty"`
+}
+
+// WebhookContact is the contact object of a webhook message.
+type WebhookContact struct {
+	Name      string `json:"name,omitempty"`
+	AvatarURI string `json:"avatarUri,omitempty"`
+	Username  string `json:"username,omitempty"`
+	Phone     string `json:"phone,omitempty"`
+}
+
+// WebhookStatus is one item of a webhook's statuses[].
+type WebhookStatus struct {
+	MessageID string `json:"messageId"`
+	Timestamp string `json:"timestamp"`
+	Status    string `json:"status"`
+}
+
+// WebhookError is returned when a webhook handler did not answer 200.
+type WebhookError struct {
+	Status int
+	Body   string
+}
+
+func (e *WebhookError) Error() string {
+	return fmt.Sprintf("wazzuptest: webhook answered %d: %s", e.Status, strings.TrimSpace(e.Body))
+}
+
+// chatTypeOf is the one-to-one chat type of a transport.
+func chatTypeOf(transport string) string {
+	switch transport {
+	case "wapi":
+		return "whatsapp"
+	case "tgapi":
+		return "telegram"
+	}
+	return transport
+}
+
+func (s *Server) channel(id channel.ID) (Channel, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.channels {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return Channel{}, false
+}
+
+// ClientWrites posts to webhookURL the webhook Wazzup sends when a client
+// writes text in chatID on channel ch, and returns the new message's ID.
+// The contact is named after chatID on WhatsApp-like channels (as Wazzup
+// does when the client has no profile name) and "Client <chatID>"
+// elsewhere. It fails when ch is unknown or the handler does not answer
+// 200 (a *WebhookError).
+func (s *Server) ClientWrites(ctx context.Context, webhookURL string, ch channel.ID, chatID, text string) (string, error) {
+	c, ok := s.channel(ch)
+	if !ok {
+		return "", fmt.Errorf("wazzuptest: unknown channel %q", ch)
+	}
+	s.mu.Lock()
+	s.nextID++
+	id := uuid(0x1a, s.nextID)
+	now := s.opt.Now()
+	s.mu.Unlock()
+	ct := chatTypeOf(c.Transport)
+	contact := &WebhookContact{Name: chatID}
+	if ct != "whatsapp" && ct != "viber" {
+		contact.Name = "Client " + chatID
+	}
+	m := WebhookMessage{
+		MessageID: id,
+		DateTime:  now.UTC().Format("2006-01-02T15:04:05.000Z"),
+		ChannelID: string(ch),
+		ChatType:  ct,
+		ChatID:    chatID,
+		Type:      "text",
+		Contact:   contact,
+		Text:      text,
+		Status:    "inbound",
+	}
+	return id, s.PostMessages(ctx, webhookURL, m)
+}
+
+// Echo posts to webhookURL the echo Wazzup sends for a message it sent
+// (see Sent): isEcho true, with authorId set to the message's crmUserId.
+func (s *Server) Echo(ctx context.Context, webhookURL string, m SentMessage) error {
+	return s.PostMessages(ctx, webhookURL, WebhookMessage{
+		MessageID:  m.MessageID,
+		DateTime:   m.Time.UTC().Format("2006-01-02T15:04:05.000Z"),
+		ChannelID:  string(m.ChannelID),
+		ChatType:   m.ChatType,
+		ChatID:     m.ChatID,
+		Type:       "text",
+		IsEcho:     true,
+		Text:       m.Text,
+		ContentURI: m.ContentURI,
+		Status:     "sent",
+		AuthorID:   m.CrmUserID,
+	})
+}
+
+// PostMessages posts a messages[] webhook.
+func (s *Server) PostMessages(ctx context.Context, webhookURL string, msgs ...WebhookMessage) error {
+	return s.PostWebhook(ctx, webhookURL, map[string]any{"messages": msgs})
+}
+
+// PostStatus posts a statuses[] webhook telling that messageID reached
+// status (sent, delivered, read, error, edited).
+func (s *Server) PostStatus(ctx context.Context, webhookURL, messageID, status string) error {
+	st := WebhookStatus{
+		MessageID: messageID,
+		Timestamp: s.opt.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
+		Status:    status,
+	}
+	return s.PostWebhook(ctx, webhookURL, map[string]any{"statuses": []WebhookStatus{st}})
+}
+
+// PostTest posts the subscription test {"test": true}, as Wazzup does on
+// PATCH /v3/webhooks.
+func (s *Server) PostTest(ctx context.Context, webhookURL string) error {
+	return s.PostWebhook(ctx, webhookURL, map[string]bool{"test": true})
+}
+
+// PostWebhook posts body, encoded as JSON, to webhookURL the way Wazzup
+// does (with the bearer CRMKey if set) and fails unless the answer is 200.
+func (s *Server) PostWebhook(ctx context.Context, webhookURL string, body any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("wazzuptest: encoding webhook: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, webhookURL, bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("wazzuptest: %w", err)
+	}
+	// Wazzup's documented content type, typo included.
+	req.Header.Set("Content-Type", "application/json; charset-utf-8")
+	if s.opt.CRMKey != "" {
+		req.Header.Set("Authorization", "Bearer "+s.opt.CRMKey)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("wazzuptest: posting webhook: %w", err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return &WebhookError{Status: resp.StatusCode, Body: buf.String()}
+	}
+	return nil
+}
