@@ -184,19 +184,3 @@ func (m Outgoing) Validate() error {
 	}
 	return nil
 }
-
-// Discard is a Sender that accepts every valid message and sends nothing.
-// Its receipts carry the idempotency key as the provider ID.
-var Discard Sender = discard{}
-
-type discard struct{}
-
-func (discard) Send(ctx context.Context, m Outgoing) (Receipt, error) {
-	if err := ctx.Err(); err != nil {
-		return Receipt{}, err
-	}
-	if err := m.Validate(); err != nil {
-		return Receipt{}, err
-	}
-	return Receipt{ProviderID: m.IdempotencyKey}, nil
-}
