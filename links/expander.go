@@ -562,7 +562,41 @@ func resolve(base *url.URL, ref string) (*url.URL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %q: %v", ErrBadLocation, ref, err)
 	}
+	u.RawQuery = escapeLoose(u.RawQuery)
 	return u, nil
+}
+
+// escapeLoose percent-encodes the bytes url.URL.String leaves raw in a
+// query but that must not appear in a URL written into a message: spaces,
+// controls, quotes, angle brackets and non-ASCII bytes.
+func escapeLoose(s string) string {
+	const hex = "0123456789ABCDEF"
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if looseEscape(s[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s)+2*n)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; looseEscape(c) {
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		} else {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+func looseEscape(c byte) bool {
+	switch c {
+	case ' ', '"', '<', '>', '\\', '^', '`', '{', '|', '}':
+		return true
+	}
+	return c < 0x20 || c >= 0x7f
 }
 
 // netErr strips *url.Error (LinkError already names the URL) and makes sure

@@ -187,10 +187,10 @@ func matchAt(text string, i int, h string) (Span, bool) {
 	portStart, portEnd := pos, pos
 	if pos < len(text) && text[pos] == ':' {
 		j := pos + 1
-		for j < len(text) && j-pos <= 5 && '0' <= text[j] && text[j] <= '9' {
+		for j < len(text) && '0' <= text[j] && text[j] <= '9' {
 			j++
 		}
-		if j == pos+1 || j-pos > 5 {
+		if n := j - pos - 1; n == 0 || n > 5 {
 			return Span{}, false
 		}
 		portStart, portEnd = pos+1, j
