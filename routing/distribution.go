@@ -55,9 +55,9 @@ type SkipReason string
 
 // Skip reasons.
 const (
-	SkipCannotWrite  SkipReason = "role cannot write"               // quality control
-	SkipNotReceiving SkipReason = "does not receive new clients"    // switch off
-	SkipUnavailable  SkipReason = "unavailable (availability hook)" // e.g. off shift
+	SkipCannotWrite  SkipReason = "role cannot write"            // quality control
+	SkipNotReceiving SkipReason = "does not receive new clients" // switch off
+	SkipUnavailable  SkipReason = "unavailable"                  // the availability hook said no (off shift)
 )
 
 // Skip is an employee left out of a decision, and why.
