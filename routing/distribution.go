@@ -248,6 +248,10 @@ func (d *Distributor) candidates(ctx context.Context, t *roles.Table, ch channel
 // recently on this channel (ties: smaller ID). The pick is recorded in the
 // rotation store (pool: the channel ID). Nobody eligible: a
 // [*NoEligibleError].
+//
+// RoundRobin is not keyed by chat: every call takes a turn. Call it once
+// per new client, behind the engine's idempotency for retried messages; a
+// second call for the same client gives it to the next employee.
 func (d *Distributor) RoundRobin(ctx context.Context, t *roles.Table, ch channel.ID) (Decision, error) {
 	if ch == "" {
 		return Decision{}, fmt.Errorf("%w: empty channel", ErrInvalid)

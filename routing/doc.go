@@ -68,7 +68,9 @@
 // Claims ([ClaimStore]) and rotation order ([RotationStore]) live in
 // stores whose every method is one atomic operation, so several host
 // instances can share them and a new [Distributor] on the same state
-// continues the same sequence after a restart. [MemoryStore] implements
+// continues the same sequence after a restart. Offers are idempotent per
+// chat (the first offer wins); a round-robin pick is not keyed by chat, so
+// the caller makes one pick per new client. [MemoryStore] implements
 // both in memory. The interface docs show how each method maps to one
 // PostgreSQL statement or transaction without read-then-write races.
 //

@@ -64,13 +64,23 @@ func (m *MemoryStore) Offer(ctx context.Context, chat channel.Chat, users []crm.
 		return ClaimState{}, false, fmt.Errorf("%w: offer of chat %s to nobody", ErrInvalid, chat)
 	}
 	group := make([]crm.UserID, 0, len(users))
+	var seen map[crm.UserID]bool // only for large groups; small ones scan
+	if len(users) > 16 {
+		seen = make(map[crm.UserID]bool, len(users))
+	}
 	for _, u := range users {
 		if u == "" {
 			return ClaimState{}, false, fmt.Errorf("%w: offer of chat %s to an empty user ID", ErrInvalid, chat)
 		}
-		if !slices.Contains(group, u) {
-			group = append(group, u)
+		if seen != nil {
+			if seen[u] {
+				continue
+			}
+			seen[u] = true
+		} else if slices.Contains(group, u) {
+			continue
 		}
+		group = append(group, u)
 	}
 	group = slices.Clip(group)
 	m.cmu.Lock()

@@ -239,3 +239,17 @@ func testRotationStore(t *testing.T, newStore func() RotationStore) {
 		}
 	})
 }
+
+func TestMemoryStoreOfferLargeGroup(t *testing.T) {
+	s := NewMemoryStore()
+	var users, want []crm.UserID
+	for i := range 40 {
+		u := crm.UserID(string(rune('A' + i)))
+		users = append(users, u, u)
+		want = append(want, u)
+	}
+	st := mustOffer(t, s, chatWA, users...)
+	if !slices.Equal(st.Offered, want) {
+		t.Errorf("Offered = %v; want %v", st.Offered, want)
+	}
+}
