@@ -1,0 +1,653 @@
+package amocrm
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/crmbridge/crmbridge/crm"
+	"github.com/crmbridge/crmbridge/phone"
+)
+
+// FindContactsByPhone searches contacts by the national digits of e164
+// (GET /api/v4/contacts?query=9161234567, every page) and keeps those
+// having a PHONE value that package phone matches with e164 under
+// Options.Phone, so "8 (916) 123-45-67" is found for +79161234567. An
+// unparsable e164 is an error matching crm.ErrInvalid.
+func (c *Client) FindContactsByPhone(ctx context.Context, e164 string) ([]crm.Contact, error) {
+	const op = "FindContactsByPhone"
+	num, err := phone.Parse(e164, c.phoneOpt)
+	if err != nil {
+		return nil, invalidInput(op, crm.FieldError{Path: "e164", Code: "InvalidPhone", Detail: err.Error()})
+	}
+	hits, err := listAll[contactIn](ctx, c, op, "/api/v4/contacts", url.Values{"query": {nationalDigits(num)}}, "contacts", maxSearchPages)
+	if err != nil {
+		return nil, err
+	}
+	out := []crm.Contact{}
+	for _, h := range hits {
+		ct := c.toContact(h)
+		if _, ok := phone.Match(num, ct.Phones, c.phoneOpt); ok {
+			out = append(out, ct)
+		}
+	}
+	return out, nil
+}
+
+// FindContactsByIdentity searches contacts by id.Value (query search) and
+// keeps those whose identity field holds exactly id (see the package doc
+// for the storage format). Kinds compare case-insensitively, values
+// exactly.
+func (c *Client) FindContactsByIdentity(ctx context.Context, id crm.Identity) ([]crm.Contact, error) {
+	const op = "FindContactsByIdentity"
+	if id.Kind == "" || id.Value == "" || strings.Contains(id.Kind, ":") {
+		return nil, invalidInput(op, crm.FieldError{Path: "Identity", Code: "Required", Detail: "Kind (without ':') and Value are required"})
+	}
+	hits, err := listAll[contactIn](ctx, c, op, "/api/v4/contacts", url.Values{"query": {id.Value}}, "contacts", maxSearchPages)
+	if err != nil {
+		return nil, err
+	}
+	out := []crm.Contact{}
+	for _, h := range hits {
+		ct := c.toContact(h)
+		if slices.ContainsFunc(ct.Identities, func(x crm.Identity) bool {
+			return strings.EqualFold(x.Kind, id.Kind) && x.Value == id.Value
+		}) {
+			out = append(out, ct)
+		}
+	}
+	return out, nil
+}
+
+// checkNewContact validates a contact to create; prefix names it in paths.
+func checkNewContact(nc crm.NewContact, prefix string) ([]crm.FieldError, int, bool) {
+	var fes []crm.FieldError
+	for i, p := range nc.Phones {
+		if strings.TrimSpace(p) == "" {
+			fes = append(fes, crm.FieldError{Path: prefix + "Phones[" + strconv.Itoa(i) + "]", Code: "Required", Detail: "empty phone"})
+		}
+	}
+	for i, id := range nc.Identities {
+		if id.Kind == "" || id.Value == "" || strings.Contains(id.Kind, ":") {
+			fes = append(fes, crm.FieldError{Path: prefix + "Identities[" + strconv.Itoa(i) + "]", Code: "Required", Detail: "Kind (without ':') and Value are required"})
+		}
+	}
+	resp := 0
+	if nc.Responsible != "" {
+		var ok bool
+		if resp, ok = parseID(string(nc.Responsible)); !ok {
+			return fes, 0, false
+		}
+	}
+	return fes, resp, true
+}
+
+func (c *Client) contactOut(nc crm.NewContact, resp int) contactOut {
+	return contactOut{Name: nc.Name, ResponsibleUserID: resp, CustomFieldsValues: c.contactFields(nc.Phones, nc.Identities)}
+}
+
+func newContactResult(id int, nc crm.NewContact, c *Client) crm.Contact {
+	return crm.Contact{
+		ID: crm.ContactID(idStr(id)), Name: nc.Name, Phones: slices.Clone(nc.Phones),
+		Identities: slices.Clone(nc.Identities), Responsible: nc.Responsible, UpdatedAt: c.now().UTC(),
+	}
+}
+
+// CreateContact creates a contact (POST /api/v4/contacts) with its phones
+// in the PHONE field and identities in the identity field. Never retried
+// after a 5xx or a timeout. An unknown Responsible: crm.ErrNotFound.
+func (c *Client) CreateContact(ctx context.Context, nc crm.NewContact) (crm.Contact, error) {
+	const op = "CreateContact"
+	fes, resp, ok := checkNewContact(nc, "")
+	if !ok {
+		return crm.Contact{}, notFoundID(op, "user", string(nc.Responsible))
+	}
+	if len(fes) > 0 {
+		return crm.Contact{}, invalidInput(op, fes...)
+	}
+	body := []contactOut{c.contactOut(nc, resp)}
+	body[0].RequestID = "0"
+	var out embedded[created]
+	if _, err := c.do(ctx, request{op: op, method: http.MethodPost, path: "/api/v4/contacts", body: body}, &out); err != nil {
+		return crm.Contact{}, asNotFound(err)
+	}
+	items := out.Embedded["contacts"]
+	if len(items) != 1 || items[0].ID == 0 {
+		return crm.Contact{}, &Error{Op: op, Method: http.MethodPost, Path: "/api/v4/contacts", Detail: "response lacks the created contact", Err: crm.ErrUnavailable}
+	}
+	return newContactResult(items[0].ID, nc, c), nil
+}
+
+// getContact reads one contact; 204 or 404 mean crm.ErrNotFound.
+func (c *Client) getContact(ctx context.Context, op string, id int, with string) (contactIn, error) {
+	var q url.Values
+	if with != "" {
+		q = url.Values{"with": {with}}
+	}
+	path := "/api/v4/contacts/" + strconv.Itoa(id)
+	var in contactIn
+	status, err := c.do(ctx, request{op: op, method: http.MethodGet, path: path, query: q, safe: true}, &in)
+	if err != nil {
+		return contactIn{}, err
+	}
+	if status == http.StatusNoContent || in.ID == 0 {
+		return contactIn{}, &Error{Op: op, Method: http.MethodGet, Path: path, Status: status, Detail: "no such contact", Err: crm.ErrNotFound}
+	}
+	return in, nil
+}
+
+// getLead reads one lead with its contacts; 204 or 404 mean crm.ErrNotFound.
+func (c *Client) getLead(ctx context.Context, op string, id int) (leadIn, error) {
+	path := "/api/v4/leads/" + strconv.Itoa(id)
+	var in leadIn
+	status, err := c.do(ctx, request{op: op, method: http.MethodGet, path: path, query: url.Values{"with": {"contacts"}}, safe: true}, &in)
+	if err != nil {
+		return leadIn{}, err
+	}
+	if status == http.StatusNoContent || in.ID == 0 {
+		return leadIn{}, &Error{Op: op, Method: http.MethodGet, Path: path, Status: status, Detail: "no such deal", Err: crm.ErrNotFound}
+	}
+	return in, nil
+}
+
+// CreateDeal creates a lead at d.Pipeline/d.Stage in one write request:
+//
+//   - Stage is the Unsorted stage: POST /api/v4/leads/unsorted/forms
+//     with the new or existing contact embedded (amoCRM refuses Unsorted
+//     status ids on ordinary lead creation);
+//   - NewContact: POST /api/v4/leads/complex (lead and contact together);
+//   - Contact: POST /api/v4/leads with _embedded.contacts.
+//
+// The stage is checked against the cached pipelines first (unknown:
+// crm.ErrNotFound, without a write); an existing Contact is read first
+// (GET, crm.ErrNotFound when absent) and returned. A NewContact without
+// Responsible gets the deal's. Never retried after a 5xx or a timeout.
+func (c *Client) CreateDeal(ctx context.Context, d crm.NewDeal) (crm.Deal, crm.Contact, error) {
+	const op = "CreateDeal"
+	var fes []crm.FieldError
+	if (d.Contact == "") == (d.NewContact == nil) {
+		fes = append(fes, crm.FieldError{Path: "Contact", Code: "OneOf", Detail: "exactly one of Contact and NewContact must be set"})
+	}
+	if d.Pipeline == "" {
+		fes = append(fes, crm.FieldError{Path: "Pipeline", Code: "Required"})
+	}
+	if d.Stage == "" {
+		fes = append(fes, crm.FieldError{Path: "Stage", Code: "Required"})
+	}
+	var nc crm.NewContact
+	var ncResp int
+	if d.NewContact != nil {
+		nc = *d.NewContact
+		if nc.Responsible == "" {
+			nc.Responsible = d.Responsible
+		}
+		nfes, r, ok := checkNewContact(nc, "NewContact.")
+		if !ok {
+			return crm.Deal{}, crm.Contact{}, notFoundID(op, "user", string(nc.Responsible))
+		}
+		fes, ncResp = append(fes, nfes...), r
+	}
+	if len(fes) > 0 {
+		return crm.Deal{}, crm.Contact{}, invalidInput(op, fes...)
+	}
+	pid, ok1 := parseID(string(d.Pipeline))
+	sid, ok2 := parseID(string(d.Stage))
+	if !ok1 || !ok2 {
+		return crm.Deal{}, crm.Contact{}, notFoundID(op, "pipeline/stage", string(d.Pipeline)+"/"+string(d.Stage))
+	}
+	resp := 0
+	if d.Responsible != "" {
+		var ok bool
+		if resp, ok = parseID(string(d.Responsible)); !ok {
+			return crm.Deal{}, crm.Contact{}, notFoundID(op, "user", string(d.Responsible))
+		}
+	}
+	existing := 0
+	if d.Contact != "" {
+		var ok bool
+		if existing, ok = parseID(string(d.Contact)); !ok {
+			return crm.Deal{}, crm.Contact{}, notFoundID(op, "contact", string(d.Contact))
+		}
+	}
+	kind, err := c.stageKind(ctx, op, d.Pipeline, d.Stage)
+	if err != nil {
+		return crm.Deal{}, crm.Contact{}, err
+	}
+	var contact crm.Contact
+	if existing != 0 {
+		in, err := c.getContact(ctx, op, existing, "")
+		if err != nil {
+			return crm.Deal{}, crm.Contact{}, err
+		}
+		contact = c.toContact(in)
+	}
+	deal := crm.Deal{Name: d.Name, Pipeline: d.Pipeline, Stage: d.Stage, Responsible: d.Responsible, UpdatedAt: c.now().UTC()}
+	switch kind {
+	case crm.StageWon:
+		deal.Status = crm.DealWon
+	case crm.StageLost:
+		deal.Status = crm.DealLost
+	}
+
+	var leadID, contactID int
+	switch {
+	case kind == crm.StageUnsorted:
+		leadID, contactID, err = c.createUnsorted(ctx, op, d, pid, resp, existing, nc, ncResp)
+	case existing == 0:
+		leadID, contactID, err = c.createComplex(ctx, op, d, pid, sid, resp, nc, ncResp)
+	default:
+		leadID, err = c.createLead(ctx, op, d, pid, sid, resp, existing)
+		contactID = existing
+	}
+	if err != nil {
+		return crm.Deal{}, crm.Contact{}, asNotFound(err)
+	}
+	deal.ID = crm.DealID(idStr(leadID))
+	if existing == 0 {
+		contact = newContactResult(contactID, nc, c)
+	}
+	if contact.ID != "" {
+		deal.Contacts = []crm.ContactID{contact.ID}
+	}
+	return deal, contact, nil
+}
+
+func (c *Client) createLead(ctx context.Context, op string, d crm.NewDeal, pid, sid, resp, contact int) (int, error) {
+	l := leadOut{Name: d.Name, PipelineID: pid, StatusID: sid, ResponsibleUserID: resp, RequestID: "0"}
+	l.Embedded = &struct {
+		Contacts []any `json:"contacts,omitempty"`
+	}{Contacts: []any{idRef{ID: contact, IsMain: true}}}
+	var out embedded[created]
+	if _, err := c.do(ctx, request{op: op, method: http.MethodPost, path: "/api/v4/leads", body: []leadOut{l}}, &out); err != nil {
+		return 0, err
+	}
+	items := out.Embedded["leads"]
+	if len(items) != 1 || items[0].ID == 0 {
+		return 0, &Error{Op: op, Method: http.MethodPost, Path: "/api/v4/leads", Detail: "response lacks the created lead", Err: crm.ErrUnavailable}
+	}
+	return items[0].ID, nil
+}
+
+func (c *Client) createComplex(ctx context.Context, op string, d crm.NewDeal, pid, sid, resp int, nc crm.NewContact, ncResp int) (int, int, error) {
+	l := leadOut{Name: d.Name, PipelineID: pid, StatusID: sid, ResponsibleUserID: resp, RequestID: "0"}
+	l.Embedded = &struct {
+		Contacts []any `json:"contacts,omitempty"`
+	}{Contacts: []any{c.contactOut(nc, ncResp)}}
+	var out []struct {
+		ID        int  `json:"id"`
+		ContactID *int `json:"contact_id"`
+	}
+	const path = "/api/v4/leads/complex"
+	if _, err := c.do(ctx, request{op: op, method: http.MethodPost, path: path, body: []leadOut{l}}, &out); err != nil {
+		return 0, 0, err
+	}
+	if len(out) != 1 || out[0].ID == 0 || out[0].ContactID == nil {
+		return 0, 0, &Error{Op: op, Method: http.MethodPost, Path: path, Detail: "response lacks the created lead or contact", Err: crm.ErrUnavailable}
+	}
+	return out[0].ID, *out[0].ContactID, nil
+}
+
+func (c *Client) createUnsorted(ctx context.Context, op string, d crm.NewDeal, pid, resp, existing int, nc crm.NewContact, ncResp int) (int, int, error) {
+	var uid [12]byte
+	_, _ = rand.Read(uid[:])
+	now := c.now().Unix()
+	var ct any = idRef{ID: existing}
+	if existing == 0 {
+		ct = c.contactOut(nc, ncResp)
+	}
+	body := []map[string]any{{
+		"source_uid":  c.source + "-" + hex.EncodeToString(uid[:]),
+		"source_name": c.source,
+		"pipeline_id": pid,
+		"created_at":  now,
+		"request_id":  "0",
+		"metadata": map[string]any{
+			"form_id": c.source, "form_name": c.source, "form_page": c.source,
+			"form_sent_at": now, "ip": "127.0.0.1",
+		},
+		"_embedded": map[string]any{
+			"leads":    []leadOut{{Name: d.Name, ResponsibleUserID: resp}},
+			"contacts": []any{ct},
+		},
+	}}
+	var out struct {
+		Embedded struct {
+			Unsorted []struct {
+				UID      string `json:"uid"`
+				Embedded struct {
+					Leads    []idRef `json:"leads"`
+					Contacts []idRef `json:"contacts"`
+				} `json:"_embedded"`
+			} `json:"unsorted"`
+		} `json:"_embedded"`
+	}
+	const path = "/api/v4/leads/unsorted/forms"
+	if _, err := c.do(ctx, request{op: op, method: http.MethodPost, path: path, body: body}, &out); err != nil {
+		return 0, 0, err
+	}
+	u := out.Embedded.Unsorted
+	if len(u) != 1 || len(u[0].Embedded.Leads) != 1 || len(u[0].Embedded.Contacts) != 1 {
+		return 0, 0, &Error{Op: op, Method: http.MethodPost, Path: path, Detail: "response lacks the created lead or contact", Err: crm.ErrUnavailable}
+	}
+	return u[0].Embedded.Leads[0].ID, u[0].Embedded.Contacts[0].ID, nil
+}
+
+// stageKind finds the stage in the cached pipelines, refreshing the cache
+// once on a miss. Unknown pipeline or stage: crm.ErrNotFound.
+func (c *Client) stageKind(ctx context.Context, op string, p crm.PipelineID, s crm.StageID) (crm.StageKind, error) {
+	find := func(ps []crm.Pipeline) (crm.StageKind, bool) {
+		for _, pl := range ps {
+			if pl.ID == p {
+				st, ok := pl.Stage(s)
+				return st.Kind, ok
+			}
+		}
+		return 0, false
+	}
+	c.pmu.Lock()
+	cached, at := c.pipelines, c.pipelinesAt
+	c.pmu.Unlock()
+	if cached != nil && c.pipelineTTL > 0 && c.now().Sub(at) < c.pipelineTTL {
+		if k, ok := find(cached); ok {
+			return k, nil
+		}
+	}
+	ps, err := c.listPipelines(ctx, op)
+	if err != nil {
+		return 0, err
+	}
+	if k, ok := find(ps); ok {
+		return k, nil
+	}
+	return 0, &Error{Op: op, Detail: "no stage " + string(s) + " in pipeline " + string(p), Err: crm.ErrNotFound}
+}
+
+// ListDeals reads the contact with its leads (GET /api/v4/contacts/{id}
+// ?with=leads), then the leads (GET /api/v4/leads?filter[id][]=…, 50 per
+// request). Safe to retry; retried.
+func (c *Client) ListDeals(ctx context.Context, contact crm.ContactID) ([]crm.Deal, error) {
+	const op = "ListDeals"
+	id, ok := parseID(string(contact))
+	if !ok {
+		return nil, notFoundID(op, "contact", string(contact))
+	}
+	in, err := c.getContact(ctx, op, id, "leads")
+	if err != nil {
+		return nil, err
+	}
+	out := []crm.Deal{}
+	refs := in.Embedded.Leads
+	for len(refs) > 0 {
+		n := min(len(refs), writeBatch)
+		q := url.Values{"with": {"contacts"}}
+		for _, r := range refs[:n] {
+			q.Add("filter[id][]", strconv.Itoa(r.ID))
+		}
+		refs = refs[n:]
+		leads, err := listAll[leadIn](ctx, c, op, "/api/v4/leads", q, "leads", maxListPages)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range leads {
+			out = append(out, toDeal(l))
+		}
+	}
+	return out, nil
+}
+
+// SetResponsible reads the lead with its contacts, sets the lead's
+// responsible_user_id (PATCH /api/v4/leads/{id}, skipped when already
+// set) and the contacts' (PATCH /api/v4/contacts). Leads in Unsorted stay
+// there (only the responsible user changes). Unknown deal or user:
+// crm.ErrNotFound. Safe to retry; retried.
+func (c *Client) SetResponsible(ctx context.Context, deal crm.DealID, user crm.UserID) error {
+	const op = "SetResponsible"
+	lid, ok := parseID(string(deal))
+	if !ok {
+		return notFoundID(op, "deal", string(deal))
+	}
+	uid, ok := parseID(string(user))
+	if !ok {
+		return notFoundID(op, "user", string(user))
+	}
+	l, err := c.getLead(ctx, op, lid)
+	if err != nil {
+		return err
+	}
+	if l.ResponsibleUserID != uid {
+		path := "/api/v4/leads/" + strconv.Itoa(lid)
+		body := map[string]int{"responsible_user_id": uid}
+		if _, err := c.do(ctx, request{op: op, method: http.MethodPatch, path: path, body: body, safe: true}, nil); err != nil {
+			return asNotFound(err)
+		}
+	}
+	refs := l.Embedded.Contacts
+	for len(refs) > 0 {
+		n := min(len(refs), writeBatch)
+		body := make([]map[string]int, 0, n)
+		for _, r := range refs[:n] {
+			body = append(body, map[string]int{"id": r.ID, "responsible_user_id": uid})
+		}
+		refs = refs[n:]
+		if _, err := c.do(ctx, request{op: op, method: http.MethodPatch, path: "/api/v4/contacts", body: body, safe: true}, nil); err != nil {
+			return asNotFound(err)
+		}
+	}
+	return nil
+}
+
+// SetContactResponsible sets a contact's responsible_user_id
+// (PATCH /api/v4/contacts/{id}). Unknown contact or user:
+// crm.ErrNotFound. Safe to retry; retried.
+func (c *Client) SetContactResponsible(ctx context.Context, contact crm.ContactID, user crm.UserID) error {
+	const op = "SetContactResponsible"
+	cid, ok := parseID(string(contact))
+	if !ok {
+		return notFoundID(op, "contact", string(contact))
+	}
+	uid, ok := parseID(string(user))
+	if !ok {
+		return notFoundID(op, "user", string(user))
+	}
+	path := "/api/v4/contacts/" + strconv.Itoa(cid)
+	_, err := c.do(ctx, request{op: op, method: http.MethodPatch, path: path, body: map[string]int{"responsible_user_id": uid}, safe: true}, nil)
+	return asNotFound(err)
+}
+
+// taskOut validates t; item names it in paths ("" or "[3].").
+func (c *Client) taskOut(op string, t crm.NewTask, item string, rid int) (taskOut, error) {
+	var fes []crm.FieldError
+	if (t.Deal == "") == (t.Contact == "") {
+		fes = append(fes, crm.FieldError{Path: item + "Deal", Code: "OneOf", Detail: "exactly one of Deal and Contact must be set"})
+	}
+	if strings.TrimSpace(t.Text) == "" {
+		fes = append(fes, crm.FieldError{Path: item + "Text", Code: "Required"})
+	}
+	if t.Deadline.IsZero() {
+		fes = append(fes, crm.FieldError{Path: item + "Deadline", Code: "Required"})
+	}
+	if len(fes) > 0 {
+		return taskOut{}, invalidInput(op, fes...)
+	}
+	out := taskOut{Text: t.Text, CompleteTill: t.Deadline.Unix(), TaskTypeID: 1, RequestID: strconv.Itoa(rid)}
+	var ok bool
+	if t.Deal != "" {
+		out.EntityType = "leads"
+		if out.EntityID, ok = parseID(string(t.Deal)); !ok {
+			return taskOut{}, notFoundID(op, "deal", string(t.Deal))
+		}
+	} else {
+		out.EntityType = "contacts"
+		if out.EntityID, ok = parseID(string(t.Contact)); !ok {
+			return taskOut{}, notFoundID(op, "contact", string(t.Contact))
+		}
+	}
+	if t.Responsible != "" {
+		if out.ResponsibleUserID, ok = parseID(string(t.Responsible)); !ok {
+			return taskOut{}, notFoundID(op, "user", string(t.Responsible))
+		}
+	}
+	return out, nil
+}
+
+// CreateTask creates a task of type 1 ("follow-up") on the deal or the
+// contact (POST /api/v4/tasks). Unknown deal, contact or user:
+// crm.ErrNotFound. Never retried after a 5xx or a timeout.
+func (c *Client) CreateTask(ctx context.Context, t crm.NewTask) (crm.Task, error) {
+	ts, err := c.createTasks(ctx, "CreateTask", []crm.NewTask{t})
+	if err != nil {
+		return crm.Task{}, err
+	}
+	return ts[0], nil
+}
+
+// CreateTasks implements crm.TaskBatcher: up to 50 tasks per request, in
+// the order of ts. Everything is validated before the first request; on a
+// failure midway the tasks created so far are returned with the error.
+func (c *Client) CreateTasks(ctx context.Context, ts []crm.NewTask) ([]crm.Task, error) {
+	return c.createTasks(ctx, "CreateTasks", ts)
+}
+
+func (c *Client) createTasks(ctx context.Context, op string, ts []crm.NewTask) ([]crm.Task, error) {
+	bodies := make([]taskOut, len(ts))
+	for i, t := range ts {
+		item := ""
+		if op == "CreateTasks" {
+			item = "[" + strconv.Itoa(i) + "]."
+		}
+		b, err := c.taskOut(op, t, item, i)
+		if err != nil {
+			return nil, err
+		}
+		bodies[i] = b
+	}
+	out := make([]crm.Task, 0, len(ts))
+	for start := 0; start < len(bodies); start += writeBatch {
+		chunk := bodies[start:min(start+writeBatch, len(bodies))]
+		var resp embedded[created]
+		if _, err := c.do(ctx, request{op: op, method: http.MethodPost, path: "/api/v4/tasks", body: chunk}, &resp); err != nil {
+			return out, asNotFound(err)
+		}
+		ids := map[string]int{}
+		for _, it := range resp.Embedded["tasks"] {
+			ids[it.RequestID] = it.ID
+		}
+		for _, b := range chunk {
+			id := ids[b.RequestID]
+			if id == 0 {
+				return out, &Error{Op: op, Method: http.MethodPost, Path: "/api/v4/tasks", Detail: "response lacks a created task", Err: crm.ErrUnavailable}
+			}
+			i, _ := strconv.Atoi(b.RequestID)
+			t := ts[i]
+			out = append(out, crm.Task{ID: crm.TaskID(idStr(id)), Deal: t.Deal, Contact: t.Contact, Responsible: t.Responsible,
+				Text: t.Text, Deadline: unix(b.CompleteTill)})
+		}
+	}
+	return out, nil
+}
+
+// CompleteTask marks a task done (PATCH /api/v4/tasks/{id} with
+// is_completed). Completing a done task succeeds. Unknown task:
+// crm.ErrNotFound. Safe to retry; retried.
+func (c *Client) CompleteTask(ctx context.Context, id crm.TaskID) error {
+	const op = "CompleteTask"
+	tid, ok := parseID(string(id))
+	if !ok {
+		return notFoundID(op, "task", string(id))
+	}
+	path := "/api/v4/tasks/" + strconv.Itoa(tid)
+	_, err := c.do(ctx, request{op: op, method: http.MethodPatch, path: path, body: map[string]bool{"is_completed": true}, safe: true}, nil)
+	return asNotFound(err)
+}
+
+// ListUsers reads every user (GET /api/v4/users; needs an admin token).
+// Active comes from rights.is_active. Safe to retry; retried.
+func (c *Client) ListUsers(ctx context.Context) ([]crm.User, error) {
+	users, err := listAll[userIn](ctx, c, "ListUsers", "/api/v4/users", nil, "users", maxListPages)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]crm.User, 0, len(users))
+	for _, u := range users {
+		active := u.Rights.IsActive == nil || *u.Rights.IsActive
+		out = append(out, crm.User{ID: crm.UserID(idStr(u.ID)), Name: u.Name, Email: u.Email, Active: active})
+	}
+	return out, nil
+}
+
+// ListPipelines reads the pipelines with their statuses
+// (GET /api/v4/leads/pipelines), stages in amoCRM's sort order: type 1 is
+// Unsorted, 142 won, 143 lost, the rest open. Archived pipelines are
+// included. It refreshes the cache CreateDeal uses. Safe to retry; retried.
+func (c *Client) ListPipelines(ctx context.Context) ([]crm.Pipeline, error) {
+	ps, err := c.listPipelines(ctx, "ListPipelines")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]crm.Pipeline, len(ps))
+	for i, p := range ps {
+		p.Stages = slices.Clone(p.Stages)
+		out[i] = p
+	}
+	return out, nil
+}
+
+func (c *Client) listPipelines(ctx context.Context, op string) ([]crm.Pipeline, error) {
+	var resp embedded[pipelineIn]
+	_, err := c.do(ctx, request{op: op, method: http.MethodGet, path: "/api/v4/leads/pipelines", safe: true}, &resp)
+	if err != nil {
+		return nil, err
+	}
+	in := resp.Embedded["pipelines"]
+	slices.SortStableFunc(in, func(a, b pipelineIn) int { return a.Sort - b.Sort })
+	out := make([]crm.Pipeline, 0, len(in))
+	for _, p := range in {
+		sts := p.Embedded.Statuses
+		slices.SortStableFunc(sts, func(a, b statusIn) int { return a.Sort - b.Sort })
+		pl := crm.Pipeline{ID: crm.PipelineID(idStr(p.ID)), Name: p.Name, Main: p.IsMain}
+		for _, s := range sts {
+			pl.Stages = append(pl.Stages, crm.Stage{ID: crm.StageID(idStr(s.ID)), Name: s.Name, Kind: stageKind(s)})
+		}
+		out = append(out, pl)
+	}
+	if c.pipelineTTL > 0 {
+		c.pmu.Lock()
+		c.pipelines, c.pipelinesAt = out, c.now()
+		c.pmu.Unlock()
+	}
+	return out, nil
+}
+
+// AddNote implements crm.Noter: a "common" note on the deal or the
+// contact (POST /api/v4/{leads|contacts}/{id}/notes). Unknown entity:
+// crm.ErrNotFound. Never retried after a 5xx or a timeout.
+func (c *Client) AddNote(ctx context.Context, n crm.Note) error {
+	const op = "AddNote"
+	var fes []crm.FieldError
+	if (n.Deal == "") == (n.Contact == "") {
+		fes = append(fes, crm.FieldError{Path: "Deal", Code: "OneOf", Detail: "exactly one of Deal and Contact must be set"})
+	}
+	if strings.TrimSpace(n.Text) == "" {
+		fes = append(fes, crm.FieldError{Path: "Text", Code: "Required"})
+	}
+	if len(fes) > 0 {
+		return invalidInput(op, fes...)
+	}
+	entity, raw := "leads", string(n.Deal)
+	if n.Contact != "" {
+		entity, raw = "contacts", string(n.Contact)
+	}
+	id, ok := parseID(raw)
+	if !ok {
+		return notFoundID(op, strings.TrimSuffix(entity, "s"), raw)
+	}
+	body := []map[string]any{{"note_type": "common", "params": map[string]string{"text": n.Text}, "request_id": "0"}}
+	path := "/api/v4/" + entity + "/" + strconv.Itoa(id) + "/notes"
+	_, err := c.do(ctx, request{op: op, method: http.MethodPost, path: path, body: body}, nil)
+	return asNotFound(err)
+}
