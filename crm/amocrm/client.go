@@ -21,6 +21,9 @@ import (
 // unparsable e164 is an error matching crm.ErrInvalid.
 func (c *Client) FindContactsByPhone(ctx context.Context, e164 string) ([]crm.Contact, error) {
 	const op = "FindContactsByPhone"
+	if err := ctx.Err(); err != nil {
+		return nil, canceled(op, err)
+	}
 	num, err := phone.Parse(e164, c.phoneOpt)
 	if err != nil {
 		return nil, invalidInput(op, crm.FieldError{Path: "e164", Code: "InvalidPhone", Detail: err.Error()})
@@ -45,6 +48,9 @@ func (c *Client) FindContactsByPhone(ctx context.Context, e164 string) ([]crm.Co
 // exactly.
 func (c *Client) FindContactsByIdentity(ctx context.Context, id crm.Identity) ([]crm.Contact, error) {
 	const op = "FindContactsByIdentity"
+	if err := ctx.Err(); err != nil {
+		return nil, canceled(op, err)
+	}
 	if id.Kind == "" || id.Value == "" || strings.Contains(id.Kind, ":") {
 		return nil, invalidInput(op, crm.FieldError{Path: "Identity", Code: "Required", Detail: "Kind (without ':') and Value are required"})
 	}
@@ -103,6 +109,9 @@ func newContactResult(id int, nc crm.NewContact, c *Client) crm.Contact {
 // after a 5xx or a timeout. An unknown Responsible: crm.ErrNotFound.
 func (c *Client) CreateContact(ctx context.Context, nc crm.NewContact) (crm.Contact, error) {
 	const op = "CreateContact"
+	if err := ctx.Err(); err != nil {
+		return crm.Contact{}, canceled(op, err)
+	}
 	fes, resp, ok := checkNewContact(nc, "")
 	if !ok {
 		return crm.Contact{}, notFoundID(op, "user", string(nc.Responsible))
@@ -169,6 +178,9 @@ func (c *Client) getLead(ctx context.Context, op string, id int) (leadIn, error)
 // Responsible gets the deal's. Never retried after a 5xx or a timeout.
 func (c *Client) CreateDeal(ctx context.Context, d crm.NewDeal) (crm.Deal, crm.Contact, error) {
 	const op = "CreateDeal"
+	if err := ctx.Err(); err != nil {
+		return crm.Deal{}, crm.Contact{}, canceled(op, err)
+	}
 	var fes []crm.FieldError
 	if (d.Contact == "") == (d.NewContact == nil) {
 		fes = append(fes, crm.FieldError{Path: "Contact", Code: "OneOf", Detail: "exactly one of Contact and NewContact must be set"})
@@ -372,6 +384,9 @@ func (c *Client) stageKind(ctx context.Context, op string, p crm.PipelineID, s c
 // request). Safe to retry; retried.
 func (c *Client) ListDeals(ctx context.Context, contact crm.ContactID) ([]crm.Deal, error) {
 	const op = "ListDeals"
+	if err := ctx.Err(); err != nil {
+		return nil, canceled(op, err)
+	}
 	id, ok := parseID(string(contact))
 	if !ok {
 		return nil, notFoundID(op, "contact", string(contact))
@@ -407,6 +422,9 @@ func (c *Client) ListDeals(ctx context.Context, contact crm.ContactID) ([]crm.De
 // crm.ErrNotFound. Safe to retry; retried.
 func (c *Client) SetResponsible(ctx context.Context, deal crm.DealID, user crm.UserID) error {
 	const op = "SetResponsible"
+	if err := ctx.Err(); err != nil {
+		return canceled(op, err)
+	}
 	lid, ok := parseID(string(deal))
 	if !ok {
 		return notFoundID(op, "deal", string(deal))
@@ -446,6 +464,9 @@ func (c *Client) SetResponsible(ctx context.Context, deal crm.DealID, user crm.U
 // crm.ErrNotFound. Safe to retry; retried.
 func (c *Client) SetContactResponsible(ctx context.Context, contact crm.ContactID, user crm.UserID) error {
 	const op = "SetContactResponsible"
+	if err := ctx.Err(); err != nil {
+		return canceled(op, err)
+	}
 	cid, ok := parseID(string(contact))
 	if !ok {
 		return notFoundID(op, "contact", string(contact))
@@ -514,6 +535,9 @@ func (c *Client) CreateTasks(ctx context.Context, ts []crm.NewTask) ([]crm.Task,
 }
 
 func (c *Client) createTasks(ctx context.Context, op string, ts []crm.NewTask) ([]crm.Task, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, canceled(op, err)
+	}
 	bodies := make([]taskOut, len(ts))
 	for i, t := range ts {
 		item := ""
@@ -556,6 +580,9 @@ func (c *Client) createTasks(ctx context.Context, op string, ts []crm.NewTask) (
 // crm.ErrNotFound. Safe to retry; retried.
 func (c *Client) CompleteTask(ctx context.Context, id crm.TaskID) error {
 	const op = "CompleteTask"
+	if err := ctx.Err(); err != nil {
+		return canceled(op, err)
+	}
 	tid, ok := parseID(string(id))
 	if !ok {
 		return notFoundID(op, "task", string(id))
@@ -628,6 +655,9 @@ func (c *Client) listPipelines(ctx context.Context, op string) ([]crm.Pipeline, 
 // crm.ErrNotFound. Never retried after a 5xx or a timeout.
 func (c *Client) AddNote(ctx context.Context, n crm.Note) error {
 	const op = "AddNote"
+	if err := ctx.Err(); err != nil {
+		return canceled(op, err)
+	}
 	var fes []crm.FieldError
 	if (n.Deal == "") == (n.Contact == "") {
 		fes = append(fes, crm.FieldError{Path: "Deal", Code: "OneOf", Detail: "exactly one of Deal and Contact must be set"})

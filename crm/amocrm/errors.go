@@ -136,3 +136,6 @@ func isSentinel(err error) bool {
 	}
 	return false
 }
+
+// canceled reports a context that ended before the operation started.
+func canceled(op string, err error) error { return &Error{Op: op, Err: err} }

@@ -304,7 +304,7 @@ func (s *Server) ResetCounts() {
 
 // serve runs the cross-cutting behaviour, then the route's handler.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	h, pattern := s.mux.Handler(r)
+	_, pattern := s.mux.Handler(r)
 	key := pattern
 	if key == "" {
 		key = r.Method + " " + r.URL.Path
@@ -353,7 +353,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusUnauthorized, "Unauthorized", "Token is invalid or expired", nil)
 		return
 	}
-	h.ServeHTTP(w, r)
+	s.mux.ServeHTTP(w, r)
 }
 
 func (s *Server) writeFailure(w http.ResponseWriter, status int) {
