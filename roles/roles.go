@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 
 	"github.com/crmbridge/crmbridge/channel"
@@ -91,6 +92,7 @@ type Table struct {
 	writers map[channel.ID][]crm.UserID // managers and supervisors, sorted
 	chans   map[crm.UserID][]channel.ID // sorted
 	list    []Assignment                // sorted by channel, then user
+	byChan  map[channel.ID][]Assignment // sub-slices of list
 }
 
 // NewTable validates the assignments and builds a Table. It returns the
@@ -149,6 +151,15 @@ func NewTable(as []Assignment) (*Table, error) {
 	slices.SortFunc(t.list, func(a, b Assignment) int {
 		return cmp.Or(cmp.Compare(a.Channel, b.Channel), cmp.Compare(a.User, b.User))
 	})
+	t.byChan = map[channel.ID][]Assignment{}
+	for i := 0; i < len(t.list); {
+		j := i + 1
+		for j < len(t.list) && t.list[j].Channel == t.list[i].Channel {
+			j++
+		}
+		t.byChan[t.list[i].Channel] = t.list[i:j:j]
+		i = j
+	}
 	return t, nil
 }
 
@@ -201,6 +212,21 @@ func (t *Table) Channels(user crm.UserID) []channel.ID {
 		return nil
 	}
 	return slices.Clone(t.chans[user])
+}
+
+// Members yields the assignments on the channel, sorted by user ID (byte
+// order), without copying: the cheap way to walk a channel's team.
+func (t *Table) Members(ch channel.ID) iter.Seq[Assignment] {
+	return func(yield func(Assignment) bool) {
+		if t == nil {
+			return
+		}
+		for _, a := range t.byChan[ch] {
+			if !yield(a) {
+				return
+			}
+		}
+	}
 }
 
 // Assignments returns all assignments, sorted by channel then user. The

@@ -111,6 +111,29 @@ func TestTableLookups(t *testing.T) {
 	if got := tbl.Receivers("wa")[0]; got != "10" {
 		t.Errorf("Receivers shares its backing array: got %q after caller's write", got)
 	}
+	var wa []crm.UserID
+	for a := range tbl.Members("wa") {
+		if a.Channel != "wa" {
+			t.Errorf("Members(wa) yields %+v", a)
+		}
+		wa = append(wa, a.User)
+		if a.User == "10" {
+			break // early stop is honoured
+		}
+	}
+	if diff := cmp.Diff([]crm.UserID{"10"}, wa); diff != "" {
+		t.Errorf("Members(wa) with break (-want +got):\n%s", diff)
+	}
+	wa = wa[:0]
+	for a := range tbl.Members("wa") {
+		wa = append(wa, a.User)
+	}
+	if diff := cmp.Diff(tbl.Users("wa"), wa); diff != "" {
+		t.Errorf("Members(wa) users (-want +got):\n%s", diff)
+	}
+	for range (*Table)(nil).Members("wa") {
+		t.Error("nil Table yields members")
+	}
 	if got := len(tbl.Assignments()); got != 6 {
 		t.Errorf("len(Assignments()) = %d; want 6", got)
 	}

@@ -227,8 +227,8 @@ func NewDistributor(opts DistributorOptions) *Distributor {
 func (d *Distributor) candidates(ctx context.Context, t *roles.Table, ch channel.ID) (considered, eligible []crm.UserID, skipped []Skip) {
 	considered = t.Users(ch)
 	eligible = make([]crm.UserID, 0, len(considered))
-	for _, u := range considered {
-		a, _ := t.Lookup(u, ch)
+	for a := range t.Members(ch) { // same order as considered
+		u := a.User
 		switch {
 		case !a.Role.MayWrite():
 			skipped = append(skipped, Skip{u, SkipCannotWrite})
