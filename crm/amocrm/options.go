@@ -17,12 +17,12 @@ import (
 
 // Defaults for zero Options fields.
 const (
-	DefaultRateLimit   rate.Limit = 7 // requests per second per account (documented amoCRM limit)
-	DefaultMaxRetries             = 3
-	DefaultRetryBudget            = 15 * time.Second
-	DefaultPipelineTTL            = 5 * time.Minute
-	DefaultIdentityField          = "IM"
-	DefaultUnsortedSource         = "crmbridge"
+	DefaultRateLimit      rate.Limit = 7 // requests per second per account (documented amoCRM limit)
+	DefaultMaxRetries                = 3
+	DefaultRetryBudget               = 15 * time.Second
+	DefaultPipelineTTL               = 5 * time.Minute
+	DefaultIdentityField             = "IM"
+	DefaultUnsortedSource            = "crmbridge"
 )
 
 // NoRetries as Options.MaxRetries disables every retry.
