@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 )
 
 // Sentinel errors. Test for them with errors.Is; the concrete errors carry
@@ -77,10 +78,14 @@ type LinkError struct {
 }
 
 func (e *LinkError) Error() string {
-	if e.URL == "" || e.URL == e.Short {
-		return fmt.Sprintf("links: expanding %s: %v", e.Short, e.Err)
+	cause := "<nil>"
+	if e.Err != nil {
+		cause = strings.TrimPrefix(e.Err.Error(), "links: ")
 	}
-	return fmt.Sprintf("links: expanding %s: hop %d (%s): %v", e.Short, e.Hop, e.URL, e.Err)
+	if e.URL == "" || e.URL == e.Short {
+		return fmt.Sprintf("links: expanding %s: %s", e.Short, cause)
+	}
+	return fmt.Sprintf("links: expanding %s: hop %d (%s): %s", e.Short, e.Hop, e.URL, cause)
 }
 
 // Unwrap returns the cause.

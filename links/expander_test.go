@@ -595,11 +595,11 @@ func TestExpandContextAndOptionErrors(t *testing.T) {
 		t.Errorf("cancelled ctx: %q, %v, %v; want text unchanged and context.Canceled", res.Text, err, res.Links[0].Err)
 	}
 	//lint:ignore SA1012 a nil context is the bad input under test
-	if res, err := e.ExpandText(nil, text); !errors.Is(err, ErrNilContext) || res.Text != text { //nolint:staticcheck
+	if res, err := e.ExpandText(nil, text); !errors.Is(err, ErrNilContext) || res.Text != text {
 		t.Errorf("nil ctx: %q, %v; want ErrNilContext", res.Text, err)
 	}
 	//lint:ignore SA1012 a nil context is the bad input under test
-	if _, err := e.Preview(nil, "https://x.example/1"); !errors.Is(err, ErrNilContext) { //nolint:staticcheck
+	if _, err := e.Preview(nil, "https://x.example/1"); !errors.Is(err, ErrNilContext) {
 		t.Errorf("Preview(nil ctx) err = %v; want ErrNilContext", err)
 	}
 	if mt.total.Load() != 0 {
