@@ -298,7 +298,7 @@ func (s *Sender) do(ctx context.Context, method, path string, body []byte, out a
 		if errors.As(err, &ra) && ra.RetryAfter > wait {
 			wait = ra.RetryAfter
 		}
-		if dl, ok := ctx.Deadline(); ok && dl.Sub(s.now()) < wait {
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 			return err // the retry could not finish in time
 		}
 		s.log.DebugContext(ctx, "wazzup: retrying", "op", op, "attempt", attempt, "wait", wait, "err", err)

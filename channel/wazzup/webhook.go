@@ -108,8 +108,9 @@ type HandlerOptions struct {
 // Handler is the http.Handler receiving Wazzup's webhooks (the
 // webhooksUri of PATCH /v3/webhooks). It is safe for concurrent use.
 //
-// Answers: 200 to the subscription test ({"test": true}) and after the
-// EventHandler accepted the events; 400 with a reason for a malformed
+// Answers: 200 to the subscription test ({"test": true}), to bodies with
+// neither messages nor statuses (other webhook kinds, ignored), and after
+// the EventHandler accepted the events; 400 with a reason for a malformed
 // body; 401 for a missing or wrong bearer key; 405 for a method other
 // than POST; 413 for a body over the limit; 500 when the EventHandler
 // failed.
@@ -338,15 +339,8 @@ func DecodeWebhook(body []byte) (Webhook, error) {
 		return Webhook{}, malformed("body is not a JSON object")
 	}
 	var wb wireBody
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	if err := dec.Decode(&wb); err != nil {
+	if err := json.Unmarshal(trimmed, &wb); err != nil {
 		return Webhook{}, malformed("%s", jsonReason(err))
-	}
-	if dec.More() {
-		return Webhook{}, malformed("data after the JSON object")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Webhook{}, malformed("data after the JSON object")
 	}
 	if wb.Test != nil && *wb.Test {
 		return Webhook{Test: true}, nil
@@ -475,6 +469,8 @@ func jsonReason(err error) string {
 			field = "body"
 		}
 		return fmt.Sprintf("%s: %s where %s was expected", field, te.Value, te.Type)
+	case errors.As(err, &se) && strings.Contains(se.Error(), "unexpected end"):
+		return "truncated JSON"
 	case errors.As(err, &se):
 		return fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, se)
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):

@@ -105,7 +105,7 @@ func TestDecodeWebhookRejects(t *testing.T) {
 		"null":               {"null", "not a JSON object"},
 		"truncated":          {`{"messages":[`, "truncated"},
 		"syntax":             {`{"messages":[}`, "invalid JSON"},
-		"trailing data":      {`{} {}`, "after the JSON object"},
+		"trailing data":      {`{} {}`, "after top-level value"},
 		"messages an object": {`{"messages":{}}`, "messages"},
 		"test a string":      {`{"test":"true"}`, "test"},
 		"no messageId":       {msg(`"channelId":"c","chatId":"1"`), "messages[0]: messageId is missing"},
