@@ -29,7 +29,8 @@ func TestExpandRedirects(t *testing.T) {
 		"/dots/x":   redirect(http.StatusFound, "../final?q=1#frag"),
 		"/sub/page": final,
 		"/final":    final,
-		"/abs":      redirect(http.StatusFound, "PLACEHOLDER"),
+		"/to404":    redirect(http.StatusFound, "/missing"),
+		"/space":    redirect(http.StatusFound, "/final?q=a b&c=\"д\""),
 		"/pdf":      redirect(http.StatusFound, "/doc.pdf"),
 		"/doc.pdf": func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/pdf")
@@ -53,6 +54,8 @@ func TestExpandRedirects(t *testing.T) {
 		"dot-dot location":          {"/dots/x", base + "/final?q=1#frag", 1, []Via{ViaLocation, ""}},
 		"non-HTML target (PDF)":     {"/pdf", base + "/doc.pdf", 1, []Via{ViaLocation, ""}},
 		"non-HTML target (image)":   {"/img", base + "/i.png", 1, []Via{ViaLocation, ""}},
+		"error status after a hop":  {"/to404", base + "/missing", 1, []Via{ViaLocation, ""}},
+		"raw query escaped":         {"/space", base + "/final?q=a%20b&c=%22%D0%B4%22", 1, []Via{ViaLocation, ""}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
