@@ -45,8 +45,11 @@ const DefaultAPIKey = "wazzuptest-api-key"
 const (
 	DefaultIdempotencyWindow = 60 * time.Second
 	DefaultRateLimit         = 500
-	RateWindow               = 5 * time.Second
 )
+
+// RateWindow is the span of Wazzup's rate-limit counter, which resets
+// every 5 seconds.
+const RateWindow = 5 * time.Second
 
 // Channel is a channel of the fake account.
 type Channel struct {
