@@ -211,7 +211,7 @@ func identityValue(id crm.Identity) string { return id.Kind + ":" + id.Value }
 // parseIdentity reads a stored identity value; values typed by hand
 // without a kind take the field's enum code ("TELEGRAM" → "telegram").
 func parseIdentity(v, enumCode string) crm.Identity {
-	if kind, val, ok := strings.Cut(v, ":"); ok && kind != "" && val != "" && !strings.ContainsAny(kind, " /") {
+	if kind, val, ok := strings.Cut(v, ":"); ok && kind != "" && val != "" && !strings.ContainsAny(kind, " /") && !strings.HasPrefix(val, "//") {
 		return crm.Identity{Kind: kind, Value: val}
 	}
 	return crm.Identity{Kind: strings.ToLower(enumCode), Value: v}

@@ -1,8 +1,10 @@
 package amocrmtest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -314,6 +316,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	latency := s.latency
 	s.mu.Unlock()
 	if latency > 0 {
+		// Read the body first: only then does net/http watch the
+		// connection and cancel r.Context() when the client gives up.
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		t := time.NewTimer(latency)
 		select {
 		case <-t.C:
