@@ -178,6 +178,9 @@ func (e *Engine) loadClient(ctx context.Context, cs *chanState, chat channel.Cha
 		return ClientRecord{}, false, fmt.Errorf("routing: listing deals of contact %s: %w", contact.ID, err)
 	}
 	r := ClientRecord{Contact: contact.ID, Responsible: contact.Responsible, Fetched: e.now()}
+	if prevKnown {
+		r.ClaimedBy = prev.ClaimedBy
+	}
 	if d, ok := crm.LatestOpen(deals); ok {
 		r.Deal, r.Responsible = d.ID, d.Responsible
 	} else if r.Responsible == "" && prevKnown {
@@ -262,6 +265,7 @@ func (p *inbound) distribute(ctx context.Context) (Decision, error) {
 		return Decision{}, fmt.Errorf("routing: distributing %s: %w", p.m.Chat, err)
 	}
 	p.res.Distribution = &d
+	p.cr.ClaimedBy = ""
 	p.step("%s", d.String())
 	if d.User != "" {
 		p.rec.Pick = d.User

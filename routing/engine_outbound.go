@@ -113,8 +113,13 @@ func (e *Engine) EmployeeMessage(ctx context.Context, m EmployeeMessage) (Outbou
 	}
 	if ok, reason := e.table.CanWrite(m.User, m.Chat, cst); !ok {
 		perr := &PermissionError{User: m.User, Chat: m.Chat, Role: role, Action: "write", Reason: reason}
-		if offered && st.Claimed() && st.ClaimedBy != m.User {
+		switch {
+		case offered && st.Claimed() && st.ClaimedBy != m.User:
 			perr.Err = &ClaimedError{Chat: m.Chat, Winner: st.ClaimedBy}
+		case !offered && cr.ClaimedBy != "" && cr.ClaimedBy == cr.Responsible && cr.ClaimedBy != m.User:
+			// The claim was won and the CRM updated (the record released).
+			perr.Reason = roles.ReasonClaimedByOther
+			perr.Err = &ClaimedError{Chat: m.Chat, Winner: cr.ClaimedBy}
 		}
 		return res, perr
 	}
@@ -132,6 +137,7 @@ func (e *Engine) EmployeeMessage(ctx context.Context, m EmployeeMessage) (Outbou
 			return res, err
 		}
 		res.Claimed, res.Claim = true, &d
+		cr.ClaimedBy = m.User
 		why = append(why, d.String())
 		if err := e.makeResponsible(ctx, m.Chat, &cr, m.User); err != nil {
 			return res, err

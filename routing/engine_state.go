@@ -18,6 +18,10 @@ type ClientRecord struct {
 	Deal crm.DealID
 	// Responsible is the open deal's responsible user, else the contact's.
 	Responsible crm.UserID
+	// ClaimedBy is the employee who won the chat's last first-responder
+	// claim, kept after the claim record is released so that a later reply
+	// of another employee is refused naming the winner.
+	ClaimedBy crm.UserID
 	// Fetched is when the record was last read from, or written to, the CRM.
 	Fetched time.Time
 }
