@@ -595,7 +595,10 @@ func TestNonNumericIDs(t *testing.T) {
 		"SetResponsible":        func() error { return c.SetResponsible(ctx, "abc", "501") },
 		"SetContactResponsible": func() error { return c.SetContactResponsible(ctx, "-1", "501") },
 		"CompleteTask":          func() error { return c.CompleteTask(ctx, "1e3") },
-		"CreateTask":            func() error { _, err := c.CreateTask(ctx, crm.NewTask{Deal: "x", Text: "t", Deadline: time.Now()}); return err },
+		"CreateTask": func() error {
+			_, err := c.CreateTask(ctx, crm.NewTask{Deal: "x", Text: "t", Deadline: time.Now()})
+			return err
+		},
 		"CreateDeal": func() error {
 			_, _, err := c.CreateDeal(ctx, crm.NewDeal{Pipeline: "7001", Stage: "70012", Contact: "uuid-1"})
 			return err

@@ -15,8 +15,8 @@ func TestRetryPolicy(t *testing.T) {
 	}{
 		{http.StatusTooManyRequests, true, true},
 		{http.StatusTooManyRequests, false, true}, // refused, not processed: retry even creations
-		{0, true, true},                           // transport failure / timeout
-		{0, false, false},                         // a creation may have happened
+		{0, true, true},   // transport failure / timeout
+		{0, false, false}, // a creation may have happened
 		{http.StatusInternalServerError, true, true},
 		{http.StatusInternalServerError, false, false},
 		{http.StatusBadGateway, true, true},
