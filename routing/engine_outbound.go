@@ -116,7 +116,7 @@ func (e *Engine) EmployeeMessage(ctx context.Context, m EmployeeMessage) (Outbou
 		switch {
 		case offered && st.Claimed() && st.ClaimedBy != m.User:
 			perr.Err = &ClaimedError{Chat: m.Chat, Winner: st.ClaimedBy}
-		case !offered && cr.ClaimedBy != "" && cr.ClaimedBy == cr.Responsible && cr.ClaimedBy != m.User:
+		case reason == roles.ReasonNotTheirs && cr.ClaimedBy != "" && cr.ClaimedBy == cr.Responsible:
 			// The claim was won and the CRM updated (the record released).
 			perr.Reason = roles.ReasonClaimedByOther
 			perr.Err = &ClaimedError{Chat: m.Chat, Winner: cr.ClaimedBy}
