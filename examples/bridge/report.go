@@ -1,0 +1,142 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/crmbridge/crmbridge/channel"
+	"github.com/crmbridge/crmbridge/channel/wazzup"
+	"github.com/crmbridge/crmbridge/crm"
+	"github.com/crmbridge/crmbridge/routing"
+)
+
+// report prints what the bridge does, one block per event. Webhooks are
+// served concurrently, so every block is written under a lock and appears
+// whole.
+type report struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func newReport(w io.Writer) *report { return &report{w: w} }
+
+func (r *report) printf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(r.w, format, args...)
+}
+
+// block prints a headline and indented "name: value" lines.
+func (r *report) block(head string, lines ...[2]string) {
+	var sb strings.Builder
+	sb.WriteString(head)
+	sb.WriteByte('\n')
+	for _, l := range lines {
+		if l[1] == "" {
+			continue
+		}
+		fmt.Fprintf(&sb, "    %-12s %s\n", l[0]+":", l[1])
+	}
+	r.printf("%s", sb.String())
+}
+
+func (r *report) inbound(channelName string, m channel.Message, res routing.InboundResult) {
+	head := fmt.Sprintf("client %s on %q: %q", m.Chat.ChatID, channelName, m.Text)
+	if res.Duplicate {
+		r.block(head, [2]string{"outcome", string(res.Outcome) + " (a redelivery: nothing done again)"})
+		return
+	}
+	var created []string
+	if res.ContactCreated {
+		created = append(created, "contact "+string(res.Contact))
+	}
+	if res.DealCreated {
+		created = append(created, "deal "+string(res.Deal))
+	}
+	if res.TaskCreated {
+		created = append(created, "task "+string(res.Task))
+	}
+	responsible := string(res.Responsible)
+	if responsible == "" && res.Distribution != nil && len(res.Distribution.Offered) > 0 {
+		responsible = "nobody yet: the first to reply wins"
+	}
+	r.block(head,
+		[2]string{"outcome", string(res.Outcome)},
+		[2]string{"created", strings.Join(created, ", ")},
+		[2]string{"responsible", responsible},
+		[2]string{"notify", notifications(res.Notify)},
+		[2]string{"why", res.Why},
+		[2]string{"warnings", strings.Join(res.Warnings, "; ")},
+	)
+}
+
+func (r *report) outbound(who string, m routing.EmployeeMessage, res routing.OutboundResult) {
+	claimed := ""
+	if res.Claimed {
+		claimed = "yes: the chat is now " + string(m.User) + "'s"
+	}
+	task := ""
+	if res.TaskClosed != "" {
+		task = "task " + string(res.TaskClosed) + " completed"
+	}
+	r.block(fmt.Sprintf("%s to client %s: %q", who, m.Chat.ChatID, m.Text),
+		[2]string{"outcome", string(res.Outcome)},
+		[2]string{"wazzup id", res.Receipt.ProviderID},
+		[2]string{"claimed", claimed},
+		[2]string{"responsible", string(res.Responsible)},
+		[2]string{"closed", task},
+		[2]string{"why", res.Why},
+	)
+}
+
+func (r *report) echo(m channel.Message, d wazzup.MessageDetails) {
+	author := "an employee the CRM cannot name (on the phone?)"
+	if m.Author.UserID != "" {
+		author = "user " + m.Author.UserID
+	}
+	r.block(fmt.Sprintf("echo in chat %s: %q", m.Chat.ChatID, m.Text),
+		[2]string{"skipped", "outgoing message written by " + author + "; not fed to the engine"},
+		[2]string{"status", d.Status})
+}
+
+func (r *report) skipped(m channel.Message, why string) {
+	r.block(fmt.Sprintf("message %s in chat %s", m.ID, m.Chat.ChatID), [2]string{"skipped", why})
+}
+
+func (r *report) rejected(m channel.Message, err error) {
+	r.block(fmt.Sprintf("message %s in chat %s", m.ID, m.Chat),
+		[2]string{"rejected", err.Error() + " (acknowledged: a redelivery cannot fix it)"})
+}
+
+func (r *report) failed(m channel.Message, err error) {
+	r.block(fmt.Sprintf("message %s in chat %s", m.ID, m.Chat),
+		[2]string{"failed", err.Error() + " (answered 500: Wazzup delivers it again)"})
+}
+
+func (r *report) status(st wazzup.Status) {
+	line := fmt.Sprintf("status of sent message %s: %s", st.MessageID, st.Status)
+	if st.Error != nil {
+		line += fmt.Sprintf(" (%s: %s)", st.Error.Code, st.Error.Description)
+	}
+	r.printf("%s\n", line)
+}
+
+// notifications renders "501 (new client: assigned by round_robin), 502 (…)".
+func notifications(ns []routing.Notification) string {
+	parts := make([]string, len(ns))
+	for i, n := range ns {
+		parts[i] = fmt.Sprintf("%s (%s)", n.User, n.Reason)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// users renders a list of user IDs.
+func users(us []crm.UserID) string {
+	parts := make([]string, len(us))
+	for i, u := range us {
+		parts[i] = string(u)
+	}
+	return strings.Join(parts, ", ")
+}
