@@ -40,6 +40,7 @@ type Chat struct {
 	ChatID  string
 }
 
+// String implements fmt.Stringer.
 func (c Chat) String() string { return string(c.Channel) + "/" + c.ChatID }
 
 // Direction tells whether a message came from the client or went to them.
@@ -51,6 +52,7 @@ const (
 	Outbound                  // to the client
 )
 
+// String implements fmt.Stringer.
 func (d Direction) String() string {
 	if d == Inbound {
 		return "inbound"
@@ -69,6 +71,7 @@ const (
 	AuthorSystem                     // the integration or provider itself
 )
 
+// String implements fmt.Stringer.
 func (k AuthorKind) String() string {
 	switch k {
 	case AuthorClient:
@@ -156,6 +159,7 @@ type RetryAfterError struct {
 	Err        error
 }
 
+// Error implements the error interface.
 func (e *RetryAfterError) Error() string {
 	return fmt.Sprintf("%v (retry after %v)", e.Err, e.RetryAfter)
 }

@@ -37,6 +37,7 @@ type RetryAfterError struct {
 	Err        error
 }
 
+// Error implements the error interface.
 func (e *RetryAfterError) Error() string {
 	return fmt.Sprintf("%v (retry after %v)", e.Err, e.RetryAfter)
 }
@@ -61,6 +62,7 @@ type InvalidError struct {
 	Fields []FieldError
 }
 
+// Error implements the error interface.
 func (e *InvalidError) Error() string {
 	var b strings.Builder
 	b.WriteString("crm: invalid request")

@@ -64,6 +64,7 @@ const (
 	DealLost
 )
 
+// String implements fmt.Stringer.
 func (s DealStatus) String() string {
 	switch s {
 	case DealOpen:
@@ -119,6 +120,7 @@ const (
 	StageLost                      // closed, lost (amoCRM status 143)
 )
 
+// String implements fmt.Stringer.
 func (k StageKind) String() string {
 	switch k {
 	case StageOpen:

@@ -46,6 +46,7 @@ type BlockedAddressError struct {
 	Reason string     // the range it falls in, e.g. "loopback", "private", "cloud metadata"
 }
 
+// Error implements the error interface.
 func (e *BlockedAddressError) Error() string {
 	return fmt.Sprintf("links: address %s not allowed (%s)", e.Addr, e.Reason)
 }
@@ -59,6 +60,7 @@ type StatusError struct {
 	Code int
 }
 
+// Error implements the error interface.
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("links: %s answered HTTP %d", e.URL, e.Code)
 }
@@ -77,6 +79,7 @@ type LinkError struct {
 	Err   error
 }
 
+// Error implements the error interface.
 func (e *LinkError) Error() string {
 	cause := "<nil>"
 	if e.Err != nil {
@@ -97,6 +100,7 @@ type OptionsError struct {
 	Reason string
 }
 
+// Error implements the error interface.
 func (e *OptionsError) Error() string {
 	return fmt.Sprintf("links: invalid option %s: %s", e.Field, e.Reason)
 }

@@ -69,6 +69,7 @@ type EntryError struct {
 	Reason  string
 }
 
+// Error implements the error interface.
 func (e *EntryError) Error() string {
 	return fmt.Sprintf("roles: invalid assignment #%d (user %q, channel %q): %s",
 		e.Index, e.User, e.Channel, e.Reason)

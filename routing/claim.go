@@ -29,6 +29,7 @@ type ClaimedError struct {
 	Winner crm.UserID
 }
 
+// Error implements the error interface.
 func (e *ClaimedError) Error() string {
 	return fmt.Sprintf("routing: chat %s already claimed by %s", e.Chat, e.Winner)
 }
@@ -45,6 +46,7 @@ type NotOfferedError struct {
 	NoOffer bool
 }
 
+// Error implements the error interface.
 func (e *NotOfferedError) Error() string {
 	if e.NoOffer {
 		return fmt.Sprintf("routing: chat %s is not offered to anyone (claim by %s)", e.Chat, e.User)

@@ -25,6 +25,7 @@ type NoEligibleError struct {
 	Skipped []Skip
 }
 
+// Error implements the error interface.
 func (e *NoEligibleError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "routing: nobody eligible for %s on channel %q", e.Rule, e.Channel)

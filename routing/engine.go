@@ -200,6 +200,7 @@ type EventError struct {
 	Err    error
 }
 
+// Error implements the error interface.
 func (e *EventError) Error() string {
 	s := fmt.Sprintf("routing: %s: %s", e.Event, e.Field)
 	if e.Value != "" {
@@ -226,6 +227,7 @@ type PermissionError struct {
 	Err    error
 }
 
+// Error implements the error interface.
 func (e *PermissionError) Error() string {
 	role := string(e.Role)
 	if role == "" {
@@ -248,6 +250,7 @@ type AmbiguousChannelError struct {
 	Candidates []channel.ID
 }
 
+// Error implements the error interface.
 func (e *AmbiguousChannelError) Error() string {
 	return fmt.Sprintf("routing: %s writes first to %q: choose one of the channels %v (or set write_first_from)", e.User, e.ChatID, e.Candidates)
 }

@@ -79,6 +79,7 @@ type ConfigError struct {
 	Err    error // the underlying error, if any
 }
 
+// Error implements the error interface.
 func (e *ConfigError) Error() string {
 	s := "routing: config: " + e.Field + ": " + e.Reason
 	if e.Err != nil {

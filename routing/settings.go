@@ -106,6 +106,7 @@ type SettingsError struct {
 	Reason  string
 }
 
+// Error implements the error interface.
 func (e *SettingsError) Error() string {
 	return fmt.Sprintf("routing: settings of channel %q: %s %q: %s", e.Channel, e.Field, e.Value, e.Reason)
 }

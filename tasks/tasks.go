@@ -98,6 +98,7 @@ const (
 	Close               // close the open streak and complete its task
 )
 
+// String implements fmt.Stringer.
 func (a Action) String() string {
 	switch a {
 	case Open:

@@ -27,6 +27,7 @@ type APIError struct {
 	Fields []string
 }
 
+// Error implements the error interface.
 func (e *APIError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "wazzup: %s: %d", e.Op, e.Status)

@@ -212,6 +212,7 @@ type MalformedError struct {
 	Reason string
 }
 
+// Error implements the error interface.
 func (e *MalformedError) Error() string { return "malformed webhook: " + e.Reason }
 
 // Is reports whether target is ErrMalformed.

@@ -28,6 +28,7 @@ type Error struct {
 	Err error
 }
 
+// Error implements the error interface.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("amocrm: ")
@@ -57,6 +58,7 @@ type BlockedError struct {
 	Op, Method, Path string
 }
 
+// Error implements the error interface.
 func (e *BlockedError) Error() string {
 	return fmt.Sprintf("amocrm: %s: %s %s: 403: API access blocked by amoCRM (HTML 403); ask amoCRM support to lift the block, giving the server IP and account subdomain", e.Op, e.Method, e.Path)
 }
@@ -70,6 +72,7 @@ type OptionError struct {
 	Reason string
 }
 
+// Error implements the error interface.
 func (e *OptionError) Error() string { return "amocrm: " + e.Field + ": " + e.Reason }
 
 // invalidInput reports bad input caught before any request.

@@ -41,7 +41,10 @@ func (t StaticToken) Token(ctx context.Context) (string, error) {
 	return string(t), nil
 }
 
-func (t StaticToken) String() string   { return "amocrm.StaticToken(redacted)" }
+// String implements fmt.Stringer.
+func (t StaticToken) String() string { return "amocrm.StaticToken(redacted)" }
+
+// GoString implements fmt.GoStringer without revealing the secret.
 func (t StaticToken) GoString() string { return "amocrm.StaticToken(redacted)" }
 
 // TokenPair is an OAuth access token with its refresh token. String and
@@ -53,9 +56,12 @@ type TokenPair struct {
 	Expiry time.Time
 }
 
+// String implements fmt.Stringer.
 func (p TokenPair) String() string {
 	return "amocrm.TokenPair{redacted, expiry " + p.Expiry.UTC().Format(time.RFC3339) + "}"
 }
+
+// GoString implements fmt.GoStringer without revealing the secret.
 func (p TokenPair) GoString() string { return p.String() }
 
 // TokenStore keeps the current OAuth pair for the host. amoCRM refresh

@@ -564,6 +564,7 @@ type WebhookError struct {
 	Body   string
 }
 
+// Error implements the error interface.
 func (e *WebhookError) Error() string {
 	return fmt.Sprintf("wazzuptest: webhook answered %d: %s", e.Status, strings.TrimSpace(e.Body))
 }
