@@ -1028,22 +1028,9 @@ func (s *Server) handleComplex(w http.ResponseWriter, r *http.Request) {
 		l, e := s.newLead(in, rid, unsorted)
 		errs = append(errs, e...)
 		pl := plan{l: l, unsorted: unsorted}
-		if len(in.Embedded.Contacts) > 1 {
-			errs = append(errs, vErr{rid, "TooManyItems", "_embedded.contacts", "Only one contact is allowed"})
-		} else if len(in.Embedded.Contacts) == 1 {
-			ci := in.Embedded.Contacts[0]
-			if ci.ID != 0 {
-				c, ok := s.contacts[ci.ID]
-				if !ok {
-					errs = append(errs, vErr{rid, "NotSupportedChoice", "_embedded.contacts.0.id", "Contact not found"})
-				}
-				pl.existing = c
-			} else {
-				c, e := s.newContact(ci, "_embedded.contacts.0.", rid)
-				errs = append(errs, e...)
-				pl.created = c
-			}
-		}
+		var ce []vErr
+		pl.existing, pl.created, ce = s.embeddedContact(in.Embedded.Contacts, rid)
+		errs = append(errs, ce...)
 		plans = append(plans, pl)
 	}
 	if len(errs) > 0 {
@@ -1128,22 +1115,9 @@ func (s *Server) handleUnsortedForms(w http.ResponseWriter, r *http.Request) {
 		l, e := s.newLead(lin, rid, true)
 		errs = append(errs, e...)
 		pl := plan{in: in, l: l}
-		if len(in.Embedded.Contacts) > 1 {
-			errs = append(errs, vErr{rid, "TooManyItems", "_embedded.contacts", "Only one contact is allowed"})
-		} else if len(in.Embedded.Contacts) == 1 {
-			ci := in.Embedded.Contacts[0]
-			if ci.ID != 0 {
-				c, ok := s.contacts[ci.ID]
-				if !ok {
-					errs = append(errs, vErr{rid, "NotSupportedChoice", "_embedded.contacts.0.id", "Contact not found"})
-				}
-				pl.existing = c
-			} else {
-				c, e := s.newContact(ci, "_embedded.contacts.0.", rid)
-				errs = append(errs, e...)
-				pl.created = c
-			}
-		}
+		var ce []vErr
+		pl.existing, pl.created, ce = s.embeddedContact(in.Embedded.Contacts, rid)
+		errs = append(errs, ce...)
 		plans = append(plans, pl)
 	}
 	if len(errs) > 0 {
@@ -1444,4 +1418,25 @@ func (s *Server) handleNotes(entity string) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"_embedded": map[string]any{"notes": out}})
 	}
+}
+
+// embeddedContact resolves the one contact a complex or Unsorted request
+// may embed: an existing contact by ID, or a new one (not yet stored).
+func (s *Server) embeddedContact(cs []contactIn, rid string) (existing, created *contact, errs []vErr) {
+	if len(cs) > 1 {
+		return nil, nil, []vErr{{rid, "TooManyItems", "_embedded.contacts", "Only one contact is allowed"}}
+	}
+	if len(cs) == 0 {
+		return nil, nil, nil
+	}
+	ci := cs[0]
+	if ci.ID != 0 {
+		c, ok := s.contacts[ci.ID]
+		if !ok {
+			return nil, nil, []vErr{{rid, "NotSupportedChoice", "_embedded.contacts.0.id", "Contact not found"}}
+		}
+		return c, nil, nil
+	}
+	c, e := s.newContact(ci, "_embedded.contacts.0.", rid)
+	return nil, c, e
 }
