@@ -335,24 +335,36 @@ func (p *inbound) pendingOffer(ctx context.Context) (ClaimState, bool, error) {
 	return st, found, nil
 }
 
+// offerPending handles a chat whose first-responder offer is still
+// recorded: the claimer (claimed) or the offered group (unclaimed) is
+// notified. It reports whether the offer decided the event.
+func (p *inbound) offerPending(st ClaimState, offered bool, claimed, unclaimed Outcome, what string) bool {
+	switch {
+	case offered && st.Claimed():
+		p.res.Outcome = claimed
+		p.res.Responsible = st.ClaimedBy
+		p.res.Notify = []Notification{{User: st.ClaimedBy, Reason: "claimed the chat"}}
+		p.step("%s; chat claimed by %s", what, st.ClaimedBy)
+		return true
+	case offered:
+		p.res.Outcome = unclaimed
+		p.res.Notify = notifyAll(st.Offered, "offered chat, still unclaimed")
+		p.step("%s; the chat is offered to %v and unclaimed", what, userIDs(st.Offered))
+		return true
+	}
+	return false
+}
+
 func (p *inbound) openDeal(ctx context.Context) error {
 	e, ch := p.e, p.cs.cfg.ID
 	st, offered, err := p.pendingOffer(ctx)
 	if err != nil {
 		return err
 	}
+	if p.offerPending(st, offered, OutcomeOpenDeal, OutcomeOffered, "open deal "+string(p.cr.Deal)) {
+		return nil
+	}
 	switch {
-	case offered && st.Claimed():
-		p.res.Outcome = OutcomeOpenDeal
-		p.res.Responsible = st.ClaimedBy
-		p.res.Notify = []Notification{{User: st.ClaimedBy, Reason: "claimed the chat"}}
-		p.step("open deal %s; chat claimed by %s", p.cr.Deal, st.ClaimedBy)
-		return nil
-	case offered:
-		p.res.Outcome = OutcomeOffered
-		p.res.Notify = notifyAll(st.Offered, "offered chat, still unclaimed")
-		p.step("open deal %s; the chat is offered to %v and unclaimed", p.cr.Deal, userIDs(st.Offered))
-		return nil
 	case e.worksOn(p.cr.Responsible, ch):
 		p.res.Outcome = OutcomeOpenDeal
 		p.res.Responsible = p.cr.Responsible
@@ -414,16 +426,10 @@ func (p *inbound) returning(ctx context.Context) error {
 	}
 
 	p.res.Outcome = OutcomeReturningNotify
+	if p.offerPending(st, offered, OutcomeReturningNotify, OutcomeReturningNotify, "returning client, all deals closed") {
+		return nil
+	}
 	switch {
-	case offered && st.Claimed():
-		p.res.Responsible = st.ClaimedBy
-		p.res.Notify = []Notification{{User: st.ClaimedBy, Reason: "claimed the chat"}}
-		p.step("returning client, all deals closed; chat claimed by %s", st.ClaimedBy)
-		return nil
-	case offered:
-		p.res.Notify = notifyAll(st.Offered, "returning client, offered and unclaimed")
-		p.step("returning client, all deals closed; the chat is offered to %v", userIDs(st.Offered))
-		return nil
 	case e.worksOn(p.cr.Responsible, cs.cfg.ID):
 		p.res.Responsible = p.cr.Responsible
 		p.res.Notify = []Notification{{User: p.cr.Responsible, Reason: "returning client with all deals closed: decide whether to open a deal"}}
