@@ -542,3 +542,22 @@ func TestVisibleChats(t *testing.T) {
 		t.Errorf("anna sees %v; want her claimed chat and the still-offered one", got)
 	}
 }
+
+// A second message before anyone replied: the chat is still offered, the
+// group is notified again, and the streak's one task is not repeated.
+func TestOfferedChatSecondMessage(t *testing.T) {
+	fx := newFixture(t)
+	fx.t = t
+	first := fx.mustIn(fx.in(wa, "79161234567", "1"))
+	r := fx.mustIn(fx.in(wa, "79161234567", "2"))
+	if r.Outcome != routing.OutcomeOffered || r.Responsible != "" || r.TaskCreated || r.Task != first.Task {
+		t.Fatalf("second message in an offered chat = %+v; want offered, no new task", r)
+	}
+	if diff := cmp.Diff([]crm.UserID{anna, boris}, notified(r.Notify)); diff != "" {
+		t.Errorf("notified (-want +got):\n%s", diff)
+	}
+	fx.mustOut(fx.out(boris, wa, "79161234567", "here"))
+	if r := fx.mustIn(fx.in(wa, "79161234567", "3")); r.Outcome != routing.OutcomeOpenDeal || r.Responsible != boris {
+		t.Errorf("after boris's claim = %+v; want open_deal with boris responsible", r)
+	}
+}
