@@ -47,8 +47,8 @@ type bridge struct {
 // start builds the adapters and the engine (one ListPipelines call checks
 // the configuration against the CRM), and serves HTTP on s.Addr until
 // shutdown is called.
-func start(ctx context.Context, s settings, out *report) (b *bridge, err error) {
-	b = &bridge{s: s, out: out}
+func start(ctx context.Context, s settings, out *report) (_ *bridge, err error) {
+	b := &bridge{s: s, out: out}
 	defer func() {
 		if err != nil {
 			b.closeFakes()

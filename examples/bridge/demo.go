@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/crmbridge/crmbridge/channel"
@@ -99,11 +100,13 @@ func (b *bridge) demo(ctx context.Context) error {
 
 	step(7, "manager 501 may not answer Boris any more")
 	late := routing.EmployeeMessage{ID: "demo-out-2", User: "501", Chat: boris, Text: "Hi, I can help too"}
-	if _, err := b.engine.EmployeeMessage(ctx, late); errors.Is(err, routing.ErrForbidden) {
-		b.out.block("user 501 to client "+boris.ChatID+": "+fmt.Sprintf("%q", late.Text), [2]string{"refused", err.Error()})
-	} else {
-		return fmt.Errorf("demo step 7: want a refusal, got %v", err)
+	_, err = b.engine.EmployeeMessage(ctx, late)
+	var claimed *routing.ClaimedError
+	if !errors.As(err, &claimed) {
+		return fmt.Errorf("demo step 7: want a refusal naming the winner, got %v", err)
 	}
+	b.out.block(fmt.Sprintf("user 501 to client %s: %q", boris.ChatID, late.Text),
+		[2]string{"refused", err.Error()}, [2]string{"winner", string(claimed.Winner)})
 
 	b.summary()
 	return nil
@@ -119,10 +122,11 @@ func (b *bridge) summary() {
 	for _, c := range b.fakeAmo.Contacts() {
 		b.out.printf("amoCRM contact %d: %q, phones %v, responsible %d\n", c.ID, c.Name, c.Phones, c.Responsible)
 	}
-	for id := 1; ; id++ {
-		t, ok := b.fakeAmo.Task(id)
+	for _, id := range b.out.createdTasks() {
+		n, _ := strconv.Atoi(string(id))
+		t, ok := b.fakeAmo.Task(n)
 		if !ok {
-			break
+			continue
 		}
 		state := "open"
 		if t.Completed {

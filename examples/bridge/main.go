@@ -60,7 +60,7 @@ type settings struct {
 	ShutdownTimeout time.Duration
 	Config          routing.Config
 
-	AmoBaseURL, AmoToken                      string
+	AmoBaseURL, AmoToken                       string
 	WazzupAPIKey, WazzupBaseURL, WazzupHookKey string
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 
@@ -18,6 +19,8 @@ import (
 type report struct {
 	mu sync.Mutex
 	w  io.Writer
+	// tasks are the CRM tasks the engine reported, for the demo's summary.
+	tasks []crm.TaskID
 }
 
 func newReport(w io.Writer) *report { return &report{w: w} }
@@ -35,6 +38,17 @@ func (r *report) block(head string, lines ...[2]string) {
 	sb.WriteByte('\n')
 	for _, l := range lines {
 		if l[1] == "" {
+			continue
+		}
+		if l[0] == "why" {
+			// The engine's explanation is a list of steps joined by "; ".
+			for i, step := range strings.Split(l[1], "; ") {
+				name := ""
+				if i == 0 {
+					name = "why:"
+				}
+				fmt.Fprintf(&sb, "    %-12s %s\n", name, step)
+			}
 			continue
 		}
 		fmt.Fprintf(&sb, "    %-12s %s\n", l[0]+":", l[1])
@@ -57,6 +71,9 @@ func (r *report) inbound(channelName string, m channel.Message, res routing.Inbo
 	}
 	if res.TaskCreated {
 		created = append(created, "task "+string(res.Task))
+		r.mu.Lock()
+		r.tasks = append(r.tasks, res.Task)
+		r.mu.Unlock()
 	}
 	responsible := string(res.Responsible)
 	if responsible == "" && res.Distribution != nil && len(res.Distribution.Offered) > 0 {
@@ -132,11 +149,9 @@ func notifications(ns []routing.Notification) string {
 	return strings.Join(parts, ", ")
 }
 
-// users renders a list of user IDs.
-func users(us []crm.UserID) string {
-	parts := make([]string, len(us))
-	for i, u := range us {
-		parts[i] = string(u)
-	}
-	return strings.Join(parts, ", ")
+// createdTasks returns the tasks reported so far.
+func (r *report) createdTasks() []crm.TaskID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.tasks)
 }
