@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -91,7 +92,10 @@ func start(ctx context.Context, s settings, out *report) (_ *bridge, err error) 
 		return nil, fmt.Errorf("routing engine: %w", err)
 	}
 
-	hook, err := wazzup.NewHandler(wazzup.HandlerOptions{BearerKey: hookKey}, wazzup.EventHandlerFunc(b.handleEvents))
+	// The handler logs the requests it refuses (a wrong key, a malformed
+	// body) and the events that failed.
+	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	hook, err := wazzup.NewHandler(wazzup.HandlerOptions{BearerKey: hookKey, Logger: logger}, wazzup.EventHandlerFunc(b.handleEvents))
 	if err != nil {
 		return nil, fmt.Errorf("wazzup webhook handler: %w", err)
 	}
@@ -114,6 +118,7 @@ func start(ctx context.Context, s settings, out *report) (_ *bridge, err error) 
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      eventTimeout + 5*time.Second,
 		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	b.served = make(chan error, 1)
 	go func() { b.served <- b.srv.Serve(ln) }()

@@ -333,6 +333,9 @@ func TestWebhookPolicy(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("webhook without the key: %d, want 401", resp.StatusCode)
 	}
+	if !strings.Contains(out.String(), "level=WARN msg=\"wazzup webhook: rejected\" status=401") {
+		t.Errorf("the refused request was not logged:\n%s", out)
+	}
 	if err := f.wazzup.PostTest(ctx, hook); err != nil {
 		t.Errorf("subscription test with the key: %v", err)
 	}

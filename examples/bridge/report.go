@@ -25,6 +25,14 @@ type report struct {
 
 func newReport(w io.Writer) *report { return &report{w: w} }
 
+// Write lets a logger print through the report without splitting its
+// blocks.
+func (r *report) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.w.Write(p)
+}
+
 func (r *report) printf(format string, args ...any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
