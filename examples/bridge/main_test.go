@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -536,6 +537,7 @@ func TestLoadSettings(t *testing.T) {
 		{name: "config without credentials", env: map[string]string{envConfig: good}, wantErr: []string{envConfig + " is set"}},
 		{name: "stray argument", args: []string{"now"}, wantErr: []string{"unexpected arguments"}},
 		{name: "unknown flag", args: []string{"-demo"}, wantErr: []string{"not defined"}},
+		{name: "help", args: []string{"-h"}, wantErr: []string{flag.ErrHelp.Error()}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
