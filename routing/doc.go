@@ -119,6 +119,10 @@
 //     only channel, else an [*AmbiguousChannelError].
 //   - [Engine.SalesbotMessage]: links expanded when the setting is on; never
 //     an employee's reply.
+//   - [Engine.EmployeeReplied]: a reply typed outside the engine (the
+//     provider's app, the phone; a webhook echo) claims and closes as a
+//     reply would, sending nothing; echoes of the engine's own sends are
+//     recognised and ignored.
 //   - [Engine.ResetUnread]: "no reply needed" closes the streak's task.
 //
 // Decisions are values: notifications are returned, not delivered.

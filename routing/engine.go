@@ -287,7 +287,7 @@ func (e *Engine) chanOf(event string, id channel.ID) (*chanState, error) {
 	}
 	cs := e.chans[id]
 	if cs == nil {
-		return nil, &EventError{Event: event, Field: "Chat.Channel", Value: string(id), Reason: "not configured", Err: ErrUnknownChannel}
+		return nil, &EventError{Event: event, Field: "Chat.Channel", Value: string(id), Reason: "unknown channel: not in the configuration", Err: ErrUnknownChannel}
 	}
 	return cs, nil
 }

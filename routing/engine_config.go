@@ -66,6 +66,16 @@ type GlobalSettings struct {
 	WriteFirstFrom map[crm.UserID]channel.ID `json:"write_first_from,omitempty"`
 }
 
+// ChannelKinds returns each configured channel's kind, as channel
+// adapters such as channel/wazzup want them.
+func (c Config) ChannelKinds() map[channel.ID]channel.Kind {
+	out := make(map[channel.ID]channel.Kind, len(c.Channels))
+	for _, cc := range c.Channels {
+		out[cc.ID] = cc.Kind
+	}
+	return out
+}
+
 // PhoneOptions returns the phone package options these settings mean.
 func (g GlobalSettings) PhoneOptions() phone.Options {
 	return phone.Options{Region: g.Region, DisableEightAsSeven: g.DisableEightAsSeven}

@@ -127,7 +127,7 @@ func (e *Engine) EmployeeMessage(ctx context.Context, m EmployeeMessage) (Outbou
 
 	// First responder: the first reply of an offered employee claims the chat.
 	if offered && (st.ClaimedBy == m.User || (!st.Claimed() && st.OfferedTo(m.User))) {
-		d, err := e.dist.Claim(ctx, m.Chat, m.User)
+		d, err := e.claimByReply(ctx, m.Chat, &cr, m.User)
 		if err != nil {
 			var ce *ClaimedError
 			if errors.As(err, &ce) {
@@ -137,15 +137,7 @@ func (e *Engine) EmployeeMessage(ctx context.Context, m EmployeeMessage) (Outbou
 			return res, err
 		}
 		res.Claimed, res.Claim = true, &d
-		cr.ClaimedBy = m.User
-		why = append(why, d.String())
-		if err := e.makeResponsible(ctx, m.Chat, &cr, m.User); err != nil {
-			return res, err
-		}
-		if err := e.dist.Release(ctx, m.Chat); err != nil {
-			return res, err
-		}
-		why = append(why, fmt.Sprintf("%s is now responsible in the CRM; the chat left the other managers", m.User))
+		why = append(why, d.String(), fmt.Sprintf("%s is now responsible in the CRM; the chat left the other managers", m.User))
 	}
 	res.Responsible = cr.Responsible
 
@@ -160,6 +152,9 @@ func (e *Engine) EmployeeMessage(ctx context.Context, m EmployeeMessage) (Outbou
 	}
 	res.Receipt = rc
 	why = append(why, "sent")
+	if err := e.rememberSent(ctx, m.Chat.Channel, rc); err != nil {
+		return res, err
+	}
 
 	closed, err := e.closeStreak(ctx, m.Chat, tasks.EmployeeReply)
 	if err != nil {
@@ -201,6 +196,113 @@ func (e *Engine) chatState(ctx context.Context, cs *chanState, chat channel.Chat
 		return ClientRecord{}, ClaimState{}, false, err
 	}
 	return cr, st, offered, nil
+}
+
+// claimByReply claims an offered chat for the author of a reply, makes
+// them responsible in the CRM, and releases the claim record.
+func (e *Engine) claimByReply(ctx context.Context, chat channel.Chat, cr *ClientRecord, user crm.UserID) (Decision, error) {
+	d, err := e.dist.Claim(ctx, chat, user)
+	if err != nil {
+		return Decision{}, err
+	}
+	cr.ClaimedBy = user
+	if err := e.makeResponsible(ctx, chat, cr, user); err != nil {
+		return d, err
+	}
+	return d, e.dist.Release(ctx, chat)
+}
+
+// rememberSent records the provider's ID of a message the engine sent, so
+// that its echo from the provider is recognised (EmployeeReplied).
+func (e *Engine) rememberSent(ctx context.Context, ch channel.ID, rc channel.Receipt) error {
+	if rc.ProviderID == "" {
+		return nil
+	}
+	return e.state.PutMessage(ctx, msgKey("sent", ch, rc.ProviderID), MessageRecord{Done: true})
+}
+
+// EmployeeReplied records a reply that went out on the channel without
+// the engine: typed in the provider's app or on the phone, reported by the
+// provider's webhook as an echo (an outbound message). Nothing is sent and
+// nothing is refused — the client already has the reply. The reply closes
+// the chat's unanswered streak (its task is completed), and when its author
+// is an employee who was offered the chat, it claims the chat as a reply
+// through EmployeeMessage would.
+//
+// Echoes of messages the engine sent itself (recognised by the provider's
+// message ID), and messages whose author is Salesbot or the system, have
+// no effect. m needs ID, Chat and Direction Outbound; a second delivery of
+// the same ID has no second effect.
+func (e *Engine) EmployeeReplied(ctx context.Context, m channel.Message) (OutboundResult, error) {
+	const ev = "EmployeeReplied"
+	if m.ID == "" {
+		return OutboundResult{}, &EventError{Event: ev, Field: "ID", Reason: "empty: the message ID makes deliveries idempotent"}
+	}
+	cs, err := e.chanOf(ev, m.Chat.Channel)
+	if err != nil {
+		return OutboundResult{}, err
+	}
+	if m.Chat.ChatID == "" {
+		return OutboundResult{}, &EventError{Event: ev, Field: "Chat.ChatID", Reason: "empty"}
+	}
+	if m.Direction != channel.Outbound {
+		return OutboundResult{}, &EventError{Event: ev, Field: "Direction", Value: m.Direction.String(),
+			Reason: "a reply is outbound; use ClientMessage for the client's messages"}
+	}
+	defer e.lock(m.Chat)()
+	key := msgKey("echo", m.Chat.Channel, m.ID)
+	res := OutboundResult{Chat: m.Chat, MessageID: m.ID, Outcome: OutcomeSent, Text: m.Text}
+	done := func(why string) (OutboundResult, error) {
+		res.Why = why
+		return res, e.state.PutMessage(ctx, key, MessageRecord{Done: true, Summary: Summary{Outcome: OutcomeSent, Responsible: res.Responsible}})
+	}
+	if rec, seen, err := e.state.Message(ctx, key); err != nil {
+		return res, err
+	} else if seen && rec.Done {
+		res.Duplicate, res.Responsible, res.Why = true, rec.Summary.Responsible, "already processed: no second effect"
+		return res, nil
+	}
+	if _, ours, err := e.state.Message(ctx, msgKey("sent", m.Chat.Channel, m.ID)); err != nil {
+		return res, err
+	} else if ours {
+		return done("echo of a message the engine sent: already applied")
+	}
+	if m.Author.Kind == channel.AuthorSalesbot || m.Author.Kind == channel.AuthorSystem {
+		return done("written by " + m.Author.Kind.String() + ": not an employee's reply")
+	}
+	var why []string
+	user := crm.UserID(m.Author.UserID)
+	if user != "" && e.table.Role(user, cs.cfg.ID) != roles.NoRole {
+		cr, st, offered, err := e.chatState(ctx, cs, m.Chat)
+		if err != nil {
+			return res, err
+		}
+		res.Responsible = cr.Responsible
+		if offered && (st.ClaimedBy == user || (!st.Claimed() && st.OfferedTo(user))) {
+			d, err := e.claimByReply(ctx, m.Chat, &cr, user)
+			var ce *ClaimedError
+			switch {
+			case errors.As(err, &ce):
+				why = append(why, fmt.Sprintf("%s replied outside the engine but %s had claimed the chat", user, ce.Winner))
+			case err != nil:
+				return res, err
+			default:
+				res.Claimed, res.Claim, res.Responsible = true, &d, user
+				why = append(why, d.String())
+			}
+		}
+	} else {
+		why = append(why, fmt.Sprintf("reply by %q, not an employee of channel %s", user, cs.cfg.ID))
+	}
+	closed, err := e.closeStreak(ctx, m.Chat, tasks.EmployeeReply)
+	if err != nil {
+		return res, err
+	}
+	if closed != "" {
+		res.TaskClosed = closed
+		why = append(why, fmt.Sprintf("reply closed the unanswered streak; task %s completed", closed))
+	}
+	return done(joinWhy(append(why, "reply recorded; nothing sent")))
 }
 
 // makeResponsible sets user responsible in the CRM for the client's open
@@ -324,6 +426,9 @@ func (e *Engine) SalesbotMessage(ctx context.Context, m SalesbotMessage) (Outbou
 		return res, fmt.Errorf("routing: sending Salesbot message to %s: %w", m.Chat, err)
 	}
 	res.Receipt, res.Duplicate = rc, rc.Duplicate
+	if err := e.rememberSent(ctx, m.Chat.Channel, rc); err != nil {
+		return res, err
+	}
 	res.Why = joinWhy(append(why, "sent; not an employee's reply: streak and claim unchanged"))
 	return res, nil
 }

@@ -561,3 +561,61 @@ func TestOfferedChatSecondMessage(t *testing.T) {
 		t.Errorf("after boris's claim = %+v; want open_deal with boris responsible", r)
 	}
 }
+
+// Replies typed outside the engine (the provider's app, the phone) arrive
+// as echoes: they claim an offered chat and close the streak, nothing is
+// sent; echoes of the engine's own sends and of Salesbot have no effect.
+func TestEmployeeReplied(t *testing.T) {
+	fx := newFixture(t)
+	fx.t = t
+	ctx := t.Context()
+	chat := channel.Chat{Channel: wa, ChatID: "79161234567"}
+	in := fx.mustIn(fx.in(wa, chat.ChatID, "hi"))
+	echo := func(id string, author channel.Author) routing.OutboundResult {
+		t.Helper()
+		r, err := fx.engine.EmployeeReplied(ctx, channel.Message{ID: id, Chat: chat, Direction: channel.Outbound, Author: author, Text: "typed on the phone"})
+		if err != nil {
+			t.Fatalf("EmployeeReplied(%s): %v", id, err)
+		}
+		return r
+	}
+	r := echo("phone-1", channel.Author{Kind: channel.AuthorEmployee, UserID: string(boris)})
+	if !r.Claimed || r.Responsible != boris || r.TaskClosed != in.Task {
+		t.Fatalf("boris's reply from the phone = %+v; want a claim and task %s closed", r, in.Task)
+	}
+	if got := fx.crm.Deals()[0].Responsible; got != boris {
+		t.Errorf("CRM responsible = %q; want boris", got)
+	}
+	if n := len(fx.sent.Sent()); n != 0 {
+		t.Errorf("sent %d messages; a recorded reply sends nothing", n)
+	}
+	if again := echo("phone-1", channel.Author{Kind: channel.AuthorEmployee, UserID: string(boris)}); !again.Duplicate {
+		t.Errorf("redelivered echo = %+v; want Duplicate", again)
+	}
+
+	// An echo of the engine's own send must not close a newer streak.
+	out := fx.mustOut(fx.out(boris, wa, chat.ChatID, "через движок"))
+	next := fx.mustIn(fx.in(wa, chat.ChatID, "новый вопрос"))
+	if r := echo(out.Receipt.ProviderID, channel.Author{Kind: channel.AuthorEmployee, UserID: string(boris)}); r.TaskClosed != "" {
+		t.Errorf("echo of the engine's own send closed task %s", r.TaskClosed)
+	}
+	if r := echo("bot-1", channel.Author{Kind: channel.AuthorSalesbot}); r.TaskClosed != "" {
+		t.Errorf("Salesbot echo closed task %s", r.TaskClosed)
+	}
+	if fx.crm.Tasks()[1].Done {
+		t.Errorf("task %s closed by an echo that is not an employee's reply", next.Task)
+	}
+	if r := echo("phone-2", channel.Author{Kind: channel.AuthorEmployee}); r.TaskClosed != next.Task {
+		t.Errorf("a reply from the phone by an unknown employee must still close the streak: %+v", r)
+	}
+	if _, err := fx.engine.EmployeeReplied(ctx, channel.Message{ID: "x", Chat: chat, Direction: channel.Inbound}); !errors.Is(err, routing.ErrBadEvent) {
+		t.Errorf("inbound message as a reply: err = %v; want ErrBadEvent", err)
+	}
+}
+
+func TestConfigChannelKinds(t *testing.T) {
+	got := testConfig().ChannelKinds()
+	if diff := cmp.Diff(map[channel.ID]channel.Kind{wa: channel.WhatsApp, tg: channel.Telegram}, got); diff != "" {
+		t.Errorf("ChannelKinds (-want +got):\n%s", diff)
+	}
+}
