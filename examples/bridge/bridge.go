@@ -79,10 +79,7 @@ func start(ctx context.Context, s settings, out *report) (_ *bridge, err error) 
 	}
 	// The Sender learns each channel's kind (which decides Wazzup's
 	// chatType) from the configuration, so it needs no GET /v3/channels.
-	wazzupOpt.Channels = make(map[channel.ID]channel.Kind, len(s.Config.Channels))
-	for _, c := range s.Config.Channels {
-		wazzupOpt.Channels[c.ID] = c.Kind
-	}
+	wazzupOpt.Channels = s.Config.ChannelKinds()
 	b.sender, err = wazzup.NewSender(wazzupOpt)
 	if err != nil {
 		return nil, fmt.Errorf("wazzup sender: %w", err)
@@ -172,11 +169,11 @@ func (b *bridge) closeFakes() {
 // back.
 //
 //   - An inbound client message goes to Engine.ClientMessage.
-//   - An echo (isEcho: a message that went out on the channel) is reported
-//     and skipped. Either this bridge sent it through the engine, which
-//     already applied it, or an employee typed it in Wazzup's app or on the
-//     phone; feeding the latter to Engine.EmployeeMessage would send it to
-//     the client a second time.
+//   - An echo (isEcho: a message that went out on the channel) goes to
+//     Engine.EmployeeReplied, which sends nothing: an echo of a message this
+//     bridge sent through the engine has no effect, and a reply an employee
+//     typed in Wazzup's app or on the phone claims an offered chat and
+//     closes the unanswered streak, as a reply through the engine would.
 //   - Edits and deletions of a message are reported and skipped: the engine
 //     decides on the first version, and a message ID it already processed
 //     has no second effect anyway.
@@ -197,7 +194,16 @@ func (b *bridge) handleEvents(ctx context.Context, ev wazzup.Events) error {
 		d := ev.Details[i]
 		switch {
 		case m.Direction == channel.Outbound:
-			b.out.echo(m, d)
+			res, err := b.engine.EmployeeReplied(ctx, m)
+			if errors.Is(err, routing.ErrBadEvent) {
+				b.out.rejected(m, err)
+				continue
+			}
+			if err != nil {
+				b.out.failed(m, err)
+				return fmt.Errorf("echo %s: %w", m.ID, err)
+			}
+			b.out.echo(m, d, res)
 			continue
 		case d.Edited || d.Deleted:
 			b.out.skipped(m, "an edit or deletion of a message already received")

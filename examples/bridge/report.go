@@ -116,13 +116,23 @@ func (r *report) outbound(who string, m routing.EmployeeMessage, res routing.Out
 	)
 }
 
-func (r *report) echo(m channel.Message, d wazzup.MessageDetails) {
+func (r *report) echo(m channel.Message, d wazzup.MessageDetails, res routing.OutboundResult) {
 	author := "an employee the CRM cannot name (on the phone?)"
 	if m.Author.UserID != "" {
 		author = "user " + m.Author.UserID
 	}
+	claimed, task := "", ""
+	if res.Claimed {
+		claimed = "yes: the chat is now " + m.Author.UserID + "'s"
+	}
+	if res.TaskClosed != "" {
+		task = "task " + string(res.TaskClosed) + " completed"
+	}
 	r.block(fmt.Sprintf("echo in chat %s: %q", m.Chat.ChatID, m.Text),
-		[2]string{"skipped", "outgoing message written by " + author + "; not fed to the engine"},
+		[2]string{"written by", author},
+		[2]string{"claimed", claimed},
+		[2]string{"closed", task},
+		[2]string{"why", res.Why},
 		[2]string{"status", d.Status})
 }
 
