@@ -374,18 +374,24 @@ func (p *inbound) openDeal(ctx context.Context) error {
 	}
 	p.res.Outcome = OutcomeReassigned
 	p.step("open deal %s: its responsible %q does not work channel %s", p.cr.Deal, p.cr.Responsible, ch)
+	return p.redistribute(ctx, "client reassigned")
+}
+
+// redistribute gives the client to the channel's distribution because its
+// responsible user no longer works the channel; a pick is made responsible
+// in the CRM at once (the open deal and its contact, else the contact).
+func (p *inbound) redistribute(ctx context.Context, why string) error {
 	d, err := p.distribute(ctx)
 	if err != nil {
 		return err
 	}
 	if d.User != "" {
-		if err := e.crm.SetResponsible(ctx, p.cr.Deal, d.User); err != nil {
-			return fmt.Errorf("routing: setting %s responsible for deal %s: %w", d.User, p.cr.Deal, err)
+		if err := p.e.makeResponsible(ctx, p.m.Chat, &p.cr, d.User); err != nil {
+			return err
 		}
-		p.cr.Responsible, p.cr.Fetched = d.User, e.now()
-		p.step("deal %s and its contact now belong to %s", p.cr.Deal, d.User)
+		p.step("the client (deal %q, contact %s) now belongs to %s", p.cr.Deal, p.cr.Contact, d.User)
 	}
-	p.notifyDecision(d, "client reassigned")
+	p.notifyDecision(d, why)
 	return nil
 }
 
@@ -437,19 +443,7 @@ func (p *inbound) returning(ctx context.Context) error {
 		return nil
 	}
 	p.step("returning client, all deals closed; its responsible %q does not work channel %s", p.cr.Responsible, cs.cfg.ID)
-	d, err := p.distribute(ctx)
-	if err != nil {
-		return err
-	}
-	if d.User != "" {
-		if err := e.crm.SetContactResponsible(ctx, p.cr.Contact, d.User); err != nil {
-			return fmt.Errorf("routing: setting %s responsible for contact %s: %w", d.User, p.cr.Contact, err)
-		}
-		p.cr.Responsible, p.cr.Fetched = d.User, e.now()
-		p.step("contact %s now belongs to %s; no deal created", p.cr.Contact, d.User)
-	}
-	p.notifyDecision(d, "returning client, all deals closed")
-	return nil
+	return p.redistribute(ctx, "returning client, all deals closed; no deal created")
 }
 
 // task opens the chat's unanswered-message streak and creates its task.

@@ -619,3 +619,30 @@ func TestConfigChannelKinds(t *testing.T) {
 		t.Errorf("ChannelKinds (-want +got):\n%s", diff)
 	}
 }
+
+// A returning client (all deals closed) whose responsible left the team:
+// the channel's distribution (first responder on wa) offers the chat; the
+// claimer becomes the contact's responsible; no deal is created.
+func TestReturningClientResponsibleLeft(t *testing.T) {
+	fx := newFixture(t)
+	fx.t = t
+	c := fx.crm.AddContact(crm.Contact{Phones: []string{"+79161234567"}, Responsible: olga})
+	d := fx.crm.AddDeal(crm.Deal{Pipeline: "10", Stage: "102", Responsible: olga, Contacts: []crm.ContactID{c.ID}})
+	if err := fx.crm.CloseDeal(d.ID, crm.DealLost); err != nil {
+		t.Fatal(err)
+	}
+	r := fx.mustIn(fx.in(wa, "79161234567", "снова я"))
+	if r.Outcome != routing.OutcomeReturningNotify || r.Responsible != "" || r.DealCreated {
+		t.Fatalf("result = %+v; want the chat offered, no deal", r)
+	}
+	if diff := cmp.Diff([]crm.UserID{anna, boris}, notified(r.Notify)); diff != "" {
+		t.Errorf("offered to (-want +got):\n%s", diff)
+	}
+	fx.mustOut(fx.out(anna, wa, "79161234567", "Здравствуйте!"))
+	if got := fx.crm.Contacts()[0].Responsible; got != anna {
+		t.Errorf("contact responsible after anna's claim = %q; want anna", got)
+	}
+	if n := len(fx.crm.Deals()); n != 1 {
+		t.Errorf("deals = %d; want 1 (notify_responsible creates none)", n)
+	}
+}
