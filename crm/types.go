@@ -1,6 +1,7 @@
 package crm
 
 import (
+	"cmp"
 	"slices"
 	"time"
 )
@@ -92,8 +93,18 @@ type Deal struct {
 // Closed reports whether the deal is won or lost.
 func (d Deal) Closed() bool { return d.Status != DealOpen }
 
+// CompareIDs orders IDs as a CRM numbers them: numeric IDs numerically
+// ("9" before "10"), by length then bytes, which is also a total order on
+// other IDs. It returns -1, 0 or +1.
+func CompareIDs(a, b string) int {
+	if len(a) != len(b) {
+		return cmp.Compare(len(a), len(b))
+	}
+	return cmp.Compare(a, b)
+}
+
 // LatestOpen returns the open deal updated most recently (ties broken by
-// the larger ID for determinism), and false when no deal is open.
+// the larger ID, see CompareIDs), and false when no deal is open.
 func LatestOpen(deals []Deal) (Deal, bool) {
 	var best Deal
 	found := false
@@ -102,7 +113,7 @@ func LatestOpen(deals []Deal) (Deal, bool) {
 			continue
 		}
 		if !found || d.UpdatedAt.After(best.UpdatedAt) ||
-			(d.UpdatedAt.Equal(best.UpdatedAt) && d.ID > best.ID) {
+			(d.UpdatedAt.Equal(best.UpdatedAt) && CompareIDs(string(d.ID), string(best.ID)) > 0) {
 			best, found = d, true
 		}
 	}

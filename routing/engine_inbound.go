@@ -227,25 +227,12 @@ func (e *Engine) findContact(ctx context.Context, cs *chanState, chat channel.Ch
 		if c := a.UpdatedAt.Compare(b.UpdatedAt); c != 0 {
 			return c
 		}
-		return cmpIDs(string(a.ID), string(b.ID))
+		return crm.CompareIDs(string(a.ID), string(b.ID))
 	})
 	if len(found) > 1 {
 		*warnings = append(*warnings, fmt.Sprintf("%d contacts match the client; using %s, the most recently updated", len(found), best.ID))
 	}
 	return best, true, nil
-}
-
-func cmpIDs(a, b string) int {
-	if len(a) != len(b) {
-		return len(a) - len(b)
-	}
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (e *Engine) identity(cs *chanState, chat channel.Chat) crm.Identity {
@@ -325,16 +312,6 @@ func (p *inbound) newClient(ctx context.Context) error {
 	return nil
 }
 
-// pendingOffer reports an offer of the chat still open, or a claim whose
-// CRM update has not landed yet.
-func (p *inbound) pendingOffer(ctx context.Context) (ClaimState, bool, error) {
-	st, found, err := p.e.dist.ClaimState(ctx, p.m.Chat)
-	if err != nil {
-		return ClaimState{}, false, err
-	}
-	return st, found, nil
-}
-
 // offerPending handles a chat whose first-responder offer is still
 // recorded: the claimer (claimed) or the offered group (unclaimed) is
 // notified. It reports whether the offer decided the event.
@@ -357,7 +334,7 @@ func (p *inbound) offerPending(st ClaimState, offered bool, claimed, unclaimed O
 
 func (p *inbound) openDeal(ctx context.Context) error {
 	e, ch := p.e, p.cs.cfg.ID
-	st, offered, err := p.pendingOffer(ctx)
+	st, offered, err := p.e.dist.ClaimState(ctx, p.m.Chat)
 	if err != nil {
 		return err
 	}
@@ -397,7 +374,7 @@ func (p *inbound) redistribute(ctx context.Context, why string) error {
 
 func (p *inbound) returning(ctx context.Context) error {
 	e, cs := p.e, p.cs
-	st, offered, err := p.pendingOffer(ctx)
+	st, offered, err := p.e.dist.ClaimState(ctx, p.m.Chat)
 	if err != nil {
 		return err
 	}
@@ -425,9 +402,6 @@ func (p *inbound) returning(ctx context.Context) error {
 		p.res.DealCreated = true
 		p.step("created deal %s for the existing contact %s", deal.ID, p.cr.Contact)
 		p.notifyDecision(d, "returning client, new deal")
-		if d.User == "" {
-			p.res.Responsible = ""
-		}
 		return nil
 	}
 

@@ -68,8 +68,8 @@ type StateStore interface {
 
 // MemoryState is an in-memory StateStore, safe for concurrent use.
 // Message records are kept for Retention after they are first written
-// (then forgotten, so memory stays bounded); client records are kept until
-// Forget.
+// (then forgotten, so memory stays bounded); client records are kept for
+// the Engine's lifetime (Engine.Invalidate marks one stale).
 type MemoryState struct {
 	// Retention is how long processed message IDs are remembered; 0 means
 	// 72 hours, longer than any provider's webhook retries.
@@ -114,13 +114,6 @@ func (m *MemoryState) PutClient(ctx context.Context, chat channel.Chat, r Client
 	m.clients[chat] = r
 	m.mu.Unlock()
 	return nil
-}
-
-// Forget drops the client record of chat, so the next event reads the CRM.
-func (m *MemoryState) Forget(chat channel.Chat) {
-	m.mu.Lock()
-	delete(m.clients, chat)
-	m.mu.Unlock()
 }
 
 // Message implements StateStore.

@@ -23,7 +23,6 @@ import (
 // disappears for the other manager, whose reply is refused naming the winner.
 func TestFirstResponder(t *testing.T) {
 	fx := newFixture(t)
-	fx.t = t
 	r := fx.mustIn(fx.in(wa, "79161234567", "Здравствуйте"))
 	if r.Outcome != routing.OutcomeNewClient || !r.ContactCreated || !r.DealCreated || r.Responsible != "" {
 		t.Fatalf("new client on wa = %+v; want a new contact+deal offered to the group", r)
@@ -76,7 +75,6 @@ func TestFirstResponder(t *testing.T) {
 func TestFirstResponderConcurrentReplies(t *testing.T) {
 	for round := range 50 {
 		fx := newFixture(t)
-		fx.t = t
 		fx.mustIn(fx.in(wa, "79161234567", "hi"))
 		var wg sync.WaitGroup
 		errs := map[crm.UserID]error{}
@@ -123,7 +121,6 @@ func TestFirstResponderConcurrentReplies(t *testing.T) {
 // notified and is responsible in the CRM at once.
 func TestRoundRobinDay(t *testing.T) {
 	fx := newFixture(t)
-	fx.t = t
 	counts := map[crm.UserID]int{}
 	for i := range 40 {
 		m := fx.in(tg, "tg-client-"+string(rune('A'+i%26))+string(rune('a'+i/26)), "hello")
@@ -147,7 +144,6 @@ func TestRoundRobinNobodyEligibleOffersToWriters(t *testing.T) {
 	fx := newFixture(t, func(c *routing.Config, o *routing.EngineOptions) {
 		o.Available = func(_ context.Context, _ channel.ID, _ crm.UserID) bool { return false }
 	})
-	fx.t = t
 	r := fx.mustIn(fx.in(tg, "777", "hello"))
 	if r.Responsible != "" || r.Distribution == nil || r.Distribution.Why.Fallback == nil {
 		t.Fatalf("nobody available: %+v; want an offer to every writer with the fallback explained", r)
@@ -162,7 +158,6 @@ func TestRoundRobinNobodyEligibleOffersToWriters(t *testing.T) {
 
 func TestQualityControlRefused(t *testing.T) {
 	fx := newFixture(t)
-	fx.t = t
 	fx.mustIn(fx.in(wa, "79161234567", "hi"))
 	_, err := fx.engine.EmployeeMessage(t.Context(), fx.out(quinn, wa, "79161234567", "QC here"))
 	var pe *routing.PermissionError
@@ -181,7 +176,6 @@ func TestQualityControlRefused(t *testing.T) {
 // deal's responsible user is notified; no CRM writes.
 func TestOpenDealTypedWithEight(t *testing.T) {
 	fx := newFixture(t)
-	fx.t = t
 	c := fx.crm.AddContact(crm.Contact{Name: "Иван", Phones: []string{"8 (916) 123-45-67"}, Responsible: boris})
 	fx.crm.AddDeal(crm.Deal{Pipeline: "10", Stage: "102", Responsible: boris, Contacts: []crm.ContactID{c.ID}})
 	r := fx.mustIn(fx.in(wa, "79161234567", "Это Иван"))
@@ -195,7 +189,6 @@ func TestOpenDealTypedWithEight(t *testing.T) {
 
 func TestOpenDealMostRecentlyUpdated(t *testing.T) {
 	fx := newFixture(t)
-	fx.t = t
 	c := fx.crm.AddContact(crm.Contact{Phones: []string{"+79161234567"}})
 	fx.crm.AddDeal(crm.Deal{Pipeline: "10", Stage: "102", Responsible: anna, Contacts: []crm.ContactID{c.ID}, UpdatedAt: fx.clock.Now().Add(-time.Hour)})
 	fx.crm.AddDeal(crm.Deal{Pipeline: "10", Stage: "102", Responsible: boris, Contacts: []crm.ContactID{c.ID}, UpdatedAt: fx.clock.Now()})
@@ -208,7 +201,6 @@ func TestOpenDealMostRecentlyUpdated(t *testing.T) {
 // distribution picks who gets the client and the CRM is updated.
 func TestResponsibleLeftChannel(t *testing.T) {
 	fx := newFixture(t)
-	fx.t = t
 	c := fx.crm.AddContact(crm.Contact{Phones: []string{"+79161234567"}, Responsible: olga})
 	d := fx.crm.AddDeal(crm.Deal{Pipeline: "10", Stage: "102", Responsible: olga, Contacts: []crm.ContactID{c.ID}})
 	// On tg (round robin), the chat ID is not a phone: give the phone.
@@ -227,7 +219,6 @@ func TestResponsibleLeftChannel(t *testing.T) {
 // Spec §3, notify_responsible: no deal; the responsible decides.
 func TestReturningClientNotify(t *testing.T) {
 	fx := newFixture(t)
-	fx.t = t
 	c := fx.crm.AddContact(crm.Contact{Phones: []string{"+79161234567"}, Responsible: anna})
 	d := fx.crm.AddDeal(crm.Deal{Pipeline: "10", Stage: "102", Responsible: anna, Contacts: []crm.ContactID{c.ID}})
 	if err := fx.crm.CloseDeal(d.ID, crm.DealWon); err != nil {
@@ -245,7 +236,6 @@ func TestReturningClientNotify(t *testing.T) {
 // Spec §3, new_deal: a deal as for a new client, the contact reused.
 func TestReturningClientNewDeal(t *testing.T) {
 	fx := newFixture(t)
-	fx.t = t
 	c := fx.crm.AddContact(crm.Contact{Identities: []crm.Identity{{Kind: "telegram", Value: "555"}}, Responsible: vera})
 	d := fx.crm.AddDeal(crm.Deal{Pipeline: "10", Stage: "102", Responsible: vera, Contacts: []crm.ContactID{c.ID}})
 	if err := fx.crm.CloseDeal(d.ID, crm.DealLost); err != nil {
@@ -268,7 +258,6 @@ func TestReturningClientNewDeal(t *testing.T) {
 // message starts a new streak; a reset closes too; Salesbot does not.
 func TestUnansweredTasks(t *testing.T) {
 	fx := newFixture(t)
-	fx.t = t
 	c := fx.crm.AddContact(crm.Contact{Phones: []string{"+79161234567"}, Responsible: anna})
 	d := fx.crm.AddDeal(crm.Deal{Pipeline: "10", Stage: "102", Responsible: anna, Contacts: []crm.ContactID{c.ID}})
 	first := fx.mustIn(fx.in(wa, "79161234567", "1"))
@@ -319,7 +308,6 @@ func TestUnansweredTasks(t *testing.T) {
 // after a reply starts a new one.
 func TestTaskCompletedByHand(t *testing.T) {
 	fx := newFixture(t)
-	fx.t = t
 	c := fx.crm.AddContact(crm.Contact{Phones: []string{"+79161234567"}, Responsible: anna})
 	fx.crm.AddDeal(crm.Deal{Pipeline: "10", Stage: "102", Responsible: anna, Contacts: []crm.ContactID{c.ID}})
 	r := fx.mustIn(fx.in(wa, "79161234567", "1"))
@@ -334,7 +322,6 @@ func TestTaskCompletedByHand(t *testing.T) {
 
 func TestDuplicateDelivery(t *testing.T) {
 	fx := newFixture(t)
-	fx.t = t
 	m := fx.in(tg, "42", "hello")
 	first := fx.mustIn(m)
 	calls := fx.crm.TotalCalls()
@@ -356,7 +343,6 @@ func TestDuplicateDelivery(t *testing.T) {
 func TestConcurrentNewClient(t *testing.T) {
 	for _, ch := range []channel.ID{wa, tg} {
 		fx := newFixture(t)
-		fx.t = t
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		for range 50 {
@@ -380,7 +366,6 @@ func TestConcurrentNewClient(t *testing.T) {
 // duplicates and keeps the round-robin pick.
 func TestFailureMidwayAndRedelivery(t *testing.T) {
 	fx := newFixture(t)
-	fx.t = t
 	m := fx.in(tg, "900", "hi")
 	fx.crm.FailNext(crmtest.MethodCreateDeal, 1, crm.ErrUnavailable)
 	if _, err := fx.engine.ClientMessage(t.Context(), m); !errors.Is(err, crm.ErrUnavailable) {
@@ -418,7 +403,6 @@ func TestFailureMidwayAndRedelivery(t *testing.T) {
 
 func TestBadEvents(t *testing.T) {
 	fx := newFixture(t)
-	fx.t = t
 	good := fx.in(wa, "79161234567", "hi")
 	cases := map[string]struct {
 		m     channel.Message
@@ -451,7 +435,6 @@ func TestBadEvents(t *testing.T) {
 // Spec settings §4: the channel an employee writes to a client first from.
 func TestWriteFirstChannel(t *testing.T) {
 	fx := newFixture(t)
-	fx.t = t
 	ctx := t.Context()
 	// boris has wa and tg, no preference, no chat with the client: ambiguous.
 	_, err := fx.engine.EmployeeMessage(ctx, routing.EmployeeMessage{ID: fx.id(), User: boris, Chat: channel.Chat{ChatID: "79990001122"}, Text: "x"})
@@ -515,7 +498,6 @@ func TestConfigJSONAndValidation(t *testing.T) {
 // Visibility lists use the same predicate as single checks.
 func TestVisibleChats(t *testing.T) {
 	fx := newFixture(t)
-	fx.t = t
 	for _, id := range []string{"79160000001", "79160000002", "79160000003"} {
 		fx.mustIn(fx.in(wa, id, "hi"))
 	}
@@ -547,7 +529,6 @@ func TestVisibleChats(t *testing.T) {
 // group is notified again, and the streak's one task is not repeated.
 func TestOfferedChatSecondMessage(t *testing.T) {
 	fx := newFixture(t)
-	fx.t = t
 	first := fx.mustIn(fx.in(wa, "79161234567", "1"))
 	r := fx.mustIn(fx.in(wa, "79161234567", "2"))
 	if r.Outcome != routing.OutcomeOffered || r.Responsible != "" || r.TaskCreated || r.Task != first.Task {
@@ -567,7 +548,6 @@ func TestOfferedChatSecondMessage(t *testing.T) {
 // sent; echoes of the engine's own sends and of Salesbot have no effect.
 func TestEmployeeReplied(t *testing.T) {
 	fx := newFixture(t)
-	fx.t = t
 	ctx := t.Context()
 	chat := channel.Chat{Channel: wa, ChatID: "79161234567"}
 	in := fx.mustIn(fx.in(wa, chat.ChatID, "hi"))
@@ -625,7 +605,6 @@ func TestConfigChannelKinds(t *testing.T) {
 // claimer becomes the contact's responsible; no deal is created.
 func TestReturningClientResponsibleLeft(t *testing.T) {
 	fx := newFixture(t)
-	fx.t = t
 	c := fx.crm.AddContact(crm.Contact{Phones: []string{"+79161234567"}, Responsible: olga})
 	d := fx.crm.AddDeal(crm.Deal{Pipeline: "10", Stage: "102", Responsible: olga, Contacts: []crm.ContactID{c.ID}})
 	if err := fx.crm.CloseDeal(d.ID, crm.DealLost); err != nil {

@@ -23,7 +23,6 @@
 package crmtest
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -346,7 +345,7 @@ func (f *Fake) FindContactsByPhone(ctx context.Context, e164 string) ([]crm.Cont
 			out = append(out, cloneContact(*c))
 		}
 	}
-	slices.SortFunc(out, func(a, b crm.Contact) int { return cmpID(string(a.ID), string(b.ID)) })
+	slices.SortFunc(out, func(a, b crm.Contact) int { return crm.CompareIDs(string(a.ID), string(b.ID)) })
 	return out, nil
 }
 
@@ -362,7 +361,7 @@ func (f *Fake) FindContactsByIdentity(ctx context.Context, id crm.Identity) ([]c
 			out = append(out, cloneContact(*c))
 		}
 	}
-	slices.SortFunc(out, func(a, b crm.Contact) int { return cmpID(string(a.ID), string(b.ID)) })
+	slices.SortFunc(out, func(a, b crm.Contact) int { return crm.CompareIDs(string(a.ID), string(b.ID)) })
 	return out, nil
 }
 
@@ -472,7 +471,7 @@ func (f *Fake) ListDeals(ctx context.Context, contact crm.ContactID) ([]crm.Deal
 			out = append(out, cloneDeal(*d))
 		}
 	}
-	slices.SortFunc(out, func(a, b crm.Deal) int { return cmpID(string(a.ID), string(b.ID)) })
+	slices.SortFunc(out, func(a, b crm.Deal) int { return crm.CompareIDs(string(a.ID), string(b.ID)) })
 	return out, nil
 }
 
@@ -643,17 +642,9 @@ func cloneDeal(d crm.Deal) crm.Deal {
 	return d
 }
 
-// cmpID orders numeric IDs numerically and others lexically.
-func cmpID(a, b string) int {
-	if len(a) != len(b) {
-		return cmp.Compare(len(a), len(b))
-	}
-	return cmp.Compare(a, b)
-}
-
 // sortedValues returns clones of m's values ordered by key.
 func sortedValues[K ~string, V any](m map[K]*V, clone func(V) V) []V {
-	keys := slices.SortedFunc(maps.Keys(m), func(a, b K) int { return cmpID(string(a), string(b)) })
+	keys := slices.SortedFunc(maps.Keys(m), func(a, b K) int { return crm.CompareIDs(string(a), string(b)) })
 	out := make([]V, len(keys))
 	for i, k := range keys {
 		out[i] = clone(*m[k])

@@ -467,9 +467,6 @@ var suite = []suiteCase{
 		if _, err := e.c.ListUsers(t.Context()); err != nil {
 			t.Errorf("after injected failures are used up, calls must succeed again; ListUsers: %v", err)
 		}
-		if got := crm.Temporary(fmt.Errorf("x: %w", crm.ErrRateLimited)); !got {
-			t.Errorf("crm.Temporary must hold for a rate-limit error")
-		}
 	}},
 	{"OptionalNoter", func(t *testing.T, e *env) {
 		if _, ok := e.c.(crm.Noter); !ok {
