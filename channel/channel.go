@@ -110,6 +110,10 @@ type Message struct {
 	Username string
 	// ClientName is the client's display name, if known.
 	ClientName string
+	// Group is true when the chat is a group chat (a WhatsApp or Telegram
+	// group): Chat names the group and Author a member. A group is not a
+	// client: no contact or deal is created for it.
+	Group bool
 }
 
 // Outgoing is a message to send to a client.

@@ -50,6 +50,12 @@ type Client interface {
 	// exist; ErrInvalid: both or neither set. Not safe to retry blindly.
 	CreateTask(ctx context.Context, t NewTask) (Task, error)
 
+	// ListTasks returns the tasks matching f: those of f.Deal or of
+	// f.Contact (exactly one is set), only the open ones when f.OpenOnly.
+	// It is how a caller looks in the CRM before repeating a CreateTask
+	// whose outcome is unknown. ErrInvalid: both or neither of Deal and
+	// Contact set. None: an empty slice and nil error. Safe to retry.
+	ListTasks(ctx context.Context, f TaskFilter) ([]Task, error)
 	// CompleteTask marks a task done. Completing a task that is already
 	// done succeeds. ErrNotFound: no such task. Safe to retry.
 	CompleteTask(ctx context.Context, id TaskID) error

@@ -229,3 +229,11 @@ type Note struct {
 	Contact ContactID
 	Text    string
 }
+
+// TaskFilter selects tasks for Client.ListTasks: those attached to Deal or
+// to Contact (exactly one is set), only the open ones when OpenOnly.
+type TaskFilter struct {
+	Deal     DealID
+	Contact  ContactID
+	OpenOnly bool
+}

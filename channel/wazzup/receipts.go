@@ -2,6 +2,7 @@ package wazzup
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/crmbridge/crmbridge/channel"
@@ -12,64 +13,123 @@ import (
 // Wazzup itself refuses a repeated crmMessageId only for 60 seconds and
 // does not say which message it was; the store covers the rest.
 //
-// Implementations must be safe for concurrent use. A host running several
-// instances can share one store (a database table keyed by the key).
+// The contract, checked by wazzuptest.TestReceiptStore:
+//
+//   - Store is first-writer-wins and atomic: of any number of Stores of
+//     one key, concurrent or not, exactly one stores (stored true); every
+//     other returns the receipt kept (stored false), and every Load after
+//     the first successful Store returns that receipt.
+//   - Only ProviderID is kept: Load returns a receipt with Duplicate
+//     false.
+//   - Keys are compared byte for byte.
+//   - An empty key, or a receipt without ProviderID, is an error matching
+//     channel.ErrInvalid; nothing is stored.
+//   - A ctx that is done gives an error matching ctx.Err(); a Store that
+//     fails so may have stored or not, and a later Store of the key
+//     settles it.
+//   - Implementations are safe for concurrent use. A store may forget old
+//     keys (MemoryReceipts keeps the most recent ones): a forgotten key
+//     is protected only by Wazzup's 60 seconds.
+//
+// A host running several instances shares one store, e.g. a database
+// table with the key as primary key, where Store is an insert that does
+// nothing on conflict and then reads the row.
 type ReceiptStore interface {
-	// Load returns the receipt stored under key, and whether there was one.
-	Load(ctx context.Context, key string) (channel.Receipt, bool, error)
-	// Store records r under key. Storing a key twice keeps either value.
-	Store(ctx context.Context, key string, r channel.Receipt) error
+	// Load returns the receipt stored under key and true, or false when
+	// none is.
+	Load(ctx context.Context, key string) (r channel.Receipt, ok bool, err error)
+	// Store records r under key unless a receipt is stored there already.
+	// It returns the receipt kept under key and whether it is r, stored
+	// by this call.
+	Store(ctx context.Context, key string, r channel.Receipt) (kept channel.Receipt, stored bool, err error)
 }
 
-// MemoryReceipts is an in-memory ReceiptStore that keeps the most recent
-// receipts, at most a fixed number, forgetting the oldest first. It is
-// safe for concurrent use.
+// CheckReceipt checks the arguments of ReceiptStore.Store the way the
+// contract requires, with an error matching channel.ErrInvalid;
+// implementations may call it first.
+func CheckReceipt(key string, r channel.Receipt) error {
+	if key == "" {
+		return fmt.Errorf("%w: empty receipt key", channel.ErrInvalid)
+	}
+	if r.ProviderID == "" {
+		return fmt.Errorf("%w: receipt of key %q has no ProviderID", channel.ErrInvalid, key)
+	}
+	return nil
+}
+
+// MemoryReceipts is an in-memory ReceiptStore keeping the receipts of the
+// most recent keys, at most Max, forgetting the oldest first. The zero
+// value is ready to use and keeps DefaultRememberedReceipts. It is safe
+// for concurrent use; do not change Max after first use.
 type MemoryReceipts struct {
+	// Max is how many receipts are kept; 0 or less means
+	// DefaultRememberedReceipts.
+	Max int
+
 	mu    sync.Mutex
-	max   int
-	m     map[string]channel.Receipt
-	order []string // ring of keys in insertion order
-	next  int      // next slot of order to overwrite once full
+	m     map[string]string // key → ProviderID
+	order []string          // ring of keys in insertion order
+	next  int               // next slot of order to overwrite once full
 }
 
-// DefaultRememberedReceipts is how many receipts NewMemoryReceipts(0)
-// keeps.
+var _ ReceiptStore = (*MemoryReceipts)(nil)
+
+// DefaultRememberedReceipts is how many receipts a MemoryReceipts with a
+// zero Max keeps.
 const DefaultRememberedReceipts = 10000
 
 // NewMemoryReceipts returns a store keeping the last max receipts;
-// max <= 0 means DefaultRememberedReceipts.
+// max <= 0 means DefaultRememberedReceipts. It is &MemoryReceipts{Max: max}.
 func NewMemoryReceipts(max int) *MemoryReceipts {
-	if max <= 0 {
-		max = DefaultRememberedReceipts
-	}
-	return &MemoryReceipts{max: max, m: make(map[string]channel.Receipt)}
+	return &MemoryReceipts{Max: max}
 }
 
 // Load implements ReceiptStore.
-func (s *MemoryReceipts) Load(_ context.Context, key string) (channel.Receipt, bool, error) {
+func (s *MemoryReceipts) Load(ctx context.Context, key string) (channel.Receipt, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return channel.Receipt{}, false, err
+	}
+	if key == "" {
+		return channel.Receipt{}, false, fmt.Errorf("%w: empty receipt key", channel.ErrInvalid)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.m[key]
-	return r, ok, nil
+	id, ok := s.m[key]
+	if !ok {
+		return channel.Receipt{}, false, nil
+	}
+	return channel.Receipt{ProviderID: id}, true, nil
 }
 
 // Store implements ReceiptStore.
-func (s *MemoryReceipts) Store(_ context.Context, key string, r channel.Receipt) error {
+func (s *MemoryReceipts) Store(ctx context.Context, key string, r channel.Receipt) (channel.Receipt, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return channel.Receipt{}, false, err
+	}
+	if err := CheckReceipt(key, r); err != nil {
+		return channel.Receipt{}, false, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.m[key]; ok {
-		s.m[key] = r
-		return nil
+	if id, ok := s.m[key]; ok {
+		return channel.Receipt{ProviderID: id}, false, nil
 	}
-	if len(s.order) < s.max {
+	max := s.Max
+	if max <= 0 {
+		max = DefaultRememberedReceipts
+	}
+	if s.m == nil {
+		s.m = make(map[string]string)
+	}
+	if len(s.order) < max {
 		s.order = append(s.order, key)
 	} else {
 		delete(s.m, s.order[s.next])
 		s.order[s.next] = key
-		s.next = (s.next + 1) % s.max
+		s.next = (s.next + 1) % max
 	}
-	s.m[key] = r
-	return nil
+	s.m[key] = r.ProviderID
+	return channel.Receipt{ProviderID: r.ProviderID}, true, nil
 }
 
 // Len returns how many receipts the store holds.

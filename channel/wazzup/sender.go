@@ -71,8 +71,8 @@ type Options struct {
 	// 1); nil means DefaultBackoff. A longer Retry-After from Wazzup wins.
 	Backoff func(n int) time.Duration
 
-	// Receipts remembers sent messages by idempotency key; nil means
-	// NewMemoryReceipts(0).
+	// Receipts remembers sent messages by idempotency key; nil means a
+	// new MemoryReceipts.
 	Receipts ReceiptStore
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -172,7 +172,7 @@ func NewSender(opt Options) (*Sender, error) {
 		s.backoff = DefaultBackoff
 	}
 	if s.receipts == nil {
-		s.receipts = NewMemoryReceipts(0)
+		s.receipts = new(MemoryReceipts)
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -276,10 +276,15 @@ func (s *Sender) Send(ctx context.Context, m channel.Outgoing) (channel.Receipt,
 		return channel.Receipt{}, fmt.Errorf("wazzup: POST /v3/message: %w: success response without messageId", channel.ErrUnavailable)
 	}
 	r := channel.Receipt{ProviderID: resp.MessageID}
-	if err := s.receipts.Store(ctx, m.IdempotencyKey, r); err != nil {
+	if kept, stored, err := s.receipts.Store(ctx, m.IdempotencyKey, r); err != nil {
 		// The message went out; losing the receipt only weakens a later
 		// duplicate check, so report success.
 		s.log.WarnContext(ctx, "wazzup: storing receipt failed", "key", m.IdempotencyKey, "err", err)
+	} else if !stored && kept.ProviderID != r.ProviderID {
+		// Another instance sent this key too, more than Wazzup's 60
+		// seconds apart; the store keeps the first.
+		s.log.WarnContext(ctx, "wazzup: key sent twice; the store keeps the first receipt",
+			"key", m.IdempotencyKey, "kept", kept.ProviderID, "sent", r.ProviderID)
 	}
 	return r, nil
 }

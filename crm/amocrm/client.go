@@ -592,6 +592,47 @@ func (c *Client) CompleteTask(ctx context.Context, id crm.TaskID) error {
 	return asNotFound(err)
 }
 
+// ListTasks reads the tasks of a lead or a contact (GET /api/v4/tasks with
+// filter[entity_type], filter[entity_id][] and, for OpenOnly,
+// filter[is_completed]=0, the filters the tasks API documents:
+// https://www.amocrm.ru/developers/content/crm_platform/tasks-api). Every
+// task returned is checked to belong to the entity asked for, so an account
+// that ignored a filter cannot attribute another entity's task. Safe to
+// retry; retried.
+func (c *Client) ListTasks(ctx context.Context, f crm.TaskFilter) ([]crm.Task, error) {
+	const op = "ListTasks"
+	if err := ctx.Err(); err != nil {
+		return nil, canceled(op, err)
+	}
+	if (f.Deal == "") == (f.Contact == "") {
+		return nil, invalidInput(op, crm.FieldError{Path: "Deal", Code: "OneOf", Detail: "exactly one of Deal and Contact must be set"})
+	}
+	entityType, raw := "leads", string(f.Deal)
+	if f.Contact != "" {
+		entityType, raw = "contacts", string(f.Contact)
+	}
+	id, ok := parseID(raw)
+	if !ok {
+		return []crm.Task{}, nil
+	}
+	q := url.Values{"filter[entity_type]": {entityType}, "filter[entity_id][]": {strconv.Itoa(id)}}
+	if f.OpenOnly {
+		q.Set("filter[is_completed]", "0")
+	}
+	in, err := listAll[taskIn](ctx, c, op, "/api/v4/tasks", q, "tasks", maxListPages)
+	if err != nil {
+		return nil, err
+	}
+	out := []crm.Task{}
+	for _, t := range in {
+		if t.EntityType != entityType || t.EntityID != id || (f.OpenOnly && t.IsCompleted) {
+			continue
+		}
+		out = append(out, toTask(t))
+	}
+	return out, nil
+}
+
 // ListUsers reads every user (GET /api/v4/users; needs an admin token).
 // Active comes from rights.is_active. Safe to retry; retried.
 func (c *Client) ListUsers(ctx context.Context) ([]crm.User, error) {

@@ -335,3 +335,27 @@ func nationalDigits(n phone.Number) string {
 	}
 	return digits
 }
+
+// taskIn is a task as GET /api/v4/tasks returns it
+// (https://www.amocrm.ru/developers/content/crm_platform/tasks-api).
+type taskIn struct {
+	ID                int    `json:"id"`
+	ResponsibleUserID int    `json:"responsible_user_id"`
+	EntityID          int    `json:"entity_id"`
+	EntityType        string `json:"entity_type"`
+	IsCompleted       bool   `json:"is_completed"`
+	Text              string `json:"text"`
+	CompleteTill      int64  `json:"complete_till"`
+}
+
+func toTask(in taskIn) crm.Task {
+	t := crm.Task{ID: crm.TaskID(idStr(in.ID)), Responsible: crm.UserID(idStr(in.ResponsibleUserID)),
+		Text: in.Text, Deadline: unix(in.CompleteTill), Done: in.IsCompleted}
+	switch in.EntityType {
+	case "leads":
+		t.Deal = crm.DealID(idStr(in.EntityID))
+	case "contacts":
+		t.Contact = crm.ContactID(idStr(in.EntityID))
+	}
+	return t
+}

@@ -28,6 +28,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,6 +51,8 @@ const (
 	MethodListPipelines          = "ListPipelines"
 	MethodAddNote                = "AddNote"
 	MethodCreateTasks            = "CreateTasks"
+	MethodListTasks              = "ListTasks"
+	MethodListContacts           = "ListContacts"
 )
 
 // Options configure a Fake. The zero value is ready to use.
@@ -80,9 +83,10 @@ type Fake struct {
 }
 
 var (
-	_ crm.Client      = (*Fake)(nil)
-	_ crm.Noter       = (*Fake)(nil)
-	_ crm.TaskBatcher = (*Fake)(nil)
+	_ crm.Client        = (*Fake)(nil)
+	_ crm.Noter         = (*Fake)(nil)
+	_ crm.TaskBatcher   = (*Fake)(nil)
+	_ crm.ContactLister = (*Fake)(nil)
 )
 
 // NewFake returns an empty Fake. A nil opt means the zero Options.
@@ -335,13 +339,18 @@ func (f *Fake) FindContactsByPhone(ctx context.Context, e164 string) ([]crm.Cont
 		return nil, err
 	}
 	defer f.mu.Unlock()
-	want, err := phone.Parse(e164, f.opt.Phone)
+	return f.findByPhone(e164, f.opt.Phone)
+}
+
+// findByPhone runs with f.mu held.
+func (f *Fake) findByPhone(e164 string, opt phone.Options) ([]crm.Contact, error) {
+	want, err := phone.Parse(e164, opt)
 	if err != nil {
 		return nil, fmt.Errorf("crmtest: FindContactsByPhone: %w: %w", crm.ErrInvalid, err)
 	}
 	out := []crm.Contact{}
 	for _, c := range f.contacts {
-		if _, ok := phone.Match(want, c.Phones, f.opt.Phone); ok {
+		if _, ok := phone.Match(want, c.Phones, opt); ok {
 			out = append(out, cloneContact(*c))
 		}
 	}
@@ -583,6 +592,76 @@ func (f *Fake) CompleteTask(ctx context.Context, id crm.TaskID) error {
 	return nil
 }
 
+// ListTasks implements crm.Client.
+func (f *Fake) ListTasks(ctx context.Context, q crm.TaskFilter) ([]crm.Task, error) {
+	if err := f.enter(ctx, MethodListTasks); err != nil {
+		return nil, err
+	}
+	defer f.mu.Unlock()
+	if (q.Deal == "") == (q.Contact == "") {
+		return nil, fmt.Errorf("crmtest: ListTasks: %w: exactly one of Deal and Contact must be set", crm.ErrInvalid)
+	}
+	out := []crm.Task{}
+	for _, t := range sortedValues(f.tasks, func(t crm.Task) crm.Task { return t }) {
+		if t.Deal != q.Deal || t.Contact != q.Contact || (q.OpenOnly && t.Done) {
+			continue
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// ListContacts implements crm.ContactLister: contacts ordered by update
+// time then ID, paged by a keyset cursor, so contacts updated while a
+// caller pages are seen again on a later page rather than skipped.
+func (f *Fake) ListContacts(ctx context.Context, q crm.ContactQuery) (crm.ContactPage, error) {
+	if err := f.enter(ctx, MethodListContacts); err != nil {
+		return crm.ContactPage{}, err
+	}
+	defer f.mu.Unlock()
+	limit := q.Limit
+	if limit <= 0 || limit > 250 {
+		limit = 250
+	}
+	var afterT time.Time
+	var afterID string
+	if q.Cursor != "" {
+		ns, id, ok := strings.Cut(q.Cursor, "/")
+		n, err := strconv.ParseInt(ns, 10, 64)
+		if !ok || err != nil {
+			return crm.ContactPage{}, fmt.Errorf("crmtest: ListContacts: %w: cursor %q is not one this fake returned", crm.ErrInvalid, q.Cursor)
+		}
+		afterT, afterID = time.Unix(0, n), id
+	}
+	all := make([]crm.Contact, 0, len(f.contacts))
+	for _, c := range f.contacts {
+		if !q.UpdatedSince.IsZero() && c.UpdatedAt.Before(q.UpdatedSince) {
+			continue
+		}
+		if q.Cursor != "" && (c.UpdatedAt.Before(afterT) || (c.UpdatedAt.Equal(afterT) && crm.CompareIDs(string(c.ID), afterID) <= 0)) {
+			continue
+		}
+		all = append(all, *c)
+	}
+	slices.SortFunc(all, func(a, b crm.Contact) int {
+		if c := a.UpdatedAt.Compare(b.UpdatedAt); c != 0 {
+			return c
+		}
+		return crm.CompareIDs(string(a.ID), string(b.ID))
+	})
+	var page crm.ContactPage
+	if len(all) > limit {
+		all = all[:limit]
+		last := all[limit-1]
+		page.Next = strconv.FormatInt(last.UpdatedAt.UnixNano(), 10) + "/" + string(last.ID)
+	}
+	page.Contacts = make([]crm.Contact, len(all))
+	for i, c := range all {
+		page.Contacts[i] = cloneContact(c)
+	}
+	return page, nil
+}
+
 // ListUsers implements crm.Client.
 func (f *Fake) ListUsers(ctx context.Context) ([]crm.User, error) {
 	if err := f.enter(ctx, MethodListUsers); err != nil {
@@ -623,6 +702,26 @@ func (f *Fake) AddNote(ctx context.Context, n crm.Note) error {
 	}
 	f.notes = append(f.notes, n)
 	return nil
+}
+
+// WithPhoneOptions returns a view of f, on the same data, whose
+// FindContactsByPhone reads the stored phones with opt instead of the
+// Fake's own options (for example with the "8 counts as +7" rule off).
+// Every other method is f's.
+func (f *Fake) WithPhoneOptions(opt phone.Options) crm.Client { return phoneView{f, opt} }
+
+type phoneView struct {
+	*Fake
+	opt phone.Options
+}
+
+// FindContactsByPhone implements crm.Client with the view's options.
+func (v phoneView) FindContactsByPhone(ctx context.Context, e164 string) ([]crm.Contact, error) {
+	if err := v.enter(ctx, MethodFindContactsByPhone); err != nil {
+		return nil, err
+	}
+	defer v.mu.Unlock()
+	return v.findByPhone(e164, v.opt)
 }
 
 // Minimal wraps c so that only the crm.Client methods are visible, hiding

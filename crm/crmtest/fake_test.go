@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,11 +14,13 @@ import (
 
 	"github.com/crmbridge/crmbridge/crm"
 	"github.com/crmbridge/crmbridge/crm/crmtest"
+	"github.com/crmbridge/crmbridge/phone"
 )
 
 func fakeHarness(t *testing.T) crmtest.Harness {
 	f := crmtest.NewSeeded(nil)
-	return crmtest.Harness{Client: f, FailNext: f.FailNext}
+	return crmtest.Harness{Client: f, FailNext: f.FailNext,
+		PhoneRuleOff: func(*testing.T) crm.Client { return f.WithPhoneOptions(phone.Options{DisableEightAsSeven: true}) }}
 }
 
 func TestFakeConformance(t *testing.T) {
@@ -71,6 +74,25 @@ func (b brokenResponsible) SetResponsible(ctx context.Context, d crm.DealID, u c
 	return nil // pretends
 }
 
+type brokenExactPhone struct{ *crmtest.Fake }
+
+func (b brokenExactPhone) FindContactsByPhone(ctx context.Context, e164 string) ([]crm.Contact, error) {
+	var out []crm.Contact
+	for _, c := range b.Contacts() { // compares the stored text exactly
+		if slices.Contains(c.Phones, e164) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+type brokenTasks struct{ *crmtest.Fake }
+
+func (b brokenTasks) ListTasks(ctx context.Context, f crm.TaskFilter) ([]crm.Task, error) {
+	f.OpenOnly = false // ignores the filter
+	return b.Fake.ListTasks(ctx, f)
+}
+
 var brokenAdapters = map[string]struct {
 	wrap   func(*crmtest.Fake) crm.Client
 	clause string
@@ -80,6 +102,8 @@ var brokenAdapters = map[string]struct {
 	"context":     {func(f *crmtest.Fake) crm.Client { return brokenContext{f} }, "ListUsers with a canceled context must return an error matching context.Canceled"},
 	"errors":      {func(f *crmtest.Fake) crm.Client { return brokenErrors{f} }, "on ListUsers must be reported as an error matching it"},
 	"responsible": {func(f *crmtest.Fake) crm.Client { return brokenResponsible{f} }, "after SetResponsible the deal's responsible must be"},
+	"exactphone":  {func(f *crmtest.Fake) crm.Client { return brokenExactPhone{f} }, "must be found by"},
+	"tasks":       {func(f *crmtest.Fake) crm.Client { return brokenTasks{f} }, "ListTasks with OpenOnly must return only the open task"},
 }
 
 // TestSuiteFailsOnBrokenAdapters runs the suite on each broken adapter in a

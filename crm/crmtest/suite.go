@@ -27,6 +27,11 @@ type Harness struct {
 	// crm.ErrRateLimited, crm.ErrUnavailable, crm.ErrUnauthorized).
 	// nil: the error-mapping subtests are skipped.
 	FailNext func(op string, n int, want error)
+	// PhoneRuleOff, when non-nil, returns a client on the same backend
+	// with the "numbers written with 8 count as +7" rule off. Client
+	// itself must have the rule on (the default). nil: that half of the
+	// phone subtest is skipped.
+	PhoneRuleOff func(t *testing.T) crm.Client
 }
 
 // TestAdapter runs the crm.Client conformance suite. newHarness is called
@@ -382,6 +387,75 @@ var suite = []suiteCase{
 			t.Errorf("CreateTask with neither Deal nor Contact must fail with crm.ErrInvalid; got %v", err)
 		}
 	}},
+	{"ListTasks", func(t *testing.T, e *env) {
+		d, c := e.newDeal(t, e.open)
+		ctx := t.Context()
+		deadline := time.Now().Add(time.Hour).Truncate(time.Second)
+		open, err := e.c.CreateTask(ctx, crm.NewTask{Deal: d.ID, Responsible: e.user, Text: "crmtest: open task", Deadline: deadline})
+		if err != nil {
+			t.Fatalf("CreateTask: %v", err)
+		}
+		done, err := e.c.CreateTask(ctx, crm.NewTask{Deal: d.ID, Responsible: e.user, Text: "crmtest: done task", Deadline: deadline})
+		if err != nil {
+			t.Fatalf("CreateTask: %v", err)
+		}
+		if err := e.c.CompleteTask(ctx, done.ID); err != nil {
+			t.Fatalf("CompleteTask: %v", err)
+		}
+		other, _ := e.newDeal(t, e.open)
+		if _, err := e.c.CreateTask(ctx, crm.NewTask{Deal: other.ID, Responsible: e.user, Text: "crmtest: another deal's task", Deadline: deadline}); err != nil {
+			t.Fatalf("CreateTask: %v", err)
+		}
+		all, err := e.c.ListTasks(ctx, crm.TaskFilter{Deal: d.ID})
+		if err != nil {
+			t.Fatalf("ListTasks(deal): %v", err)
+		}
+		if len(all) != 2 || !containsTask(all, open.ID) || !containsTask(all, done.ID) {
+			t.Errorf("ListTasks of a deal must return exactly that deal's tasks, open and done (%q, %q); got %+v", open.ID, done.ID, all)
+		}
+		openOnly, err := e.c.ListTasks(ctx, crm.TaskFilter{Deal: d.ID, OpenOnly: true})
+		if err != nil {
+			t.Fatalf("ListTasks(deal, open only): %v", err)
+		}
+		if len(openOnly) != 1 || openOnly[0].ID != open.ID || openOnly[0].Done || openOnly[0].Deal != d.ID || openOnly[0].Text != "crmtest: open task" {
+			t.Errorf("ListTasks with OpenOnly must return only the open task %q with its deal and text; got %+v", open.ID, openOnly)
+		}
+		none, err := e.c.ListTasks(ctx, crm.TaskFilter{Contact: c.ID})
+		if err != nil || len(none) != 0 {
+			t.Errorf("ListTasks of a contact without tasks must return none and a nil error (a deal's tasks are not its contact's); got %+v, %v", none, err)
+		}
+		if _, err := e.c.ListTasks(ctx, crm.TaskFilter{}); !errors.Is(err, crm.ErrInvalid) {
+			t.Errorf("ListTasks with neither Deal nor Contact must fail with crm.ErrInvalid; got %v", err)
+		}
+	}},
+	{"FindByPhoneTypedWith8", func(t *testing.T, e *env) {
+		e.setup(t)
+		ctx := t.Context()
+		e164 := uniquePhone() // +7999NNNNNNN
+		typed := fmt.Sprintf("8 (%s) %s-%s-%s", e164[2:5], e164[5:8], e164[8:10], e164[10:12])
+		c, err := e.c.CreateContact(ctx, crm.NewContact{Name: uniqueName("typed"), Phones: []string{typed}, Responsible: e.user})
+		if err != nil {
+			t.Fatalf("CreateContact with the phone typed %q: %v", typed, err)
+		}
+		found, err := e.c.FindContactsByPhone(ctx, e164)
+		if err != nil {
+			t.Fatalf("FindContactsByPhone(%q): %v", e164, err)
+		}
+		if !containsContact(found, c.ID) {
+			t.Errorf("a contact whose phone was typed %q must be found by %s with the 8 counts as +7 rule on; got %v", typed, e164, ids(found))
+		}
+		if e.h.PhoneRuleOff == nil {
+			return
+		}
+		off := e.h.PhoneRuleOff(t)
+		found, err = off.FindContactsByPhone(ctx, e164)
+		if err != nil {
+			t.Fatalf("FindContactsByPhone(%q) with the rule off: %v", e164, err)
+		}
+		if containsContact(found, c.ID) {
+			t.Errorf("with the 8 counts as +7 rule off, a contact whose phone was typed %q must not be found by %s; got %v", typed, e164, ids(found))
+		}
+	}},
 	{"CanceledContext", func(t *testing.T, e *env) {
 		e.setup(t)
 		ctx, cancel := context.WithCancel(t.Context())
@@ -406,6 +480,7 @@ var suite = []suiteCase{
 			MethodCreateTask:            func() error { _, err := e.c.CreateTask(ctx, crm.NewTask{Deal: missingID, Text: "x"}); return err },
 			MethodCompleteTask:          func() error { return e.c.CompleteTask(ctx, missingID) },
 			MethodListUsers:             func() error { _, err := e.c.ListUsers(ctx); return err },
+			MethodListTasks:             func() error { _, err := e.c.ListTasks(ctx, crm.TaskFilter{Deal: missingID}); return err },
 			MethodListPipelines:         func() error { _, err := e.c.ListPipelines(ctx); return err },
 		}
 		for name, call := range calls {
@@ -499,6 +574,10 @@ var suite = []suiteCase{
 
 func containsContact(cs []crm.Contact, id crm.ContactID) bool {
 	return slices.ContainsFunc(cs, func(c crm.Contact) bool { return c.ID == id })
+}
+
+func containsTask(ts []crm.Task, id crm.TaskID) bool {
+	return slices.ContainsFunc(ts, func(x crm.Task) bool { return x.ID == id })
 }
 
 func containsDeal(ds []crm.Deal, id crm.DealID) bool {
