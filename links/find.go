@@ -1,7 +1,6 @@
 package links
 
 import (
-	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -43,33 +42,91 @@ type Span struct {
 // Find is pure and safe for concurrent use. It does not allocate when text
 // holds no link.
 func Find(text string, hosts []string) []Span {
-	if len(hosts) == 0 {
-		return findHost(nil, text, DefaultHost)
-	}
 	var spans []Span
-	for _, h := range hosts {
-		h = strings.TrimSuffix(strings.TrimSpace(h), ".")
-		if !validHost(h) {
-			continue
-		}
-		spans = findHost(spans, text, h)
-	}
-	if len(hosts) > 1 && len(spans) > 1 {
-		sort.SliceStable(spans, func(i, j int) bool {
-			if spans[i].Start != spans[j].Start {
-				return spans[i].Start < spans[j].Start
-			}
-			return spans[i].End > spans[j].End
-		})
-		out := spans[:1]
-		for _, s := range spans[1:] {
-			if s.Start >= out[len(out)-1].End {
-				out = append(out, s)
-			}
-		}
-		spans = out
+	sc := newScanner(text, hosts)
+	for m, ok := sc.next(); ok; m, ok = sc.next() {
+		spans = append(spans, m.span(text))
 	}
 	return spans
+}
+
+// scanner yields the links of a text one at a time, in order of appearance
+// and never overlapping, without collecting them: each host's matches are
+// found left to right (the next search starts at the end of the host's
+// previous match) and the per-host sequences are merged by start offset,
+// the longer link first on a tie, skipping a link that overlaps the one
+// before. [Find] and [Expander.ExpandText] both read links through it, so
+// they always agree.
+type scanner struct {
+	text  string
+	hosts []string // as given; nil or empty: DefaultHost
+	init  bool
+	end   int     // end of the last link yielded
+	fixed [2]head // the next match of hosts[0] and hosts[1]
+	more  []head  // of hosts[2:]
+}
+
+// head is the next match of one host; ok is false once the host has no
+// more (or is not a valid host).
+type head struct {
+	m  match
+	ok bool
+}
+
+func newScanner(text string, hosts []string) scanner {
+	return scanner{text: text, hosts: hosts}
+}
+
+func (s *scanner) numHosts() int { return max(len(s.hosts), 1) }
+
+func (s *scanner) host(i int) string {
+	if len(s.hosts) == 0 {
+		return DefaultHost
+	}
+	return strings.TrimSuffix(strings.TrimSpace(s.hosts[i]), ".")
+}
+
+func (s *scanner) head(i int) *head {
+	if i < len(s.fixed) {
+		return &s.fixed[i]
+	}
+	return &s.more[i-len(s.fixed)]
+}
+
+// next returns the next link, or false when there is none.
+func (s *scanner) next() (match, bool) {
+	n := s.numHosts()
+	if !s.init {
+		s.init = true
+		if n > len(s.fixed) {
+			s.more = make([]head, n-len(s.fixed))
+		}
+		for i := range n {
+			if h := s.host(i); validHost(h) {
+				hd := s.head(i)
+				hd.m, hd.ok = nextMatch(s.text, 0, h)
+			}
+		}
+	}
+	for {
+		best := -1
+		var bm match
+		for i := range n {
+			hd := s.head(i)
+			if hd.ok && (best < 0 || hd.m.start < bm.start || hd.m.start == bm.start && hd.m.end > bm.end) {
+				best, bm = i, hd.m
+			}
+		}
+		if best < 0 {
+			return match{}, false
+		}
+		hd := s.head(best)
+		hd.m, hd.ok = nextMatch(s.text, bm.end, s.host(best))
+		if bm.start >= s.end {
+			s.end = bm.end
+			return bm, true
+		}
+	}
 }
 
 // validHost reports whether h is a plausible ASCII host name.
@@ -163,25 +220,66 @@ func boundaryOK(prefix string) bool {
 	return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.IsMark(r)
 }
 
-// findHost appends to spans the links on host h found in text.
-func findHost(spans []Span, text, h string) []Span {
+// nextMatch returns the first link on host h whose host name starts at or
+// after text[from].
+func nextMatch(text string, from int, h string) (match, bool) {
 	first := lower(h[0])
-	for i := 0; i+len(h) < len(text); i++ {
+	for i := from; i+len(h) < len(text); i++ {
 		if lower(text[i]) != first || !hasPrefixFold(text[i:], h) {
 			continue
 		}
-		s, ok := matchAt(text, i, h)
-		if !ok {
-			continue
+		if m, ok := matchAt(text, i, h); ok {
+			return m, true
 		}
-		spans = append(spans, s)
-		i = s.End - 1
 	}
-	return spans
+	return match{}, false
+}
+
+// match is one link found in a text, as offsets: building its Span (and
+// the normalised URL) is left to the caller, so scanning allocates nothing.
+type match struct {
+	start, end         int    // the link as written
+	scheme             string // "http" or "https"
+	hostStart, hostEnd int    // the host as written, "www." included
+	port               string // "" when absent or the scheme's default
+	pathStart          int    // path, query and fragment: text[pathStart:end]
+}
+
+// span returns m as a Span of text, with one allocation for the URL.
+func (m match) span(text string) Span {
+	host, rest := text[m.hostStart:m.hostEnd], text[m.pathStart:m.end]
+	var b strings.Builder
+	b.Grow(len(m.scheme) + 3 + len(host) + len(m.port) + 1 + len(rest))
+	b.WriteString(m.scheme)
+	b.WriteString("://")
+	for i := 0; i < len(host); i++ {
+		b.WriteByte(lower(host[i]))
+	}
+	if m.port != "" {
+		b.WriteByte(':')
+		b.WriteString(m.port)
+	}
+	b.WriteString(rest)
+	return Span{Start: m.start, End: m.end, Text: text[m.start:m.end], URL: b.String()}
+}
+
+// appendURL appends the Span.URL of m to buf, for look-ups that must not
+// allocate.
+func (m match) appendURL(buf []byte, text string) []byte {
+	buf = append(buf, m.scheme...)
+	buf = append(buf, "://"...)
+	for i := m.hostStart; i < m.hostEnd; i++ {
+		buf = append(buf, lower(text[i]))
+	}
+	if m.port != "" {
+		buf = append(buf, ':')
+		buf = append(buf, m.port...)
+	}
+	return append(buf, text[m.pathStart:m.end]...)
 }
 
 // matchAt tries to read a link whose host h starts at text[i].
-func matchAt(text string, i int, h string) (Span, bool) {
+func matchAt(text string, i int, h string) (match, bool) {
 	// Right side: optional port, then '/' and a path starting with alnum.
 	pos := i + len(h)
 	portStart, portEnd := pos, pos
@@ -191,13 +289,13 @@ func matchAt(text string, i int, h string) (Span, bool) {
 			j++
 		}
 		if n := j - pos - 1; n == 0 || n > 5 {
-			return Span{}, false
+			return match{}, false
 		}
 		portStart, portEnd = pos+1, j
 		pos = j
 	}
 	if pos+1 >= len(text) || text[pos] != '/' || !isAlnum(text[pos+1]) {
-		return Span{}, false
+		return match{}, false
 	}
 	pathStart := pos
 	pos++
@@ -237,7 +335,7 @@ query:
 		scheme = "http"
 	}
 	if !boundaryOK(text[:start]) {
-		return Span{}, false
+		return match{}, false
 	}
 
 	hostStart := i
@@ -247,17 +345,16 @@ query:
 	port := text[portStart:portEnd]
 	if port != "" {
 		if n := atoi(port); n == 0 || n > 65535 {
-			return Span{}, false
+			return match{}, false
 		}
 		if port == "443" && scheme == "https" || port == "80" && scheme == "http" {
 			port = ""
 		}
 	}
-	return Span{
-		Start: start,
-		End:   pos,
-		Text:  text[start:pos],
-		URL:   buildURL(scheme, text[hostStart:i+len(h)], port, text[pathStart:pos]),
+	return match{
+		start: start, end: pos, scheme: scheme,
+		hostStart: hostStart, hostEnd: i + len(h),
+		port: port, pathStart: pathStart,
 	}, true
 }
 
@@ -282,25 +379,4 @@ func atoi(s string) int {
 		n = n*10 + int(s[i]-'0')
 	}
 	return n
-}
-
-// buildURL concatenates the parts with one allocation, lower-casing the host.
-func buildURL(scheme, host, port, rest string) string {
-	n := len(scheme) + 3 + len(host) + len(rest)
-	if port != "" {
-		n += 1 + len(port)
-	}
-	var b strings.Builder
-	b.Grow(n)
-	b.WriteString(scheme)
-	b.WriteString("://")
-	for i := 0; i < len(host); i++ {
-		b.WriteByte(lower(host[i]))
-	}
-	if port != "" {
-		b.WriteByte(':')
-		b.WriteString(port)
-	}
-	b.WriteString(rest)
-	return b.String()
 }
