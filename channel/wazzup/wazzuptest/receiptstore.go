@@ -135,9 +135,12 @@ func TestReceiptStore(t *testing.T, newStore func(t *testing.T) wazzup.ReceiptSt
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		seen := map[string]map[channel.Receipt]bool{}
-		for i := range keys {
-			k := key(t, fmt.Sprint(i))
-			seen[k] = map[channel.Receipt]bool{}
+		names := make([]string, keys)
+		for i := range names {
+			names[i] = key(t, fmt.Sprint(i))
+			seen[names[i]] = map[channel.Receipt]bool{}
+		}
+		for i, k := range names {
 			for w := range writers {
 				wg.Go(func() {
 					if _, _, err := s.Store(t.Context(), k, rc(fmt.Sprintf("m-%d-%d", i, w))); err != nil {
