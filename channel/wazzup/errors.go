@@ -49,9 +49,27 @@ func (e *APIError) Error() string {
 }
 
 // Is reports whether target is the channel sentinel this error is
-// classified as.
+// classified as, or ErrWindowClosed for the codes of a closed reply
+// window.
 func (e *APIError) Is(target error) bool {
-	return target == e.Sentinel()
+	return target == e.Sentinel() || (target == ErrWindowClosed && windowCode(e.Code))
+}
+
+// ErrWindowClosed matches a send refused, or a delivery failed, because
+// the messenger's reply window is closed: 24_HOURS_EXCEEDED on the
+// WhatsApp Business API 24 hours after the client's last message,
+// 7_DAYS_EXCEEDED on Instagram. Such errors also match
+// channel.ErrRejected. On WhatsApp Business only an approved template
+// may be sent until the client writes again.
+var ErrWindowClosed = errors.New("wazzup: the messenger's reply window is closed")
+
+// windowCode reports whether code says the reply window is closed.
+func windowCode(code string) bool {
+	switch normCode(code) {
+	case normCode("24_HOURS_EXCEEDED"), normCode("7_DAYS_EXCEEDED"):
+		return true
+	}
+	return false
 }
 
 // Sentinel returns the channel sentinel (channel.ErrInvalid,

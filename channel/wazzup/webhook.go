@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -26,13 +27,46 @@ const DefaultMaxBodyBytes = 1 << 20
 type Events struct {
 	// Messages are new, edited or deleted messages, in the order Wazzup
 	// sent them. An echo (isEcho) is Outbound; anything else Inbound.
+	// Messages of group chats have Group set.
 	Messages []channel.Message
 	// Details[i] is what Wazzup says about Messages[i] beyond
 	// channel.Message; len(Details) == len(Messages).
 	Details []MessageDetails
 	// Statuses are delivery status updates of outgoing messages.
 	Statuses []Status
+	// Rejected are the items of the body that could not be decoded, each
+	// with its reason; the other items are in Messages and Statuses.
+	Rejected []Rejected
 }
+
+// Rejected is an item of a webhook body that could not be decoded.
+type Rejected struct {
+	// Item names the item the way the body does: "messages[3]",
+	// "statuses[0]". Items are counted in body order, across repeated
+	// keys.
+	Item string
+	// Reason says what was wrong, in the payload's terms.
+	Reason string
+	// Raw is the item as received, cut at 4 KiB.
+	Raw json.RawMessage
+}
+
+// String implements fmt.Stringer.
+func (r Rejected) String() string { return r.Item + ": " + r.Reason }
+
+// MessageStatus is Wazzup's status of a message.
+type MessageStatus string
+
+// Message statuses. Inbound is only on messages[]; Edited only on
+// statuses[] (a message edited in the messenger itself).
+const (
+	StatusInbound   MessageStatus = "inbound"
+	StatusSent      MessageStatus = "sent"
+	StatusDelivered MessageStatus = "delivered"
+	StatusRead      MessageStatus = "read"
+	StatusError     MessageStatus = "error"
+	StatusEdited    MessageStatus = "edited"
+)
 
 // MessageDetails is Wazzup's data about a webhook message that
 // channel.Message has no field for.
@@ -42,17 +76,21 @@ type MessageDetails struct {
 	// Type is the content type: text, image, audio, video, document,
 	// vcard, geo, wapi_template, unsupported, missing_call, unknown.
 	Type string
-	// Status is the message status: inbound, sent, delivered, read, error.
-	Status string
+	// Status is the message status.
+	Status MessageStatus
 	// AuthorName is the name of the employee who wrote an echo, if any.
 	AuthorName string
+	// ContactName is contact.name as Wazzup sent it. For a group chat
+	// Wazzup's documentation does not say whether it names the group or
+	// the member, so it is not copied to channel.Message.ClientName.
+	ContactName string
 	// SentFromApp is true when an echo was written in Wazzup's own chat
 	// window or app.
 	SentFromApp bool
 	// Edited and Deleted tell that this is an update of a message already
 	// delivered under the same ID.
 	Edited, Deleted bool
-	// Error is set when Status is "error".
+	// Error is set when Status is StatusError.
 	Error *DeliveryError
 }
 
@@ -60,26 +98,44 @@ type MessageDetails struct {
 type Status struct {
 	// MessageID is Wazzup's message ID: the ProviderID of a Send receipt.
 	MessageID string
-	// Status is sent, delivered, read, error or edited.
-	Status string
+	// Status is StatusSent, StatusDelivered, StatusRead, StatusError or
+	// StatusEdited; other values are passed on as they are.
+	Status MessageStatus
 	// Time is when Wazzup learnt the status; zero when not given.
 	Time time.Time
-	// Error is set when Status is "error".
+	// Error is set when Status is StatusError.
 	Error *DeliveryError
 }
 
 // DeliveryError is the reason Wazzup gives for a message it could not
 // deliver, such as BAD_CONTACT, TOO_LONG_TEXT, SPAM or 24_HOURS_EXCEEDED.
+// It matches channel.ErrRejected, and ErrWindowClosed when the
+// messenger's reply window was closed.
 type DeliveryError struct {
 	Code        string
 	Description string
+}
+
+// Error implements the error interface.
+func (e *DeliveryError) Error() string {
+	if e.Description == "" {
+		return "wazzup: not delivered: " + e.Code
+	}
+	return "wazzup: not delivered: " + e.Code + ": " + e.Description
+}
+
+// Is reports whether target is channel.ErrRejected, or ErrWindowClosed
+// for the codes of a closed window.
+func (e *DeliveryError) Is(target error) bool {
+	return target == channel.ErrRejected || (target == ErrWindowClosed && windowCode(e.Code))
 }
 
 // EventHandler receives the events of a webhook. The Handler answers
 // Wazzup with 200 only after HandleEvents returned nil; an error makes the
 // answer 500 so that Wazzup delivers the events again. HandleEvents must
 // therefore be idempotent by message ID, and should return well within
-// Wazzup's 30 second timeout (queue the work, then return).
+// Wazzup's 30 second timeout (queue the work, then return). Events may
+// hold only Rejected items: returning nil then acknowledges them.
 type EventHandler interface {
 	HandleEvents(ctx context.Context, ev Events) error
 }
@@ -90,8 +146,48 @@ type EventHandlerFunc func(ctx context.Context, ev Events) error
 // HandleEvents calls f.
 func (f EventHandlerFunc) HandleEvents(ctx context.Context, ev Events) error { return f(ctx, ev) }
 
+// ContactRequest is Wazzup's createContact webhook: Wazzup wants the CRM
+// to create a contact for a new client.
+type ContactRequest struct {
+	// ResponsibleUserID is the user Wazzup's own distribution picked (the
+	// first responder, or the next in turn).
+	ResponsibleUserID string
+	// Name is the contact's name in Wazzup.
+	Name string
+	// Chats are the client's chats.
+	Chats []ContactChat
+	// Source is "auto" (a message came or went) or "byUser" (the "+"
+	// button of Wazzup's Deals list).
+	Source string
+}
+
+// DealRequest is Wazzup's createDeal webhook: Wazzup wants the CRM to
+// create a deal.
+type DealRequest struct {
+	// ResponsibleUserID is the user Wazzup's distribution picked.
+	ResponsibleUserID string
+	// Contacts are the IDs of the deal's contacts.
+	Contacts []string
+	// Source is "auto" or "byUser", as for ContactRequest.
+	Source string
+}
+
+// Creator creates the entities Wazzup asks for with its createContact
+// and createDeal webhooks (subscription contactsAndDealsCreation). The
+// Handler answers with the created entity, as Wazzup requires; an error
+// makes the answer 500.
+//
+// These webhooks carry Wazzup's own choice of responsible user: a host
+// that distributes clients itself (with crmbridge's routing) subscribes
+// with contactsAndDealsCreation off and pushes contacts and deals with
+// an [Account] instead.
+type Creator interface {
+	CreateContact(ctx context.Context, req ContactRequest) (Contact, error)
+	CreateDeal(ctx context.Context, req DealRequest) (Deal, error)
+}
+
 // HandlerOptions configures a Handler. The zero value is valid: no bearer
-// check and a DefaultMaxBodyBytes limit.
+// check, a DefaultMaxBodyBytes limit, and no Creator.
 type HandlerOptions struct {
 	// BearerKey, when set, is the crmKey Wazzup was given: every request
 	// must carry "Authorization: Bearer <BearerKey>" or is answered 401.
@@ -100,25 +196,35 @@ type HandlerOptions struct {
 	// MaxBodyBytes bounds the request body; bigger bodies are answered
 	// 413. 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// Logger receives a record for every rejected or failed request; nil
-	// means no logging.
+	// Creator answers createContact and createDeal webhooks; nil means the
+	// EventHandler when it implements Creator, else such webhooks are
+	// answered 501 (subscribe with contactsAndDealsCreation off).
+	Creator Creator
+	// Logger receives a record for every rejected or failed request and
+	// every rejected item; nil means no logging.
 	Logger *slog.Logger
 }
 
 // Handler is the http.Handler receiving Wazzup's webhooks (the
 // webhooksUri of PATCH /v3/webhooks). It is safe for concurrent use.
 //
-// Answers: 200 to the subscription test ({"test": true}), to bodies with
-// neither messages nor statuses (other webhook kinds, ignored), and after
-// the EventHandler accepted the events; 400 with a reason for a malformed
-// body; 401 for a missing or wrong bearer key; 405 for a method other
-// than POST; 413 for a body over the limit; 500 when the EventHandler
-// failed.
+// Every item of a body the Handler answers 200 reached the EventHandler,
+// decoded in Events.Messages or Events.Statuses, or reported in
+// Events.Rejected with its reason: one bad item never blocks its
+// neighbours. Answers: 200 to the subscription test ({"test": true}), to
+// bodies with no items (other webhook kinds, ignored), and after the
+// EventHandler accepted the events; 200 with the created entity after
+// the Creator created it; 400 with a reason when the body as a whole is
+// not a webhook (not a JSON object, messages not an array, …); 401 for a
+// missing or wrong bearer key; 405 for a method other than POST; 413 for
+// a body over the limit; 500 when the EventHandler or Creator failed;
+// 501 for a creation webhook with no Creator.
 type Handler struct {
 	keySum  [sha256.Size]byte
 	hasKey  bool
 	maxBody int64
 	h       EventHandler
+	creator Creator
 	log     *slog.Logger
 }
 
@@ -131,7 +237,10 @@ func NewHandler(opt HandlerOptions, h EventHandler) (*Handler, error) {
 	if opt.MaxBodyBytes < 0 {
 		return nil, fmt.Errorf("wazzup: NewHandler: MaxBodyBytes %d is negative", opt.MaxBodyBytes)
 	}
-	hd := &Handler{maxBody: opt.MaxBodyBytes, h: h, log: opt.Logger}
+	hd := &Handler{maxBody: opt.MaxBodyBytes, h: h, creator: opt.Creator, log: opt.Logger}
+	if hd.creator == nil {
+		hd.creator, _ = h.(Creator)
+	}
 	if hd.maxBody == 0 {
 		hd.maxBody = DefaultMaxBodyBytes
 	}
@@ -147,7 +256,7 @@ func NewHandler(opt HandlerOptions, h EventHandler) (*Handler, error) {
 
 // String describes the Handler without its bearer key.
 func (hd *Handler) String() string {
-	return fmt.Sprintf("wazzup.Handler(bearer check: %t, max body: %d)", hd.hasKey, hd.maxBody)
+	return fmt.Sprintf("wazzup.Handler(bearer check: %t, max body: %d, creator: %t)", hd.hasKey, hd.maxBody, hd.creator != nil)
 }
 
 // GoString is String, so that %#v does not reveal the key's hash.
@@ -181,20 +290,76 @@ func (hd *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	wh, err := DecodeWebhook(body)
 	if err != nil {
-		hd.reject(w, r, http.StatusBadRequest, err.Error())
+		hd.reject(w, r, http.StatusBadRequest, err.(*MalformedError).Reason)
 		return
 	}
-	if wh.Test || (len(wh.Events.Messages) == 0 && len(wh.Events.Statuses) == 0) {
+	ctx := r.Context()
+	switch {
+	case wh.CreateContact != nil || wh.CreateDeal != nil:
+		hd.create(w, r, wh)
+		return
+	case len(wh.Events.Messages) == 0 && len(wh.Events.Statuses) == 0 && len(wh.Events.Rejected) == 0:
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	if err := hd.h.HandleEvents(r.Context(), wh.Events); err != nil {
-		hd.log.ErrorContext(r.Context(), "wazzup webhook: event handler failed; Wazzup should retry",
-			"messages", len(wh.Events.Messages), "statuses", len(wh.Events.Statuses), "err", err)
+	for _, rj := range wh.Events.Rejected {
+		hd.log.WarnContext(ctx, "wazzup webhook: item rejected, passed on as Events.Rejected",
+			"item", rj.Item, "reason", rj.Reason)
+	}
+	if err := hd.h.HandleEvents(ctx, wh.Events); err != nil {
+		hd.log.ErrorContext(ctx, "wazzup webhook: event handler failed; Wazzup should retry",
+			"messages", len(wh.Events.Messages), "statuses", len(wh.Events.Statuses),
+			"rejected", len(wh.Events.Rejected), "err", err)
 		http.Error(w, "wazzup webhook: events not accepted, retry later", http.StatusInternalServerError)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// create answers a createContact or createDeal webhook with the entity
+// the Creator made.
+func (hd *Handler) create(w http.ResponseWriter, r *http.Request, wh Webhook) {
+	ctx := r.Context()
+	if hd.creator == nil {
+		hd.reject(w, r, http.StatusNotImplemented,
+			"this integration does not create contacts or deals; subscribe with contactsAndDealsCreation false")
+		return
+	}
+	var (
+		out  any
+		err  error
+		what string
+	)
+	if wh.CreateContact != nil {
+		what = "createContact"
+		var c Contact
+		c, err = hd.creator.CreateContact(ctx, *wh.CreateContact)
+		if err == nil && (c.ID == "" || c.ResponsibleUserID == "" || len(c.Chats) == 0) {
+			err = errors.New("the created contact lacks id, responsibleUserId or contactData")
+		}
+		out = c
+	} else {
+		what = "createDeal"
+		var d Deal
+		d, err = hd.creator.CreateDeal(ctx, *wh.CreateDeal)
+		if err == nil && (d.ID == "" || d.ResponsibleUserID == "") {
+			err = errors.New("the created deal lacks id or responsibleUserId")
+		}
+		out = d
+	}
+	if err != nil {
+		hd.log.ErrorContext(ctx, "wazzup webhook: creation failed", "webhook", what, "err", err)
+		http.Error(w, "wazzup webhook: "+what+" failed, retry later", http.StatusInternalServerError)
+		return
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		http.Error(w, "wazzup webhook: encoding the created entity failed", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
 }
 
 func (hd *Handler) reject(w http.ResponseWriter, r *http.Request, status int, reason string) {
@@ -206,8 +371,8 @@ func (hd *Handler) reject(w http.ResponseWriter, r *http.Request, status int, re
 // ErrMalformed matches every error of DecodeWebhook.
 var ErrMalformed = errors.New("wazzup: malformed webhook")
 
-// MalformedError says why a webhook body was rejected. It matches
-// ErrMalformed.
+// MalformedError says why a webhook body was rejected as a whole. It
+// matches ErrMalformed.
 type MalformedError struct {
 	Reason string
 }
@@ -224,20 +389,18 @@ func malformed(format string, args ...any) error {
 
 // Webhook is one decoded webhook body.
 type Webhook struct {
-	// Test is true for the subscription test body {"test": true}.
+	// Test is true when the body carried "test": true (the subscription
+	// test, which may come with items too: they are in Events).
 	Test   bool
 	Events Events
+	// CreateContact and CreateDeal are set for Wazzup's creation
+	// webhooks, which carry nothing else.
+	CreateContact *ContactRequest
+	CreateDeal    *DealRequest
 }
 
 // wire types of the webhook body.
 type (
-	wireBody struct {
-		Test          *bool           `json:"test"`
-		Messages      []wireMessage   `json:"messages"`
-		Statuses      []wireStatus    `json:"statuses"`
-		CreateContact json.RawMessage `json:"createContact"`
-		CreateDeal    json.RawMessage `json:"createDeal"`
-	}
 	wireMessage struct {
 		MessageID   string     `json:"messageId"`
 		ChannelID   string     `json:"channelId"`
@@ -271,6 +434,17 @@ type (
 		Timestamp wireTime   `json:"timestamp"`
 		Status    string     `json:"status"`
 		Error     *wireError `json:"error"`
+	}
+	wireCreateContact struct {
+		ResponsibleUserID string        `json:"responsibleUserId"`
+		Name              string        `json:"name"`
+		ContactData       []ContactChat `json:"contactData"`
+		Source            string        `json:"source"`
+	}
+	wireCreateDeal struct {
+		ResponsibleUserID string   `json:"responsibleUserId"`
+		Contacts          []string `json:"contacts"`
+		Source            string   `json:"source"`
 	}
 )
 
@@ -321,16 +495,22 @@ func parseTime(s string) (time.Time, error) {
 			return t, nil
 		}
 	}
-	return time.Time{}, fmt.Errorf("time %q is not ISO 8601 nor Unix milliseconds", truncate(s, 40))
+	return time.Time{}, fmt.Errorf("time %q is neither ISO 8601 nor Unix milliseconds", truncate(s, 40))
 }
 
-// DecodeWebhook decodes a webhook body. The error, always a
-// *MalformedError, says what was wrong: not a JSON object, a field of the
-// wrong type, a message without messageId, channelId or chatId, a status
-// without messageId or status, an unparseable time, or a createContact /
-// createDeal webhook (not supported: subscribe with
-// contactsAndDealsCreation off). Unknown fields and other webhook kinds
-// (channelsUpdates, templateStatus) are ignored.
+// DecodeWebhook decodes a webhook body. The body as a whole must be one
+// JSON object whose messages and statuses, when present, are arrays (or
+// null), whose test is a boolean and whose createContact / createDeal are
+// objects; otherwise the error, a *MalformedError, says what was wrong in
+// the payload's terms.
+//
+// Items are decoded one by one: an item that is not an object, has a
+// field of the wrong type, lacks messageId, channelId or chatId (a
+// message) or messageId or status (a status), or has an unparseable time
+// is reported in Events.Rejected and the others are decoded. A key given
+// twice (messages, statuses) contributes the items of every occurrence,
+// in order. Keys are matched exactly; unknown keys and other webhook
+// kinds (channelsUpdates, templateStatus) are ignored.
 func DecodeWebhook(body []byte) (Webhook, error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
@@ -339,44 +519,233 @@ func DecodeWebhook(body []byte) (Webhook, error) {
 	if trimmed[0] != '{' {
 		return Webhook{}, malformed("body is not a JSON object")
 	}
-	var wb wireBody
-	if err := json.Unmarshal(trimmed, &wb); err != nil {
-		return Webhook{}, malformed("%s", jsonReason(err))
+	if !json.Valid(trimmed) {
+		var v any
+		return Webhook{}, malformed("%s", jsonReason("", json.Unmarshal(trimmed, &v)))
 	}
-	if wb.Test != nil && *wb.Test {
-		return Webhook{Test: true}, nil
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	if _, err := dec.Token(); err != nil { // '{'
+		return Webhook{}, malformed("%s", jsonReason("", err))
 	}
-	if wb.CreateContact != nil || wb.CreateDeal != nil {
-		return Webhook{}, malformed("createContact/createDeal webhooks are not supported; subscribe with contactsAndDealsCreation false")
+	var (
+		wh                   Webhook
+		msgItems, statusItem []json.RawMessage
+		kinds                int // creation webhooks seen
+	)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return Webhook{}, malformed("%s", jsonReason("", err))
+		}
+		key, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return Webhook{}, malformed("%s", jsonReason(key, err))
+		}
+		switch key {
+		case "test":
+			var b bool
+			if err := json.Unmarshal(raw, &b); err != nil && !isNull(raw) {
+				return Webhook{}, malformed("test: expected a boolean, got %s", jsonKind(raw))
+			}
+			wh.Test = b
+		case "messages", "statuses":
+			if isNull(raw) {
+				continue
+			}
+			var items []json.RawMessage
+			if raw[0] != '[' || json.Unmarshal(raw, &items) != nil {
+				return Webhook{}, malformed("%s: expected an array, got %s", key, jsonKind(raw))
+			}
+			if key == "messages" {
+				msgItems = append(msgItems, items...)
+			} else {
+				statusItem = append(statusItem, items...)
+			}
+		case "createContact":
+			var w wireCreateContact
+			if err := decodeObject(raw, &w); err != nil {
+				return Webhook{}, malformed("createContact%s", err)
+			}
+			wh.CreateContact = &ContactRequest{ResponsibleUserID: w.ResponsibleUserID, Name: w.Name,
+				Chats: w.ContactData, Source: w.Source}
+			kinds++
+		case "createDeal":
+			var w wireCreateDeal
+			if err := decodeObject(raw, &w); err != nil {
+				return Webhook{}, malformed("createDeal%s", err)
+			}
+			wh.CreateDeal = &DealRequest{ResponsibleUserID: w.ResponsibleUserID, Contacts: w.Contacts, Source: w.Source}
+			kinds++
+		}
 	}
-	var ev Events
-	if n := len(wb.Messages); n > 0 {
+	if kinds > 1 || (kinds == 1 && len(msgItems)+len(statusItem) > 0) {
+		return Webhook{}, malformed("a createContact or createDeal webhook carries nothing else")
+	}
+	ev := &wh.Events
+	if n := len(msgItems); n > 0 {
 		ev.Messages = make([]channel.Message, 0, n)
 		ev.Details = make([]MessageDetails, 0, n)
 	}
-	for i, wm := range wb.Messages {
+	for i, raw := range msgItems {
+		var wm wireMessage
+		if err := decodeObject(raw, &wm); err != nil {
+			ev.Rejected = append(ev.Rejected, rejected("messages", i, raw, itemReason(err)))
+			continue
+		}
 		m, d, err := wm.decode()
 		if err != nil {
-			return Webhook{}, malformed("messages[%d]: %s", i, err)
+			ev.Rejected = append(ev.Rejected, rejected("messages", i, raw, err.Error()))
+			continue
 		}
 		ev.Messages = append(ev.Messages, m)
 		ev.Details = append(ev.Details, d)
 	}
-	for i, ws := range wb.Statuses {
-		if ws.MessageID == "" {
-			return Webhook{}, malformed("statuses[%d]: messageId is missing", i)
+	for i, raw := range statusItem {
+		var ws wireStatus
+		if err := decodeObject(raw, &ws); err != nil {
+			ev.Rejected = append(ev.Rejected, rejected("statuses", i, raw, itemReason(err)))
+			continue
 		}
-		if ws.Status == "" {
-			return Webhook{}, malformed("statuses[%d]: status is missing", i)
+		switch {
+		case ws.MessageID == "":
+			ev.Rejected = append(ev.Rejected, rejected("statuses", i, raw, "messageId is missing"))
+		case ws.Status == "":
+			ev.Rejected = append(ev.Rejected, rejected("statuses", i, raw, "status is missing"))
+		default:
+			ev.Statuses = append(ev.Statuses, Status{
+				MessageID: ws.MessageID,
+				Status:    MessageStatus(ws.Status),
+				Time:      ws.Timestamp.t,
+				Error:     ws.Error.decode(),
+			})
 		}
-		ev.Statuses = append(ev.Statuses, Status{
-			MessageID: ws.MessageID,
-			Status:    ws.Status,
-			Time:      ws.Timestamp.t,
-			Error:     ws.Error.decode(),
-		})
 	}
-	return Webhook{Events: ev}, nil
+	return wh, nil
+}
+
+// maxRawItem bounds Rejected.Raw.
+const maxRawItem = 4 << 10
+
+func rejected(key string, i int, raw json.RawMessage, reason string) Rejected {
+	if len(raw) > maxRawItem {
+		raw = raw[:maxRawItem]
+	}
+	return Rejected{Item: fmt.Sprintf("%s[%d]", key, i), Reason: reason, Raw: raw}
+}
+
+// decodeObject decodes an object into v; its error starts with ": " or
+// with the field path (".isEcho: …"), so that the caller can prefix the
+// item's name.
+func decodeObject(raw json.RawMessage, v any) error {
+	if len(raw) == 0 || raw[0] != '{' {
+		return fmt.Errorf(": expected an object, got %s", jsonKind(raw))
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return errors.New(jsonReason("", err))
+	}
+	return nil
+}
+
+// itemReason turns a decodeObject error into a reason following an
+// item's name.
+func itemReason(err error) string {
+	return strings.TrimPrefix(strings.TrimPrefix(err.Error(), ": "), ".")
+}
+
+func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
+
+// jsonKind names the JSON type of raw: "an object", "a string", …
+func jsonKind(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// goKind names the JSON type a Go type decodes from.
+func goKind(t reflect.Type) string {
+	if t == nil {
+		return "a value"
+	}
+	if t == reflect.TypeFor[wireTime]() {
+		return "a time"
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Pointer:
+		return goKind(t.Elem())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "a value"
+}
+
+// jsonValueKind names the JSON type from an UnmarshalTypeError's Value
+// ("string", "number", "bool", "array", "object").
+func jsonValueKind(v string) string {
+	switch {
+	case v == "bool":
+		return "a boolean"
+	case v == "array" || v == "object":
+		return "an " + v
+	case strings.HasPrefix(v, "number"):
+		return "a number"
+	case v == "string":
+		return "a string"
+	}
+	return v
+}
+
+// jsonReason words a JSON decoding error in the payload's terms; field
+// names the key being decoded, if any. Field paths come out as
+// ".name: …" or ": …" when there is none, to follow an item's name.
+func jsonReason(field string, err error) string {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	prefix := func(f string) string {
+		if f == "" {
+			return ": "
+		}
+		return "." + f + ": "
+	}
+	switch {
+	case errors.As(err, &te):
+		f := te.Field
+		if field != "" {
+			f = strings.TrimPrefix(field+"."+f, ".")
+		}
+		return prefix(f) + "expected " + goKind(te.Type) + ", got " + jsonValueKind(te.Value)
+	case errors.As(err, &se) && strings.Contains(se.Error(), "unexpected end"):
+		return "truncated JSON"
+	case errors.As(err, &se):
+		return fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, se)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "truncated JSON"
+	}
+	// A field's own UnmarshalJSON failed (times).
+	return strings.TrimPrefix(prefix(field), ".") + truncate(err.Error(), 200)
 }
 
 func (we *wireError) decode() *DeliveryError {
@@ -385,6 +754,15 @@ func (we *wireError) decode() *DeliveryError {
 	}
 	return &DeliveryError{Code: we.Error, Description: we.Description}
 }
+
+// groupChatTypes are Wazzup's chat types of group chats (whatsgroup in
+// the webhooks and sending pages; telegroup and maxgroup on the Russian
+// sending page).
+var groupChatTypes = map[string]bool{"whatsgroup": true, "telegroup": true, "maxgroup": true}
+
+// IsGroupChatType reports whether chatType is one of Wazzup's group chat
+// types: whatsgroup, telegroup, maxgroup.
+func IsGroupChatType(chatType string) bool { return groupChatTypes[strings.ToLower(chatType)] }
 
 func (wm *wireMessage) decode() (channel.Message, MessageDetails, error) {
 	switch {
@@ -417,6 +795,23 @@ func (wm *wireMessage) decode() (channel.Message, MessageDetails, error) {
 	if wm.Contact != nil {
 		c = *wm.Contact
 	}
+	d := MessageDetails{
+		ChatType:    wm.ChatType,
+		Type:        wm.Type,
+		Status:      MessageStatus(wm.Status),
+		AuthorName:  wm.AuthorName,
+		ContactName: c.Name,
+		SentFromApp: wm.SentFromApp,
+		Edited:      wm.IsEdited,
+		Deleted:     wm.IsDeleted,
+		Error:       wm.Error.decode(),
+	}
+	if groupChatTypes[chatType] {
+		// The chat is the group; the author a member, who is no client:
+		// nothing here names a client.
+		m.Group = true
+		return m, d, nil
+	}
 	switch chatType {
 	case "whatsapp", "viber":
 		if allDigits(wm.ChatID) {
@@ -436,16 +831,6 @@ func (wm *wireMessage) decode() (channel.Message, MessageDetails, error) {
 	if c.Name != wm.ChatID && normPhone(c.Name) != m.Phone {
 		m.ClientName = c.Name
 	}
-	d := MessageDetails{
-		ChatType:    wm.ChatType,
-		Type:        wm.Type,
-		Status:      wm.Status,
-		AuthorName:  wm.AuthorName,
-		SentFromApp: wm.SentFromApp,
-		Edited:      wm.IsEdited,
-		Deleted:     wm.IsDeleted,
-		Error:       wm.Error.decode(),
-	}
 	return m, d, nil
 }
 
@@ -457,27 +842,6 @@ func normPhone(p string) string {
 		return "+" + p
 	}
 	return p
-}
-
-// jsonReason words a JSON decoding error for the 400 answer.
-func jsonReason(err error) string {
-	var te *json.UnmarshalTypeError
-	var se *json.SyntaxError
-	switch {
-	case errors.As(err, &te):
-		field := te.Field
-		if field == "" {
-			field = "body"
-		}
-		return fmt.Sprintf("%s: %s where %s was expected", field, te.Value, te.Type)
-	case errors.As(err, &se) && strings.Contains(se.Error(), "unexpected end"):
-		return "truncated JSON"
-	case errors.As(err, &se):
-		return fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, se)
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return "truncated JSON"
-	}
-	return truncate(err.Error(), 200)
 }
 
 func truncate(s string, n int) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -38,7 +39,7 @@ func TestDecodeWebhook(t *testing.T) {
 				Messages: []channel.Message{{ID: "m1", Chat: wa, Direction: channel.Inbound,
 					Author: channel.Author{Kind: channel.AuthorClient}, ContentURI: "https://store/x.was", Time: at,
 					Phone: "+79999999999"}},
-				Details: []wazzup.MessageDetails{{ChatType: "whatsapp", Type: "image", Status: "inbound"}},
+				Details: []wazzup.MessageDetails{{ChatType: "whatsapp", Type: "image", Status: "inbound", ContactName: "79999999999"}},
 			}}},
 		{"inbound telegram with username, phone and name",
 			`{"messages":[{"messageId":"m2","dateTime":"2025-05-06T14:16:00.002","channelId":"` + chA + `","chatType":"telegram",
@@ -48,7 +49,7 @@ func TestDecodeWebhook(t *testing.T) {
 				Messages: []channel.Message{{ID: "m2", Chat: channel.Chat{Channel: chA, ChatID: "123456"},
 					Direction: channel.Inbound, Author: channel.Author{Kind: channel.AuthorClient}, Text: "Привет",
 					Time: at, Phone: "+79161234567", Username: "anna", ClientName: "Анна"}},
-				Details: []wazzup.MessageDetails{{ChatType: "telegram", Type: "text", Status: "inbound"}},
+				Details: []wazzup.MessageDetails{{ChatType: "telegram", Type: "text", Status: "inbound", ContactName: "Анна"}},
 			}}},
 		{"echo written in the CRM",
 			`{"messages":[{"messageId":"m3","dateTime":"1746540960002","channelId":"` + chA + `","chatType":"whatsapp",
@@ -96,26 +97,20 @@ func TestDecodeWebhook(t *testing.T) {
 }
 
 func TestDecodeWebhookRejects(t *testing.T) {
-	msg := func(fields string) string {
-		return `{"messages":[{` + fields + `}]}`
-	}
 	tests := map[string]struct{ body, reason string }{
-		"empty":              {"", "empty body"},
-		"array":              {"[]", "not a JSON object"},
-		"null":               {"null", "not a JSON object"},
-		"truncated":          {`{"messages":[`, "truncated"},
-		"syntax":             {`{"messages":[}`, "invalid JSON"},
-		"trailing data":      {`{} {}`, "after top-level value"},
-		"messages an object": {`{"messages":{}}`, "messages"},
-		"test a string":      {`{"test":"true"}`, "test"},
-		"no messageId":       {msg(`"channelId":"c","chatId":"1"`), "messages[0]: messageId is missing"},
-		"no channelId":       {msg(`"messageId":"m","chatId":"1"`), "messages[0]: channelId is missing"},
-		"no chatId":          {msg(`"messageId":"m","channelId":"c"`), "messages[0]: chatId is missing"},
-		"isEcho a string":    {msg(`"messageId":"m","channelId":"c","chatId":"1","isEcho":"yes"`), "isEcho"},
-		"bad time":           {msg(`"messageId":"m","channelId":"c","chatId":"1","dateTime":"yesterday"`), "yesterday"},
-		"status no id":       {`{"statuses":[{"status":"read"}]}`, "statuses[0]: messageId is missing"},
-		"status no status":   {`{"statuses":[{"messageId":"m"}]}`, "statuses[0]: status is missing"},
-		"createContact":      {`{"createContact":{"responsibleUserId":"1"}}`, "contactsAndDealsCreation"},
+		"empty":                {"", "empty body"},
+		"array":                {"[]", "not a JSON object"},
+		"null":                 {"null", "not a JSON object"},
+		"truncated":            {`{"messages":[`, "truncated"},
+		"syntax":               {`{"messages":[}`, "invalid JSON"},
+		"trailing data":        {`{} {}`, "after top-level value"},
+		"messages an object":   {`{"messages":{}}`, "messages: expected an array, got an object"},
+		"statuses a string":    {`{"statuses":"x"}`, "statuses: expected an array, got a string"},
+		"test a string":        {`{"test":"true"}`, "test: expected a boolean, got a string"},
+		"createContact array":  {`{"createContact":[]}`, "createContact: expected an object, got an array"},
+		"createDeal bad field": {`{"createDeal":{"contacts":"1"}}`, "createDeal.contacts: expected an array, got a string"},
+		"creation and messages": {`{"createDeal":{"responsibleUserId":"1"},"messages":[{}]}`,
+			"carries nothing else"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -127,8 +122,67 @@ func TestDecodeWebhookRejects(t *testing.T) {
 			if !strings.Contains(me.Reason, tc.reason) {
 				t.Errorf("DecodeWebhook(%q) reason %q; want it to mention %q", tc.body, me.Reason, tc.reason)
 			}
+			if goName.MatchString(me.Reason) {
+				t.Errorf("reason %q names Go types; want the payload's terms", me.Reason)
+			}
 		})
 	}
+}
+
+// goName matches Go type names leaking into a reason.
+var goName = regexp.MustCompile(`wazzup\.|wire[A-Z]|\[\][a-z]|\bint64\b|\bbool\b|json\.`)
+
+// TestDecodeWebhookRejectsItems: a bad item is reported with its index and
+// reason, and never costs its neighbours.
+func TestDecodeWebhookRejectsItems(t *testing.T) {
+	good := `{"messageId":"ok","channelId":"c","chatId":"1","text":"hi"}`
+	tests := map[string]struct {
+		item, name, reason string
+	}{
+		"no messageId":     {`{"channelId":"c","chatId":"1"}`, "messages[1]", "messageId is missing"},
+		"no channelId":     {`{"messageId":"m","chatId":"1"}`, "messages[1]", "channelId is missing"},
+		"no chatId":        {`{"messageId":"m","channelId":"c"}`, "messages[1]", "chatId is missing"},
+		"isEcho a string":  {`{"messageId":"m","channelId":"c","chatId":"1","isEcho":"yes"}`, "messages[1]", "isEcho: expected a boolean, got a string"},
+		"contact a number": {`{"messageId":"m","channelId":"c","chatId":"1","contact":5}`, "messages[1]", "contact: expected an object, got a number"},
+		"bad time":         {`{"messageId":"m","channelId":"c","chatId":"1","dateTime":"yesterday"}`, "messages[1]", "yesterday"},
+		"not an object":    {`"hello"`, "messages[1]", "expected an object, got a string"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			body := `{"messages":[` + good + `,` + tc.item + `,` + good + `]}`
+			wh, err := wazzup.DecodeWebhook([]byte(body))
+			if err != nil {
+				t.Fatalf("DecodeWebhook: %v; want the bad item rejected alone", err)
+			}
+			if len(wh.Events.Messages) != 2 || len(wh.Events.Details) != 2 {
+				t.Errorf("%d messages decoded; want the 2 good neighbours", len(wh.Events.Messages))
+			}
+			if len(wh.Events.Rejected) != 1 {
+				t.Fatalf("Rejected = %v; want one item", wh.Events.Rejected)
+			}
+			rj := wh.Events.Rejected[0]
+			if rj.Item != tc.name || !strings.Contains(rj.Reason, tc.reason) || string(rj.Raw) != tc.item {
+				t.Errorf("Rejected[0] = %q %q %s; want %s, a reason mentioning %q, the raw item", rj.Item, rj.Reason, rj.Raw, tc.name, tc.reason)
+			}
+			if goName.MatchString(rj.Reason) {
+				t.Errorf("reason %q names Go types; want the payload's terms", rj.Reason)
+			}
+		})
+	}
+	t.Run("statuses", func(t *testing.T) {
+		wh, err := wazzup.DecodeWebhook([]byte(`{"statuses":[{"status":"read"},{"messageId":"m"},{"messageId":"s","status":"read"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"statuses[0]: messageId is missing", "statuses[1]: status is missing"}
+		var got []string
+		for _, r := range wh.Events.Rejected {
+			got = append(got, r.String())
+		}
+		if d := cmp.Diff(want, got); d != "" || len(wh.Events.Statuses) != 1 {
+			t.Errorf("rejected (-want +got):\n%s; %d statuses decoded, want 1", d, len(wh.Events.Statuses))
+		}
+	})
 }
 
 // recorder is an EventHandler recording what it got, failing with err.
@@ -174,7 +228,8 @@ func TestHandlerAnswers(t *testing.T) {
 		{"longer bearer", "POST", "Bearer " + key + "x", okMsg, nil, 0, 401, 0, "bearer"},
 		{"GET", "GET", "Bearer " + key, "", nil, 0, 405, 0, "POST"},
 		{"too big", "POST", "Bearer " + key, okMsg, nil, 20, 413, 0, "larger than 20 bytes"},
-		{"malformed", "POST", "Bearer " + key, `{"messages":[{"messageId":"m"}]}`, nil, 0, 400, 0, "channelId is missing"},
+		{"malformed body", "POST", "Bearer " + key, `{"messages":{"messageId":"m"}}`, nil, 0, 400, 0, "messages: expected an array, got an object"},
+		{"malformed item passed on", "POST", "Bearer " + key, `{"messages":[{"messageId":"m"}]}`, nil, 0, 200, 1, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
