@@ -63,7 +63,7 @@ func TestOAuthSingleRefresh(t *testing.T) {
 		t.Errorf("refreshes = %d, want 1", got)
 	}
 	saved, _ := store.Load(t.Context())
-	if saved.AccessToken != toks[0] || saved.RefreshToken != srv.RefreshToken() || !saved.Expiry.After(time.Now()) {
+	if saved.Pair.AccessToken != toks[0] || saved.Pair.RefreshToken != srv.RefreshToken() || !saved.Pair.Expiry.After(time.Now()) {
 		t.Errorf("store holds %#v, want the new pair", saved)
 	}
 }
@@ -128,7 +128,7 @@ func TestOAuthRefreshSurvivesCanceledCaller(t *testing.T) {
 		t.Fatal(err)
 	}
 	saved, _ := store.Load(t.Context())
-	if saved.AccessToken != tok || saved.RefreshToken != srv.RefreshToken() {
+	if saved.Pair.AccessToken != tok || saved.Pair.RefreshToken != srv.RefreshToken() {
 		t.Errorf("store %#v does not hold the refreshed pair", saved)
 	}
 	if got := srv.Requests()["POST /oauth2/access_token"]; got != 1 {
@@ -141,12 +141,14 @@ type failingStore struct {
 	fail error
 }
 
-func (f *failingStore) Save(ctx context.Context, p amocrm.TokenPair) error { return f.fail }
+func (f *failingStore) Save(ctx context.Context, prev int64, p amocrm.TokenPair) (amocrm.TokenRecord, error) {
+	return amocrm.TokenRecord{}, f.fail
+}
 
 func TestOAuthStoreSaveFails(t *testing.T) {
 	srv := newFake(t, amocrmtest.Options{})
 	store := &failingStore{fail: errors.New("disk full")}
-	_ = store.MemoryStore.Save(t.Context(), expiredPair(srv))
+	_, _ = store.MemoryStore.Save(t.Context(), 0, expiredPair(srv))
 	o := newOAuth(t, srv, store, nil)
 	if _, err := o.Token(t.Context()); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("err = %v, want the store failure reported", err)
@@ -180,10 +182,12 @@ func TestNewOAuthValidation(t *testing.T) {
 		store amocrm.TokenStore
 		field string
 	}{
-		{amocrm.OAuthConfig{ClientID: "i", ClientSecret: "s"}, store, "OAuthConfig.BaseURL"},
-		{amocrm.OAuthConfig{BaseURL: "https://a.amocrm.ru", ClientSecret: "s"}, store, "OAuthConfig.ClientID"},
-		{amocrm.OAuthConfig{BaseURL: "https://a.amocrm.ru", ClientID: "i"}, store, "OAuthConfig.ClientSecret"},
-		{amocrm.OAuthConfig{BaseURL: "https://a.amocrm.ru", ClientID: "i", ClientSecret: "s"}, nil, "store"},
+		{amocrm.OAuthConfig{ClientID: "i", ClientSecret: "s", RedirectURI: "https://h/r"}, store, "OAuthConfig.BaseURL"},
+		{amocrm.OAuthConfig{BaseURL: "https://a.amocrm.ru", ClientSecret: "s", RedirectURI: "https://h/r"}, store, "OAuthConfig.ClientID"},
+		{amocrm.OAuthConfig{BaseURL: "https://a.amocrm.ru", ClientID: "i", RedirectURI: "https://h/r"}, store, "OAuthConfig.ClientSecret"},
+		{amocrm.OAuthConfig{BaseURL: "https://a.amocrm.ru", ClientID: "i", ClientSecret: "s"}, store, "OAuthConfig.RedirectURI"},
+		{amocrm.OAuthConfig{BaseURL: "https://a.amocrm.ru", ClientID: "i", ClientSecret: "s", RedirectURI: "/relative"}, store, "OAuthConfig.RedirectURI"},
+		{amocrm.OAuthConfig{BaseURL: "https://a.amocrm.ru", ClientID: "i", ClientSecret: "s", RedirectURI: "https://h/r"}, nil, "store"},
 	}
 	for _, tt := range tests {
 		_, err := amocrm.NewOAuth(tt.cfg, tt.store)

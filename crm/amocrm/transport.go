@@ -165,14 +165,12 @@ func (c *Client) once(ctx context.Context, rq request, payload []byte, tok strin
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		// The *url.Error text names the URL (no secrets: the token is a
-		// header) but may carry the query; keep only the cause class.
 		detail := "transport failure"
 		var ne interface{ Timeout() bool }
 		if errors.As(err, &ne) && ne.Timeout() {
 			detail = "timeout"
 		}
-		return fail(0, detail, crm.ErrUnavailable)
+		return fail(0, detail, transportErr(err))
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
@@ -230,6 +228,27 @@ func (c *Client) once(ctx context.Context, rq request, payload []byte, tok strin
 		}
 		return fail(st, detail, inv)
 	}
+}
+
+// transportErr classifies a failed round trip as crm.ErrUnavailable and
+// keeps its cause (connection refused, DNS, TLS, timeout) in the chain for
+// errors.Is/As. The *url.Error wrapper is dropped: its text repeats the
+// URL with its query.
+func transportErr(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		err = ue.Err
+	}
+	return fmt.Errorf("%w: %w", crm.ErrUnavailable, err)
+}
+
+// causeText is the text of a transport failure's cause, without the URL.
+func causeText(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		return ue.Err.Error()
+	}
+	return err.Error()
 }
 
 // isJSON reports whether a response body is JSON (problem+json, hal+json),
