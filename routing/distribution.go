@@ -175,11 +175,11 @@ type Availability func(ctx context.Context, ch channel.ID, user crm.UserID) bool
 
 // DistributorOptions configure a Distributor. The zero value is valid.
 type DistributorOptions struct {
-	// Claims records first-responder offers and claims. Nil: an in-memory
-	// store private to the Distributor (shared with Rotation if that is nil
-	// too).
+	// Claims records first-responder offers and claims. Nil: a
+	// [MemoryClaims] private to the Distributor.
 	Claims ClaimStore
-	// Rotation records round-robin state. Nil: as for Claims.
+	// Rotation records round-robin state. Nil: a [MemoryRotation] private
+	// to the Distributor.
 	Rotation RotationStore
 	// Available marks employees who cannot take new clients now. Nil:
 	// everyone is available.
@@ -211,14 +211,11 @@ type Distributor struct {
 // NewDistributor returns a Distributor using opts.
 func NewDistributor(opts DistributorOptions) *Distributor {
 	d := &Distributor{claims: opts.Claims, rotation: opts.Rotation, available: opts.Available}
-	if d.claims == nil || d.rotation == nil {
-		m := NewMemoryStore()
-		if d.claims == nil {
-			d.claims = m
-		}
-		if d.rotation == nil {
-			d.rotation = m
-		}
+	if d.claims == nil {
+		d.claims = &MemoryClaims{}
+	}
+	if d.rotation == nil {
+		d.rotation = &MemoryRotation{}
 	}
 	return d
 }
@@ -264,7 +261,7 @@ func (d *Distributor) RoundRobin(ctx context.Context, t *roles.Table, ch channel
 	if len(eligible) == 0 {
 		return Decision{}, &NoEligibleError{Rule: RuleRoundRobin, Channel: ch, Skipped: skipped}
 	}
-	turn, err := d.rotation.Next(ctx, string(ch), eligible)
+	turn, err := d.rotation.Pick(ctx, string(ch), "", eligible, LeastRecentlyServed)
 	if err != nil {
 		return Decision{}, err
 	}

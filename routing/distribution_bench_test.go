@@ -109,11 +109,11 @@ func BenchmarkPick(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Run("store-next", func(b *testing.B) {
-		s := NewMemoryStore()
+	b.Run("store-pick", func(b *testing.B) {
+		s := &MemoryRotation{}
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := s.Next(ctx, "wa", users); err != nil {
+			if _, err := s.Pick(ctx, "wa", "", users, LeastRecentlyServed); err != nil {
 				b.Fatal(err)
 			}
 		}
