@@ -106,17 +106,10 @@ func DefaultBackoff(n int) time.Duration {
 // Sends of one idempotency key make at most one request to Wazzup and
 // return the same receipt.
 type Sender struct {
-	key         string
-	base        string
-	client      *http.Client
-	static      map[channel.ID]channel.Kind
-	refresh     time.Duration
-	limiter     *rate.Limiter
-	maxAttempts int
-	backoff     func(int) time.Duration
-	receipts    ReceiptStore
-	now         func() time.Time
-	log         *slog.Logger
+	api
+	static   map[channel.ID]channel.Kind
+	refresh  time.Duration
+	receipts ReceiptStore
 
 	locks keyLocks
 
@@ -131,8 +124,43 @@ var _ channel.Sender = (*Sender)(nil)
 // NewSender returns a Sender. It fails when APIKey is empty or BaseURL is
 // not an absolute http(s) URL.
 func NewSender(opt Options) (*Sender, error) {
+	a, err := newAPI(opt)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sender{
+		api:      a,
+		static:   maps.Clone(opt.Channels),
+		refresh:  opt.ChannelsRefresh,
+		receipts: opt.Receipts,
+		fetchSem: make(chan struct{}, 1),
+	}
+	if s.refresh == 0 {
+		s.refresh = DefaultChannelsRefresh
+	}
+	if s.receipts == nil {
+		s.receipts = new(MemoryReceipts)
+	}
+	return s, nil
+}
+
+// api is the HTTP plumbing shared by Sender and Account: the key, the
+// pacing, the retries and the error mapping.
+type api struct {
+	key         string
+	base        string
+	client      *http.Client
+	limiter     *rate.Limiter
+	maxAttempts int
+	backoff     func(int) time.Duration
+	now         func() time.Time
+	log         *slog.Logger
+}
+
+// newAPI checks and defaults the options shared by Sender and Account.
+func newAPI(opt Options) (api, error) {
 	if opt.APIKey == "" {
-		return nil, errNoKey
+		return api{}, errNoKey
 	}
 	base := opt.BaseURL
 	if base == "" {
@@ -140,47 +168,37 @@ func NewSender(opt Options) (*Sender, error) {
 	}
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("wazzup: Options.BaseURL %q is not an absolute http(s) URL", base)
+		return api{}, fmt.Errorf("wazzup: Options.BaseURL %q is not an absolute http(s) URL", base)
 	}
-	s := &Sender{
+	a := api{
 		key:         opt.APIKey,
 		base:        strings.TrimRight(base, "/"),
 		client:      opt.HTTPClient,
-		static:      maps.Clone(opt.Channels),
-		refresh:     opt.ChannelsRefresh,
 		limiter:     opt.Limiter,
 		maxAttempts: opt.MaxAttempts,
 		backoff:     opt.Backoff,
-		receipts:    opt.Receipts,
 		now:         opt.Now,
 		log:         opt.Logger,
-		fetchSem:    make(chan struct{}, 1),
 	}
-	if s.client == nil {
-		s.client = &http.Client{Timeout: DefaultTimeout}
+	if a.client == nil {
+		a.client = &http.Client{Timeout: DefaultTimeout}
 	}
-	if s.refresh == 0 {
-		s.refresh = DefaultChannelsRefresh
+	if a.limiter == nil {
+		a.limiter = NewLimiter()
 	}
-	if s.limiter == nil {
-		s.limiter = NewLimiter()
+	if a.maxAttempts <= 0 {
+		a.maxAttempts = DefaultMaxAttempts
 	}
-	if s.maxAttempts <= 0 {
-		s.maxAttempts = DefaultMaxAttempts
+	if a.backoff == nil {
+		a.backoff = DefaultBackoff
 	}
-	if s.backoff == nil {
-		s.backoff = DefaultBackoff
+	if a.now == nil {
+		a.now = time.Now
 	}
-	if s.receipts == nil {
-		s.receipts = new(MemoryReceipts)
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
 	}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
-	return s, nil
+	return a, nil
 }
 
 // String describes the Sender without its API key.
@@ -291,7 +309,7 @@ func (s *Sender) Send(ctx context.Context, m channel.Outgoing) (channel.Receipt,
 
 // do makes one API call with pacing and retries, decoding a success body
 // into out (when out is non-nil).
-func (s *Sender) do(ctx context.Context, method, path string, body []byte, out any) error {
+func (s *api) do(ctx context.Context, method, path string, body []byte, out any) error {
 	op := method + " " + path
 	for attempt := 1; ; attempt++ {
 		err := s.once(ctx, op, method, path, body, out)
@@ -318,7 +336,7 @@ func (s *Sender) do(ctx context.Context, method, path string, body []byte, out a
 }
 
 // once makes one paced request.
-func (s *Sender) once(ctx context.Context, op, method, path string, body []byte, out any) error {
+func (s *api) once(ctx context.Context, op, method, path string, body []byte, out any) error {
 	if err := s.limiter.Wait(ctx); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -377,7 +395,7 @@ type errorBody struct {
 	Data        json.RawMessage `json:"data"`
 }
 
-func (s *Sender) apiError(op string, status int, data []byte) *APIError {
+func (s *api) apiError(op string, status int, data []byte) *APIError {
 	e := &APIError{Op: op, Status: status}
 	var b errorBody
 	if len(bytes.TrimSpace(data)) > 0 && json.Unmarshal(data, &b) == nil {
@@ -397,7 +415,7 @@ func (s *Sender) apiError(op string, status int, data []byte) *APIError {
 }
 
 // redact removes the API key from text that came from elsewhere.
-func (s *Sender) redact(text string) string {
+func (s *api) redact(text string) string {
 	if s.key == "" || !strings.Contains(text, s.key) {
 		return text
 	}
@@ -475,13 +493,16 @@ func (s *Sender) Channels(ctx context.Context) ([]ChannelInfo, error) {
 
 // TransportKind maps a Wazzup channel transport to a channel kind: wapi
 // (WhatsApp Business API) is WhatsApp, tgapi and telegram (personal
-// account, bot) are Telegram. Other transports keep their name as kind.
+// account, bot) are Telegram, max and maxbot are MAX. Other transports
+// keep their name as kind.
 func TransportKind(transport string) channel.Kind {
 	switch t := strings.ToLower(transport); t {
 	case "whatsapp", "wapi":
 		return channel.WhatsApp
 	case "tgapi", "telegram":
 		return channel.Telegram
+	case "max", "maxbot":
+		return channel.MAX
 	default:
 		return channel.Kind(t)
 	}

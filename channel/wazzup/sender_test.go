@@ -265,6 +265,37 @@ func TestRepeatUnknownToStoreIsDuplicate(t *testing.T) {
 	if n := f.srv.Delivered(); n != 2 {
 		t.Errorf("delivered %d; want 2", n)
 	}
+	// Wazzup's sending page spells the code both ways; both are a
+	// duplicate.
+	for _, code := range []string{"REPEATED_CRM_MESSAGE_ID", "repeatedCrmMessageId"} {
+		f.srv.FailNextWith(1, 400, code, "You have already sent message with the same crmMessageId")
+		if rc, err := f.sender.Send(ctx, f.msg("spelled-"+code, "x")); err != nil || !rc.Duplicate {
+			t.Errorf("Send answered %s = %+v, %v; want a duplicate", code, rc, err)
+		}
+	}
+}
+
+// The MAX channel: Wazzup's chat type is max (the Russian sending page),
+// whatever the channel's transport is called (max, or maxbot as seen in
+// clients).
+func TestMaxChatType(t *testing.T) {
+	f := newFixture(t, nil)
+	chs := map[string]channel.ID{"max": f.srv.AddChannel("max", "shop"), "maxbot": f.srv.AddChannel("maxbot", "bot")}
+	for _, transport := range []string{"max", "maxbot"} {
+		ch := chs[transport]
+		rc, err := f.sender.Send(t.Context(), channel.Outgoing{Chat: channel.Chat{Channel: ch, ChatID: "123"},
+			Text: "hi", IdempotencyKey: "max-" + transport})
+		if err != nil {
+			t.Fatalf("Send on a %s channel: %v", transport, err)
+		}
+		sent := f.srv.Sent()
+		if got := sent[len(sent)-1]; got.ChatType != "max" || got.MessageID != rc.ProviderID {
+			t.Errorf("a %s channel sent chatType %q; want max", transport, got.ChatType)
+		}
+	}
+	if k := wazzup.TransportKind("maxbot"); k != channel.MAX {
+		t.Errorf("TransportKind(maxbot) = %q; want %q", k, channel.MAX)
+	}
 }
 
 func TestAPIKeyNeverLeaks(t *testing.T) {
@@ -431,21 +462,32 @@ func TestRetries(t *testing.T) {
 		deadline time.Duration // 0: none
 		wantErr  error
 		wantWait time.Duration
+		// retryAfter, when set, is added as a Retry-After header: Wazzup
+		// documents none, the Sender honours one all the same.
+		retryAfter string
 	}{
 		{"two outages then success", func() { srv.FailNext(2, channel.ErrUnavailable) }, 3, 0, nil,
-			wazzup.DefaultBackoff(1) + wazzup.DefaultBackoff(2)},
-		{"retry-after longer than backoff wins", func() { srv.FailNext(1, channel.ErrRateLimited) }, 3, 0, nil, time.Second},
+			wazzup.DefaultBackoff(1) + wazzup.DefaultBackoff(2), ""},
+		{"rate limited, backoff", func() { srv.FailNext(1, channel.ErrRateLimited) }, 3, 0, nil, wazzup.DefaultBackoff(1), ""},
+		{"retry-after longer than backoff wins", func() { srv.FailNext(1, channel.ErrRateLimited) }, 3, 0, nil, time.Second, "1"},
 		{"attempts exhausted", func() { srv.FailNext(3, channel.ErrUnavailable) }, 3, 0, channel.ErrUnavailable,
-			wazzup.DefaultBackoff(1) + wazzup.DefaultBackoff(2)},
-		{"no retry on a permanent error", func() { srv.FailNext(1, channel.ErrRejected) }, 3, 0, channel.ErrRejected, 0},
+			wazzup.DefaultBackoff(1) + wazzup.DefaultBackoff(2), ""},
+		{"no retry on a permanent error", func() { srv.FailNext(1, channel.ErrRejected) }, 3, 0, channel.ErrRejected, 0, ""},
 		{"no retry past the deadline", func() { srv.FailNext(1, channel.ErrRateLimited) }, 3, 500 * time.Millisecond,
-			channel.ErrRateLimited, 0},
+			channel.ErrRateLimited, 0, "1"},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
+				var h http.Handler = srv
+				if tc.retryAfter != "" {
+					h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						w.Header().Set("Retry-After", tc.retryAfter)
+						srv.ServeHTTP(w, r)
+					})
+				}
 				s, err := wazzup.NewSender(wazzup.Options{APIKey: srv.APIKey, BaseURL: "http://wazzup.invalid",
-					HTTPClient: &http.Client{Transport: inProcess{srv}}, MaxAttempts: tc.attempts,
+					HTTPClient: &http.Client{Transport: inProcess{h}}, MaxAttempts: tc.attempts,
 					Channels: map[channel.ID]channel.Kind{wa: channel.WhatsApp}})
 				if err != nil {
 					t.Fatal(err)

@@ -55,7 +55,8 @@ const RateWindow = 5 * time.Second
 type Channel struct {
 	ID channel.ID
 	// Transport is Wazzup's channel type: whatsapp, wapi, instagram,
-	// tgapi, telegram, vk, avito, viber, max.
+	// tgapi, telegram, vk, avito (documented), viber, max, maxbot (seen in
+	// clients, not on the channels page).
 	Transport string
 	// PlainID is the number, username or ID of the account.
 	PlainID string
@@ -121,6 +122,9 @@ type Server struct {
 	failures  []failure
 	nextID    uint64
 	nextReqID uint64
+
+	messageRequests int
+	entities        // users, contacts, deals, roles, webhooks settings
 }
 
 type failure struct {
@@ -156,6 +160,7 @@ func newServer(opt Options) *Server {
 		client:   opt.HTTPClient,
 		channels: slices.Clone(opt.Channels),
 		keys:     make(map[string]time.Time),
+		entities: newEntities(),
 	}
 	if s.client == nil {
 		s.client = &http.Client{Timeout: 10 * time.Second}
@@ -235,7 +240,7 @@ func (s *Server) Requests() int {
 
 // FailNext makes the next n POST /v3/message requests fail the way a
 // Wazzup adapter must report as an error matching want:
-// channel.ErrRateLimited → 429 with Retry-After: 1;
+// channel.ErrRateLimited → 429 (no Retry-After, as documented);
 // channel.ErrUnavailable → 500 UNKNOWN_ERROR; channel.ErrUnauthorized →
 // 401; channel.ErrRejected → 400 BAD_CONTACT; channel.ErrNotFound → 400
 // CHANNEL_NOT_FOUND; channel.ErrInvalid → 400 INVALID_MESSAGE_DATA;
@@ -292,20 +297,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	if limited {
-		w.Header().Set("Retry-After", "5")
+		// The common errors page documents 429 and no Retry-After header.
 		w.WriteHeader(http.StatusTooManyRequests)
 		return
 	}
-	switch {
-	case r.URL.Path == "/v3/message" && r.Method == http.MethodPost:
-		s.postMessage(w, r, now)
-	case r.URL.Path == "/v3/channels" && r.Method == http.MethodGet:
-		s.getChannels(w)
-	case r.URL.Path == "/v3/message" || r.URL.Path == "/v3/channels":
-		w.WriteHeader(http.StatusMethodNotAllowed)
-	default:
+	route := routes[r.URL.Path]
+	if route == nil {
 		w.WriteHeader(http.StatusNotFound)
+		return
 	}
+	h := route[r.Method]
+	if h == nil {
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		return
+	}
+	h(s, w, r, now)
+}
+
+// routes are the API routes the fake serves, by path and method.
+var routes = map[string]map[string]func(s *Server, w http.ResponseWriter, r *http.Request, now time.Time){
+	"/v3/message":  {http.MethodPost: (*Server).postMessage},
+	"/v3/channels": {http.MethodGet: func(s *Server, w http.ResponseWriter, _ *http.Request, _ time.Time) { s.getChannels(w) }},
+	"/v3/webhooks": {http.MethodPatch: (*Server).patchWebhooks, http.MethodGet: (*Server).getWebhooks},
+	"/v3/users":    {http.MethodPost: (*Server).postUsers, http.MethodGet: (*Server).getUsers},
+	"/v3/contacts": {http.MethodPost: (*Server).postContacts},
+	"/v3/deals":    {http.MethodPost: (*Server).postDeals},
 }
 
 func (s *Server) getChannels(w http.ResponseWriter) {
@@ -351,6 +367,7 @@ var transportChatTypes = map[string][]string{
 	"avito":     {"avito"},
 	"viber":     {"viber"},
 	"max":       {"max", "maxgroup"},
+	"maxbot":    {"max", "maxgroup"},
 }
 
 // textLimits are the documented text length limits, in characters.
@@ -368,6 +385,9 @@ var textLimits = map[string]struct {
 
 func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, now time.Time) {
 	s.mu.Lock()
+	s.messageRequests++
+	s.mu.Unlock()
+	s.mu.Lock()
 	var fail *failure
 	if len(s.failures) > 0 {
 		f := s.failures[0]
@@ -377,9 +397,6 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, now time.Ti
 	s.mu.Unlock()
 	if fail != nil {
 		switch {
-		case fail.status == http.StatusTooManyRequests:
-			w.Header().Set("Retry-After", "1")
-			w.WriteHeader(fail.status)
 		case fail.code == "":
 			w.WriteHeader(fail.status)
 		default:
@@ -466,7 +483,10 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, now time.Ti
 	key := str(req.CrmMessageID)
 	if key != "" {
 		if at, ok := s.keys[key]; ok && (s.opt.IdempotencyWindow < 0 || now.Sub(at) < s.opt.IdempotencyWindow) {
-			s.writeErrorLocked(w, 400, "REPEATED_CRM_MESSAGE_ID", "You have already sent message with same crmMessageId",
+			// The sending page's text spells the code repeatedCrmMessageId
+			// (its error example REPEATED_CRM_MESSAGE_ID; the Sender takes
+			// both).
+			s.writeErrorLocked(w, 400, "repeatedCrmMessageId", "You have already sent message with the same crmMessageId",
 				map[string]any{"crmMessageId": key})
 			return
 		}
@@ -576,8 +596,27 @@ func chatTypeOf(transport string) string {
 		return "whatsapp"
 	case "tgapi":
 		return "telegram"
+	case "maxbot":
+		return "max"
 	}
 	return transport
+}
+
+// groupChatTypeOf is the group chat type of a transport, "" when it has
+// none (WABA, Instagram, VK, Avito, Viber).
+func groupChatTypeOf(transport string) string {
+	switch chatTypeOf(transport) {
+	case "whatsapp":
+		if transport == "wapi" {
+			return ""
+		}
+		return "whatsgroup"
+	case "telegram":
+		return "telegroup"
+	case "max":
+		return "maxgroup"
+	}
+	return ""
 }
 
 func (s *Server) channel(id channel.ID) (Channel, bool) {

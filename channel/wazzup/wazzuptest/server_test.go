@@ -82,7 +82,7 @@ func TestServerValidatesLikeWazzup(t *testing.T) {
 		{"sent", "POST", "/v3/message", auth, body(wa, "whatsapp", "7916", `,"text":"x","crmMessageId":"k1"`),
 			answer{Status: 201, MessageID: "00005e17-0000-4000-8000-000000000004"}},
 		{"repeated", "POST", "/v3/message", auth, body(wa, "whatsapp", "7916", `,"text":"x","crmMessageId":"k1"`),
-			answer{Status: 400, Error: "REPEATED_CRM_MESSAGE_ID", Data: map[string]any{"crmMessageId": "k1"}}},
+			answer{Status: 400, Error: "repeatedCrmMessageId", Data: map[string]any{"crmMessageId": "k1"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
