@@ -60,7 +60,7 @@ type Options struct {
 	// Now is the clock for UpdatedAt times; nil means time.Now.
 	Now func() time.Time
 	// Phone are the options used to read the phones stored on contacts;
-	// the zero value is the seed's default (RU, 8 counts as +7).
+	// the zero value is the default (region RU, a leading 8 counts as +7).
 	Phone phone.Options
 }
 
