@@ -118,3 +118,11 @@ func (c *corpus) digits(n int) string {
 	}
 	return string(b)
 }
+
+// eight returns "8" or "+8" followed by 10–12 uniformly random digits in one
+// of the corpus's formattings: every country code starting with 8 is
+// reached, not only the ranges of real Russian numbers.
+func (c *corpus) eight() string {
+	prefix := [...]string{"8", "8", "+8"}[c.r.IntN(3)]
+	return c.format(prefix, c.digits([...]int{10, 10, 10, 11, 12}[c.r.IntN(5)])) + trailers[c.r.IntN(len(trailers))]
+}

@@ -113,8 +113,12 @@ func (n Number) String() string {
 // Errors are *ParseError values matching ErrEmpty, ErrTooShort, ErrTooLong
 // or ErrInvalid. Parse never panics and is safe for concurrent use.
 func Parse(s string, opt Options) (Number, error) {
-	if n, err, ok := parseFast(s, opt); ok {
+	n, p, state, err := parseQuick(s, opt)
+	switch state {
+	case fastDone:
 		return n, err
+	case fastPrepared:
+		return parsePrepared(s, p, opt)
 	}
 	return parseSlow(s, opt)
 }

@@ -134,6 +134,11 @@ func parseSlow(s string, opt Options) (Number, error) {
 	if err != nil {
 		return Number{}, &ParseError{Input: s, Err: err}
 	}
+	return parsePrepared(s, p, opt)
+}
+
+// parsePrepared is the library path of Parse for s, cleaned into p.
+func parsePrepared(s string, p prepared, opt Options) (Number, error) {
 	// Position of the n-th digit in p.num, for the prefix rules.
 	dig := func(n int) (byte, int) {
 		for i := 0; i < len(p.num); i++ {
