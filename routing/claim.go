@@ -82,7 +82,7 @@ func (s ClaimState) ChatState(responsible crm.UserID) roles.ChatState {
 // ClaimStore records first-responder offers and claims. Every method is one
 // atomic operation and safe for concurrent use, across processes when the
 // store is shared; each returns an error matching ctx.Err() once ctx is
-// done. [MemoryStore] implements it.
+// done. [MemoryClaims] implements it.
 //
 // A record's life: Offer creates it (unclaimed), Claim sets its winner
 // exactly once, Release deletes it so that a later Offer starts a new round.
@@ -98,6 +98,9 @@ func (s ClaimState) ChatState(responsible crm.UserID) roles.ChatState {
 //	         RETURNING offered, claimed_by
 //	         -- no row: SELECT the record to build the typed error; the
 //	         -- winner cannot change between the two, so the answer is exact
+//	Widen:   UPDATE claims SET offered = offered || array(SELECT u FROM unnest($3::text[]) u
+//	         WHERE u <> ALL(offered)) WHERE … AND claimed_by IS NULL RETURNING offered, claimed_by
+//	         -- no row: SELECT the record (claimed: return it; none: NotOffered)
 //	Get:     SELECT offered, claimed_by FROM claims WHERE …
 //	Release: DELETE FROM claims WHERE …
 type ClaimStore interface {
@@ -114,6 +117,15 @@ type ClaimStore interface {
 	// by the winner again succeeds (idempotent). A user not offered the
 	// chat, or a chat without an offer, gets a [*NotOfferedError].
 	Claim(ctx context.Context, chat channel.Chat, user crm.UserID) (ClaimState, error)
+
+	// Widen adds users (no empty IDs) to the offered group of an
+	// unclaimed chat, after the current members, without duplicates, and
+	// returns the record: an offer that escalates. A claimed chat is
+	// returned unchanged (the claim stands); a chat without an offer gets
+	// a [*NotOfferedError] with NoOffer. One atomic operation: a claim
+	// racing with Widen either wins before it (and stands) or happens
+	// after it.
+	Widen(ctx context.Context, chat channel.Chat, users []crm.UserID) (ClaimState, error)
 
 	// Get returns the chat's record; found is false when there is none.
 	Get(ctx context.Context, chat channel.Chat) (st ClaimState, found bool, err error)

@@ -105,11 +105,14 @@ func (m *MemoryClaims) Offer(ctx context.Context, chat channel.Chat, users []crm
 	return ClaimState{Chat: chat, Offered: group}, true, nil
 }
 
-// dedupUsers appends users to dst without duplicates, order kept.
+// dedupUsers appends to dst the users not in it yet, order kept.
 func dedupUsers(dst, users []crm.UserID) []crm.UserID {
 	var seen map[crm.UserID]bool // only for large groups; small ones scan
-	if len(users) > 16 {
-		seen = make(map[crm.UserID]bool, len(users))
+	if len(dst)+len(users) > 16 {
+		seen = make(map[crm.UserID]bool, len(dst)+len(users))
+		for _, u := range dst {
+			seen[u] = true
+		}
 	}
 	for _, u := range users {
 		if seen != nil {
@@ -146,6 +149,29 @@ func (m *MemoryClaims) Claim(ctx context.Context, chat channel.Chat, user crm.Us
 		r.claimedBy = user
 	case r.claimedBy != user:
 		return ClaimState{}, &ClaimedError{Chat: chat, Winner: r.claimedBy}
+	}
+	return ClaimState{Chat: chat, Offered: r.offered, ClaimedBy: r.claimedBy}, nil
+}
+
+// Widen implements [ClaimStore].
+func (m *MemoryClaims) Widen(ctx context.Context, chat channel.Chat, users []crm.UserID) (ClaimState, error) {
+	if err := ctx.Err(); err != nil {
+		return ClaimState{}, err
+	}
+	if slices.Contains(users, "") {
+		return ClaimState{}, fmt.Errorf("%w: widening chat %s to an empty user ID", ErrInvalid, chat)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.claims[chat]
+	if !ok {
+		return ClaimState{}, &NotOfferedError{Chat: chat, NoOffer: true}
+	}
+	if r.claimedBy == "" {
+		grown := slices.Clip(dedupUsers(slices.Clone(r.offered), users))
+		if len(grown) > len(r.offered) {
+			r.offered = grown // a new slice: earlier states keep theirs
+		}
 	}
 	return ClaimState{Chat: chat, Offered: r.offered, ClaimedBy: r.claimedBy}, nil
 }

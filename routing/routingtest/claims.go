@@ -99,6 +99,57 @@ func TestClaimStore(t *testing.T, newBackend func(t *testing.T) func(account str
 			t.Errorf("the winner changed to %q", got.ClaimedBy)
 		}
 	})
+	t.Run("Widen grows an unclaimed offer and leaves a claimed one", func(t *testing.T) {
+		s := fresh(t)
+		ctx := t.Context()
+		first := mustOffer(t, s, chat, "a", "b")
+		st, err := s.Widen(ctx, chat, []crm.UserID{"c", "a", "d", "c"})
+		if err != nil || !slices.Equal(st.Offered, []crm.UserID{"a", "b", "c", "d"}) || st.Claimed() {
+			t.Errorf("Widen = %+v, %v; want offered to a, b, c, d (new ones after, no duplicates)", st, err)
+		}
+		if !slices.Equal(first.Offered, []crm.UserID{"a", "b"}) {
+			t.Errorf("Widen changed a state returned earlier: %v", first.Offered)
+		}
+		if st := mustClaim(t, s, chat, "d"); st.ClaimedBy != "d" {
+			t.Errorf("a member added by Widen could not claim: %+v", st)
+		}
+		st, err = s.Widen(ctx, chat, []crm.UserID{"e"})
+		if err != nil || st.ClaimedBy != "d" || slices.Contains(st.Offered, "e") {
+			t.Errorf("Widen of a claimed chat = %+v, %v; want the claimed record unchanged", st, err)
+		}
+		_, err = s.Widen(ctx, channel.Chat{Channel: "wa", ChatID: "none"}, []crm.UserID{"a"})
+		if ne, ok := errors.AsType[*routing.NotOfferedError](err); !ok || !ne.NoOffer {
+			t.Errorf("Widen without an offer: error %v; want *routing.NotOfferedError with NoOffer", err)
+		}
+		if _, err := s.Widen(ctx, chat, []crm.UserID{""}); !errors.Is(err, routing.ErrInvalid) {
+			t.Errorf("Widen to an empty user ID: error %v; want ErrInvalid", err)
+		}
+	})
+	t.Run("Widen racing claims: the claim stands or comes after", func(t *testing.T) {
+		s := fresh(t)
+		for r := range 20 {
+			c := channel.Chat{Channel: "wa", ChatID: fmt.Sprintf("widen-%d", r)}
+			mustOffer(t, s, c, "a")
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			var claimErr, widenErr error
+			var claimed, widened routing.ClaimState
+			wg.Go(func() { <-start; claimed, claimErr = s.Claim(t.Context(), c, "a") })
+			wg.Go(func() { <-start; widened, widenErr = s.Widen(t.Context(), c, []crm.UserID{"b"}) })
+			close(start)
+			wg.Wait()
+			if claimErr != nil || widenErr != nil || claimed.ClaimedBy != "a" {
+				t.Fatalf("round %d: Claim = %+v, %v; Widen = %+v, %v", r, claimed, claimErr, widened, widenErr)
+			}
+			final, _, _ := s.Get(t.Context(), c)
+			if final.ClaimedBy != "a" {
+				t.Fatalf("round %d: the claim was lost to Widen: %+v", r, final)
+			}
+			if widened.Claimed() == slices.Contains(final.Offered, "b") {
+				t.Fatalf("round %d: Widen saw claimed=%v but b offered=%v", r, widened.Claimed(), slices.Contains(final.Offered, "b"))
+			}
+		}
+	})
 	t.Run("Claim without an offer is NotOffered with NoOffer", func(t *testing.T) {
 		s := fresh(t)
 		_, err := s.Claim(t.Context(), chat, "a")
@@ -145,12 +196,13 @@ func TestClaimStore(t *testing.T, newBackend func(t *testing.T) func(account str
 		_, err2 := s.Claim(ctx, chat, "a")
 		_, _, err3 := s.Get(ctx, chat)
 		err4 := s.Release(ctx, chat)
-		for i, err := range []error{err1, err2, err3, err4} {
+		_, err5 := s.Widen(ctx, chat, []crm.UserID{"b"})
+		for i, err := range []error{err1, err2, err3, err4, err5} {
 			if !errors.Is(err, context.Canceled) {
-				t.Errorf("%s with a cancelled context: %v; want context.Canceled", []string{"Offer", "Claim", "Get", "Release"}[i], err)
+				t.Errorf("%s with a cancelled context: %v; want context.Canceled", []string{"Offer", "Claim", "Get", "Release", "Widen"}[i], err)
 			}
 		}
-		if st, found, _ := s.Get(t.Context(), chat); !found || st.Claimed() {
+		if st, found, _ := s.Get(t.Context(), chat); !found || st.Claimed() || len(st.Offered) != 1 {
 			t.Errorf("after cancelled calls: %+v, found %v; want the offer unchanged", st, found)
 		}
 	})

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/crmbridge/crmbridge/channel"
 	"github.com/crmbridge/crmbridge/crm"
@@ -41,6 +42,14 @@ func TestMemoryClaims(t *testing.T) {
 
 func TestMemoryRotation(t *testing.T) {
 	routingtest.TestRotationStore(t, memoryAccounts(func() routing.RotationStore { return &routing.MemoryRotation{} }))
+}
+
+func TestMemoryQueue(t *testing.T) {
+	routingtest.TestQueueStore(t, memoryAccounts(func() routing.QueueStore { return &routing.MemoryQueue{} }))
+}
+
+func TestMemoryEscalations(t *testing.T) {
+	routingtest.TestEscalationStore(t, memoryAccounts(func() routing.EscalationStore { return &routing.MemoryEscalations{} }))
 }
 
 func TestMemoryStoreDeprecated(t *testing.T) {
@@ -115,6 +124,61 @@ func (r *racyRotation) Pick(ctx context.Context, pool, key string, eligible []cr
 	})
 }
 
+// reofferClaims widens by withdrawing the offer and offering again,
+// which loses a claim made in between.
+type reofferClaims struct{ routing.MemoryClaims }
+
+func (r *reofferClaims) Widen(ctx context.Context, chat channel.Chat, users []crm.UserID) (routing.ClaimState, error) {
+	st, found, err := r.Get(ctx, chat)
+	if err != nil || !found || st.Claimed() {
+		return r.MemoryClaims.Widen(ctx, chat, users)
+	}
+	runtime.Gosched()
+	if err := r.Release(ctx, chat); err != nil {
+		return routing.ClaimState{}, err
+	}
+	st, _, err = r.Offer(ctx, chat, append(slices.Clone(st.Offered), users...))
+	return st, err
+}
+
+// racyQueue removes an entry after an unlocked look.
+type racyQueue struct{ routing.MemoryQueue }
+
+func (r *racyQueue) Remove(ctx context.Context, chat channel.Chat) (bool, error) {
+	es, err := r.Peek(ctx, chat.Channel, 1<<20)
+	if err != nil || !slices.ContainsFunc(es, func(e routing.QueueEntry) bool { return e.Chat == chat }) {
+		return false, err
+	}
+	runtime.Gosched()
+	_, err = r.MemoryQueue.Remove(ctx, chat)
+	return err == nil, err
+}
+
+// lifoQueue serves the newest first.
+type lifoQueue struct{ routing.MemoryQueue }
+
+func (l *lifoQueue) Peek(ctx context.Context, ch channel.ID, limit int) ([]routing.QueueEntry, error) {
+	es, err := l.MemoryQueue.Peek(ctx, ch, 1<<20)
+	slices.Reverse(es)
+	return es[:min(limit, len(es))], err
+}
+
+// blindEscalations advances whatever the step.
+type blindEscalations struct{ routing.MemoryEscalations }
+
+func (b *blindEscalations) Advance(ctx context.Context, chat channel.Chat, _ int, due time.Time) error {
+	ws, err := b.DueBy(ctx, time.Unix(1<<40, 0), 1<<20)
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		if w.Chat == chat {
+			return b.MemoryEscalations.Advance(ctx, chat, w.Done, due)
+		}
+	}
+	return routing.ErrStaleWatch
+}
+
 // oneAccount ignores the account: every account shares one store.
 func oneAccount[S any](s S) func(*testing.T) func(string) S {
 	return func(*testing.T) func(string) S { return func(string) S { return s } }
@@ -148,6 +212,38 @@ var brokenStores = map[string]struct {
 		run: func(t *testing.T) {
 			routingtest.TestRotationStore(t, func(t *testing.T) func(string) routing.RotationStore {
 				return oneAccount[routing.RotationStore](&routing.MemoryRotation{})(t)
+			})
+		},
+		wantFail: "accounts_on_one_backend_are_isolated",
+	},
+	"reoffer-claims": {
+		run: func(t *testing.T) {
+			routingtest.TestClaimStore(t, memoryAccounts(func() routing.ClaimStore { return &reofferClaims{} }))
+		},
+		wantFail: "Widen_racing_claims",
+	},
+	"racy-queue": {
+		run: func(t *testing.T) {
+			routingtest.TestQueueStore(t, memoryAccounts(func() routing.QueueStore { return &racyQueue{} }))
+		},
+		wantFail: "64_goroutines",
+	},
+	"lifo-queue": {
+		run: func(t *testing.T) {
+			routingtest.TestQueueStore(t, memoryAccounts(func() routing.QueueStore { return &lifoQueue{} }))
+		},
+		wantFail: "oldest_first",
+	},
+	"blind-escalations": {
+		run: func(t *testing.T) {
+			routingtest.TestEscalationStore(t, memoryAccounts(func() routing.EscalationStore { return &blindEscalations{} }))
+		},
+		wantFail: "Advance_is_a_compare-and-swap",
+	},
+	"shared-escalations": {
+		run: func(t *testing.T) {
+			routingtest.TestEscalationStore(t, func(t *testing.T) func(string) routing.EscalationStore {
+				return oneAccount[routing.EscalationStore](&routing.MemoryEscalations{})(t)
 			})
 		},
 		wantFail: "accounts_on_one_backend_are_isolated",
