@@ -2,8 +2,7 @@ package amocrm
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,10 +14,12 @@ import (
 )
 
 // FindContactsByPhone searches contacts by the national digits of e164
-// (GET /api/v4/contacts?query=9161234567, every page) and keeps those
-// having a PHONE value that package phone matches with e164 under
-// Options.Phone, so "8 (916) 123-45-67" is found for +79161234567. An
-// unparsable e164 is an error matching crm.ErrInvalid.
+// (GET /api/v4/contacts?query=9161234567&with=leads, every page) and keeps
+// those having a PHONE value that package phone matches with e164 under
+// Options.Phone, so "8 (916) 123-45-67" is found for +79161234567. When
+// the search finds none, it looks for a client this adapter put in
+// Unsorted (whose contact search does not show). An unparsable e164 is an
+// error matching crm.ErrInvalid.
 func (c *Client) FindContactsByPhone(ctx context.Context, e164 string) ([]crm.Contact, error) {
 	const op = "FindContactsByPhone"
 	if err := ctx.Err(); err != nil {
@@ -28,23 +29,44 @@ func (c *Client) FindContactsByPhone(ctx context.Context, e164 string) ([]crm.Co
 	if err != nil {
 		return nil, invalidInput(op, crm.FieldError{Path: "e164", Code: "InvalidPhone", Detail: err.Error()})
 	}
-	hits, err := listAll[contactIn](ctx, c, op, "/api/v4/contacts", url.Values{"query": {nationalDigits(num)}}, "contacts", maxSearchPages)
+	keep := func(ct crm.Contact) bool {
+		_, ok := phone.Match(num, ct.Phones, c.phoneOpt)
+		return ok
+	}
+	out, err := c.search(ctx, op, nationalDigits(num), keep)
+	if err != nil || len(out) > 0 {
+		return out, err
+	}
+	return c.findUnsorted(ctx, op, phoneKey(num.E164()), keep)
+}
+
+// search runs a contact query search and keeps the hits keep accepts,
+// remembering each one's leads for ListDeals.
+func (c *Client) search(ctx context.Context, op, query string, keep func(crm.Contact) bool) ([]crm.Contact, error) {
+	hits, err := listAll[contactIn](ctx, c, op, "/api/v4/contacts", url.Values{"query": {query}, "with": {"leads"}}, "contacts", maxSearchPages)
 	if err != nil {
 		return nil, err
 	}
 	out := []crm.Contact{}
 	for _, h := range hits {
 		ct := c.toContact(h)
-		if _, ok := phone.Match(num, ct.Phones, c.phoneOpt); ok {
-			out = append(out, ct)
+		if !keep(ct) {
+			continue
 		}
+		leads := make([]int, 0, len(h.Embedded.Leads))
+		for _, l := range h.Embedded.Leads {
+			leads = append(leads, l.ID)
+		}
+		c.recent.putContact(h.ID, ct, leads)
+		out = append(out, ct)
 	}
 	return out, nil
 }
 
 // FindContactsByIdentity searches contacts by id.Value (query search) and
 // keeps those whose identity field holds exactly id (see the package doc
-// for the storage format). Kinds compare case-insensitively, values
+// for the storage format), then, when none, looks in Unsorted as
+// FindContactsByPhone does. Kinds compare case-insensitively, values
 // exactly.
 func (c *Client) FindContactsByIdentity(ctx context.Context, id crm.Identity) ([]crm.Contact, error) {
 	const op = "FindContactsByIdentity"
@@ -54,20 +76,16 @@ func (c *Client) FindContactsByIdentity(ctx context.Context, id crm.Identity) ([
 	if id.Kind == "" || id.Value == "" || strings.Contains(id.Kind, ":") {
 		return nil, invalidInput(op, crm.FieldError{Path: "Identity", Code: "Required", Detail: "Kind (without ':') and Value are required"})
 	}
-	hits, err := listAll[contactIn](ctx, c, op, "/api/v4/contacts", url.Values{"query": {id.Value}}, "contacts", maxSearchPages)
-	if err != nil {
-		return nil, err
-	}
-	out := []crm.Contact{}
-	for _, h := range hits {
-		ct := c.toContact(h)
-		if slices.ContainsFunc(ct.Identities, func(x crm.Identity) bool {
+	keep := func(ct crm.Contact) bool {
+		return slices.ContainsFunc(ct.Identities, func(x crm.Identity) bool {
 			return strings.EqualFold(x.Kind, id.Kind) && x.Value == id.Value
-		}) {
-			out = append(out, ct)
-		}
+		})
 	}
-	return out, nil
+	out, err := c.search(ctx, op, id.Value, keep)
+	if err != nil || len(out) > 0 {
+		return out, err
+	}
+	return c.findUnsorted(ctx, op, identityKey(id), keep)
 }
 
 // checkNewContact validates a contact to create; prefix names it in paths.
@@ -232,11 +250,16 @@ func (c *Client) CreateDeal(ctx context.Context, d crm.NewDeal) (crm.Deal, crm.C
 	}
 	var contact crm.Contact
 	if existing != 0 {
-		in, err := c.getContact(ctx, op, existing, "")
-		if err != nil {
-			return crm.Deal{}, crm.Contact{}, err
+		// A contact a search just returned is not read again.
+		if r, ok := c.recent.contact(existing); ok {
+			contact = r.c
+		} else {
+			in, err := c.getContact(ctx, op, existing, "")
+			if err != nil {
+				return crm.Deal{}, crm.Contact{}, err
+			}
+			contact = c.toContact(in)
 		}
-		contact = c.toContact(in)
 	}
 	deal := crm.Deal{Name: d.Name, Pipeline: d.Pipeline, Stage: d.Stage, Responsible: d.Responsible, UpdatedAt: c.now().UTC()}
 	switch kind {
@@ -249,7 +272,11 @@ func (c *Client) CreateDeal(ctx context.Context, d crm.NewDeal) (crm.Deal, crm.C
 	var leadID, contactID int
 	switch {
 	case kind == crm.StageUnsorted:
-		leadID, contactID, err = c.createUnsorted(ctx, op, d, pid, resp, existing, nc, ncResp)
+		phones, ids := nc.Phones, nc.Identities
+		if existing != 0 {
+			phones, ids = contact.Phones, contact.Identities
+		}
+		leadID, contactID, err = c.createUnsorted(ctx, op, d, pid, resp, existing, nc, ncResp, phones, ids)
 	case existing == 0:
 		leadID, contactID, err = c.createComplex(ctx, op, d, pid, sid, resp, nc, ncResp)
 	default:
@@ -260,6 +287,7 @@ func (c *Client) CreateDeal(ctx context.Context, d crm.NewDeal) (crm.Deal, crm.C
 		return crm.Deal{}, crm.Contact{}, asNotFound(err)
 	}
 	deal.ID = crm.DealID(idStr(leadID))
+	c.recent.addLead(contactID, leadID)
 	if existing == 0 {
 		contact = newContactResult(contactID, nc, c)
 	}
@@ -304,16 +332,14 @@ func (c *Client) createComplex(ctx context.Context, op string, d crm.NewDeal, pi
 	return out[0].ID, *out[0].ContactID, nil
 }
 
-func (c *Client) createUnsorted(ctx context.Context, op string, d crm.NewDeal, pid, resp, existing int, nc crm.NewContact, ncResp int) (int, int, error) {
-	var uid [12]byte
-	_, _ = rand.Read(uid[:])
+func (c *Client) createUnsorted(ctx context.Context, op string, d crm.NewDeal, pid, resp, existing int, nc crm.NewContact, ncResp int, phones []string, ids []crm.Identity) (int, int, error) {
 	now := c.now().Unix()
 	var ct any = idRef{ID: existing}
 	if existing == 0 {
 		ct = c.contactOut(nc, ncResp)
 	}
 	body := []map[string]any{{
-		"source_uid":  c.source + "-" + hex.EncodeToString(uid[:]),
+		"source_uid":  c.newSourceUID(c.unsortedKeys(phones, ids)),
 		"source_name": c.source,
 		"pipeline_id": pid,
 		"created_at":  now,
@@ -346,6 +372,7 @@ func (c *Client) createUnsorted(ctx context.Context, op string, d crm.NewDeal, p
 	if len(u) != 1 || len(u[0].Embedded.Leads) != 1 || len(u[0].Embedded.Contacts) != 1 {
 		return 0, 0, &Error{Op: op, Method: http.MethodPost, Path: path, Detail: "response lacks the created lead or contact", Err: crm.ErrUnavailable}
 	}
+	c.recent.putUID(u[0].Embedded.Leads[0].ID, u[0].UID)
 	return u[0].Embedded.Leads[0].ID, u[0].Embedded.Contacts[0].ID, nil
 }
 
@@ -361,10 +388,7 @@ func (c *Client) stageKind(ctx context.Context, op string, p crm.PipelineID, s c
 		}
 		return 0, false
 	}
-	c.pmu.Lock()
-	cached, at := c.pipelines, c.pipelinesAt
-	c.pmu.Unlock()
-	if cached != nil && c.pipelineTTL > 0 && c.now().Sub(at) < c.pipelineTTL {
+	if cached, ok := c.freshPipelines(); ok {
 		if k, ok := find(cached); ok {
 			return k, nil
 		}
@@ -379,9 +403,58 @@ func (c *Client) stageKind(ctx context.Context, op string, p crm.PipelineID, s c
 	return 0, &Error{Op: op, Detail: "no stage " + string(s) + " in pipeline " + string(p), Err: crm.ErrNotFound}
 }
 
-// ListDeals reads the contact with its leads (GET /api/v4/contacts/{id}
-// ?with=leads), then the leads (GET /api/v4/leads?filter[id][]=…, 50 per
-// request). Safe to retry; retried.
+func (c *Client) freshPipelines() ([]crm.Pipeline, bool) {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	if c.pipelines != nil && c.pipelineTTL > 0 && c.now().Sub(c.pipelinesAt) < c.pipelineTTL {
+		return c.pipelines, true
+	}
+	return nil, false
+}
+
+// cachedPipelines returns the cached pipelines, reading them when stale.
+func (c *Client) cachedPipelines(ctx context.Context, op string) ([]crm.Pipeline, error) {
+	if ps, ok := c.freshPipelines(); ok {
+		return ps, nil
+	}
+	return c.listPipelines(ctx, op)
+}
+
+// apiFilter reports whether the account applies list filters
+// (GET /api/v4/account?with=is_api_filter_enabled, cached like the
+// pipelines). amoCRM applies filter[...] on lead and contact lists only on
+// accounts with API filtering, a feature support enables per account
+// (filters-api documentation; amocrm-api-php issues #348 and #614); other
+// accounts ignore the filter and answer the unfiltered list.
+func (c *Client) apiFilter(ctx context.Context, op string) (bool, error) {
+	c.pmu.Lock()
+	if c.filterOn != nil && c.pipelineTTL > 0 && c.now().Sub(c.filterAt) < c.pipelineTTL {
+		on := *c.filterOn
+		c.pmu.Unlock()
+		return on, nil
+	}
+	c.pmu.Unlock()
+	var acc struct {
+		IsAPIFilterEnabled bool `json:"is_api_filter_enabled"`
+	}
+	if _, err := c.do(ctx, request{op: op, method: http.MethodGet, path: "/api/v4/account", query: url.Values{"with": {"is_api_filter_enabled"}}, safe: true}, &acc); err != nil {
+		return false, err
+	}
+	c.pmu.Lock()
+	on := acc.IsAPIFilterEnabled
+	c.filterOn, c.filterAt = &on, c.now()
+	c.pmu.Unlock()
+	return on, nil
+}
+
+// ListDeals reads the IDs of the contact's leads (GET
+// /api/v4/contacts/{id}?with=leads; skipped when a search returned the
+// contact within Options.SearchReuse), then the leads with their
+// contacts: GET /api/v4/leads?filter[id][]=… (50 per request) on accounts
+// with API filtering, GET /api/v4/leads/{id} for each lead on the others
+// and for any the filter did not return. A lead is returned only if its
+// own contact list holds the contact, so an account ignoring the filter
+// cannot attribute another client's lead. Safe to retry; retried.
 func (c *Client) ListDeals(ctx context.Context, contact crm.ContactID) ([]crm.Deal, error) {
 	const op = "ListDeals"
 	if err := ctx.Err(); err != nil {
@@ -391,35 +464,111 @@ func (c *Client) ListDeals(ctx context.Context, contact crm.ContactID) ([]crm.De
 	if !ok {
 		return nil, notFoundID(op, "contact", string(contact))
 	}
-	in, err := c.getContact(ctx, op, id, "leads")
-	if err != nil {
-		return nil, err
-	}
-	out := []crm.Deal{}
-	refs := in.Embedded.Leads
-	for len(refs) > 0 {
-		n := min(len(refs), writeBatch)
-		q := url.Values{"with": {"contacts"}}
-		for _, r := range refs[:n] {
-			q.Add("filter[id][]", strconv.Itoa(r.ID))
-		}
-		refs = refs[n:]
-		leads, err := listAll[leadIn](ctx, c, op, "/api/v4/leads", q, "leads", maxListPages)
+	var ids []int
+	if r, ok := c.recent.contact(id); ok {
+		ids = r.leads
+	} else {
+		in, err := c.getContact(ctx, op, id, "leads")
 		if err != nil {
 			return nil, err
 		}
-		for _, l := range leads {
-			out = append(out, toDeal(l))
+		for _, l := range in.Embedded.Leads {
+			ids = append(ids, l.ID)
+		}
+	}
+	leads, err := c.leadsOf(ctx, op, id, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]crm.Deal, 0, len(leads))
+	for _, l := range leads {
+		out = append(out, toDeal(l))
+	}
+	return out, nil
+}
+
+// leadsOf reads the leads ids that belong to contact, in ID order.
+func (c *Client) leadsOf(ctx context.Context, op string, contact int, ids []int) ([]leadIn, error) {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	if len(ids) == 0 {
+		return []leadIn{}, nil
+	}
+	got := map[int]leadIn{}
+	if len(ids) > 1 {
+		on, err := c.apiFilter(ctx, op)
+		if err != nil {
+			return nil, err
+		}
+		for start := 0; on && start < len(ids); start += writeBatch {
+			chunk := ids[start:min(start+writeBatch, len(ids))]
+			q := url.Values{"with": {"contacts"}}
+			for _, id := range chunk {
+				q.Add("filter[id][]", strconv.Itoa(id))
+			}
+			// One page: a filtered answer holds at most len(chunk) leads;
+			// more means the filter was ignored after all.
+			q.Set("page", "1")
+			q.Set("limit", strconv.Itoa(pageLimit))
+			var resp embedded[leadIn]
+			if _, err := c.do(ctx, request{op: op, method: http.MethodGet, path: "/api/v4/leads", query: q, safe: true}, &resp); err != nil {
+				return nil, err
+			}
+			for _, l := range resp.Embedded["leads"] {
+				if slices.Contains(chunk, l.ID) {
+					got[l.ID] = l
+				}
+			}
+		}
+	}
+	for _, id := range ids {
+		if _, ok := got[id]; ok {
+			continue
+		}
+		l, err := c.getLead(ctx, op, id)
+		if errors.Is(err, crm.ErrNotFound) {
+			continue // deleted since
+		}
+		if err != nil {
+			return nil, err
+		}
+		got[id] = l
+	}
+	out := make([]leadIn, 0, len(got))
+	for _, id := range ids {
+		l, ok := got[id]
+		if ok && slices.ContainsFunc(l.Embedded.Contacts, func(r idRef) bool { return r.ID == contact }) {
+			out = append(out, l)
 		}
 	}
 	return out, nil
 }
 
+// GetDeal reads one deal with its contacts in one request
+// (GET /api/v4/leads/{id}?with=contacts): how a caller that knows a
+// client's deal checks it is still open and who is responsible. Unknown
+// deal: crm.ErrNotFound. Safe to retry; retried.
+func (c *Client) GetDeal(ctx context.Context, id crm.DealID) (crm.Deal, error) {
+	const op = "GetDeal"
+	if err := ctx.Err(); err != nil {
+		return crm.Deal{}, canceled(op, err)
+	}
+	lid, ok := parseID(string(id))
+	if !ok {
+		return crm.Deal{}, notFoundID(op, "deal", string(id))
+	}
+	l, err := c.getLead(ctx, op, lid)
+	if err != nil {
+		return crm.Deal{}, err
+	}
+	return toDeal(l), nil
+}
+
 // SetResponsible reads the lead with its contacts, sets the lead's
 // responsible_user_id (PATCH /api/v4/leads/{id}, skipped when already
-// set) and the contacts' (PATCH /api/v4/contacts). Leads in Unsorted stay
-// there (only the responsible user changes). Unknown deal or user:
-// crm.ErrNotFound. Safe to retry; retried.
+// set) and the contacts' (PATCH /api/v4/contacts). A lead in Unsorted is
+// first accepted into its pipeline's first ordinary stage, unless
+// Options.UnsortedClaim is KeepInUnsorted (see [UnsortedClaim]). Unknown
+// deal or user: crm.ErrNotFound. Safe to retry; retried.
 func (c *Client) SetResponsible(ctx context.Context, deal crm.DealID, user crm.UserID) error {
 	const op = "SetResponsible"
 	if err := ctx.Err(); err != nil {
@@ -437,7 +586,19 @@ func (c *Client) SetResponsible(ctx context.Context, deal crm.DealID, user crm.U
 	if err != nil {
 		return err
 	}
-	if l.ResponsibleUserID != uid {
+	accepted := false
+	if c.claim == AcceptOnClaim {
+		kind, err := c.stageKind(ctx, op, crm.PipelineID(idStr(l.PipelineID)), crm.StageID(idStr(l.StatusID)))
+		if err == nil && kind == crm.StageUnsorted {
+			if err := c.acceptUnsorted(ctx, op, lid, l.PipelineID, uid); err != nil {
+				return asNotFound(err)
+			}
+			accepted = true
+		}
+	}
+	// Whether accepting makes user_id the responsible is not documented:
+	// set it explicitly after an accept.
+	if l.ResponsibleUserID != uid || accepted {
 		path := "/api/v4/leads/" + strconv.Itoa(lid)
 		body := map[string]int{"responsible_user_id": uid}
 		if _, err := c.do(ctx, request{op: op, method: http.MethodPatch, path: path, body: body, safe: true}, nil); err != nil {
@@ -445,6 +606,9 @@ func (c *Client) SetResponsible(ctx context.Context, deal crm.DealID, user crm.U
 		}
 	}
 	refs := l.Embedded.Contacts
+	for _, r := range refs {
+		c.recent.forget(r.ID)
+	}
 	for len(refs) > 0 {
 		n := min(len(refs), writeBatch)
 		body := make([]map[string]int, 0, n)
@@ -475,6 +639,7 @@ func (c *Client) SetContactResponsible(ctx context.Context, contact crm.ContactI
 	if !ok {
 		return notFoundID(op, "user", string(user))
 	}
+	c.recent.forget(cid)
 	path := "/api/v4/contacts/" + strconv.Itoa(cid)
 	_, err := c.do(ctx, request{op: op, method: http.MethodPatch, path: path, body: map[string]int{"responsible_user_id": uid}, safe: true}, nil)
 	return asNotFound(err)
@@ -575,8 +740,9 @@ func (c *Client) createTasks(ctx context.Context, op string, ts []crm.NewTask) (
 	return out, nil
 }
 
-// CompleteTask marks a task done (PATCH /api/v4/tasks/{id} with
-// is_completed). Completing a done task succeeds. Unknown task:
+// CompleteTask marks a task done: PATCH /api/v4/tasks/{id} with
+// is_completed and the result text amoCRM requires with it
+// (Options.TaskResult). Completing a done task succeeds. Unknown task:
 // crm.ErrNotFound. Safe to retry; retried.
 func (c *Client) CompleteTask(ctx context.Context, id crm.TaskID) error {
 	const op = "CompleteTask"
@@ -588,7 +754,8 @@ func (c *Client) CompleteTask(ctx context.Context, id crm.TaskID) error {
 		return notFoundID(op, "task", string(id))
 	}
 	path := "/api/v4/tasks/" + strconv.Itoa(tid)
-	_, err := c.do(ctx, request{op: op, method: http.MethodPatch, path: path, body: map[string]bool{"is_completed": true}, safe: true}, nil)
+	body := map[string]any{"is_completed": true, "result": map[string]string{"text": c.taskResult}}
+	_, err := c.do(ctx, request{op: op, method: http.MethodPatch, path: path, body: body, safe: true}, nil)
 	return asNotFound(err)
 }
 

@@ -404,6 +404,40 @@ func TestUsers(t *testing.T) {
 	}
 }
 
+// A claim on a deal in Unsorted with KeepInUnsorted only changes the
+// responsible user; another Client (no memory of the entry) accepting
+// finds the entry in the Unsorted list.
+func TestSetResponsibleUnsortedModes(t *testing.T) {
+	srv := newFake(t, amocrmtest.Options{})
+	keep, _ := newClient(t, srv, func(o *amocrm.Options) { o.UnsortedClaim = amocrm.KeepInUnsorted })
+	ctx := t.Context()
+	d, _, err := keep.CreateDeal(ctx, crm.NewDeal{Name: "u", Pipeline: "7001", Stage: "70011", NewContact: &crm.NewContact{Name: "c", Phones: []string{"+79161234567"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keep.SetResponsible(ctx, d.ID, "502"); err != nil {
+		t.Fatal(err)
+	}
+	if lead, _ := srv.Lead(mustAtoi(t, string(d.ID))); lead.Responsible != 502 || lead.Status != 70011 {
+		t.Errorf("KeepInUnsorted: lead %+v; want responsible 502 and still in Unsorted", lead)
+	}
+	other, _ := newClient(t, srv, nil)
+	srv.ResetCounts()
+	if err := other.SetResponsible(ctx, d.ID, "501"); err != nil {
+		t.Fatal(err)
+	}
+	if lead, _ := srv.Lead(mustAtoi(t, string(d.ID))); lead.Responsible != 501 || lead.Status != 70012 {
+		t.Errorf("AcceptOnClaim: lead %+v; want responsible 501, accepted into 70012", lead)
+	}
+	if got := srv.Requests()["GET /api/v4/leads/unsorted"]; got != 1 {
+		t.Errorf("a Client that did not create the entry must find it in one Unsorted list read; got %d", got)
+	}
+	// A retried claim after the entry was accepted still succeeds.
+	if err := other.SetResponsible(ctx, d.ID, "501"); err != nil {
+		t.Errorf("SetResponsible again after the accept: %v", err)
+	}
+}
+
 func TestSetResponsible(t *testing.T) {
 	srv := newFake(t, amocrmtest.Options{})
 	c, _ := newClient(t, srv, nil)
@@ -422,10 +456,10 @@ func TestSetResponsible(t *testing.T) {
 	}
 	lead, _ := srv.Lead(mustAtoi(t, string(d.ID)))
 	stored, _ := srv.Contact(mustAtoi(t, string(ct.ID)))
-	if lead.Responsible != 502 || stored.Responsible != 502 || lead.Status != 70011 {
-		t.Errorf("lead %+v, contact %+v: want responsible 502, still Unsorted", lead, stored)
+	if lead.Responsible != 502 || stored.Responsible != 502 || lead.Status != 70012 || stored.Unsorted {
+		t.Errorf("lead %+v, contact %+v: want responsible 502, accepted into stage 70012, contact visible", lead, stored)
 	}
-	want := map[string]int{"GET /api/v4/leads/{id}": 1, "PATCH /api/v4/leads/{id}": 1, "PATCH /api/v4/contacts": 1}
+	want := map[string]int{"GET /api/v4/leads/{id}": 1, "POST /api/v4/leads/unsorted/{uid}/accept": 1, "PATCH /api/v4/leads/{id}": 1, "PATCH /api/v4/contacts": 1}
 	if got := srv.Requests(); !mapsEqual(got, want) {
 		t.Errorf("requests = %v, want %v", got, want)
 	}

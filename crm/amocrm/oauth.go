@@ -206,6 +206,14 @@ func (o *OAuth) SetBaseURL(u string) error { return o.base.set(u, "base URL") }
 func (o *OAuth) BaseURL() string { return o.account().String() }
 
 func (o *OAuth) account() *url.URL {
+	if u := o.stored(); u != nil {
+		return u
+	}
+	return o.base.get()
+}
+
+// stored is the address kept with the current pair, or nil.
+func (o *OAuth) stored() *url.URL {
 	o.mu.Lock()
 	b := o.rec.Pair.BaseURL
 	o.mu.Unlock()
@@ -214,7 +222,7 @@ func (o *OAuth) account() *url.URL {
 			return u
 		}
 	}
-	return o.base.get()
+	return nil
 }
 
 // Token returns a valid access token, loading or refreshing as needed.

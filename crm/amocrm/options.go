@@ -2,6 +2,8 @@ package amocrm
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -23,6 +25,24 @@ const (
 	DefaultPipelineTTL               = 5 * time.Minute
 	DefaultIdentityField             = "IM"
 	DefaultUnsortedSource            = "crmbridge"
+	DefaultTaskResult                = "Done"
+	DefaultSearchReuse               = 30 * time.Second
+)
+
+// UnsortedClaim says what [Client.SetResponsible] does to a deal still in
+// the Unsorted stage (the first responder claiming a new client's chat).
+type UnsortedClaim int
+
+const (
+	// AcceptOnClaim accepts the Unsorted entry into the pipeline's first
+	// ordinary stage with the new responsible (POST
+	// /api/v4/leads/unsorted/{uid}/accept), as an employee accepting it in
+	// amoCRM would: the deal leaves the inbox and its contact becomes
+	// visible to contact search and lists. The default.
+	AcceptOnClaim UnsortedClaim = iota
+	// KeepInUnsorted only changes the responsible user: the deal stays in
+	// the inbox for an employee to accept, decline or link by hand.
+	KeepInUnsorted
 )
 
 // NoRetries as Options.MaxRetries disables every retry.
@@ -77,8 +97,30 @@ type Options struct {
 	// PipelineTTL is how long pipelines are cached for CreateDeal's stage
 	// checks. 0: 5 minutes; negative: no cache.
 	PipelineTTL time.Duration
+	// UnsortedClaim is what SetResponsible does to a deal in Unsorted.
+	// Zero: AcceptOnClaim.
+	UnsortedClaim UnsortedClaim
+	// TaskResult is the result text amoCRM requires when a task is
+	// completed (shown in the task's card). "": "Done".
+	TaskResult string
+	// SearchReuse is how long the lead IDs read with a contact by
+	// FindContactsBy* (and the deals CreateDeal links to it) are reused by
+	// ListDeals and CreateDeal of that contact instead of reading the
+	// contact again. A deal linked to the contact in amoCRM meanwhile is
+	// missed for that long. 0: 30 s; negative: never reused.
+	SearchReuse time.Duration
+	// Logger receives one record per HTTP attempt: CRM operation, HTTP
+	// method, path (without query), attempt, status, duration, and the
+	// cause of a failure; never a token or a secret. nil: silent.
+	Logger *slog.Logger
 	// Now is the clock. nil: time.Now.
 	Now func() time.Time
+}
+
+// Format implements fmt.Formatter: every verb prints the address and the
+// kind of token source, never a token.
+func (o Options) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "amocrm.Options{BaseURL: %q, Tokens: %T}", o.BaseURL, o.Tokens)
 }
 
 // Client is the amoCRM adapter: a [crm.Client] with the optional
@@ -99,16 +141,30 @@ type Client struct {
 	idFieldID   int
 	source      string
 	pipelineTTL time.Duration
+	claim       UnsortedClaim
+	taskResult  string
+	reuse       time.Duration
+	log         *slog.Logger
 
 	pmu         sync.Mutex
 	pipelines   []crm.Pipeline
 	pipelinesAt time.Time
+	filterOn    *bool // account has API filtering (is_api_filter_enabled)
+	filterAt    time.Time
+
+	recent recentCache
+}
+
+// Format implements fmt.Formatter: no verb prints a token.
+func (c *Client) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "&amocrm.Client{BaseURL: %q, Tokens: %T}", c.BaseURL(), c.tokens)
 }
 
 var (
-	_ crm.Client      = (*Client)(nil)
-	_ crm.Noter       = (*Client)(nil)
-	_ crm.TaskBatcher = (*Client)(nil)
+	_ crm.Client        = (*Client)(nil)
+	_ crm.Noter         = (*Client)(nil)
+	_ crm.TaskBatcher   = (*Client)(nil)
+	_ crm.ContactLister = (*Client)(nil)
 )
 
 // New validates opt and returns a Client. Errors are *OptionError naming
@@ -128,6 +184,10 @@ func New(opt Options) (*Client, error) {
 		idFieldID:   opt.IdentityFieldID,
 		source:      opt.UnsortedSource,
 		pipelineTTL: opt.PipelineTTL,
+		claim:       opt.UnsortedClaim,
+		taskResult:  opt.TaskResult,
+		reuse:       opt.SearchReuse,
+		log:         opt.Logger,
 	}
 	if err := c.base.set(opt.BaseURL, "Options.BaseURL"); err != nil {
 		return nil, err
@@ -143,6 +203,8 @@ func New(opt Options) (*Client, error) {
 		return nil, &OptionError{Field: "Options.RetryBudget", Reason: "must not be negative"}
 	case opt.IdentityFieldID < 0:
 		return nil, &OptionError{Field: "Options.IdentityFieldID", Reason: "must not be negative"}
+	case opt.UnsortedClaim != AcceptOnClaim && opt.UnsortedClaim != KeepInUnsorted:
+		return nil, &OptionError{Field: "Options.UnsortedClaim", Reason: "unknown value"}
 	}
 	if st, ok := opt.Tokens.(StaticToken); ok && st == "" {
 		return nil, &OptionError{Field: "Options.Tokens", Reason: "empty StaticToken"}
@@ -187,6 +249,17 @@ func New(opt Options) (*Client, error) {
 	if c.pipelineTTL == 0 {
 		c.pipelineTTL = DefaultPipelineTTL
 	}
+	if c.taskResult == "" {
+		c.taskResult = DefaultTaskResult
+	}
+	if c.reuse == 0 {
+		c.reuse = DefaultSearchReuse
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.recent.now = c.now
+	c.recent.ttl = c.reuse
 	return c, nil
 }
 
@@ -213,8 +286,20 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // Requests already started keep the old one. Safe for concurrent use.
 func (c *Client) SetBaseURL(u string) error { return c.base.set(u, "base URL") }
 
-// BaseURL returns the current account address.
-func (c *Client) BaseURL() string { return c.base.get().String() }
+// BaseURL returns the current account address: the one stored with the
+// pair when Tokens is an [OAuth] (so an install on another host or an
+// account rename reaches every Client), else Options.BaseURL or the last
+// SetBaseURL.
+func (c *Client) BaseURL() string { return c.account().String() }
+
+func (c *Client) account() *url.URL {
+	if o, ok := c.tokens.(*OAuth); ok {
+		if u := o.stored(); u != nil {
+			return u
+		}
+	}
+	return c.base.get()
+}
 
 // baseURL is a concurrency-safe account address.
 type baseURL struct{ p atomic.Pointer[url.URL] }

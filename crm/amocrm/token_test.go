@@ -20,7 +20,8 @@ func newOAuth(t *testing.T, srv *amocrmtest.Server, store amocrm.TokenStore, mut
 		BaseURL:      srv.URL(),
 		ClientID:     amocrmtest.DefaultClientID,
 		ClientSecret: amocrmtest.DefaultClientSecret,
-		RedirectURI:  "https://host.example/oauth",
+		RedirectURI:  amocrmtest.DefaultRedirectURI,
+		Hosts:        []string{"127.0.0.1", "localhost"},
 	}
 	if mutate != nil {
 		mutate(&cfg)

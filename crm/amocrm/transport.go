@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
@@ -83,6 +84,7 @@ func (c *Client) do(ctx context.Context, rq request, out any) (int, error) {
 
 	var slept time.Duration
 	refreshed := false
+	tries := 0
 	for attempt := 0; ; {
 		if ctx.Err() != nil {
 			return ctxErr()
@@ -98,7 +100,10 @@ func (c *Client) do(ctx context.Context, rq request, out any) (int, error) {
 		if err != nil {
 			return c.tokenErr(ctx, rq, err)
 		}
+		tries++
+		start := c.now()
 		status, perr := c.once(ctx, rq, payload, tok, out)
+		c.logAttempt(ctx, rq, tries, status, c.now().Sub(start), perr)
 		if perr == nil {
 			return status, nil
 		}
@@ -129,6 +134,26 @@ func (c *Client) do(ctx context.Context, rq request, out any) (int, error) {
 	}
 }
 
+// logAttempt records one HTTP attempt: never the query (it may hold a
+// searched phone) nor a token.
+func (c *Client) logAttempt(ctx context.Context, rq request, attempt, status int, d time.Duration, err error) {
+	level := slog.LevelDebug
+	if err != nil {
+		level = slog.LevelWarn
+	}
+	if !c.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("op", rq.op), slog.String("http_method", rq.method), slog.String("path", rq.path),
+		slog.Int("attempt", attempt), slog.Int("status", status), slog.Duration("duration", d),
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	c.log.LogAttrs(ctx, level, "amocrm: request", attrs...)
+}
+
 func (c *Client) tokenErr(ctx context.Context, rq request, err error) (int, error) {
 	if ctx.Err() != nil {
 		return 0, &Error{Op: rq.op, Method: rq.method, Path: rq.path, Err: ctx.Err()}
@@ -145,7 +170,7 @@ func (c *Client) once(ctx context.Context, rq request, payload []byte, tok strin
 	fail := func(status int, detail string, err error) (int, error) {
 		return status, &Error{Op: rq.op, Method: rq.method, Path: rq.path, Status: status, Detail: detail, Err: err}
 	}
-	u := c.base.get().JoinPath(rq.path)
+	u := c.account().JoinPath(rq.path)
 	if len(rq.query) > 0 {
 		u.RawQuery = rq.query.Encode()
 	}

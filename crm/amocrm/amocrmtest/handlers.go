@@ -1,6 +1,7 @@
 package amocrmtest
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +22,8 @@ const (
 func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("POST /oauth2/access_token", s.handleToken)
+	m.HandleFunc("GET /oauth2/account/current/subdomain", s.handleSubdomain)
+	m.HandleFunc("GET /api/v4/leads/unsorted", s.handleListUnsorted)
 	m.HandleFunc("GET /api/v4/account", s.handleAccount)
 	m.HandleFunc("GET /api/v4/users", s.handleUsers)
 	m.HandleFunc("GET /api/v4/leads/pipelines", s.handlePipelines)
@@ -366,16 +369,35 @@ func hasWith(q url.Values, what string) bool {
 
 // ---- OAuth ----
 
+// handleToken is POST /oauth2/access_token. Both grants of amoCRM's
+// OAuth documentation (amocrm.ru/developers/content/oauth/step-by-step;
+// developers.kommo.com/reference/get-token) take client_id,
+// client_secret, grant_type, redirect_uri and the code or refresh token,
+// as JSON (the documentation's examples) or form-encoded (the official
+// PHP SDK's league/oauth2-client). Answer: token_type, expires_in,
+// access_token (a JWT whose api_domain claim names the shared API host,
+// read by the SDK's getSharedApiDomain), refresh_token. Refresh tokens
+// and codes are single-use; a spent one gets 401 "Token has been revoked"
+// (amocrm-api-php issues #123 and #315).
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		ClientID     string `json:"client_id"`
 		ClientSecret string `json:"client_secret"`
 		GrantType    string `json:"grant_type"`
 		RefreshToken string `json:"refresh_token"`
+		Code         string `json:"code"`
 		RedirectURI  string `json:"redirect_uri"`
 	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if json.Unmarshal(body, &req) != nil {
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		f, err := url.ParseQuery(string(body))
+		if err != nil {
+			oauthProblem(w, http.StatusBadRequest, "Invalid request body")
+			return
+		}
+		req.ClientID, req.ClientSecret, req.GrantType = f.Get("client_id"), f.Get("client_secret"), f.Get("grant_type")
+		req.RefreshToken, req.Code, req.RedirectURI = f.Get("refresh_token"), f.Get("code"), f.Get("redirect_uri")
+	} else if json.Unmarshal(body, &req) != nil {
 		oauthProblem(w, http.StatusBadRequest, "Invalid request body")
 		return
 	}
@@ -383,18 +405,35 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		oauthProblem(w, http.StatusUnauthorized, "Client authentication failed")
 		return
 	}
-	if req.GrantType != "refresh_token" {
-		oauthProblem(w, http.StatusBadRequest, "Unsupported grant type")
+	if req.RedirectURI != s.opt.RedirectURI {
+		// The registered redirect URI must be repeated exactly (OAuth 2.0,
+		// RFC 6749 section 4.1.3; amoCRM's step-by-step guide lists
+		// redirect_uri as required in both grants).
+		oauthProblem(w, http.StatusBadRequest, "Redirect URI mismatch")
 		return
 	}
 	s.mu.Lock()
-	if req.RefreshToken == "" || req.RefreshToken != s.refresh {
+	switch req.GrantType {
+	case "refresh_token":
+		if req.RefreshToken == "" || req.RefreshToken != s.refresh {
+			s.mu.Unlock()
+			oauthProblem(w, http.StatusUnauthorized, "Token has been revoked")
+			return
+		}
+	case "authorization_code":
+		if !s.codes[req.Code] {
+			s.mu.Unlock()
+			oauthProblem(w, http.StatusBadRequest, "Authorization code has been revoked")
+			return
+		}
+		delete(s.codes, req.Code)
+	default:
 		s.mu.Unlock()
-		oauthProblem(w, http.StatusUnauthorized, "Token has been revoked")
+		oauthProblem(w, http.StatusBadRequest, "Unsupported grant type")
 		return
 	}
 	s.issued++
-	access := fmt.Sprintf("amocrm-test-access-%d", s.issued)
+	access := jwtLike(map[string]any{"jti": fmt.Sprintf("amocrm-test-access-%d", s.issued), "api_domain": s.sharedHost(r)})
 	s.refresh = fmt.Sprintf("amocrm-test-refresh-%d", s.issued)
 	s.access[access] = s.now().Add(s.opt.AccessTTL)
 	refresh := s.refresh
@@ -407,6 +446,43 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		"refresh_token": refresh,
 		"server_time":   now,
 	})
+}
+
+// sharedHost is the fake's stand-in for amoCRM's shared API domain: the
+// listening address; s.mu held.
+func (s *Server) sharedHost(r *http.Request) string {
+	u, _ := url.Parse(s.srv.URL)
+	return u.Host
+}
+
+// jwtLike builds an unsigned token shaped like a JWT with the claims.
+func jwtLike(claims map[string]any) string {
+	enc := func(v any) string {
+		b, _ := json.Marshal(v)
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	return enc(map[string]string{"alg": "none", "typ": "JWT"}) + "." + enc(claims) + ".fake"
+}
+
+// handleSubdomain is GET /oauth2/account/current/subdomain on the shared
+// API domain, authenticated by the X-Refresh-Token header; it answers the
+// account's id, subdomain, domain and top_level_domain (official PHP SDK:
+// AmoCRMOAuth::getAccountDomainByRefreshToken, AccountDomainModel).
+func (s *Server) handleSubdomain(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	ok := r.Header.Get("X-Refresh-Token") != "" && r.Header.Get("X-Refresh-Token") == s.refresh
+	host := s.host
+	s.mu.Unlock()
+	if !ok {
+		oauthProblem(w, http.StatusUnauthorized, "Token has been revoked")
+		return
+	}
+	if host == "" {
+		u, _ := url.Parse(s.srv.URL)
+		host = u.Host
+	}
+	sub, _, _ := strings.Cut(host, ".")
+	writeJSON(w, http.StatusOK, map[string]any{"id": accountID, "subdomain": sub, "domain": host, "top_level_domain": "ru"})
 }
 
 func oauthProblem(w http.ResponseWriter, status int, hint string) {
@@ -428,11 +504,16 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	cur := s.users[0].ID
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{
+	out := map[string]any{
 		"id": accountID, "name": "Test account", "subdomain": "test",
 		"current_user_id": cur, "country": "RU", "currency": "RUB",
 		"is_unsorted_on": true, "_links": s.href("/api/v4/account"),
-	})
+	}
+	// with=is_api_filter_enabled (official PHP SDK AccountModel).
+	if hasWith(r.URL.Query(), "is_api_filter_enabled") {
+		out["is_api_filter_enabled"] = s.opt.APIFilter
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request) {
@@ -542,17 +623,36 @@ func (s *Server) handleListContacts(w http.ResponseWriter, r *http.Request) {
 	}
 	query := strings.TrimSpace(q.Get("query"))
 	ids, byID := idFilter(q, "id")
+	from, to, byTime := rangeFilter(q, "updated_at")
+	if !s.opt.APIFilter {
+		byID, byTime = false, false
+	}
 	withLeads := hasWith(q, "leads")
 	s.mu.Lock()
-	var items []map[string]any
+	var list []*contact
 	for _, id := range sortedKeys(s.contacts) {
 		c := s.contacts[id]
+		// Contacts of an Unsorted entry are not listed or searchable
+		// until it is accepted (amocrm.ru unsorted-api as summarised in
+		// our research notes; the official SDK's ContactModel reads
+		// is_unsorted). Not confirmed by a recorded response.
+		if c.unsorted {
+			continue
+		}
 		if byID && !ids[id] {
+			continue
+		}
+		if byTime && (c.updatedAt < from || c.updatedAt > to) {
 			continue
 		}
 		if query != "" && !c.matches(query) {
 			continue
 		}
+		list = append(list, c)
+	}
+	orderBy(q, list, func(c *contact) (int64, int) { return c.updatedAt, c.id })
+	items := make([]map[string]any, 0, len(list))
+	for _, c := range list {
 		items = append(items, s.contactJSON(c, withLeads))
 	}
 	s.mu.Unlock()
@@ -797,6 +897,14 @@ func (s *Server) handleListLeads(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ids, byID := idFilter(q, "id")
+	if !s.opt.APIFilter {
+		// Without API filtering the account answers the unfiltered list:
+		// amocrm-api-php issue #348 (a filtered contacts request answered
+		// with every contact; the maintainer: the account must be
+		// connected to API filtering, filters-api), issue #614 (support:
+		// the filtering feature is enabled per account, for a fee).
+		byID = false
+	}
 	query := strings.ToLower(strings.TrimSpace(q.Get("query")))
 	withContacts := hasWith(q, "contacts")
 	s.mu.Lock()
@@ -869,9 +977,11 @@ func (s *Server) placeLead(in leadIn, rid string, unsortedOK, forceUnsorted bool
 	if !ok {
 		return 0, 0, []vErr{{rid, "NotSupportedChoice", "status_id", "Status not found in the pipeline"}}
 	}
-	if st.Type == 1 && !unsortedOK {
-		return 0, 0, []vErr{{rid, "NotSupportedChoice", "status_id", "The value you selected is not a valid choice."}}
-	}
+	// An Unsorted status_id on ordinary creation: no source says what
+	// amoCRM does (refuse it, or store a lead at that status without an
+	// inbox entry). The fake stores it without an entry; the adapter never
+	// sends one.
+	_ = unsortedOK
 	return p.ID, st.ID, nil
 }
 
@@ -1152,6 +1262,104 @@ func (s *Server) handleUnsortedForms(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"_total_items": len(out), "_embedded": map[string]any{"unsorted": out}})
 }
 
+// handleListUnsorted is GET /api/v4/leads/unsorted: pending entries
+// (accepted ones leave the inbox), filters filter[uid], filter[category]
+// and filter[pipeline_id] (official PHP SDK UnsortedFilter), pages as
+// every list, 204 when empty (amocrm-api-php issue #122). Each entry
+// carries uid, source_uid, source_name, category, pipeline_id,
+// created_at, metadata and _embedded leads and contacts as {id}
+// (SDK BaseUnsortedModel::fromArray).
+func (s *Server) handleListUnsorted(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	page, limit, ok := pageParams(w, q)
+	if !ok {
+		return
+	}
+	cats := map[string]bool{}
+	uids := map[string]bool{}
+	for k, vs := range q {
+		for _, v := range vs {
+			switch {
+			case k == "filter[category]" || strings.HasPrefix(k, "filter[category]["):
+				cats[v] = true
+			case k == "filter[uid]" || strings.HasPrefix(k, "filter[uid]["):
+				uids[v] = true
+			}
+		}
+	}
+	pipeline, _ := strconv.Atoi(q.Get("filter[pipeline_id]"))
+	s.mu.Lock()
+	entries := mapValues(s.unsorted)
+	slices.SortFunc(entries, func(a, b *unsortedEntry) int { return a.Lead - b.Lead })
+	var items []map[string]any
+	for _, e := range entries {
+		if e.Accepted || (len(cats) > 0 && !cats[e.Category]) || (len(uids) > 0 && !uids[e.UID]) || (pipeline != 0 && e.Pipeline != pipeline) {
+			continue
+		}
+		cs := []map[string]any{}
+		for _, id := range e.Contacts {
+			cs = append(cs, map[string]any{"id": id})
+		}
+		items = append(items, map[string]any{
+			"uid": e.UID, "source_uid": e.SourceUID, "source_name": e.SourceName, "category": e.Category,
+			"pipeline_id": e.Pipeline, "created_at": e.createdAt, "account_id": accountID,
+			"metadata":  map[string]any{"form_id": e.SourceName, "form_name": e.SourceName},
+			"_embedded": map[string]any{"leads": []map[string]any{{"id": e.Lead}}, "contacts": cs, "companies": []any{}},
+		})
+	}
+	s.mu.Unlock()
+	s.writePage(w, r, "unsorted", items, page, limit)
+}
+
+// rangeFilter reads filter[name][from] and filter[name][to] (the range
+// form the SDK's BaseRangeFilter sends; amocrm-api-php issue #358).
+func rangeFilter(q url.Values, name string) (from, to int64, ok bool) {
+	f, t := q.Get("filter["+name+"][from]"), q.Get("filter["+name+"][to]")
+	if f == "" && t == "" {
+		return 0, 0, false
+	}
+	from, _ = strconv.ParseInt(f, 10, 64)
+	to, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || t == "" {
+		to = 1<<62 - 1
+	}
+	return from, to, true
+}
+
+// orderBy applies order[updated_at] or order[id] (asc|desc); the default
+// is ascending ID.
+func orderBy[T any](q url.Values, list []T, key func(T) (int64, int)) {
+	desc := func(v string) bool { return strings.EqualFold(v, "desc") }
+	switch {
+	case q.Get("order[updated_at]") != "":
+		d := desc(q.Get("order[updated_at]"))
+		slices.SortStableFunc(list, func(a, b T) int {
+			ta, ia := key(a)
+			tb, ib := key(b)
+			c := cmpInt64(ta, tb)
+			if c == 0 {
+				c = ia - ib
+			}
+			if d {
+				c = -c
+			}
+			return c
+		})
+	case desc(q.Get("order[id]")):
+		slices.SortStableFunc(list, func(a, b T) int { _, ia := key(a); _, ib := key(b); return ib - ia })
+	}
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
 func mapValues[K comparable, V any](m map[K]V) []V {
 	out := make([]V, 0, len(m))
 	for _, v := range m {
@@ -1359,6 +1567,15 @@ func (s *Server) handlePatchTask(w http.ResponseWriter, r *http.Request) {
 	}
 	if in.ResponsibleUserID != nil && !s.userExists(*in.ResponsibleUserID) {
 		writeValidation(w, []vErr{{"0", "NotSupportedChoice", "responsible_user_id", "The value you selected is not a valid choice."}})
+		return
+	}
+	// Completing needs a result: the tasks API documentation
+	// (amocrm.ru/developers/content/crm_platform/tasks-api) closes a task
+	// with is_completed together with result.text; Kommo's complete-task
+	// tools take the result as required. The exact refusal (status, code)
+	// when result is missing is not recorded anywhere: unverified.
+	if in.IsCompleted != nil && *in.IsCompleted && (in.Result == nil || strings.TrimSpace(in.Result.Text) == "") {
+		writeValidation(w, []vErr{{"0", "NotBlank", "result.text", "This value should not be blank."}})
 		return
 	}
 	if in.Text != nil {

@@ -21,6 +21,7 @@ const (
 	DefaultClientID     = "amocrm-test-client-id"
 	DefaultClientSecret = "amocrm-test-client-secret"
 	DefaultRefreshToken = "amocrm-test-refresh-0"
+	DefaultRedirectURI  = "https://crmbridge.example/amocrm/oauth"
 )
 
 // Options configure a Server. The zero value is ready to use.
@@ -33,6 +34,14 @@ type Options struct {
 	ClientID, ClientSecret string
 	// RefreshToken is the first valid refresh token. "": DefaultRefreshToken.
 	RefreshToken string
+	// RedirectURI is the integration's registered redirect URI, which
+	// every token request must repeat exactly. "": DefaultRedirectURI.
+	RedirectURI string
+	// APIFilter turns on the account's API filtering: lead and contact
+	// lists apply filter[...] only then, as on real accounts where amoCRM
+	// support enabled the feature. false: filters are ignored and the
+	// unfiltered list is answered.
+	APIFilter bool
 	// AccessTTL is the lifetime of access tokens issued by refresh
 	// (expires_in). 0: 24 hours.
 	AccessTTL time.Duration
@@ -122,6 +131,8 @@ type Server struct {
 	access    map[string]time.Time // OAuth access token → expiry
 	refresh   string               // the one valid refresh token
 	issued    int
+	codes     map[string]bool // authorization codes not yet exchanged
+	host      string          // the account's host after RenameAccount; "": any
 	nextID    int
 	users     []User
 	pipelines []Pipeline
@@ -152,6 +163,9 @@ func NewServer(opt Options) *Server {
 	if opt.RefreshToken == "" {
 		opt.RefreshToken = DefaultRefreshToken
 	}
+	if opt.RedirectURI == "" {
+		opt.RedirectURI = DefaultRedirectURI
+	}
 	if opt.AccessTTL <= 0 {
 		opt.AccessTTL = 24 * time.Hour
 	}
@@ -166,6 +180,7 @@ func NewServer(opt Options) *Server {
 		now:      opt.Now,
 		counts:   map[string]int{},
 		access:   map[string]time.Time{},
+		codes:    map[string]bool{},
 		refresh:  opt.RefreshToken,
 		nextID:   10000001,
 		users:    append([]User(nil), opt.Users...),
@@ -214,6 +229,29 @@ func (s *Server) Close() { s.srv.Close() }
 
 // Token returns the long-lived token the server accepts.
 func (s *Server) Token() string { return s.opt.Token }
+
+// AuthorizationCode issues a code for the authorization_code grant, as
+// the redirect after an administrator authorizes the integration does.
+// Each code can be exchanged once.
+func (s *Server) AuthorizationCode() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.issued++
+	code := fmt.Sprintf("amocrm-test-code-%d", s.issued)
+	s.codes[code] = true
+	return code
+}
+
+// RenameAccount changes the account's host (a subdomain rename): requests
+// naming another host in their Host header then fail (404 on the token
+// endpoint, 401 on the API), and the subdomain lookup answers host.
+// host is "localhost:PORT" for a server on 127.0.0.1:PORT; "" accepts
+// every host again.
+func (s *Server) RenameAccount(host string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.host = host
+}
 
 // RefreshToken returns the refresh token currently valid (it rotates on
 // every successful refresh).
@@ -355,7 +393,22 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeHTML(w, http.StatusTooManyRequests, tooManyPage)
 		return
 	}
-	if pattern != "POST /oauth2/access_token" && !s.authorized(r) {
+	s.mu.Lock()
+	moved := s.host != "" && r.Host != s.host
+	s.mu.Unlock()
+	switch {
+	case pattern == "GET /oauth2/account/current/subdomain":
+		// Answered on amoCRM's shared domain, whatever the account's host.
+	case moved && pattern == "POST /oauth2/access_token":
+		// The old subdomain no longer names the account: the official SDK
+		// reacts to 401 or 404 here with a subdomain lookup
+		// (AmoCRMOAuth::getAccessTokenByRefreshToken).
+		writeProblem(w, http.StatusNotFound, "Not Found", "Account not found", nil)
+		return
+	case moved:
+		writeProblem(w, http.StatusUnauthorized, "Unauthorized", "Account not found", nil)
+		return
+	case pattern != "POST /oauth2/access_token" && !s.authorized(r):
 		writeProblem(w, http.StatusUnauthorized, "Unauthorized", "Token is invalid or expired", nil)
 		return
 	}

@@ -62,10 +62,13 @@ func TestQuirks(t *testing.T) {
 		{"missing single entity is 204", "GET", "/api/v4/leads/12345", "", tok, 204, "", ""},
 		{"limit above 250", "GET", "/api/v4/contacts?limit=251", "", tok, 400, "application/problem+json", "validation-errors"},
 		{"page past the end", "GET", "/api/v4/contacts?page=2", "", tok, 204, "", ""},
-		{"lead in Unsorted by POST /leads", "POST", "/api/v4/leads", `[{"name":"x","pipeline_id":7001,"status_id":70011}]`, tok, 400,
-			"application/problem+json", `"path":"status_id"`},
-		{"lead in Unsorted by complex without metadata", "POST", "/api/v4/leads/complex", `[{"status_id":70011,"pipeline_id":7001}]`, tok, 400,
-			"application/problem+json", `"code":"NotSupportedChoice"`},
+		{"an Unsorted status_id on POST /leads is stored (unverified)", "POST", "/api/v4/leads", `[{"name":"x","pipeline_id":7001,"status_id":70011}]`, tok, 200,
+			"application/hal+json", `"request_id":"0"`},
+		{"tasks cannot be completed without a result", "PATCH", "/api/v4/tasks/1", `{"is_completed":true}`, tok, 404,
+			"application/problem+json", "Task not found"},
+		{"account reports API filtering", "GET", "/api/v4/account?with=is_api_filter_enabled", "", tok, 200,
+			"application/hal+json", `"is_api_filter_enabled":false`},
+		{"Unsorted list is 204 when empty", "GET", "/api/v4/leads/unsorted", "", tok, 204, "", ""},
 		{"complex answers a top-level array", "POST", "/api/v4/leads/complex", `[{"name":"c","_embedded":{"contacts":[{"name":"n"}]}}]`, tok, 200,
 			"application/hal+json", `"merged":false`},
 		{"complex with metadata goes to Unsorted", "POST", "/api/v4/leads/complex", `[{"name":"m","_embedded":{"metadata":{"category":"forms"}}}]`, tok, 200,
@@ -203,7 +206,7 @@ func TestOAuthRotation(t *testing.T) {
 	srv := newServer(t, amocrmtest.Options{})
 	body := func(refresh, secret string) string {
 		b, _ := json.Marshal(map[string]string{"client_id": amocrmtest.DefaultClientID, "client_secret": secret,
-			"grant_type": "refresh_token", "refresh_token": refresh, "redirect_uri": "x"})
+			"grant_type": "refresh_token", "refresh_token": refresh, "redirect_uri": amocrmtest.DefaultRedirectURI})
 		return string(b)
 	}
 	first := srv.RefreshToken()
