@@ -21,9 +21,23 @@ var webhookBody = func() []byte {
 	return []byte(`{"messages":[` + strings.Join(msgs, ",") + `],"statuses":[` + strings.Join(sts, ",") + `]}`)
 }()
 
-// BenchmarkDecodeWebhook compares DecodeWebhook with the floor of any
-// decoder: encoding/json into generic maps.
+// poisonBody is webhookBody with one malformed message: it takes the
+// item-by-item path.
+var poisonBody = []byte(strings.Replace(string(webhookBody), `"isEcho":false`, `"isEcho":"no"`, 1))
+
+// BenchmarkDecodeWebhook compares DecodeWebhook (a valid body, and one
+// with a malformed item, which is decoded item by item) with the floor
+// of any decoder: encoding/json into generic maps.
 func BenchmarkDecodeWebhook(b *testing.B) {
+	b.Run("DecodeWebhook-one-bad-item", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(poisonBody)))
+		for b.Loop() {
+			if wh, err := wazzup.DecodeWebhook(poisonBody); err != nil || len(wh.Events.Rejected) != 1 {
+				b.Fatal(err, wh.Events.Rejected)
+			}
+		}
+	})
 	b.Run("DecodeWebhook", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(webhookBody)))

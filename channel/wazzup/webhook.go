@@ -290,7 +290,12 @@ func (hd *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	wh, err := DecodeWebhook(body)
 	if err != nil {
-		hd.reject(w, r, http.StatusBadRequest, err.(*MalformedError).Reason)
+		reason := err.Error()
+		var me *MalformedError
+		if errors.As(err, &me) {
+			reason = me.Reason
+		}
+		hd.reject(w, r, http.StatusBadRequest, reason)
 		return
 	}
 	ctx := r.Context()
@@ -509,8 +514,9 @@ func parseTime(s string) (time.Time, error) {
 // message) or messageId or status (a status), or has an unparseable time
 // is reported in Events.Rejected and the others are decoded. A key given
 // twice (messages, statuses) contributes the items of every occurrence,
-// in order. Keys are matched exactly; unknown keys and other webhook
-// kinds (channelsUpdates, templateStatus) are ignored.
+// in order. Keys are matched without case, as encoding/json does; unknown
+// keys and other webhook kinds (channelsUpdates, templateStatus) are
+// ignored.
 func DecodeWebhook(body []byte) (Webhook, error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
@@ -519,18 +525,97 @@ func DecodeWebhook(body []byte) (Webhook, error) {
 	if trimmed[0] != '{' {
 		return Webhook{}, malformed("body is not a JSON object")
 	}
-	if !json.Valid(trimmed) {
-		var v any
-		return Webhook{}, malformed("%s", jsonReason("", json.Unmarshal(trimmed, &v)))
+	if wh, ok := decodeFast(trimmed); ok {
+		return wh, nil
 	}
+	return decodeSlow(trimmed)
+}
+
+// wireBody is the webhook body for decodeFast.
+type wireBody struct {
+	Test          *bool           `json:"test"`
+	Messages      []wireMessage   `json:"messages"`
+	Statuses      []wireStatus    `json:"statuses"`
+	CreateContact json.RawMessage `json:"createContact"`
+	CreateDeal    json.RawMessage `json:"createDeal"`
+}
+
+// decodeFast decodes the common body (each key once, every item valid,
+// no creation webhook) in one pass; it reports false whenever
+// decodeSlow could decide differently, which then decides.
+func decodeFast(body []byte) (Webhook, bool) {
+	if countKey(body, "messages") > 1 || countKey(body, "statuses") > 1 || countKey(body, "test") > 1 {
+		return Webhook{}, false
+	}
+	var wb wireBody
+	if json.Unmarshal(body, &wb) != nil || wb.CreateContact != nil || wb.CreateDeal != nil {
+		return Webhook{}, false
+	}
+	var wh Webhook
+	if wb.Test != nil {
+		wh.Test = *wb.Test
+	}
+	ev := &wh.Events
+	if n := len(wb.Messages); n > 0 {
+		ev.Messages = make([]channel.Message, 0, n)
+		ev.Details = make([]MessageDetails, 0, n)
+	}
+	for i := range wb.Messages {
+		m, d, err := wb.Messages[i].decode()
+		if err != nil {
+			return Webhook{}, false
+		}
+		ev.Messages = append(ev.Messages, m)
+		ev.Details = append(ev.Details, d)
+	}
+	if n := len(wb.Statuses); n > 0 {
+		ev.Statuses = make([]Status, 0, n)
+	}
+	for _, ws := range wb.Statuses {
+		if ws.MessageID == "" || ws.Status == "" {
+			return Webhook{}, false
+		}
+		ev.Statuses = append(ev.Statuses, Status{MessageID: ws.MessageID, Status: MessageStatus(ws.Status),
+			Time: ws.Timestamp.t, Error: ws.Error.decode()})
+	}
+	return wh, true
+}
+
+// countKey counts the places where body may hold key as an object key:
+// the quoted key in any letter case (encoding/json matches keys without
+// case) and any string holding an escape (which could spell it). It may
+// count occurrences inside string values too; that only sends the body
+// to the slow path.
+func countKey(body []byte, key string) int {
+	n := 0
+	for i := 0; i+len(key)+2 <= len(body); i++ {
+		if body[i] != '"' {
+			continue
+		}
+		if bytes.EqualFold(body[i+1:i+1+len(key)], []byte(key)) && body[i+1+len(key)] == '"' {
+			n++
+		}
+	}
+	// An escaped key, or one with the two non-ASCII letters that fold to
+	// ASCII (ſ to s, the Kelvin sign to k), could spell it too: let the
+	// slow path decide.
+	if bytes.Contains(body, []byte(`\u`)) || bytes.Contains(body, []byte("ſ")) || bytes.Contains(body, []byte("\u212a")) {
+		n += 2
+	}
+	return n
+}
+
+// decodeSlow decodes the body key by key and item by item, rejecting
+// bad items alone.
+func decodeSlow(trimmed []byte) (Webhook, error) {
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	if _, err := dec.Token(); err != nil { // '{'
 		return Webhook{}, malformed("%s", jsonReason("", err))
 	}
 	var (
-		wh                   Webhook
-		msgItems, statusItem []json.RawMessage
-		kinds                int // creation webhooks seen
+		wh                    Webhook
+		msgItems, statusItems []json.RawMessage
+		kinds                 int // creation webhooks seen
 	)
 	for dec.More() {
 		tok, err := dec.Token()
@@ -538,9 +623,30 @@ func DecodeWebhook(body []byte) (Webhook, error) {
 			return Webhook{}, malformed("%s", jsonReason("", err))
 		}
 		key, _ := tok.(string)
+		// Keys match without case, as encoding/json matches them.
+		for _, k := range []string{"messages", "statuses", "test", "createContact", "createDeal"} {
+			if strings.EqualFold(key, k) {
+				key = k
+			}
+		}
+		switch key {
+		case "messages", "statuses":
+			// Stream the items, so that each is scanned once here and
+			// decoded once below.
+			items, err := decodeItems(dec, key)
+			if err != nil {
+				return Webhook{}, err
+			}
+			if key == "messages" {
+				msgItems = append(msgItems, items...)
+			} else {
+				statusItems = append(statusItems, items...)
+			}
+			continue
+		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return Webhook{}, malformed("%s", jsonReason(key, err))
+			return Webhook{}, malformed("%s", jsonReason("", err))
 		}
 		switch key {
 		case "test":
@@ -549,19 +655,6 @@ func DecodeWebhook(body []byte) (Webhook, error) {
 				return Webhook{}, malformed("test: expected a boolean, got %s", jsonKind(raw))
 			}
 			wh.Test = b
-		case "messages", "statuses":
-			if isNull(raw) {
-				continue
-			}
-			var items []json.RawMessage
-			if raw[0] != '[' || json.Unmarshal(raw, &items) != nil {
-				return Webhook{}, malformed("%s: expected an array, got %s", key, jsonKind(raw))
-			}
-			if key == "messages" {
-				msgItems = append(msgItems, items...)
-			} else {
-				statusItem = append(statusItem, items...)
-			}
 		case "createContact":
 			var w wireCreateContact
 			if err := decodeObject(raw, &w); err != nil {
@@ -579,7 +672,13 @@ func DecodeWebhook(body []byte) (Webhook, error) {
 			kinds++
 		}
 	}
-	if kinds > 1 || (kinds == 1 && len(msgItems)+len(statusItem) > 0) {
+	if _, err := dec.Token(); err != nil { // '}'
+		return Webhook{}, malformed("%s", jsonReason("", err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Webhook{}, malformed("invalid JSON after top-level value")
+	}
+	if kinds > 1 || (kinds == 1 && len(msgItems)+len(statusItems) > 0) {
 		return Webhook{}, malformed("a createContact or createDeal webhook carries nothing else")
 	}
 	ev := &wh.Events
@@ -601,7 +700,7 @@ func DecodeWebhook(body []byte) (Webhook, error) {
 		ev.Messages = append(ev.Messages, m)
 		ev.Details = append(ev.Details, d)
 	}
-	for i, raw := range statusItem {
+	for i, raw := range statusItems {
 		var ws wireStatus
 		if err := decodeObject(raw, &ws); err != nil {
 			ev.Rejected = append(ev.Rejected, rejected("statuses", i, raw, itemReason(err)))
@@ -622,6 +721,43 @@ func DecodeWebhook(body []byte) (Webhook, error) {
 		}
 	}
 	return wh, nil
+}
+
+// decodeItems reads the value of key messages or statuses: null or an
+// array, whose items it returns undecoded.
+func decodeItems(dec *json.Decoder, key string) ([]json.RawMessage, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, malformed("%s", jsonReason("", err))
+	}
+	switch tok {
+	case nil:
+		return nil, nil
+	case json.Delim('['):
+	default:
+		kind := "a number"
+		switch tok.(type) {
+		case json.Delim: // '{'
+			kind = "an object"
+		case string:
+			kind = "a string"
+		case bool:
+			kind = "a boolean"
+		}
+		return nil, malformed("%s: expected an array, got %s", key, kind)
+	}
+	var items []json.RawMessage
+	for dec.More() {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, malformed("%s", jsonReason("", err))
+		}
+		items = append(items, raw)
+	}
+	if _, err := dec.Token(); err != nil { // ']'
+		return nil, malformed("%s", jsonReason("", err))
+	}
+	return items, nil
 }
 
 // maxRawItem bounds Rejected.Raw.

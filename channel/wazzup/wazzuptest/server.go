@@ -1,17 +1,53 @@
-// Package wazzuptest is a fake Wazzup API v3 server for tests and demos:
-// it validates POST /v3/message the way Wazzup documents it, answers with
-// Wazzup's error bodies, enforces idempotency on crmMessageId and the
-// 500-requests-per-5-seconds limit, serves GET /v3/channels, injects
-// failures on demand, and posts webhooks (client messages, echoes,
-// statuses) to a webhook handler, all on loopback.
+// Package wazzuptest is a fake Wazzup API v3 server for tests and demos,
+// on loopback: POST /v3/message with Wazzup's validation, error bodies,
+// crmMessageId idempotency and rate limit; GET /v3/channels; POST and GET
+// /v3/users; POST /v3/contacts and /v3/deals; PATCH and GET /v3/webhooks.
+// It models who Wazzup's chat window shows a chat to (SeesChat), injects
+// failures on demand, and posts webhooks (client and group messages,
+// echoes, statuses, creation requests) to a webhook handler. It also
+// ships TestReceiptStore, the conformance suite of wazzup.ReceiptStore.
 //
-// # Fidelity
+// # Sources
 //
-// Where Wazzup's documentation is silent the fake decides, and says so:
-// unknown channels are answered 400 CHANNEL_NOT_FOUND; a repeated
-// crmMessageId within the window is answered 400 REPEATED_CRM_MESSAGE_ID
-// with data.crmMessageId and no message ID (as documented); the API key is
-// checked on every route and a wrong key gets 401 with an empty body.
+// Each behaviour cites its source where it is implemented. The sources:
+//
+//   - Sending, editing, errors when sending, 60-second crmMessageId
+//     window: https://wazzup24.com/help/api-en/sending-messages/
+//   - Chat types telegroup, max, maxgroup (not on the English page):
+//     https://wazzup24.ru/help/api/otpravka-soobshhenij
+//   - Channels and transports: https://wazzup24.com/help/api-en/working-with-channels/
+//   - Webhooks (subscription, test POST, messages[], statuses[],
+//     createContact / createDeal and the answer they expect):
+//     https://wazzup24.com/help/api-en/webhooks/
+//   - Rate limit (500 requests per 5 s, 429), TOO_MANY_ENTITIES (100 per
+//     call), error body shape: https://wazzup24.com/help/api-en/common-errors/
+//   - Users, contacts, deals:
+//     https://wazzup24.com/help/api-en/working-with-the-user-entity/,
+//     https://wazzup24.com/help/api-en/working-with-contacts/,
+//     https://wazzup24.com/help/api-en/working-with-a-list-of-deals/
+//   - Roles and who sees which chat:
+//     https://wazzup24.com/help/kommo-en/integration-settings-with-kommo-en/,
+//     https://wazzup24.com/help/api-en/unanswered-counter/
+//   - Payload shapes: the examples on those pages (a WhatsApp sticker and
+//     poll, a delivered status), and open-source Wazzup clients' test
+//     fixtures for group chat IDs ("79132123789-1581764243").
+//
+// # Unverified
+//
+// Where the documentation is silent the fake decides, and says so:
+// unknown channels are answered 400 CHANNEL_NOT_FOUND; the API key is
+// checked on every route and a wrong key gets 401 with an empty body; the
+// success bodies of POST /v3/users, /v3/contacts and /v3/deals are empty
+// and their validation errors use VALIDATION_ERROR (users:
+// INVALID_USERS_DATA, documented) with data.index; a contact's
+// responsibleUserId is not checked against the users; the transport
+// maxbot (seen in clients, absent from the channels page) sends to chat
+// type max; which contact a group message carries is not documented
+// (GroupWrites names the member); whether a closed deal's responsible
+// user still sees the chat is not documented (SeesChat says yes); the
+// retry policy of webhooks is not documented (the fake posts once); the
+// 24-hour window of WhatsApp Business is not tracked (inject it with
+// FailNextWith or PostStatusError).
 //
 // # Testing
 //
