@@ -316,6 +316,9 @@ func (s *Server) failNext(n int, f failure) {
 // ServeHTTP serves the fake API; NewServer serves it on loopback, and a
 // test may call it in-process.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// "Authorization: Bearer <apiKey>" on every route; 401 when the key
+	// is missing or wrong (common errors page). The empty body is the
+	// fake's choice.
 	if r.Header.Get("Authorization") != "Bearer "+s.opt.APIKey {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
@@ -324,6 +327,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests++
 	now := s.opt.Now()
 	limited := false
+	// At most 500 requests per 5 seconds, the counter resetting every
+	// 5 seconds (common errors page).
 	if s.opt.RateLimit > 0 {
 		if start := now.Truncate(RateWindow); !start.Equal(s.winStart) {
 			s.winStart, s.winCount = start, 0
@@ -389,10 +394,14 @@ type messageRequest struct {
 
 var (
 	uuidRE    = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	// The chat types of the sending pages (English and Russian).
 	chatTypes = []string{"whatsapp", "whatsgroup", "viber", "instagram", "telegram", "telegroup", "vk", "avito", "max", "maxgroup"}
 )
 
-// transportChatTypes lists the chat types each transport can send to.
+// transportChatTypes lists the chat types each transport can send to;
+// another is WRONG_TRANSPORT (sending page, "Mismatch Between Transport
+// Type and Channel"). Which transports reach group chats is inferred from
+// the chat types' names; maxbot is seen in clients only.
 var transportChatTypes = map[string][]string{
 	"whatsapp":  {"whatsapp", "whatsgroup"},
 	"wapi":      {"whatsapp"},
@@ -406,7 +415,8 @@ var transportChatTypes = map[string][]string{
 	"maxbot":    {"max", "maxgroup"},
 }
 
-// textLimits are the documented text length limits, in characters.
+// textLimits are the text length limits and codes of the sending page's
+// error table, in characters.
 var textLimits = map[string]struct {
 	max  int
 	code string
@@ -454,6 +464,8 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, now time.Ti
 		}
 		return *p
 	}
+	// INVALID_MESSAGE_DATA naming the bad fields in data.fields (sending
+	// page, "Invalid Parameter Values").
 	if !uuidRE.MatchString(str(req.ChannelID)) {
 		bad = append(bad, "channelId")
 	}
@@ -478,9 +490,14 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, now time.Ti
 		}
 	}
 	if ch == nil {
+		// The error table's CHANNEL_NOT_FOUND; its status (400) is the
+		// fake's choice.
 		s.writeErrorLocked(w, 400, "CHANNEL_NOT_FOUND", "Channel not found", nil)
 		return
 	}
+	// Channel states of the channels page, mapped to the error table's
+	// CHANNEL_BLOCKED (off), CHANNEL_NO_MONEY (not paid) and
+	// MESSAGE_CHANNEL_UNAVAILABLE (phone unavailable and the rest).
 	switch ch.State {
 	case "active":
 	case "disabled":
@@ -499,6 +516,8 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, now time.Ti
 			map[string]any{"channelId": string(ch.ID), "transport": ch.Transport, "chatType": chatType})
 		return
 	}
+	// "Both text and contentUri cannot be sent at the same time"; one is
+	// required (sending page and its error table).
 	text, content := str(req.Text), str(req.ContentURI)
 	switch {
 	case text != "" && content != "":
@@ -508,6 +527,7 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, now time.Ti
 		s.writeErrorLocked(w, 400, "MESSAGE_NOTHING_TO_SEND", "No message text was found", nil)
 		return
 	}
+	// "for whatsapp and viber — only numbers" (sending page, chatId).
 	if (chatType == "whatsapp" || chatType == "viber") && !digits(chatID) {
 		s.writeErrorLocked(w, 400, "INVALID_MESSAGE_DATA", "Message data is invalid", map[string]any{"fields": []string{"chatId"}})
 		return
@@ -516,6 +536,8 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, now time.Ti
 		s.writeErrorLocked(w, 400, l.code, fmt.Sprintf("Text exceeds %d characters", l.max), nil)
 		return
 	}
+	// A crmMessageId used in the last 60 seconds is refused (sending
+	// page, "Reusing crmMessageId").
 	key := str(req.CrmMessageID)
 	if key != "" {
 		if at, ok := s.keys[key]; ok && (s.opt.IdempotencyWindow < 0 || now.Sub(at) < s.opt.IdempotencyWindow) {
@@ -542,6 +564,8 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, now time.Ti
 		Time:            now,
 	}
 	s.sent = append(s.sent, msg)
+	// "HTTP/1.1 201 OK" with messageId and chatId (sending page,
+	// response example).
 	writeJSON(w, http.StatusCreated, map[string]string{"messageId": msg.MessageID, "chatId": chatID})
 }
 
@@ -560,6 +584,8 @@ func (s *Server) writeError(w http.ResponseWriter, status int, code, desc string
 	s.writeErrorLocked(w, status, code, desc, data)
 }
 
+// writeErrorLocked writes Wazzup's error body {status, requestId, error,
+// description, data?} (sending page's error examples).
 func (s *Server) writeErrorLocked(w http.ResponseWriter, status int, code, desc string, data any) {
 	s.nextReqID++
 	body := map[string]any{
@@ -668,8 +694,9 @@ func (s *Server) channel(id channel.ID) (Channel, bool) {
 
 // ClientWrites posts to webhookURL the webhook Wazzup sends when a client
 // writes text in chatID on channel ch, and returns the new message's ID.
-// The contact is named after chatID on WhatsApp-like channels (as Wazzup
-// does when the client has no profile name) and "Client <chatID>"
+// The message has the fields of the webhooks page's examples; the
+// contact is named after chatID on WhatsApp-like channels (as in those
+// examples, a client without a profile name) and "Client <chatID>"
 // elsewhere. It fails when ch is unknown or the handler does not answer
 // 200 (a *WebhookError).
 func (s *Server) ClientWrites(ctx context.Context, webhookURL string, ch channel.ID, chatID, text string) (string, error) {
@@ -702,7 +729,10 @@ func (s *Server) ClientWrites(ctx context.Context, webhookURL string, ch channel
 }
 
 // Echo posts to webhookURL the echo Wazzup sends for a message it sent
-// (see Sent): isEcho true, with authorId set to the message's crmUserId.
+// (see Sent): isEcho true, with authorId set to the message's crmUserId
+// (webhooks page: authorId is "User ID in your CRM"; whether Wazzup echoes
+// messages sent through the API itself is not documented: the page says
+// isEcho marks outgoing messages "sent not from this API").
 func (s *Server) Echo(ctx context.Context, webhookURL string, m SentMessage) error {
 	return s.PostMessages(ctx, webhookURL, WebhookMessage{
 		MessageID:  m.MessageID,
