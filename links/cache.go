@@ -15,6 +15,7 @@ type expansion struct {
 	trail   []Hop
 	preview *Preview
 	err     error
+	noSlot  bool // err says the link got no fetch slot: it was not tried
 }
 
 // flight is one fetch in progress; done is closed once val is set.
@@ -39,22 +40,22 @@ type cache struct {
 	ll      *list.List // front = most recently used; values are *entry
 	items   map[string]*list.Element
 	flights map[string]*flight
+
+	now   func() time.Time
+	ttl   func(expansion) time.Duration           // how long to keep an outcome; <= 0: not kept
+	fetch func(context.Context, string) expansion // ctx carries the first caller's values, not its cancellation
 }
 
-func newCache(size int) *cache {
+func newCache(size int, now func() time.Time, ttl func(expansion) time.Duration, fetch func(context.Context, string) expansion) *cache {
 	return &cache{
 		size:    size,
 		ll:      list.New(),
 		items:   map[string]*list.Element{},
 		flights: map[string]*flight{},
+		now:     now,
+		ttl:     ttl,
+		fetch:   fetch,
 	}
-}
-
-// get returns a stored, unexpired value.
-func (c *cache) get(key string, now time.Time) (expansion, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.getLocked(key, now)
 }
 
 func (c *cache) getLocked(key string, now time.Time) (expansion, bool) {
@@ -72,33 +73,28 @@ func (c *cache) getLocked(key string, now time.Time) (expansion, bool) {
 	return en.val, true
 }
 
-// do returns the stored value for key, or joins the fetch in progress, or
-// starts fetch in a new goroutine. The fetch runs to completion even if ctx
-// ends (its own budget is fetch's business) so that its result is stored
-// for the next caller; do itself returns ctx.Err() as soon as ctx ends.
-// shared is true when this caller did not start the fetch.
-func (c *cache) do(ctx context.Context, key string, now func() time.Time, ttl func(expansion) time.Duration, fetch func() expansion) (val expansion, shared bool, err error) {
+// start returns the stored, unexpired value for key (f == nil), or the
+// fetch in progress for key (joined), or starts one in a new goroutine.
+// A fetch runs to completion whoever waits for it, on a context with ctx's
+// values but not its cancellation (its budget is fetch's business), so
+// that its result is stored for the next caller; the caller waits on
+// f.done as long as it likes.
+func (c *cache) start(ctx context.Context, key string) (val expansion, f *flight, joined bool) {
 	c.mu.Lock()
-	if v, ok := c.getLocked(key, now()); ok {
-		c.mu.Unlock()
-		return v, true, nil
+	defer c.mu.Unlock()
+	if v, ok := c.getLocked(key, c.now()); ok {
+		return v, nil, false
 	}
-	f, joined := c.flights[key]
+	f, joined = c.flights[key]
 	if !joined {
 		f = &flight{done: make(chan struct{})}
 		c.flights[key] = f
-		go c.run(key, f, now, ttl, fetch)
+		go c.run(context.WithoutCancel(ctx), key, f)
 	}
-	c.mu.Unlock()
-	select {
-	case <-f.done:
-		return f.val, joined, nil
-	case <-ctx.Done():
-		return expansion{}, joined, ctx.Err()
-	}
+	return expansion{}, f, joined
 }
 
-func (c *cache) run(key string, f *flight, now func() time.Time, ttl func(expansion) time.Duration, fetch func() expansion) {
+func (c *cache) run(ctx context.Context, key string, f *flight) {
 	var v expansion
 	func() {
 		defer func() {
@@ -106,11 +102,11 @@ func (c *cache) run(key string, f *flight, now func() time.Time, ttl func(expans
 				v = expansion{err: fmt.Errorf("links: internal error while expanding %s: %v", key, r)}
 			}
 		}()
-		v = fetch()
+		v = c.fetch(ctx, key)
 	}()
 	c.mu.Lock()
-	if d := ttl(v); d > 0 && c.size > 0 {
-		c.putLocked(key, v, now().Add(d))
+	if d := c.ttl(v); d > 0 && c.size > 0 {
+		c.putLocked(key, v, c.now().Add(d))
 	}
 	delete(c.flights, key)
 	f.val = v

@@ -35,7 +35,8 @@
 // offsets: every byte outside the links is kept as is.
 //
 // Expanding ([Expander.ExpandText]): each distinct link of a message is
-// expanded concurrently. Redirects are followed by hand: a 3xx Location
+// expanded once, however often the message repeats it, and the distinct
+// links concurrently. Redirects are followed by hand: a 3xx Location
 // (relative ones resolved against the current hop), a Refresh header, and
 // <meta http-equiv="refresh"> in the head of a 2xx HTML page (read through
 // x/net/html, charset-aware: windows-1251 and the rest, from the
@@ -43,17 +44,25 @@
 // followed. A 2xx response without a refresh, a non-2xx response after at
 // least one redirect, or a non-HTML response ends the chain: that address is
 // the long one. Non-HTML bodies are not read; HTML bodies are read up to
-// <body>, </head> or Options.MaxBodyBytes, whichever comes first.
+// <body>, </head> or Options.MaxBodyBytes, whichever comes first. What is
+// left of a body, if a few KiB at most, is read and discarded so that the
+// connection is reused for the next request instead of paying a new TCP
+// and TLS handshake.
 //
 // Limits: Options.MaxHops redirects (loop detection on the visited set, the
 // fragment ignored), Options.PerLinkTimeout for one link with all its hops,
 // Options.PerMessageTimeout for one ExpandText call (and the caller's ctx),
 // Options.MaxBodyBytes per response, Options.MaxLinksPerMessage distinct
-// links per message, 64 KiB of response headers, 8 KiB per redirect target.
+// links per message (the rest are left as written and counted in
+// Result.Skipped), Options.MaxConcurrentFetches links followed at once by
+// one Expander over all calls, 64 KiB of response headers, 8 KiB per
+// redirect target. The memory an ExpandText call uses is its result text
+// plus a bounded amount per distinct link, however many links the text
+// holds.
 //
 // A failed expansion never loses or blocks the message: the short link stays
-// in Result.Text and Result.Links says for each link what happened (Long,
-// Hops, the Trail of requests, or Err). A link that answers with a page of
+// in Result.Text and Result.Links says for each distinct link what happened
+// (Long, Hops, the Trail of requests, or Err). A link that answers with a page of
 // its own rather than a redirect is reported with [ErrNoRedirect] and kept.
 //
 // Caching: each normalised short link ([Span].URL) is fetched at most once
@@ -63,6 +72,10 @@
 // runs out stops waiting, but the fetch it joined or started runs on (for at
 // most PerLinkTimeout) and its outcome is cached for the next message.
 // Expiry uses Options.Now.
+//
+// Logging: with Options.Logger set, each link followed is logged with its
+// host, hops, last status, duration and outcome; never a path, a query or
+// an error text (see Options.Logger).
 //
 // Safety: the default HTTP client refuses, at dial time (after DNS, on every
 // hop and every connection attempt, so neither a redirect nor DNS rebinding
@@ -90,8 +103,9 @@
 // URL of that hop) wrapping one of [ErrBlockedAddress] (a
 // *[BlockedAddressError] naming the address and its range), [ErrScheme],
 // [ErrLoop], [ErrTooManyHops], [ErrBadLocation], [ErrNoRedirect],
-// [ErrStatus] (a *[StatusError]), [ErrTooManyLinks], a network error, or
-// context.DeadlineExceeded / context.Canceled. Test them with errors.Is.
+// [ErrStatus] (a *[StatusError]), a network error, or
+// context.DeadlineExceeded / context.Canceled (also when a link found no
+// fetch slot within its budget). Test them with errors.Is.
 // ExpandText itself returns an error only for a nil context
 // ([ErrNilContext]), a context already done on entry, or invalid Options
 // (*[OptionsError], [ErrInvalidOptions]); Result.Text is then the input.
@@ -106,20 +120,9 @@
 // AllowAddrs empty in production. The package's own tests cover the guard
 // with the hatch closed, redirect chains, loops, 20 hops, refresh, a 10 MB
 // body, slow servers, bad schemes, private and metadata addresses, non-HTML
-// targets, windows-1251 pages and concurrent expansion of one link; the
+// targets, windows-1251 pages, concurrent expansion of one link,
+// connection reuse (connections counted at the server), the cap on fetches
+// in flight (requests counted at a blocking server) and what is logged; the
 // finder is fuzzed (FuzzExpandText: no panic, text outside links unchanged).
-//
-// # Performance
-//
-// Measured on the shared 2-core CI machine (AMD EPYC, Go 1.26, noisy; medians
-// of 3 runs, ratios from the same run), for a 300-byte Russian message with
-// two links:
-//
-//	Find (hand-written scanner)           ~0.85 µs  200 B  4 allocs
-//	  regexp baseline (reference §2.4)    ~11–46 µs 305 B  3 allocs  (finder ≥ 13× faster)
-//	Find, no link in the message          ~0.26 µs    0 B  0 allocs  (regexp: ~7.7 µs)
-//	ExpandText, both links cached         ~2.2 µs  1240 B  9 allocs  (≈ 2.3× Find alone)
-//	ExpandText, no link in the message    ~0.28 µs    0 B  0 allocs
-//
-// The target for the finder is ≤ 10 µs per message.
+// The package's benchmarks record the measured speed and memory.
 package links

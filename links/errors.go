@@ -30,9 +30,6 @@ var (
 	// ErrStatus: the short link itself answered with an HTTP error status.
 	// The concrete error is a *StatusError.
 	ErrStatus = errors.New("links: unexpected HTTP status")
-	// ErrTooManyLinks: the message holds more distinct short links than
-	// Options.MaxLinksPerMessage; the extra ones are left as they are.
-	ErrTooManyLinks = errors.New("links: too many links in one message")
 	// ErrInvalidOptions: the Options given to NewExpander are invalid.
 	// The concrete error is an *OptionsError.
 	ErrInvalidOptions = errors.New("links: invalid options")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -16,28 +17,34 @@ import (
 
 // Defaults used for zero Options fields.
 const (
-	DefaultMaxHops            = 5
-	DefaultPerLinkTimeout     = 5 * time.Second
-	DefaultPerMessageTimeout  = 8 * time.Second
-	DefaultMaxBodyBytes       = defaultMaxBody
-	DefaultMaxLinksPerMessage = 20
-	DefaultCacheSize          = 1024
-	DefaultCacheTTL           = 24 * time.Hour
-	DefaultFailureTTL         = time.Minute
-	DefaultUserAgent          = "crmbridge-links/1.0"
+	DefaultMaxHops              = 5
+	DefaultPerLinkTimeout       = 5 * time.Second
+	DefaultPerMessageTimeout    = 8 * time.Second
+	DefaultMaxBodyBytes         = defaultMaxBody
+	DefaultMaxLinksPerMessage   = 20
+	DefaultMaxConcurrentFetches = 32
+	DefaultCacheSize            = 1024
+	DefaultCacheTTL             = 24 * time.Hour
+	DefaultFailureTTL           = time.Minute
+	DefaultUserAgent            = "crmbridge-links/1.0"
 )
 
 const (
 	defaultMaxBody = 64 << 10
-	maxURLLen      = 8 << 10
-	maxHopsLimit   = 100
+	// maxDrain is the most bytes of an unread response body read before
+	// closing it, so that its connection can carry the next request; the
+	// standard client does the same, with 2 KiB, between the redirects it
+	// follows (net/http/client.go, maxBodySlurpSize).
+	maxDrain     = 4 << 10
+	maxURLLen    = 8 << 10
+	maxHopsLimit = 100
 )
 
 // Options configure an [Expander]. The zero value means the documented
 // defaults: amo.sh only, 5 redirects, 5 s per link, 8 s per message, 64 KiB
-// read per response, 20 links per message, a 1024-entry cache keeping
-// successes for 24 h and failures for 1 min, no preview, and the guarded
-// default HTTP client. Negative durations and counts are invalid unless
+// read per response, 20 distinct links per message, 32 fetches at a time, a
+// 1024-entry cache keeping successes for 24 h and failures for 1 min, no
+// preview, no logging, and the guarded default HTTP client. Negative durations and counts are invalid unless
 // stated otherwise.
 //
 // Whether an Expander is used at all is the host's global setting "Expand
@@ -50,8 +57,9 @@ type Options struct {
 	// MaxHops is the most redirects (3xx, Refresh header or meta refresh)
 	// followed for one link; one more gives ErrTooManyHops. 0: 5; at most 100.
 	MaxHops int
-	// PerLinkTimeout bounds the whole expansion of one link, all hops
-	// included. 0: 5 s.
+	// PerLinkTimeout bounds the whole expansion of one link from the moment
+	// it is requested: the wait for a fetch slot (see MaxConcurrentFetches)
+	// and all hops included. 0: 5 s.
 	PerLinkTimeout time.Duration
 	// PerMessageTimeout bounds one ExpandText call. Links not expanded by
 	// then are reported with context.DeadlineExceeded and left as they are;
@@ -62,8 +70,15 @@ type Options struct {
 	// bodies are read, and only up to <body>). 0: 64 KiB.
 	MaxBodyBytes int64
 	// MaxLinksPerMessage is the most distinct short links expanded in one
-	// message; the rest are reported with ErrTooManyLinks. 0: 20.
+	// message; links beyond are left as written, unexamined, and counted in
+	// Result.Skipped. Repeats of a link count once. 0: 20.
 	MaxLinksPerMessage int
+	// MaxConcurrentFetches is the most links this Expander follows at the
+	// same time, over all calls (each followed link makes one request at a
+	// time). Further fetches wait for a slot within their PerLinkTimeout; a
+	// link that gets none fails with context.DeadlineExceeded and that
+	// outcome is not cached. 0: DefaultMaxConcurrentFetches (32).
+	MaxConcurrentFetches int
 	// CacheSize is the number of short links whose outcome is remembered
 	// (LRU). 0: 1024; negative: nothing is remembered (concurrent requests
 	// for one link still share one fetch).
@@ -93,8 +108,21 @@ type Options struct {
 	// []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}. Keep it empty
 	// in production.
 	AllowAddrs []netip.Prefix
-	// Now returns the current time, used for cache expiry only. nil: time.Now.
+	// Now returns the current time, used for cache expiry only (logged
+	// durations use the monotonic clock). nil: time.Now.
 	Now func() time.Time
+	// Logger, if set, receives one record per link followed (not per cache
+	// hit): at Debug when the link led somewhere, at Warn when it failed.
+	// Attributes: "host" (the short link's host), "long_host" (the final
+	// host, on success), "hops", "status" (the last HTTP status, 0 if none),
+	// "duration", "outcome": one of "expanded", "fetched" (a Preview),
+	// "no_redirect", "status", "blocked", "scheme", "loop", "too_many_hops",
+	// "bad_location", "timeout", "canceled", "no_slot" (no fetch slot within
+	// PerLinkTimeout) or "error" (a network error). Paths, queries,
+	// fragments and error texts are never logged: short links are
+	// per-contact tracking addresses and long ones may carry tokens in
+	// their query. nil: silent.
+	Logger *slog.Logger
 }
 
 // Validate reports the first invalid field as an *OptionsError (errors.Is
@@ -116,6 +144,8 @@ func (o Options) Validate() error {
 		return &OptionsError{Field: "MaxBodyBytes", Reason: "negative"}
 	case o.MaxLinksPerMessage < 0:
 		return &OptionsError{Field: "MaxLinksPerMessage", Reason: "negative"}
+	case o.MaxConcurrentFetches < 0:
+		return &OptionsError{Field: "MaxConcurrentFetches", Reason: "negative"}
 	case o.CacheTTL < 0:
 		return &OptionsError{Field: "CacheTTL", Reason: "negative"}
 	}
@@ -152,6 +182,8 @@ type Expander struct {
 	now        func() time.Time
 	client     *http.Client
 	cache      *cache
+	slots      chan struct{} // one token per fetch in progress
+	log        *slog.Logger  // nil: silent
 }
 
 // NewExpander returns an Expander configured by opt (zero fields: defaults).
@@ -193,7 +225,9 @@ func (e *Expander) setup() {
 	} else {
 		e.client = Guard{Allow: o.AllowAddrs}.NewClient()
 	}
-	e.cache = newCache(or(o.CacheSize, DefaultCacheSize))
+	e.cache = newCache(or(o.CacheSize, DefaultCacheSize), e.now, e.ttl, e.fetch)
+	e.slots = make(chan struct{}, or(o.MaxConcurrentFetches, DefaultMaxConcurrentFetches))
+	e.log = o.Logger
 }
 
 func or[T comparable](v, def T) T {
@@ -231,16 +265,21 @@ type Hop struct {
 	Via         Via    // how the next hop was found; "" for the last request
 }
 
-// LinkResult reports what happened to one short link of a message.
+// LinkResult reports what happened to one distinct short link of a message
+// (all its occurrences).
 type LinkResult struct {
-	// Start and End are the byte offsets of the link in the ORIGINAL text.
+	// Start and End are the byte offsets of the link's first occurrence in
+	// the ORIGINAL text.
 	Start, End int
-	// Short is the link as written; URL its normalised form (the cache key).
+	// Short is the first occurrence as written; URL its normalised form
+	// (the cache key), shared by all occurrences however they are written.
 	Short, URL string
+	// Count is the number of occurrences of the link in the text.
+	Count int
 	// Long is the address the link leads to ("" if it was not expanded).
 	Long string
 	// Replaced is true when Long was written into Result.Text in place of
-	// Short; false when expansion failed (Err != nil).
+	// every occurrence; false when expansion failed (Err != nil).
 	Replaced bool
 	// Err says why the link was not expanded: a *LinkError wrapping one of
 	// the package sentinels or a context error; nil when Replaced.
@@ -258,12 +297,18 @@ type LinkResult struct {
 
 // Result is the outcome of ExpandText.
 type Result struct {
-	// Text is the message text with every expanded short link replaced by
-	// its long address; every other byte is unchanged. It is always usable,
-	// even when ExpandText returns an error (then it is the input text).
+	// Text is the message text with every occurrence of an expanded short
+	// link replaced by its long address; every other byte is unchanged. It
+	// is always usable, even when ExpandText returns an error (then it is
+	// the input text).
 	Text string
-	// Links has one entry per short link occurrence, in text order.
+	// Links has one entry per distinct short link (by URL), in order of
+	// first appearance, at most Options.MaxLinksPerMessage.
 	Links []LinkResult
+	// Skipped counts the occurrences of the links beyond
+	// Options.MaxLinksPerMessage distinct ones: they are left as written
+	// and not examined.
+	Skipped int
 }
 
 // ExpandText replaces the short links in text by the addresses they
@@ -279,8 +324,12 @@ type Result struct {
 // non-nil only when ctx is nil or already done on entry, or the Options were
 // invalid; Result.Text is the unchanged text then.
 //
-// A text without short links costs no allocation besides the Result and
-// makes no request.
+// Each distinct link is expanded once however often the text repeats it,
+// and the text is read twice (once to list the links, once to write the
+// result) rather than held as a list of occurrences, so the memory used
+// is the result text plus a bounded amount per distinct link. A text
+// without short links costs no allocation besides the Result and makes no
+// request.
 func (e *Expander) ExpandText(ctx context.Context, text string) (Result, error) {
 	res := Result{Text: text}
 	if ctx == nil {
@@ -289,13 +338,34 @@ func (e *Expander) ExpandText(ctx context.Context, text string) (Result, error) 
 	if err := e.init(); err != nil {
 		return res, err
 	}
-	spans := Find(text, e.hosts)
-	if len(spans) == 0 {
-		return res, nil
+	// The distinct links, in order of first appearance. The URL of each
+	// occurrence is built in a reusable buffer: looking it up allocates
+	// nothing.
+	var (
+		index   map[string]int // URL -> position in res.Links
+		scratch [256]byte
+	)
+	buf := scratch[:0]
+	sc := newScanner(text, e.hosts)
+	for m, ok := sc.next(); ok; m, ok = sc.next() {
+		buf = m.appendURL(buf[:0], text)
+		if k, seen := index[string(buf)]; seen {
+			res.Links[k].Count++
+			continue
+		}
+		if len(res.Links) == e.maxLinks {
+			res.Skipped++
+			continue
+		}
+		if index == nil {
+			index = make(map[string]int)
+		}
+		key := string(buf)
+		index[key] = len(res.Links)
+		res.Links = append(res.Links, LinkResult{Start: m.start, End: m.end, Short: text[m.start:m.end], URL: key, Count: 1})
 	}
-	res.Links = make([]LinkResult, len(spans))
-	for i, s := range spans {
-		res.Links[i] = LinkResult{Start: s.Start, End: s.End, Short: s.Text, URL: s.URL}
+	if len(res.Links) == 0 {
+		return res, nil
 	}
 	if err := ctx.Err(); err != nil {
 		for i := range res.Links {
@@ -303,60 +373,49 @@ func (e *Expander) ExpandText(ctx context.Context, text string) (Result, error) 
 		}
 		return res, err
 	}
-	// One expansion per distinct link: cached ones first, the rest
-	// concurrently under the message budget.
-	index := make(map[string]int, len(spans))
-	var keys []string
-	for _, s := range spans {
-		if _, ok := index[s.URL]; !ok {
-			index[s.URL] = len(keys)
-			keys = append(keys, s.URL)
-		}
-	}
+
+	// Cached outcomes at once; the rest are fetched concurrently, each by
+	// one goroutine however many callers want it, and waited for under the
+	// message budget.
 	type outcome struct {
 		val    expansion
-		shared bool
-		done   bool
+		flight *flight // nil: served from the cache
+		joined bool
 	}
-	outs := make([]outcome, len(keys))
-	pending := 0
-	now := e.now()
-	for k, key := range keys {
-		if k >= e.maxLinks {
-			outs[k] = outcome{val: expansion{err: &LinkError{Short: key, Err: fmt.Errorf("%w: limit is %d", ErrTooManyLinks, e.maxLinks)}}, done: true}
-		} else if v, ok := e.cache.get(key, now); ok {
-			outs[k] = outcome{val: v, shared: true, done: true}
-		} else {
-			pending++
-		}
+	outs := make([]outcome, len(res.Links))
+	waiting := false
+	for k := range res.Links {
+		v, f, joined := e.cache.start(ctx, res.Links[k].URL)
+		outs[k] = outcome{val: v, flight: f, joined: joined}
+		waiting = waiting || f != nil
 	}
-	if pending > 0 {
+	if waiting {
 		mctx, cancel := context.WithTimeout(ctx, e.perMessage)
-		var wg sync.WaitGroup
-		for k, key := range keys {
-			if outs[k].done {
+		for k := range outs {
+			f := outs[k].flight
+			if f == nil {
 				continue
 			}
-			if pending == 1 {
-				v, sh := e.expandOne(mctx, key)
-				outs[k] = outcome{val: v, shared: sh}
-				break
+			select {
+			case <-f.done:
+			case <-mctx.Done():
 			}
-			wg.Go(func() {
-				v, sh := e.expandOne(mctx, key)
-				outs[k] = outcome{val: v, shared: sh}
-			})
+			select {
+			case <-f.done: // preferred, even if the budget ran out meanwhile
+				outs[k].val = f.val
+			default:
+				key := res.Links[k].URL
+				outs[k].val = expansion{err: &LinkError{Short: key, URL: key, Err: mctx.Err()}}
+			}
 		}
-		wg.Wait()
 		cancel()
 	}
 
-	var b strings.Builder
-	last := 0
-	for i := range res.Links {
-		l := &res.Links[i]
-		o := outs[index[l.URL]]
-		l.Trail, l.Cached = slices.Clone(o.val.trail), o.shared
+	replaced := false
+	grow := 0
+	for k := range res.Links {
+		l, o := &res.Links[k], outs[k]
+		l.Trail, l.Cached = slices.Clone(o.val.trail), o.flight == nil || o.joined
 		if o.val.preview != nil {
 			p := *o.val.preview
 			l.Preview = &p
@@ -372,40 +431,48 @@ func (e *Expander) ExpandText(ctx context.Context, text string) (Result, error) 
 			continue
 		}
 		l.Long = o.val.long
-		if l.Long == "" || l.Long == l.URL {
+		if l.Long != "" && l.Long != l.URL {
+			l.Replaced, replaced = true, true
+			grow += l.Count * max(len(l.Long)-len(l.Short), 0)
+		}
+	}
+	if !replaced {
+		return res, nil
+	}
+
+	// Second pass: write the text, replacing each occurrence of a link
+	// that was expanded.
+	var b strings.Builder
+	b.Grow(len(text) + grow)
+	last := 0
+	sc = newScanner(text, e.hosts)
+	for m, ok := sc.next(); ok; m, ok = sc.next() {
+		buf = m.appendURL(buf[:0], text)
+		k, found := index[string(buf)]
+		if !found || !res.Links[k].Replaced {
 			continue
 		}
-		if b.Len() == 0 {
-			b.Grow(len(text) + 64)
-		}
-		b.WriteString(text[last:l.Start])
-		b.WriteString(l.Long)
-		last = l.End
-		l.Replaced = true
+		b.WriteString(text[last:m.start])
+		b.WriteString(res.Links[k].Long)
+		last = m.end
 	}
-	if last > 0 {
-		b.WriteString(text[last:])
-		res.Text = b.String()
-	}
+	b.WriteString(text[last:])
+	res.Text = b.String()
 	return res, nil
 }
 
-// expandOne returns the outcome for one normalised short link, from the
-// cache, a fetch in flight, or a new fetch.
-func (e *Expander) expandOne(ctx context.Context, key string) (expansion, bool) {
-	v, shared, err := e.cache.do(ctx, key, e.now, e.ttl, func() expansion {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.perLink)
-		defer cancel()
-		return e.follow(fctx, key, e.opt.WithPreview, true)
-	})
-	if err != nil {
-		return expansion{err: &LinkError{Short: key, URL: key, Err: err}}, shared
-	}
-	return v, shared
+// fetch expands one short link for the cache, within PerLinkTimeout.
+func (e *Expander) fetch(ctx context.Context, key string) expansion {
+	ctx, cancel := context.WithTimeout(ctx, e.perLink)
+	defer cancel()
+	return e.follow(ctx, key, e.opt.WithPreview, true)
 }
 
 func (e *Expander) ttl(v expansion) time.Duration {
-	if v.err != nil {
+	switch {
+	case v.noSlot:
+		return 0 // the link was not tried: the next message tries again
+	case v.err != nil:
 		return max(e.failTTL, 0)
 	}
 	return e.cacheTTL
@@ -439,10 +506,113 @@ func (e *Expander) Preview(ctx context.Context, rawURL string) (Preview, error) 
 	return p, nil
 }
 
-// follow requests start and follows redirects by hand until a final
+// follow waits for a fetch slot, then chases start, and logs the outcome.
+func (e *Expander) follow(ctx context.Context, start string, wantPreview, requireRedirect bool) expansion {
+	began := time.Now()
+	var ex expansion
+	select {
+	case e.slots <- struct{}{}:
+	default:
+		select {
+		case e.slots <- struct{}{}:
+		case <-ctx.Done():
+			ex.err = &LinkError{Short: start, URL: start, Err: fmt.Errorf("%w: waited %v for one of %d fetch slots", ctx.Err(), time.Since(began).Round(time.Millisecond), cap(e.slots))}
+			ex.noSlot = true
+		}
+	}
+	if !ex.noSlot {
+		func() {
+			defer func() { <-e.slots }()
+			ex = e.chase(ctx, start, wantPreview, requireRedirect)
+		}()
+	}
+	if e.log != nil {
+		e.logFetch(ctx, start, ex, requireRedirect, time.Since(began))
+	}
+	return ex
+}
+
+// logFetch writes the record documented at Options.Logger.
+func (e *Expander) logFetch(ctx context.Context, start string, ex expansion, expand bool, d time.Duration) {
+	level, msg := slog.LevelDebug, "links: short link expanded"
+	switch {
+	case ex.err != nil && expand:
+		level, msg = slog.LevelWarn, "links: short link not expanded"
+	case ex.err != nil:
+		level, msg = slog.LevelWarn, "links: preview not fetched"
+	case !expand:
+		msg = "links: preview fetched"
+	}
+	if !e.log.Enabled(ctx, level) {
+		return
+	}
+	status := 0
+	if len(ex.trail) > 0 {
+		status = ex.trail[len(ex.trail)-1].Status
+	}
+	hops := max(len(ex.trail)-1, 0)
+	if le := (*LinkError)(nil); errors.As(ex.err, &le) {
+		hops = le.Hop
+	}
+	attrs := []slog.Attr{slog.String("host", hostOf(start))}
+	if ex.err == nil {
+		attrs = append(attrs, slog.String("long_host", hostOf(ex.long)))
+	}
+	attrs = append(attrs,
+		slog.Int("hops", hops),
+		slog.Int("status", status),
+		slog.Duration("duration", d),
+		slog.String("outcome", outcomeOf(ex, expand)),
+	)
+	e.log.LogAttrs(ctx, level, msg, attrs...)
+}
+
+// hostOf returns the host (and port) of an address, without user
+// information, path or query; "" if it does not parse.
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
+// outcomeOf names an expansion's outcome for the log.
+func outcomeOf(ex expansion, expand bool) string {
+	err := ex.err
+	switch {
+	case err == nil && expand:
+		return "expanded"
+	case err == nil:
+		return "fetched"
+	case ex.noSlot:
+		return "no_slot"
+	case errors.Is(err, ErrNoRedirect):
+		return "no_redirect"
+	case errors.Is(err, ErrStatus):
+		return "status"
+	case errors.Is(err, ErrBlockedAddress):
+		return "blocked"
+	case errors.Is(err, ErrScheme):
+		return "scheme"
+	case errors.Is(err, ErrLoop):
+		return "loop"
+	case errors.Is(err, ErrTooManyHops):
+		return "too_many_hops"
+	case errors.Is(err, ErrBadLocation):
+		return "bad_location"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	}
+	return "error"
+}
+
+// chase requests start and follows redirects by hand until a final
 // response. requireRedirect makes a final response at hop 0 an error (a
 // short link that does not redirect has no long address).
-func (e *Expander) follow(ctx context.Context, start string, wantPreview, requireRedirect bool) expansion {
+func (e *Expander) chase(ctx context.Context, start string, wantPreview, requireRedirect bool) expansion {
 	var ex expansion
 	cur, err := url.Parse(start)
 	if err != nil || len(start) > maxURLLen {
@@ -509,7 +679,17 @@ func (e *Expander) request(ctx context.Context, u *url.URL, wantPreview bool) (n
 	if err != nil {
 		return nil, step, info, netErr(ctx, err)
 	}
-	defer resp.Body.Close()
+	var read int64 // bytes of the body consumed below
+	defer func() {
+		// Read what little is left, within MaxBodyBytes, so that the
+		// connection goes back to the pool; a body known to be larger is
+		// cut off (closing it closes the connection) rather than read.
+		n := min(maxDrain, e.maxBody-read)
+		if resp.ContentLength < 0 || resp.ContentLength-read <= n {
+			io.CopyN(io.Discard, resp.Body, n)
+		}
+		resp.Body.Close()
+	}()
 	step.Status = resp.StatusCode
 	ct := resp.Header.Get("Content-Type")
 	step.ContentType = mediaType(ct)
@@ -537,7 +717,9 @@ func (e *Expander) request(ctx context.Context, u *url.URL, wantPreview bool) (n
 	if !isHTML(ct) {
 		return nil, step, info, nil // not read: PDFs, images, ...
 	}
-	info, err = scanHead(io.LimitReader(resp.Body, e.maxBody), ct, u, wantPreview)
+	body := &io.LimitedReader{R: resp.Body, N: e.maxBody}
+	info, err = scanHead(body, ct, u, wantPreview)
+	read = e.maxBody - body.N
 	if cerr := ctx.Err(); cerr != nil {
 		return nil, step, info, cerr
 	}

@@ -444,15 +444,16 @@ func TestExpandConcurrentOneFetch(t *testing.T) {
 		t.Errorf("hits /4823=%d /final=%d; want 1 each", a, b)
 	}
 	fetched := 0
-	for _, res := range results {
-		for _, l := range res.Links {
-			if !l.Cached {
-				fetched++
-			}
+	for i, res := range results {
+		if len(res.Links) != 1 || res.Links[0].Count != 2 {
+			t.Fatalf("message %d: Links = %+v; want one link occurring twice", i, res.Links)
+		}
+		if !res.Links[0].Cached {
+			fetched++
 		}
 	}
-	if fetched != 2 { // the one fetching call reports both occurrences as its own
-		t.Errorf("%d link results not Cached; want 2 (the fetching message's two occurrences)", fetched)
+	if fetched != 1 {
+		t.Errorf("%d link results not Cached; want 1 (the fetching message)", fetched)
 	}
 }
 
@@ -558,23 +559,26 @@ func TestExpandTextShapes(t *testing.T) {
 func TestExpandTooManyLinks(t *testing.T) {
 	t.Parallel()
 	mt := newMemTransport()
-	var parts, want []string
 	for i := range 5 {
 		mt.handle(fmt.Sprintf("https://amo.sh/%d", i), memRedirect(fmt.Sprintf("https://x.example/%d", i)))
-		parts = append(parts, fmt.Sprintf("amo.sh/%d", i))
-		if i < 3 {
-			want = append(want, fmt.Sprintf("https://x.example/%d", i))
-		} else {
-			want = append(want, fmt.Sprintf("amo.sh/%d", i))
-		}
 	}
 	e := NewExpander(Options{HTTPClient: &http.Client{Transport: mt}, MaxLinksPerMessage: 3})
-	res := mustExpand(t, e, strings.Join(parts, " "))
-	if got := strings.Join(want, " "); res.Text != got {
-		t.Errorf("Text = %q; want %q", res.Text, got)
+	// Repeats count once: amo.sh/0 twice (two spellings) still leaves room
+	// for amo.sh/1 and /2; /3 and /4 are beyond the limit.
+	res := mustExpand(t, e, "amo.sh/0 amo.sh/1 https://amo.sh/0 amo.sh/2 amo.sh/3 amo.sh/4 amo.sh/3")
+	want := "https://x.example/0 https://x.example/1 https://x.example/0 https://x.example/2 amo.sh/3 amo.sh/4 amo.sh/3"
+	if res.Text != want {
+		t.Errorf("Text = %q; want %q", res.Text, want)
 	}
-	if !errors.Is(res.Links[4].Err, ErrTooManyLinks) {
-		t.Errorf("Links[4].Err = %v; want ErrTooManyLinks", res.Links[4].Err)
+	var got []string
+	for _, l := range res.Links {
+		got = append(got, fmt.Sprintf("%s×%d", l.URL, l.Count))
+	}
+	if w := []string{"https://amo.sh/0×2", "https://amo.sh/1×1", "https://amo.sh/2×1"}; fmt.Sprint(got) != fmt.Sprint(w) {
+		t.Errorf("Links = %v; want %v", got, w)
+	}
+	if res.Skipped != 3 {
+		t.Errorf("Skipped = %d; want 3 (amo.sh/3 twice, amo.sh/4)", res.Skipped)
 	}
 	for i, want := range []int{1, 1, 1, 0, 0} {
 		if got := mt.count(fmt.Sprintf("https://amo.sh/%d", i)); got != want {
@@ -610,15 +614,16 @@ func TestExpandContextAndOptionErrors(t *testing.T) {
 	}
 
 	bad := map[string]Options{
-		"Hosts[1]":           {Hosts: []string{"amo.sh", "amo.sh/x"}},
-		"Hosts[0]":           {Hosts: []string{""}},
-		"MaxHops":            {MaxHops: -1},
-		"PerLinkTimeout":     {PerLinkTimeout: -time.Second},
-		"PerMessageTimeout":  {PerMessageTimeout: -time.Second},
-		"MaxBodyBytes":       {MaxBodyBytes: -1},
-		"MaxLinksPerMessage": {MaxLinksPerMessage: -1},
-		"CacheTTL":           {CacheTTL: -1},
-		"AllowAddrs[0]":      {AllowAddrs: []netip.Prefix{{}}},
+		"Hosts[1]":             {Hosts: []string{"amo.sh", "amo.sh/x"}},
+		"Hosts[0]":             {Hosts: []string{""}},
+		"MaxHops":              {MaxHops: -1},
+		"PerLinkTimeout":       {PerLinkTimeout: -time.Second},
+		"PerMessageTimeout":    {PerMessageTimeout: -time.Second},
+		"MaxBodyBytes":         {MaxBodyBytes: -1},
+		"MaxLinksPerMessage":   {MaxLinksPerMessage: -1},
+		"MaxConcurrentFetches": {MaxConcurrentFetches: -1},
+		"CacheTTL":             {CacheTTL: -1},
+		"AllowAddrs[0]":        {AllowAddrs: []netip.Prefix{{}}},
 	}
 	for field, opt := range bad {
 		var oe *OptionsError
