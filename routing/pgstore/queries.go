@@ -1,0 +1,148 @@
+package pgstore
+
+import (
+	"strings"
+)
+
+// queries holds every statement, with the schema filled in. Each one that
+// changes state is one statement, or one batch that PostgreSQL runs as one
+// implicit transaction; none reads a row and then writes it from Go.
+type queries struct {
+	lock, unlock                  string
+	client, putClient             string
+	message, putMessage, purgeMsg string
+
+	offer, claim, getClaim, release             string
+	lockPool, holder, members, pick, hold, free string
+
+	openStreak, getStreak, setTask, closeStreak string
+
+	storeReceipt, loadReceipt, purgeReceipts string
+
+	loadToken, saveFirstToken, saveToken, lockToken, unlockToken string
+}
+
+func newQueries(schema string) queries {
+	s := func(q string) string { return strings.ReplaceAll(q, "{s}", schema) }
+	// live is the lease check of every fenced write: the lease row must
+	// still carry the writer's fence and be unexpired. FOR SHARE holds
+	// off a takeover of the lease (an UPDATE of the row) until the write
+	// commits, so no write lands after a newer lease was granted.
+	const live = `WITH live AS (SELECT 1 FROM {s}.leases
+	WHERE account = $1 AND channel = $2 AND chat_id = $3 AND fence = $4 AND expires > now() FOR SHARE) `
+	return queries{
+		// lock grants a lease if none is live, else marks the row as
+		// waited for; it returns the row's fence and expiry, the fence it
+		// offered (equal to the first when granted) and the server's now.
+		lock: s(`WITH f AS (SELECT nextval('{s}.fence') AS v)
+INSERT INTO {s}.leases AS l (account, channel, chat_id, fence, expires)
+SELECT $1, $2, $3, f.v, now() + $4::interval FROM f
+ON CONFLICT (account, channel, chat_id) DO UPDATE SET
+	fence = CASE WHEN l.expires <= now() THEN EXCLUDED.fence ELSE l.fence END,
+	expires = CASE WHEN l.expires <= now() THEN EXCLUDED.expires ELSE l.expires END,
+	waiting = CASE WHEN l.expires <= now() THEN l.waiting ELSE true END
+RETURNING l.fence, l.expires, (SELECT v FROM f), now()`),
+		unlock: s(`DELETE FROM {s}.leases WHERE account = $1 AND channel = $2 AND chat_id = $3 AND fence = $4
+RETURNING expires > now()`),
+
+		client: s(`SELECT contact, deal, responsible, claimed_by, turn, fetched_ns FROM {s}.clients
+WHERE account = $1 AND channel = $2 AND chat_id = $3`),
+		putClient: s(live + `INSERT INTO {s}.clients AS c (account, channel, chat_id, contact, deal, responsible, claimed_by, turn, fetched_ns)
+SELECT $1, $2, $3, $5, $6, $7, $8, $9, $10 FROM live
+ON CONFLICT (account, channel, chat_id) DO UPDATE SET contact = EXCLUDED.contact, deal = EXCLUDED.deal,
+	responsible = EXCLUDED.responsible, claimed_by = EXCLUDED.claimed_by, turn = EXCLUDED.turn, fetched_ns = EXCLUDED.fetched_ns`),
+
+		message: s(`SELECT done, outcome FROM {s}.messages
+WHERE account = $1 AND channel = $2 AND chat_id = $3 AND kind = $4 AND id = $5 AND first_at > now() - $6::interval`),
+		putMessage: s(live + `INSERT INTO {s}.messages AS m (account, channel, chat_id, kind, id, done, outcome, first_at)
+SELECT $1, $2, $3, $5, $6, $7, $8, now() FROM live
+ON CONFLICT (account, channel, chat_id, kind, id) DO UPDATE SET done = EXCLUDED.done, outcome = EXCLUDED.outcome,
+	first_at = CASE WHEN m.first_at > now() - $9::interval THEN m.first_at ELSE EXCLUDED.first_at END`),
+		// purgeMsg deletes the oldest rows of the account, skipping rows an
+		// event is writing right now rather than waiting for them.
+		purgeMsg: s(`DELETE FROM {s}.messages WHERE ctid = ANY(ARRAY(
+	SELECT ctid FROM {s}.messages WHERE account = $1 AND first_at < $2
+	ORDER BY first_at LIMIT $3 FOR UPDATE SKIP LOCKED))`),
+
+		offer: s(`INSERT INTO {s}.claims AS c (account, channel, chat_id, offered) VALUES ($1, $2, $3, $4)
+ON CONFLICT (account, channel, chat_id) DO UPDATE SET offered = c.offered
+RETURNING offered, claimed_by, (xmax = 0)`),
+		claim: s(`UPDATE {s}.claims SET claimed_by = $4
+WHERE account = $1 AND channel = $2 AND chat_id = $3 AND claimed_by IS NULL AND $4 = ANY(offered)`),
+		getClaim: s(`SELECT offered, claimed_by FROM {s}.claims WHERE account = $1 AND channel = $2 AND chat_id = $3`),
+		release:  s(`DELETE FROM {s}.claims WHERE account = $1 AND channel = $2 AND chat_id = $3`),
+
+		// lockPool creates the pool's row or locks it: every change to
+		// a pool starts with it, so changes to one pool are serialized and
+		// each later statement of the transaction reads every earlier
+		// change.
+		lockPool: s(`INSERT INTO {s}.rotation_pools AS p (account, pool, seq) VALUES ($1, $2, 0)
+ON CONFLICT (account, pool) DO UPDATE SET seq = p.seq RETURNING seq`),
+		holder: s(`SELECT h.user_id, coalesce(m.last_served, 0), coalesce(m.open, 0) FROM {s}.rotation_holds h
+LEFT JOIN {s}.rotation_members m ON m.account = h.account AND m.pool = h.pool AND m.user_id = h.user_id
+WHERE h.account = $1 AND h.pool = $2 AND h.key = $3`),
+		members: s(`SELECT u.u, coalesce(m.last_served, 0), coalesce(m.seen, 0), coalesce(m.open, 0), coalesce(m.credit, 0)
+FROM unnest($3::bytea[]) WITH ORDINALITY AS u(u, ord)
+LEFT JOIN {s}.rotation_members m ON m.account = $1 AND m.pool = $2 AND m.user_id = u.u
+ORDER BY u.ord`),
+		// pick records a choice: $3 the eligible, $4 the chosen, $5
+		// whether key $8 is held by the pick, $6 the credits and $7
+		// whether they are to be stored.
+		pick: s(`WITH p AS (UPDATE {s}.rotation_pools SET seq = seq + 1 WHERE account = $1 AND pool = $2 RETURNING seq),
+m AS (
+	INSERT INTO {s}.rotation_members AS m (account, pool, user_id, last_served, seen, credit, open)
+	SELECT $1, $2, e.u, CASE WHEN e.u = $4 THEN p.seq ELSE 0 END, p.seq, e.c, CASE WHEN e.u = $4 AND $5 THEN 1 ELSE 0 END
+	FROM unnest($3::bytea[], $6::bigint[]) AS e(u, c), p
+	ON CONFLICT (account, pool, user_id) DO UPDATE SET
+		seen = EXCLUDED.seen,
+		credit = CASE WHEN $7 THEN EXCLUDED.credit ELSE m.credit END,
+		last_served = CASE WHEN m.user_id = $4 THEN EXCLUDED.last_served ELSE m.last_served END,
+		open = m.open + EXCLUDED.open
+	RETURNING user_id, open),
+h AS (INSERT INTO {s}.rotation_holds (account, pool, key, user_id) SELECT $1, $2, $8, $4 WHERE $5)
+SELECT p.seq, m.open FROM p, m WHERE m.user_id = $4`),
+		hold: s(`WITH old AS (SELECT user_id FROM {s}.rotation_holds WHERE account = $1 AND pool = $2 AND key = $3),
+up AS (
+	INSERT INTO {s}.rotation_holds (account, pool, key, user_id) VALUES ($1, $2, $3, $4)
+	ON CONFLICT (account, pool, key) DO UPDATE SET user_id = EXCLUDED.user_id),
+dec AS (
+	UPDATE {s}.rotation_members SET open = open - 1
+	WHERE account = $1 AND pool = $2 AND user_id IN (SELECT user_id FROM old WHERE user_id <> $4)),
+inc AS (
+	INSERT INTO {s}.rotation_members AS m (account, pool, user_id, last_served, seen, credit, open)
+	SELECT $1, $2, $4, 0, 0, 0, 1 WHERE NOT EXISTS (SELECT 1 FROM old WHERE user_id = $4)
+	ON CONFLICT (account, pool, user_id) DO UPDATE SET open = m.open + 1)
+SELECT user_id FROM old`),
+		free: s(`WITH d AS (DELETE FROM {s}.rotation_holds WHERE account = $1 AND pool = $2 AND key = $3 RETURNING user_id),
+dec AS (
+	UPDATE {s}.rotation_members SET open = open - 1
+	WHERE account = $1 AND pool = $2 AND user_id IN (SELECT user_id FROM d))
+SELECT user_id FROM d`),
+
+		openStreak: s(`INSERT INTO {s}.streaks (account, channel, chat_id, opener, started_ns, task) VALUES ($1, $2, $3, $4, $5, '')
+ON CONFLICT (account, channel, chat_id) DO NOTHING`),
+		getStreak: s(`SELECT opener, started_ns, task FROM {s}.streaks WHERE account = $1 AND channel = $2 AND chat_id = $3`),
+		setTask:   s(`UPDATE {s}.streaks SET task = $5 WHERE account = $1 AND channel = $2 AND chat_id = $3 AND opener = $4`),
+		closeStreak: s(`DELETE FROM {s}.streaks WHERE account = $1 AND channel = $2 AND chat_id = $3
+RETURNING opener, started_ns, task`),
+
+		storeReceipt: s(`INSERT INTO {s}.receipts (account, key, provider_id) VALUES ($1, $2, $3)
+ON CONFLICT (account, key) DO NOTHING`),
+		loadReceipt: s(`SELECT provider_id FROM {s}.receipts WHERE account = $1 AND key = $2`),
+		purgeReceipts: s(`DELETE FROM {s}.receipts WHERE ctid = ANY(ARRAY(
+	SELECT ctid FROM {s}.receipts WHERE account = $1 AND stored_at < $2
+	ORDER BY stored_at LIMIT $3 FOR UPDATE SKIP LOCKED))`),
+
+		loadToken: s(`SELECT access_token, refresh_token, expiry_ns, base_url, version, locked_until_ns FROM {s}.tokens
+WHERE account = $1`),
+		saveFirstToken: s(`INSERT INTO {s}.tokens (account, access_token, refresh_token, expiry_ns, base_url, version, owner)
+VALUES ($1, $2, $3, $4, $5, 1, '') ON CONFLICT (account) DO NOTHING`),
+		saveToken: s(`UPDATE {s}.tokens SET access_token = $2, refresh_token = $3, expiry_ns = $4, base_url = $5,
+	version = version + 1, locked_until_ns = NULL, owner = ''
+WHERE account = $1 AND version = $6`),
+		lockToken: s(`UPDATE {s}.tokens SET locked_until_ns = $5, owner = $3
+WHERE account = $1 AND version = $2 AND (owner = $3 OR locked_until_ns IS NULL OR locked_until_ns <= $4)`),
+		unlockToken: s(`UPDATE {s}.tokens SET locked_until_ns = NULL, owner = ''
+WHERE account = $1 AND version = $2 AND owner = $3`),
+	}
+}

@@ -1,0 +1,105 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/crmbridge/crmbridge/crm/amocrm"
+	"github.com/jackc/pgx/v5"
+)
+
+// Tokens is one account's [amocrm.TokenStore]: one row of the tokens
+// table, changed by single statements (a compare-and-swap on the version
+// for Save, a conditional UPDATE for the refresh lock), so that of all the
+// instances of a host exactly one refreshes a single-use refresh token.
+// Lock times are the caller's (amocrm.OAuth's clock), kept exactly.
+// The row holds the tokens in clear: protect the table as a secret.
+// Safe for concurrent use.
+type Tokens struct{ a *Account }
+
+var _ amocrm.TokenStore = Tokens{}
+
+// Tokens returns the account's amoCRM OAuth token store.
+func (a *Account) Tokens() Tokens { return Tokens{a} }
+
+// Load implements [amocrm.TokenStore].
+func (s Tokens) Load(ctx context.Context) (amocrm.TokenRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return amocrm.TokenRecord{}, err
+	}
+	var access, refresh, base []byte
+	var expiry, locked *int64
+	var r amocrm.TokenRecord
+	err := s.a.db.pool.QueryRow(ctx, s.a.db.q.loadToken, s.a.id).Scan(&access, &refresh, &expiry, &base, &r.Version, &locked)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return amocrm.TokenRecord{}, nil
+	}
+	if err != nil {
+		return amocrm.TokenRecord{}, fail(ctx, "Load token", err)
+	}
+	r.Pair = amocrm.TokenPair{AccessToken: string(access), RefreshToken: string(refresh), Expiry: fromNanos(expiry), BaseURL: string(base)}
+	r.LockedUntil = fromNanos(locked)
+	return r, nil
+}
+
+// Save implements [amocrm.TokenStore]: one INSERT (first version) or one
+// UPDATE … WHERE version = prev.
+func (s Tokens) Save(ctx context.Context, prev int64, p amocrm.TokenPair) (amocrm.TokenRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return amocrm.TokenRecord{}, err
+	}
+	expiry, err := toNanos("Save token", "TokenPair.Expiry", p.Expiry)
+	if err != nil {
+		return amocrm.TokenRecord{}, err
+	}
+	args := []any{s.a.id, []byte(p.AccessToken), []byte(p.RefreshToken), expiry, []byte(p.BaseURL)}
+	q := s.a.db.q.saveFirstToken
+	if prev != 0 {
+		q = s.a.db.q.saveToken
+		args = append(args, prev)
+	}
+	tag, err := s.a.db.pool.Exec(ctx, q, args...)
+	if err != nil {
+		return amocrm.TokenRecord{}, fail(ctx, "Save token", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return amocrm.TokenRecord{}, fmt.Errorf("pgstore: Save token: %w: the stored version is not %d", amocrm.ErrTokenConflict, prev)
+	}
+	return amocrm.TokenRecord{Pair: p, Version: prev + 1}, nil
+}
+
+// Lock implements [amocrm.TokenStore]: one conditional UPDATE.
+func (s Tokens) Lock(ctx context.Context, v int64, owner string, now, until time.Time) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if v == 0 {
+		return false, nil
+	}
+	nowNs, err := toNanos("Lock token", "now", now)
+	if err != nil {
+		return false, err
+	}
+	untilNs, err := toNanos("Lock token", "until", until)
+	if err != nil {
+		return false, err
+	}
+	tag, err := s.a.db.pool.Exec(ctx, s.a.db.q.lockToken, s.a.id, v, []byte(owner), nowNs, untilNs)
+	if err != nil {
+		return false, fail(ctx, "Lock token", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// Unlock implements [amocrm.TokenStore]: one conditional UPDATE.
+func (s Tokens) Unlock(ctx context.Context, v int64, owner string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if _, err := s.a.db.pool.Exec(ctx, s.a.db.q.unlockToken, s.a.id, v, []byte(owner)); err != nil {
+		return fail(ctx, "Unlock token", err)
+	}
+	return nil
+}
