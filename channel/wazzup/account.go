@@ -39,9 +39,13 @@ const (
 
 // Member is one employee's setup on one channel in Wazzup.
 type Member struct {
-	User               User
-	Channel            channel.ID
-	Role               Role
+	// User is the employee as pushed to Wazzup (SyncTeam).
+	User User
+	// Channel is the Wazzup channel the role is on.
+	Channel channel.ID
+	// Role is the role set in Wazzup's integration settings.
+	Role Role
+	// ReceivesNewClients is Wazzup's "Receives new clients" switch.
 	ReceivesNewClients bool
 }
 

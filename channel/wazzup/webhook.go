@@ -112,7 +112,9 @@ type Status struct {
 // It matches channel.ErrRejected, and ErrWindowClosed when the
 // messenger's reply window was closed.
 type DeliveryError struct {
-	Code        string
+	// Code is Wazzup's error code, e.g. "24_HOURS_EXCEEDED".
+	Code string
+	// Description is Wazzup's English description, if any.
 	Description string
 }
 

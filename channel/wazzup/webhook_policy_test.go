@@ -14,6 +14,7 @@ import (
 
 	"github.com/crmbridge/crmbridge/channel"
 	"github.com/crmbridge/crmbridge/channel/wazzup"
+	"github.com/crmbridge/crmbridge/channel/wazzup/wazzuptest"
 )
 
 func post(t *testing.T, h http.Handler, body string) *httptest.ResponseRecorder {
@@ -232,5 +233,49 @@ func TestWindowClosed(t *testing.T) {
 	_, err = f.sender.Send(t.Context(), f.msg("late", "hello again"))
 	if !errors.Is(err, wazzup.ErrWindowClosed) || !errors.Is(err, channel.ErrRejected) || channel.Temporary(err) {
 		t.Errorf("Send refused for the window: %v; want ErrWindowClosed, channel.ErrRejected, not temporary", err)
+	}
+}
+
+// The fake plays Wazzup's side of the creation webhooks: it accepts the
+// Handler's answer as the created entity, and refuses an answer that is
+// not one.
+func TestCreationRoundTripWithFake(t *testing.T) {
+	srv := wazzuptest.NewServer(wazzuptest.Options{})
+	defer srv.Close()
+	c := &creator{}
+	hook := httptest.NewServer(newHandler(t, wazzup.HandlerOptions{}, c))
+	defer hook.Close()
+	ctx := t.Context()
+	got, err := srv.RequestContact(ctx, hook.URL, wazzuptest.ContactCreation{ResponsibleUserID: "u-1", Name: "Анна",
+		ContactData: []wazzuptest.ContactChat{{ChatType: "whatsapp", ChatID: "79161234567"}}, Source: "auto"})
+	if err != nil || got.ID != "contact-1" || len(srv.Contacts()) != 1 {
+		t.Fatalf("RequestContact = %+v, %v; want contact-1 known to the fake", got, err)
+	}
+	deal, err := srv.RequestDeal(ctx, hook.URL, wazzuptest.DealCreation{ResponsibleUserID: "u-1", Contacts: []string{got.ID}, Source: "auto"})
+	if err != nil || deal.ID != "deal-1" || cmp.Diff([]string{"contact-1"}, deal.Contacts) != "" {
+		t.Fatalf("RequestDeal = %+v, %v; want deal-1 of contact-1", deal, err)
+	}
+
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{"id":"x"}`) }))
+	defer bad.Close()
+	if _, err := srv.RequestContact(ctx, bad.URL, wazzuptest.ContactCreation{ResponsibleUserID: "u-1", Name: "x"}); err == nil {
+		t.Error("the fake accepted an answer that is not a contact")
+	}
+}
+
+// A closed window reported by a status webhook reaches the host as a
+// typed error.
+func TestStatusErrorRoundTripWithFake(t *testing.T) {
+	srv := wazzuptest.NewServer(wazzuptest.Options{})
+	defer srv.Close()
+	rec := &recorder{}
+	hook := httptest.NewServer(newHandler(t, wazzup.HandlerOptions{}, rec))
+	defer hook.Close()
+	if err := srv.PostStatusError(t.Context(), hook.URL, "m-1", "24_HOURS_EXCEEDED", "The 24-hour WABA dialogue is closed"); err != nil {
+		t.Fatal(err)
+	}
+	st := rec.calls[0].Statuses[0]
+	if st.Status != wazzup.StatusError || !errors.Is(st.Error, wazzup.ErrWindowClosed) {
+		t.Errorf("status %+v; want an error matching ErrWindowClosed", st)
 	}
 }
