@@ -22,7 +22,18 @@ func TestConformance(t *testing.T) {
 			FailNext: func(op string, n int, want error) {
 				srv.FailNext("*", n, failStatus(t, want))
 			},
+			PhoneRuleOff: phoneRuleOff(srv),
 		}
+	})
+}
+
+// TestConformanceWithAPIFilter runs the suite on an account with API
+// filtering, where ListDeals reads leads through filter[id].
+func TestConformanceWithAPIFilter(t *testing.T) {
+	crmtest.TestAdapter(t, func(t *testing.T) crmtest.Harness {
+		srv := newFake(t, amocrmtest.Options{APIFilter: true})
+		c, _ := newClient(t, srv, func(o *amocrm.Options) { o.MaxRetries = amocrm.NoRetries })
+		return crmtest.Harness{Client: c, PhoneRuleOff: phoneRuleOff(srv)}
 	})
 }
 
@@ -43,6 +54,7 @@ func TestConformanceWithRetries(t *testing.T) {
 				}
 				srv.FailNext("*", n, st)
 			},
+			PhoneRuleOff: phoneRuleOff(srv),
 		}
 	})
 }

@@ -495,7 +495,7 @@ func (o *OAuth) renamed(ctx context.Context, err error, p TokenPair, base *url.U
 		return nil
 	}
 	shared := jwtClaim(p.AccessToken, "api_domain")
-	if shared == "" || !o.allowedHost(shared) {
+	if su, err := url.Parse("//" + shared); shared == "" || err != nil || su.Host != shared || !o.allowedHost(su.Hostname()) {
 		return nil
 	}
 	u := &url.URL{Scheme: base.Scheme, Host: shared, Path: "/oauth2/account/current/subdomain"}

@@ -127,6 +127,7 @@ type Server struct {
 	blocked   bool
 	latency   time.Duration
 	fails     []failRule
+	losses    []failRule
 	counts    map[string]int
 	access    map[string]time.Time // OAuth access token → expiry
 	refresh   string               // the one valid refresh token
@@ -302,6 +303,19 @@ func (s *Server) FailNext(endpoint string, n int, status int) {
 	}
 }
 
+// LoseNextAnswers makes the next n requests to endpoint (a key as in
+// [Server.Requests], or "*") be carried out but their answers lost: the
+// connection is closed without a response, as when a network failure or
+// a timeout hides an answer amoCRM sent. A refresh so lost spends the
+// refresh token.
+func (s *Server) LoseNextAnswers(endpoint string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n > 0 {
+		s.losses = append(s.losses, failRule{endpoint: endpoint, n: n})
+	}
+}
+
 // SetLatency delays every answer by d (0: none). A request whose client
 // gives up is abandoned.
 func (s *Server) SetLatency(d time.Duration) {
@@ -381,6 +395,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	limited := s.limiter != nil && !s.limiter.AllowN(s.now(), 1)
+	lose := false
+	for i := range s.losses {
+		f := &s.losses[i]
+		if f.endpoint == "*" || f.endpoint == key {
+			lose = true
+			f.n--
+			if f.n == 0 {
+				s.losses = append(s.losses[:i], s.losses[i+1:]...)
+			}
+			break
+		}
+	}
 	s.mu.Unlock()
 	switch {
 	case blocked:
@@ -412,8 +438,24 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusUnauthorized, "Unauthorized", "Token is invalid or expired", nil)
 		return
 	}
+	if lose {
+		s.mux.ServeHTTP(discardWriter{h: http.Header{}}, r)
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+			}
+		}
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
+
+// discardWriter swallows an answer that is to be lost.
+type discardWriter struct{ h http.Header }
+
+func (d discardWriter) Header() http.Header         { return d.h }
+func (d discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d discardWriter) WriteHeader(int)             {}
 
 func (s *Server) writeFailure(w http.ResponseWriter, status int) {
 	switch status {
