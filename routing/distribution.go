@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/crmbridge/crmbridge/channel"
 	"github.com/crmbridge/crmbridge/crm"
@@ -48,6 +49,10 @@ const (
 	RuleRoundRobin     Rule = "round_robin"      // one receiver, least recently served
 	RuleOfferToWriters Rule = "offer_to_writers" // fallback: offered to everyone who may write
 	RuleClaim          Rule = "claim"            // the first reply claimed an offered chat
+	RuleQueue          Rule = "queue"            // nobody eligible: the client waits in the channel's queue
+	RuleEscalation     Rule = "escalation"       // nobody replied in time: passed on, or the offer widened
+	RuleOwner          Rule = "owner"            // the client's responsible keeps the client
+	RuleCover          Rule = "cover"            // the responsible is away: eligible colleagues cover
 )
 
 // SkipReason says why an employee with a role on the channel was not a
@@ -59,6 +64,11 @@ const (
 	SkipCannotWrite  SkipReason = "role cannot write"            // quality control
 	SkipNotReceiving SkipReason = "does not receive new clients" // switch off
 	SkipUnavailable  SkipReason = "unavailable"                  // the availability hook said no (off shift)
+	SkipAtCapacity   SkipReason = "at capacity"                  // holds as many open clients as the channel allows
+	SkipOffShift     SkipReason = "off shift"                    // outside the schedule's working hours
+	SkipDayOff       SkipReason = "day off"                      // a day off in the schedule
+	SkipOnLeave      SkipReason = "on leave"                     // a leave period in the schedule
+	SkipNoReply      SkipReason = "did not reply in time"        // the escalated employee
 )
 
 // Skip is an employee left out of a decision, and why.
@@ -89,8 +99,26 @@ type Explanation struct {
 	// eligible (see [Distributor.Distribute]).
 	Fallback *NoEligibleError
 	// Repeat is true for an offer that was already recorded (a retry or a
-	// concurrent duplicate): nobody needs notifying again.
+	// concurrent duplicate), or a pick for a client already held: nobody
+	// needs notifying again.
 	Repeat bool
+	// Open and Capacity are, for a pick on a channel with a capacity
+	// limit, the chosen employee's open clients after the pick and their
+	// limit.
+	Open, Capacity int
+	// Weight is the chosen employee's weight on a weighted channel.
+	Weight int
+	// Queued is set for a client put in the waiting queue (Rule queue)
+	// and for one assigned from it: when it was queued.
+	Queued time.Time
+	// Escalation is the escalation's number (1 for the first) and From
+	// the employee the client passed on from (round robin).
+	Escalation int
+	From       crm.UserID
+	// Owner is the client's responsible for an owner decision, and Away
+	// why they are unavailable (empty when available).
+	Owner crm.UserID
+	Away  SkipReason
 }
 
 // String renders the explanation on one line, for logs and operators.
@@ -110,8 +138,35 @@ func (e Explanation) String() string {
 			b.WriteString(" (chosen never served before)")
 		}
 	}
+	if e.Capacity > 0 {
+		fmt.Fprintf(&b, "; open %d of %d", e.Open, e.Capacity)
+	}
+	if e.Weight > 0 {
+		fmt.Fprintf(&b, "; weight %d", e.Weight)
+	}
+	if e.Escalation > 0 {
+		fmt.Fprintf(&b, ": escalation #%d", e.Escalation)
+		if e.From != "" {
+			fmt.Fprintf(&b, " from %s", e.From)
+		}
+	}
+	if e.Owner != "" {
+		fmt.Fprintf(&b, ": owner %s", e.Owner)
+		if e.Away != "" {
+			fmt.Fprintf(&b, " (%s)", e.Away)
+		}
+	}
+	if !e.Queued.IsZero() {
+		fmt.Fprintf(&b, "; queued at %s", e.Queued.UTC().Format(time.RFC3339))
+	}
 	if e.Repeat {
-		b.WriteString(": already offered")
+		if e.Rule == RuleRoundRobin {
+			b.WriteString(": already assigned")
+		} else if e.Rule == RuleQueue {
+			b.WriteString(": already queued")
+		} else {
+			b.WriteString(": already offered")
+		}
 	}
 	writeUsers(&b, "; eligible ", e.Eligible)
 	writeSkips(&b, "; skipped ", e.Skipped)
@@ -182,8 +237,15 @@ type DistributorOptions struct {
 	// to the Distributor.
 	Rotation RotationStore
 	// Available marks employees who cannot take new clients now. Nil:
-	// everyone is available.
+	// everyone is available. Schedules in the channel settings apply
+	// too.
 	Available Availability
+	// Queue keeps the waiting queues ([QueueWhenNobody]). Nil: a
+	// [MemoryQueue] private to the Distributor.
+	Queue QueueStore
+	// Escalations keeps the clients waiting for a reply ([Escalation]).
+	// Nil: a [MemoryEscalations] private to the Distributor.
+	Escalations EscalationStore
 }
 
 // Distributor applies the distribution rules of a channel: round robin,
@@ -206,6 +268,9 @@ type Distributor struct {
 	claims    ClaimStore
 	rotation  RotationStore
 	available Availability
+	queue     QueueStore
+	esc       EscalationStore
+	zones     zones
 }
 
 // NewDistributor returns a Distributor using opts.
@@ -217,12 +282,26 @@ func NewDistributor(opts DistributorOptions) *Distributor {
 	if d.rotation == nil {
 		d.rotation = &MemoryRotation{}
 	}
+	d.queue, d.esc = opts.Queue, opts.Escalations
+	if d.queue == nil {
+		d.queue = &MemoryQueue{}
+	}
+	if d.esc == nil {
+		d.esc = &MemoryEscalations{}
+	}
 	return d
 }
 
 // candidates sorts everyone with a role on ch into eligible receivers and
 // skips, in ID order.
 func (d *Distributor) candidates(ctx context.Context, t *roles.Table, ch channel.ID) (considered, eligible []crm.UserID, skipped []Skip) {
+	considered, eligible, skipped, _ = d.candidatesAt(ctx, t, ch, nil, time.Time{})
+	return considered, eligible, skipped
+}
+
+// candidatesAt is candidates with the channel's schedules (s may be nil)
+// read at the time at.
+func (d *Distributor) candidatesAt(ctx context.Context, t *roles.Table, ch channel.ID, s *ChannelSettings, at time.Time) (considered, eligible []crm.UserID, skipped []Skip, err error) {
 	considered = t.Users(ch)
 	eligible = make([]crm.UserID, 0, len(considered))
 	for a := range t.Members(ch) { // same order as considered
@@ -232,13 +311,39 @@ func (d *Distributor) candidates(ctx context.Context, t *roles.Table, ch channel
 			skipped = append(skipped, Skip{u, SkipCannotWrite})
 		case !a.ReceivesNewClients:
 			skipped = append(skipped, Skip{u, SkipNotReceiving})
-		case d.available != nil && !d.available(ctx, ch, u):
-			skipped = append(skipped, Skip{u, SkipUnavailable})
 		default:
-			eligible = append(eligible, u)
+			ok, why, err := d.availableAt(ctx, ch, s, u, at)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			if ok {
+				eligible = append(eligible, u)
+			} else {
+				skipped = append(skipped, Skip{u, why})
+			}
 		}
 	}
-	return considered, eligible, skipped
+	return considered, eligible, skipped, nil
+}
+
+// availableAt applies u's schedule on the channel (if any) at the time at,
+// then the host's hook.
+func (d *Distributor) availableAt(ctx context.Context, ch channel.ID, s *ChannelSettings, u crm.UserID, at time.Time) (bool, SkipReason, error) {
+	if s != nil {
+		if sc, ok := s.Schedules[u]; ok {
+			loc, err := d.zones.load(sc.TimeZone)
+			if err != nil {
+				return false, "", err
+			}
+			if ok, why := sc.availableIn(loc, at); !ok {
+				return false, why, nil
+			}
+		}
+	}
+	if d.available != nil && !d.available(ctx, ch, u) {
+		return false, SkipUnavailable, nil
+	}
+	return true, "", nil
 }
 
 // RoundRobin gives a new client on ch to one employee: among those who

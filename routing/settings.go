@@ -95,13 +95,149 @@ type ChannelSettings struct {
 	Stage    crm.StageID    `json:"stage"`
 	// Returning applies when all deals of a returning client are closed.
 	Returning ReturningPolicy `json:"returning"`
+
+	// Capacity is the most open clients an employee holds on the channel
+	// (see [Distributor.Hold] for what "open" means); 0: no limit. An
+	// employee at the limit is skipped ([SkipAtCapacity]).
+	Capacity int `json:"capacity,omitempty"`
+	// CapacityOf overrides Capacity per employee (a value of 0 falls back
+	// to Capacity).
+	CapacityOf map[crm.UserID]int `json:"capacity_of,omitempty"`
+	// Weights give round robin weighted shares ([SmoothWeighted]);
+	// employees not listed weigh 1. Empty: equal shares.
+	Weights map[crm.UserID]int `json:"weights,omitempty"`
+	// Schedules are employees' working hours and leave on the channel;
+	// an employee without one is available whenever the host's
+	// availability hook says so. Read at the event's time.
+	Schedules map[crm.UserID]Schedule `json:"schedules,omitempty"`
+	// Escalation passes on a client nobody answered in time; zero: never.
+	Escalation Escalation `json:"escalation,omitzero"`
+	// WhenNobody is what happens to a new client when nobody is eligible.
+	// Zero: offered to everyone who may write.
+	WhenNobody NobodyPolicy `json:"when_nobody,omitempty"`
+	// OwnerOffShift is what happens when the employee responsible for a
+	// client (an open deal, a returning client) is unavailable. Zero:
+	// the owner keeps the client.
+	OwnerOffShift OwnerPolicy `json:"owner_off_shift,omitempty"`
+}
+
+// limit returns user's capacity on the channel; 0: none.
+func (s *ChannelSettings) limit(user crm.UserID) int {
+	if c := s.CapacityOf[user]; c > 0 {
+		return c
+	}
+	return s.Capacity
+}
+
+// capped reports whether any capacity limit is set.
+func (s *ChannelSettings) capped() bool { return s.Capacity > 0 || len(s.CapacityOf) > 0 }
+
+// weight returns user's round-robin weight.
+func (s *ChannelSettings) weight(user crm.UserID) int {
+	if w, ok := s.Weights[user]; ok {
+		return w
+	}
+	return 1
+}
+
+// NobodyPolicy says what happens to a new client when the channel's rule
+// finds nobody eligible (all off shift, at capacity or switched off). The
+// deal is created at once either way. The zero value is OfferWhenNobody;
+// JSON names "offer_to_writers" and "queue".
+type NobodyPolicy int
+
+// Policies when nobody is eligible.
+const (
+	// OfferWhenNobody offers the chat to everyone who may write on the
+	// channel (first reply claims it), so nothing waits unseen.
+	OfferWhenNobody NobodyPolicy = iota
+	// QueueWhenNobody puts the client in the channel's waiting queue; the
+	// queue is assigned oldest-first as soon as someone is eligible
+	// ([Distributor.Drain]).
+	QueueWhenNobody
+)
+
+var nobodyNames = []string{"offer_to_writers", "queue"}
+
+// String returns the JSON name.
+func (p NobodyPolicy) String() string { return enumName(nobodyNames, int(p), "NobodyPolicy") }
+
+// MarshalText encodes the JSON name.
+func (p NobodyPolicy) MarshalText() ([]byte, error) {
+	return enumMarshal(nobodyNames, int(p), "when_nobody")
+}
+
+// UnmarshalText decodes a JSON name; empty means OfferWhenNobody.
+func (p *NobodyPolicy) UnmarshalText(b []byte) error {
+	return enumUnmarshal(nobodyNames, (*int)(p), b, "when_nobody")
+}
+
+// OwnerPolicy says what happens when a client's responsible employee (an
+// open deal, or a returning client) is unavailable at the event's time
+// (off shift, on leave, day off, or the availability hook says so). The
+// zero value is KeepOwner; JSON names "keep", "cover", "reassign".
+type OwnerPolicy int
+
+// Owner-off-shift policies.
+const (
+	// KeepOwner: the owner stays the only one notified.
+	KeepOwner OwnerPolicy = iota
+	// CoverOwner: the channel's eligible employees cover: they are
+	// notified and may write, and the CRM's responsible is not changed.
+	CoverOwner
+	// ReassignOwner: the channel's distribution gives the client to
+	// someone else, who becomes responsible in the CRM.
+	ReassignOwner
+)
+
+var ownerNames = []string{"keep", "cover", "reassign"}
+
+// String returns the JSON name.
+func (p OwnerPolicy) String() string { return enumName(ownerNames, int(p), "OwnerPolicy") }
+
+// MarshalText encodes the JSON name.
+func (p OwnerPolicy) MarshalText() ([]byte, error) {
+	return enumMarshal(ownerNames, int(p), "owner_off_shift")
+}
+
+// UnmarshalText decodes a JSON name; empty means KeepOwner.
+func (p *OwnerPolicy) UnmarshalText(b []byte) error {
+	return enumUnmarshal(ownerNames, (*int)(p), b, "owner_off_shift")
+}
+
+func enumName(names []string, v int, typ string) string {
+	if v >= 0 && v < len(names) {
+		return names[v]
+	}
+	return fmt.Sprintf("%s(%d)", typ, v)
+}
+
+func enumMarshal(names []string, v int, field string) ([]byte, error) {
+	if v < 0 || v >= len(names) {
+		return nil, fmt.Errorf("%w: unknown %s %d", ErrInvalid, field, v)
+	}
+	return []byte(names[v]), nil
+}
+
+func enumUnmarshal(names []string, v *int, b []byte, field string) error {
+	if len(b) == 0 {
+		*v = 0
+		return nil
+	}
+	for i, n := range names {
+		if n == string(b) {
+			*v = i
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: unknown %s %q (want one of %q)", ErrInvalid, field, b, names)
 }
 
 // SettingsError names the field of a channel's settings that is wrong. It
 // matches ErrInvalid.
 type SettingsError struct {
 	Channel channel.ID
-	Field   string // "Channel", "Pipeline", "Stage" or "Returning"
+	Field   string // the field's Go name, e.g. "Stage", "Capacity", "Schedules[42]"
 	Value   string
 	Reason  string
 }
@@ -135,6 +271,9 @@ func (s ChannelSettings) Mode(pipelines []crm.Pipeline) (Mode, error) {
 	}
 	if s.Returning != NotifyResponsible && s.Returning != NewDeal {
 		return bad("Returning", s.Returning.String(), "unknown policy")
+	}
+	if err := s.validateDistribution(); err != nil {
+		return 0, err
 	}
 	if s.Pipeline == "" {
 		return bad("Pipeline", "", "empty")
@@ -179,4 +318,42 @@ func IndexSettings(list []ChannelSettings, pipelines []crm.Pipeline) (map[channe
 		m[s.Channel] = s
 	}
 	return m, nil
+}
+
+// validateDistribution checks the distribution features' fields.
+func (s ChannelSettings) validateDistribution() error {
+	bad := func(field, value, reason string) error {
+		return &SettingsError{Channel: s.Channel, Field: field, Value: value, Reason: reason}
+	}
+	if s.Capacity < 0 {
+		return bad("Capacity", fmt.Sprint(s.Capacity), "negative")
+	}
+	for u, c := range s.CapacityOf {
+		if u == "" || c < 0 {
+			return bad("CapacityOf", fmt.Sprintf("%s=%d", u, c), "empty user ID or negative limit")
+		}
+	}
+	for u, w := range s.Weights {
+		if u == "" || w < 1 || w > MaxWeight {
+			return bad("Weights", fmt.Sprintf("%s=%d", u, w), fmt.Sprintf("want a user ID and a weight from 1 to %d", MaxWeight))
+		}
+	}
+	for u, sc := range s.Schedules {
+		if u == "" {
+			return bad("Schedules", "", "empty user ID")
+		}
+		if err := sc.Validate(); err != nil {
+			return bad("Schedules["+string(u)+"]", sc.TimeZone, err.Error())
+		}
+	}
+	if err := s.Escalation.validate(); err != nil {
+		return bad("Escalation", s.Escalation.After.String(), err.Error())
+	}
+	if _, err := s.WhenNobody.MarshalText(); err != nil {
+		return bad("WhenNobody", s.WhenNobody.String(), "unknown policy")
+	}
+	if _, err := s.OwnerOffShift.MarshalText(); err != nil {
+		return bad("OwnerOffShift", s.OwnerOffShift.String(), "unknown policy")
+	}
+	return nil
 }

@@ -1,0 +1,503 @@
+package routing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/crmbridge/crmbridge/channel"
+	"github.com/crmbridge/crmbridge/crm"
+	"github.com/crmbridge/crmbridge/roles"
+)
+
+// Request is the input of the channel-aware distribution calls
+// ([Distributor.Assign], [Distributor.Drain], [Distributor.Escalate],
+// [Distributor.Owner]): a channel's settings, its mode, the roles, the
+// chat and the event's time.
+type Request struct {
+	// Settings are the chat's channel settings: capacity, weights,
+	// schedules, escalation, queue and owner policies. Their Channel, if
+	// set, must be the chat's channel.
+	Settings ChannelSettings
+	// Mode is the channel's mode (see [ChannelSettings.Mode]).
+	Mode Mode
+	// Roles is the roles table.
+	Roles *roles.Table
+	// Chat is the client's chat. For Drain only Chat.Channel is used.
+	Chat channel.Chat
+	// At is the event's time: schedules are read at it, a queued client
+	// waits from it, an escalation clock starts at it.
+	At time.Time
+}
+
+func (r *Request) check(needChat bool) error {
+	if needChat {
+		if err := checkChat(r.Chat); err != nil {
+			return err
+		}
+	} else if r.Chat.Channel == "" {
+		return fmt.Errorf("%w: empty channel", ErrInvalid)
+	}
+	if r.Settings.Channel != "" && r.Settings.Channel != r.Chat.Channel {
+		return fmt.Errorf("%w: settings of channel %q given for chat %s", ErrInvalid, r.Settings.Channel, r.Chat)
+	}
+	if r.Roles == nil {
+		return fmt.Errorf("%w: nil roles table", ErrInvalid)
+	}
+	if r.Mode != FirstResponder && r.Mode != RoundRobin {
+		return fmt.Errorf("%w: unknown mode %d", ErrInvalid, int(r.Mode))
+	}
+	return nil
+}
+
+// Limited reports whether the settings set any capacity limit: then the
+// holds of open clients matter (see [Distributor.Hold]).
+func (s *ChannelSettings) Limited() bool { return s.capped() }
+
+// Assign distributes a new client's chat under its channel's settings at
+// the event's time, as [Distributor.Distribute] does and with every
+// per-channel feature:
+//
+//   - Schedules: employees off shift, on a day off or on leave at r.At
+//     are skipped ([SkipOffShift], [SkipDayOff], [SkipOnLeave]).
+//   - Capacity: employees holding as many open clients as their limit
+//     are skipped ([SkipAtCapacity]). Round robin picks and counts the
+//     client in one atomic store operation (the pick is keyed by the
+//     chat, so a repeated Assign returns the same employee with
+//     Why.Repeat); first-responder offers go to those below their limit.
+//     A channel with a queue keys its picks the same way, so that Assign
+//     and [Distributor.Drain] agree on a client.
+//   - Weights: round robin follows [SmoothWeighted].
+//   - Nobody eligible: with [QueueWhenNobody] the client is queued
+//     (Rule queue; a repeat keeps its place), else offered to everyone
+//     who may write, as Distribute does.
+//   - Escalation: when enabled, the clock starts at r.At for the picked
+//     employee or the offered group ([Distributor.Escalate]).
+//
+// The zero settings give Distribute's decisions.
+func (d *Distributor) Assign(ctx context.Context, r Request) (Decision, error) {
+	if err := r.check(true); err != nil {
+		return Decision{}, err
+	}
+	queueing := r.Settings.WhenNobody == QueueWhenNobody
+	dec, err := d.assign(ctx, &r, queueing)
+	var none *NoEligibleError
+	if !errors.As(err, &none) {
+		if err == nil {
+			err = d.watch(ctx, &r, dec)
+		}
+		if err == nil && queueing {
+			_, err = d.queue.Remove(ctx, r.Chat) // queued by an earlier call
+		}
+		return dec, err
+	}
+	if r.Settings.WhenNobody == QueueWhenNobody {
+		e, created, err := d.queue.Enqueue(ctx, r.Chat, r.At)
+		if err != nil {
+			return Decision{}, err
+		}
+		return Decision{Why: Explanation{
+			Rule: RuleQueue, Channel: r.Chat.Channel, Chat: r.Chat,
+			Skipped: none.Skipped, Fallback: none, Queued: e.Since, Repeat: !created,
+		}}, nil
+	}
+	dec, err = d.OfferToWriters(ctx, r.Roles, r.Chat)
+	if err != nil {
+		return Decision{}, err
+	}
+	dec.Why.Fallback = none
+	return dec, d.watch(ctx, &r, dec)
+}
+
+// watch starts the escalation clock for a decision that needs a reply.
+func (d *Distributor) watch(ctx context.Context, r *Request, dec Decision) error {
+	due, ok := r.Settings.Escalation.Deadline(r.At, 0)
+	if !ok || (dec.User == "" && len(dec.Offered) == 0) {
+		return nil
+	}
+	_, _, err := d.esc.Start(ctx, Watch{Chat: r.Chat, Since: r.At, Due: due})
+	return err
+}
+
+// assign applies the mode with the channel's features; keyed makes a
+// round-robin pick hold the chat even without a capacity limit.
+func (d *Distributor) assign(ctx context.Context, r *Request, keyed bool) (Decision, error) {
+	considered, eligible, skipped, err := d.candidatesAt(ctx, r.Roles, r.Chat.Channel, &r.Settings, r.At)
+	if err != nil {
+		return Decision{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Decision{}, err
+	}
+	rule := RuleRoundRobin
+	if r.Mode == FirstResponder {
+		rule = RuleFirstResponder
+	}
+	if len(eligible) == 0 {
+		return Decision{}, &NoEligibleError{Rule: rule, Channel: r.Chat.Channel, Skipped: skipped}
+	}
+	if r.Mode == FirstResponder {
+		if r.Settings.capped() {
+			ms, err := d.rotation.Members(ctx, string(r.Chat.Channel), eligible)
+			if err != nil {
+				return Decision{}, err
+			}
+			eligible = eligible[:0]
+			for _, m := range ms {
+				if lim := r.Settings.limit(m.User); lim > 0 && m.Open >= lim {
+					skipped = append(skipped, Skip{m.User, SkipAtCapacity})
+				} else {
+					eligible = append(eligible, m.User)
+				}
+			}
+			sortSkips(skipped)
+			if len(eligible) == 0 {
+				return Decision{}, &NoEligibleError{Rule: rule, Channel: r.Chat.Channel, Skipped: skipped}
+			}
+		}
+		return d.offer(ctx, r.Chat, rule, considered, eligible, skipped)
+	}
+	return d.pick(ctx, r, considered, eligible, skipped, "", keyed)
+}
+
+// pick makes the round-robin pick among eligible minus exclude.
+func (d *Distributor) pick(ctx context.Context, r *Request, considered, eligible []crm.UserID, skipped []Skip, exclude crm.UserID, keyed bool) (Decision, error) {
+	s := &r.Settings
+	if exclude != "" {
+		if i := slices.Index(eligible, exclude); i >= 0 {
+			eligible = slices.Delete(slices.Clone(eligible), i, i+1)
+			skipped = append(slices.Clone(skipped), Skip{exclude, SkipNoReply})
+			sortSkips(skipped)
+		}
+	}
+	if len(eligible) == 0 {
+		return Decision{}, &NoEligibleError{Rule: RuleRoundRobin, Channel: r.Chat.Channel, Skipped: skipped}
+	}
+	var full []bool // by index in eligible: at capacity (last chooser call)
+	choose := LeastRecentlyServed
+	if s.capped() || len(s.Weights) > 0 {
+		choose = func(p PoolState) Choice {
+			full = full[:0]
+			for _, m := range p.Members {
+				lim := s.limit(m.User)
+				full = append(full, lim > 0 && m.Open >= lim)
+			}
+			ok := func(i int) bool { return !full[i] }
+			if len(s.Weights) > 0 {
+				return smoothWeighted(p, s.weight, ok)
+			}
+			best := -1
+			for i := range p.Members {
+				if ok(i) && (best < 0 || lessRecentlyServed(p.Members[i], p.Members[best])) {
+					best = i
+				}
+			}
+			return Choice{Index: best}
+		}
+	}
+	key := ""
+	if keyed || s.capped() {
+		key = r.Chat.ChatID
+	}
+	turn, err := d.rotation.Pick(ctx, string(r.Chat.Channel), key, eligible, choose)
+	atCap := func() ([]crm.UserID, []Skip) {
+		if len(full) != len(eligible) {
+			return eligible, skipped
+		}
+		var el []crm.UserID
+		sk := slices.Clone(skipped)
+		for i, u := range eligible {
+			if full[i] {
+				sk = append(sk, Skip{u, SkipAtCapacity})
+			} else {
+				el = append(el, u)
+			}
+		}
+		sortSkips(sk)
+		return el, sk
+	}
+	if errors.Is(err, ErrNoEligible) && ctx.Err() == nil {
+		_, sk := atCap()
+		return Decision{}, &NoEligibleError{Rule: RuleRoundRobin, Channel: r.Chat.Channel, Skipped: sk}
+	}
+	if err != nil {
+		return Decision{}, err
+	}
+	why := Explanation{
+		Rule: RuleRoundRobin, Channel: r.Chat.Channel, Chat: r.Chat,
+		Considered: considered, Position: turn.Seq, LastServed: turn.Previous, Repeat: turn.Repeat,
+	}
+	why.Eligible, why.Skipped = atCap()
+	if lim := s.limit(turn.User); lim > 0 {
+		why.Open, why.Capacity = turn.Open, lim
+	}
+	if len(s.Weights) > 0 {
+		why.Weight = s.weight(turn.User)
+	}
+	return Decision{User: turn.User, Why: why}, nil
+}
+
+func sortSkips(ss []Skip) {
+	slices.SortStableFunc(ss, func(a, b Skip) int {
+		switch {
+		case a.User < b.User:
+			return -1
+		case a.User > b.User:
+			return 1
+		}
+		return 0
+	})
+}
+
+// Hold counts chat as an open client of user on its channel, for the
+// capacity limit: call it when a client reaches an employee other than
+// through Assign's round-robin pick (a claim of an offered chat, an
+// owner's returning client) on a channel whose settings are
+// [ChannelSettings.Limited]. A chat held by someone else moves to user.
+//
+// "Open" means: a client whose deal is open in the CRM, counted from the
+// pick or claim that gave it to the employee until [Distributor.Free],
+// which the engine calls when it learns that the deal closed or that the
+// CRM's responsible changed (then it holds the chat for the new one).
+func (d *Distributor) Hold(ctx context.Context, chat channel.Chat, user crm.UserID) error {
+	if err := checkChat(chat); err != nil {
+		return err
+	}
+	_, err := d.rotation.Hold(ctx, string(chat.Channel), chat.ChatID, user)
+	return err
+}
+
+// Free ends the hold of chat (its deal closed or was reassigned) and
+// returns who held it; freeing twice is harmless (ok false).
+func (d *Distributor) Free(ctx context.Context, chat channel.Chat) (holder crm.UserID, ok bool, err error) {
+	if err := checkChat(chat); err != nil {
+		return "", false, err
+	}
+	return d.rotation.Free(ctx, string(chat.Channel), chat.ChatID)
+}
+
+// Drain assigns the oldest queued clients of r.Chat.Channel as long as
+// someone is eligible, up to limit of them, and returns the decisions in
+// queue order (each with Why.Queued). Call it when someone may have
+// become eligible: a shift starts, a hold is freed, a switch turns on, or
+// on a timer. Each assignment is keyed by the chat (round robin holds it;
+// an offer is first-wins), then the entry is removed, so concurrent
+// Drains on several instances and a Drain interrupted midway assign each
+// client once: a second Drain meeting an assignment already made returns
+// it with Why.Repeat.
+func (d *Distributor) Drain(ctx context.Context, r Request, limit int) ([]Decision, error) {
+	if err := r.check(false); err != nil {
+		return nil, err
+	}
+	entries, err := d.queue.Peek(ctx, r.Chat.Channel, limit)
+	if err != nil {
+		return nil, err
+	}
+	var out []Decision
+	for _, e := range entries {
+		q := r
+		q.Chat = e.Chat
+		dec, err := d.assign(ctx, &q, true)
+		if errors.Is(err, ErrNoEligible) {
+			break
+		}
+		if err != nil {
+			return out, err
+		}
+		dec.Why.Queued = e.Since
+		if err := d.watch(ctx, &q, dec); err != nil {
+			return out, err
+		}
+		if _, err := d.queue.Remove(ctx, e.Chat); err != nil {
+			return out, err
+		}
+		out = append(out, dec)
+	}
+	return out, nil
+}
+
+// Queued returns up to limit clients waiting in ch's queue, oldest
+// first.
+func (d *Distributor) Queued(ctx context.Context, ch channel.ID, limit int) ([]QueueEntry, error) {
+	return d.queue.Peek(ctx, ch, limit)
+}
+
+// Unqueue takes chat out of its channel's queue (the client was served
+// another way); ok is false when it was not queued.
+func (d *Distributor) Unqueue(ctx context.Context, chat channel.Chat) (ok bool, err error) {
+	return d.queue.Remove(ctx, chat)
+}
+
+// DueEscalations returns up to limit watches whose escalation is due at
+// now, earliest first: the host's timer (or the engine's Tick) passes
+// each to [Distributor.Escalate] with its channel's Request.
+func (d *Distributor) DueEscalations(ctx context.Context, now time.Time, limit int) ([]Watch, error) {
+	return d.esc.DueBy(ctx, now, limit)
+}
+
+// Replied stops the escalation clock of chat: someone answered.
+func (d *Distributor) Replied(ctx context.Context, chat channel.Chat) error {
+	return d.esc.Stop(ctx, chat)
+}
+
+// Escalate processes one due watch at r.At (the host's "now"), with
+// current the client's responsible employee (round robin; empty for an
+// unclaimed offer). It first advances the watch in one compare-and-swap,
+// so among instances and redeliveries processing the same deadline
+// exactly one goes on; the others get ok false and do nothing. ok is
+// also false when nothing is due at r.At.
+//
+// Round robin: the client passes to the next employee in rotation, with
+// current skipped ([SkipNoReply]); the caller makes them responsible in
+// the CRM. When capacity is limited the hold moves with the client. If
+// nobody else is eligible, the decision names current again with
+// Why.Fallback set. First responder: an unclaimed offer widens to
+// everyone who may write on the channel ([ClaimStore.Widen]); a claimed
+// one stops being watched (ok false).
+func (d *Distributor) Escalate(ctx context.Context, r Request, w Watch, current crm.UserID) (dec Decision, ok bool, err error) {
+	r.Chat = w.Chat
+	if err := r.check(true); err != nil {
+		return Decision{}, false, err
+	}
+	pol := r.Settings.Escalation
+	if !pol.Due(w.Since, w.Done, r.At) {
+		return Decision{}, false, nil
+	}
+	next, more := pol.Deadline(w.Since, w.Done+1)
+	if !more {
+		next = time.Time{}
+	}
+	if err := d.esc.Advance(ctx, w.Chat, w.Done, next); errors.Is(err, ErrStaleWatch) {
+		return Decision{}, false, nil
+	} else if err != nil {
+		return Decision{}, false, err
+	}
+	n := w.Done + 1
+	if r.Mode == FirstResponder {
+		st, found, err := d.claims.Get(ctx, w.Chat)
+		if err != nil {
+			return Decision{}, false, err
+		}
+		if !found || st.Claimed() {
+			return Decision{}, false, d.esc.Stop(ctx, w.Chat)
+		}
+		considered := r.Roles.Users(w.Chat.Channel)
+		var writers []crm.UserID
+		var skipped []Skip
+		for _, u := range considered {
+			if r.Roles.Role(u, w.Chat.Channel).MayWrite() {
+				writers = append(writers, u)
+			} else {
+				skipped = append(skipped, Skip{u, SkipCannotWrite})
+			}
+		}
+		before := len(st.Offered)
+		st, err = d.claims.Widen(ctx, w.Chat, writers)
+		if err != nil {
+			return Decision{}, false, err
+		}
+		return Decision{User: st.ClaimedBy, Offered: st.Offered, Why: Explanation{
+			Rule: RuleEscalation, Channel: w.Chat.Channel, Chat: w.Chat,
+			Considered: considered, Eligible: writers, Skipped: skipped,
+			Escalation: n, Repeat: len(st.Offered) == before,
+		}}, true, nil
+	}
+	considered, eligible, skipped, err := d.candidatesAt(ctx, r.Roles, w.Chat.Channel, &r.Settings, r.At)
+	if err != nil {
+		return Decision{}, false, err
+	}
+	var prev crm.UserID
+	if r.Settings.capped() {
+		if prev, _, err = d.rotation.Free(ctx, string(w.Chat.Channel), w.Chat.ChatID); err != nil {
+			return Decision{}, false, err
+		}
+	}
+	dec, err = d.pick(ctx, &r, considered, eligible, skipped, current, false)
+	var none *NoEligibleError
+	if errors.As(err, &none) {
+		if prev != "" {
+			if _, err := d.rotation.Hold(ctx, string(w.Chat.Channel), w.Chat.ChatID, prev); err != nil {
+				return Decision{}, false, err
+			}
+		}
+		return Decision{User: current, Why: Explanation{
+			Rule: RuleEscalation, Channel: w.Chat.Channel, Chat: w.Chat, Considered: considered,
+			Skipped: none.Skipped, Fallback: none, Escalation: n, From: current,
+		}}, true, nil
+	}
+	if err != nil {
+		return Decision{}, false, err
+	}
+	dec.Why.Rule, dec.Why.Escalation, dec.Why.From = RuleEscalation, n, current
+	return dec, true, nil
+}
+
+// Owner decides who handles a client whose responsible employee is owner
+// (an open deal, or a returning client notified under
+// [NotifyResponsible]), at r.At. An available owner (their schedule on
+// the channel and the availability hook) keeps the client (Rule owner).
+// An unavailable one is handled by r.Settings.OwnerOffShift:
+//
+//   - [KeepOwner]: the owner keeps the client (Rule owner, Why.Away says
+//     why they are away).
+//   - [CoverOwner]: the channel's eligible employees (as for a new
+//     client, owner excluded) are notified and may write; the decision's
+//     User stays owner, who remains responsible (Rule cover, Offered the
+//     covering group). Nobody to cover: as KeepOwner, with Why.Fallback.
+//   - [ReassignOwner]: the channel's distribution applies as for a new
+//     client ([Distributor.Assign], without a queue or an escalation
+//     clock of its own): a round-robin pick becomes responsible, or the
+//     chat is offered. Nobody eligible: as KeepOwner, with Why.Fallback.
+//
+// Owner records nothing except what a reassignment records.
+func (d *Distributor) Owner(ctx context.Context, r Request, owner crm.UserID) (Decision, error) {
+	if err := r.check(true); err != nil {
+		return Decision{}, err
+	}
+	if owner == "" {
+		return Decision{}, fmt.Errorf("%w: empty owner for chat %s", ErrInvalid, r.Chat)
+	}
+	ok, away, err := d.availableAt(ctx, r.Chat.Channel, &r.Settings, owner, r.At)
+	if err != nil {
+		return Decision{}, err
+	}
+	keep := Decision{User: owner, Why: Explanation{Rule: RuleOwner, Channel: r.Chat.Channel, Chat: r.Chat, Owner: owner, Away: away}}
+	if ok || r.Settings.OwnerOffShift == KeepOwner {
+		return keep, nil
+	}
+	considered, eligible, skipped, err := d.candidatesAt(ctx, r.Roles, r.Chat.Channel, &r.Settings, r.At)
+	if err != nil {
+		return Decision{}, err
+	}
+	if i := slices.Index(eligible, owner); i >= 0 { // the hook and schedule said away; a stale table might not
+		eligible = slices.Delete(eligible, i, i+1)
+	}
+	switch r.Settings.OwnerOffShift {
+	case CoverOwner:
+		if len(eligible) == 0 {
+			keep.Why.Fallback = &NoEligibleError{Rule: RuleCover, Channel: r.Chat.Channel, Skipped: skipped}
+			return keep, nil
+		}
+		return Decision{User: owner, Offered: eligible, Why: Explanation{
+			Rule: RuleCover, Channel: r.Chat.Channel, Chat: r.Chat,
+			Considered: considered, Eligible: eligible, Skipped: skipped, Owner: owner, Away: away,
+		}}, nil
+	case ReassignOwner:
+		q := r
+		q.Settings.Escalation, q.Settings.WhenNobody = Escalation{}, OfferWhenNobody
+		dec, err := d.assign(ctx, &q, false)
+		var none *NoEligibleError
+		if errors.As(err, &none) {
+			keep.Why.Fallback = none
+			return keep, nil
+		}
+		if err != nil {
+			return Decision{}, err
+		}
+		dec.Why.Owner, dec.Why.Away = owner, away
+		return dec, nil
+	}
+	return Decision{}, fmt.Errorf("%w: unknown owner policy %d", ErrInvalid, int(r.Settings.OwnerOffShift))
+}

@@ -1,0 +1,379 @@
+package routing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/crmbridge/crmbridge/channel"
+	"github.com/crmbridge/crmbridge/crm"
+	"github.com/crmbridge/crmbridge/roles"
+)
+
+var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC) // a Monday
+
+// shared is one set of memory stores, as several instances share a
+// database.
+type shared struct {
+	claims   MemoryClaims
+	rotation MemoryRotation
+	queue    MemoryQueue
+	esc      MemoryEscalations
+}
+
+func (s *shared) distributor(avail Availability) *Distributor {
+	return NewDistributor(DistributorOptions{Claims: &s.claims, Rotation: &s.rotation, Queue: &s.queue, Escalations: &s.esc, Available: avail})
+}
+
+func managers(t testing.TB, n int) *roles.Table {
+	as := []roles.Assignment{
+		{User: "qc", Channel: "wa", Role: roles.QualityControl},
+		{User: "sup", Channel: "wa", Role: roles.Supervisor},
+	}
+	for i := range n {
+		as = append(as, roles.Assignment{User: crm.UserID(fmt.Sprintf("m%d", i+1)), Channel: "wa", Role: roles.Manager, ReceivesNewClients: true})
+	}
+	tbl, err := roles.NewTable(as)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tbl
+}
+
+func waChat(i int) channel.Chat {
+	return channel.Chat{Channel: "wa", ChatID: fmt.Sprintf("client-%03d", i)}
+}
+
+func openCounts(t testing.TB, r RotationStore, users ...crm.UserID) map[crm.UserID]int {
+	ms, err := r.Members(context.Background(), "wa", users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[crm.UserID]int{}
+	for _, m := range ms {
+		out[m.User] = m.Open
+	}
+	return out
+}
+
+// TestCapacityUnderRace: 50 simultaneous new clients on 4 Distributors
+// sharing one store, 3 managers with a limit of 3: exactly 9 are
+// assigned, nobody ever holds more than 3 (sampled while the race runs),
+// and the other 41 wait in the queue. Then freed holds let Drain assign
+// the oldest waiting clients.
+func TestCapacityUnderRace(t *testing.T) {
+	rounds := 20
+	if testing.Short() {
+		rounds = 5
+	}
+	users := []crm.UserID{"m1", "m2", "m3"}
+	settings := ChannelSettings{Channel: "wa", Capacity: 3, WhenNobody: QueueWhenNobody}
+	for round := range rounds {
+		var st shared
+		ds := []*Distributor{st.distributor(nil), st.distributor(nil), st.distributor(nil), st.distributor(nil)}
+		tbl := managers(t, 3)
+		const clients = 50
+		decs := make([]Decision, clients)
+		errs := make([]error, clients)
+		start := make(chan struct{})
+		stop := make(chan struct{})
+		var over atomic.Value
+		var sampler sync.WaitGroup
+		sampler.Go(func() {
+			for {
+				for u, n := range openCounts(t, &st.rotation, users...) {
+					if n > 3 {
+						over.Store(fmt.Sprintf("%s holds %d", u, n))
+					}
+				}
+				select {
+				case <-stop:
+					return
+				default:
+				}
+			}
+		})
+		var wg sync.WaitGroup
+		for i := range clients {
+			wg.Go(func() {
+				<-start
+				decs[i], errs[i] = ds[i%len(ds)].Assign(t.Context(), Request{
+					Settings: settings, Mode: RoundRobin, Roles: tbl, Chat: waChat(i), At: t0.Add(time.Duration(i) * time.Second),
+				})
+			})
+		}
+		close(start)
+		wg.Wait()
+		close(stop)
+		sampler.Wait()
+		if v := over.Load(); v != nil {
+			t.Fatalf("round %d: over capacity during the race: %v", round, v)
+		}
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		assigned, queued := map[crm.UserID]int{}, 0
+		for _, d := range decs {
+			switch d.Why.Rule {
+			case RuleRoundRobin:
+				assigned[d.User]++
+				if d.Why.Capacity != 3 || d.Why.Open < 1 || d.Why.Open > 3 {
+					t.Fatalf("round %d: explanation %v: want open 1..3 of 3", round, d.Why)
+				}
+			case RuleQueue:
+				queued++
+				if d.Why.Fallback == nil || len(d.Why.Fallback.Skipped) != 5 {
+					t.Fatalf("round %d: queue decision %v; want a fallback naming the skipped", round, d.Why)
+				}
+			default:
+				t.Fatalf("round %d: unexpected decision %v", round, d)
+			}
+		}
+		if queued != 41 || assigned["m1"] != 3 || assigned["m2"] != 3 || assigned["m3"] != 3 {
+			t.Fatalf("round %d: assigned %v, queued %d; want 3 each and 41 queued", round, assigned, queued)
+		}
+	}
+}
+
+// TestQueueDrainOldestFirst: everyone is off shift, clients queue; when a
+// shift starts the queue is assigned oldest first up to capacity, and
+// concurrent Drains on four Distributors assign each client once.
+func TestQueueDrainOldestFirst(t *testing.T) {
+	var st shared
+	tbl := managers(t, 2)
+	shift := Schedule{Shifts: []Shift{{Days: []time.Weekday{time.Monday}, From: 10 * 60, To: 18 * 60}}}
+	settings := ChannelSettings{
+		Channel: "wa", Capacity: 2, WhenNobody: QueueWhenNobody,
+		Schedules: map[crm.UserID]Schedule{"m1": shift, "m2": shift},
+	}
+	d := st.distributor(nil)
+	arrival := []int{4, 2, 7, 0, 5, 6} // minutes after 09:00: chat i arrives at arrival[i]
+	for i, m := range arrival {
+		dec, err := d.Assign(t.Context(), Request{Settings: settings, Mode: RoundRobin, Roles: tbl, Chat: waChat(i), At: t0.Add(time.Duration(m) * time.Minute)})
+		if err != nil || dec.Why.Rule != RuleQueue || dec.User != "" || dec.Why.Repeat {
+			t.Fatalf("client %d off shift: %v, %v; want queued", i, dec, err)
+		}
+	}
+	again, err := d.Assign(t.Context(), Request{Settings: settings, Mode: RoundRobin, Roles: tbl, Chat: waChat(1), At: t0.Add(50 * time.Minute)})
+	if err != nil || !again.Why.Repeat || !again.Why.Queued.Equal(t0.Add(2*time.Minute)) {
+		t.Fatalf("a repeated Assign of a queued client = %v, %v; want its place kept", again, err)
+	}
+	if got, _ := d.Drain(t.Context(), Request{Settings: settings, Mode: RoundRobin, Roles: tbl, Chat: channel.Chat{Channel: "wa"}, At: t0.Add(30 * time.Minute)}, 10); len(got) != 0 {
+		t.Fatalf("Drain before the shift assigned %v", got)
+	}
+	at10 := t0.Add(time.Hour)
+	var wg sync.WaitGroup
+	results := make([][]Decision, 4)
+	errs := make([]error, 4)
+	for i := range 4 {
+		di := st.distributor(nil)
+		wg.Go(func() {
+			results[i], errs[i] = di.Drain(t.Context(), Request{Settings: settings, Mode: RoundRobin, Roles: tbl, Chat: channel.Chat{Channel: "wa"}, At: at10}, 10)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]crm.UserID{}
+	for _, rs := range results {
+		for _, dec := range rs {
+			if u, ok := got[dec.Why.Chat.ChatID]; ok && u != dec.User {
+				t.Fatalf("%s assigned to %s and %s", dec.Why.Chat.ChatID, u, dec.User)
+			}
+			got[dec.Why.Chat.ChatID] = dec.User
+		}
+	}
+	// oldest four: chat 3 (09:00), 1 (09:02), 0 (09:04), 4 (09:05)
+	want := map[string]bool{"client-003": true, "client-001": true, "client-000": true, "client-004": true}
+	if len(got) != 4 {
+		t.Fatalf("drained %v; want the 4 oldest (capacity 2 × 2)", got)
+	}
+	for c := range got {
+		if !want[c] {
+			t.Errorf("drained %s, which is not among the 4 oldest", c)
+		}
+	}
+	if oc := openCounts(t, &st.rotation, "m1", "m2"); oc["m1"] != 2 || oc["m2"] != 2 {
+		t.Errorf("open counts %v; want 2 each", oc)
+	}
+	left, _ := d.Queued(t.Context(), "wa", 10)
+	if len(left) != 2 || left[0].Chat != waChat(5) || left[1].Chat != waChat(2) {
+		t.Errorf("still queued %v; want client-005 then client-002", left)
+	}
+	if u, ok, err := d.Free(t.Context(), waChat(3)); !ok || err != nil {
+		t.Fatalf("Free = %q, %v, %v", u, ok, err)
+	}
+	next, err := d.Drain(t.Context(), Request{Settings: settings, Mode: RoundRobin, Roles: tbl, Chat: channel.Chat{Channel: "wa"}, At: at10}, 10)
+	if err != nil || len(next) != 1 || next[0].Why.Chat != waChat(5) || next[0].User != got["client-003"] {
+		t.Errorf("Drain after a Free = %v, %v; want client-005 to %s", next, err, got["client-003"])
+	}
+}
+
+// TestEscalationAtMostOncePerDeadline: a round-robin client unanswered
+// for 10 minutes passes on once per deadline even when 8 instances
+// process the same due watch, and never after Times escalations.
+func TestEscalationAtMostOncePerDeadline(t *testing.T) {
+	var st shared
+	tbl := managers(t, 3)
+	settings := ChannelSettings{Channel: "wa", Escalation: Escalation{After: Duration(10 * time.Minute), Times: 2}}
+	req := func(at time.Time) Request {
+		return Request{Settings: settings, Mode: RoundRobin, Roles: tbl, Chat: chatWA, At: at}
+	}
+	first, err := st.distributor(nil).Assign(t.Context(), req(t0))
+	if err != nil || first.User != "m1" {
+		t.Fatalf("Assign = %v, %v", first, err)
+	}
+	current := first.User
+	for step, at := range []time.Time{t0.Add(10 * time.Minute), t0.Add(25 * time.Minute)} {
+		if ws, _ := st.esc.DueBy(t.Context(), at.Add(-time.Minute), 10); len(ws) != 0 && step == 0 {
+			t.Fatalf("due before the deadline: %v", ws)
+		}
+		ws, err := st.distributor(nil).DueEscalations(t.Context(), at, 10)
+		if err != nil || len(ws) != 1 {
+			t.Fatalf("step %d: due %v, %v; want the one watch", step, ws, err)
+		}
+		var wg sync.WaitGroup
+		decs := make([]Decision, 8)
+		oks := make([]bool, 8)
+		errs := make([]error, 8)
+		for i := range 8 {
+			d := st.distributor(nil)
+			wg.Go(func() { decs[i], oks[i], errs[i] = d.Escalate(t.Context(), req(at), ws[0], current) })
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		var won []Decision
+		for i := range oks {
+			if oks[i] {
+				won = append(won, decs[i])
+			}
+		}
+		if len(won) != 1 {
+			t.Fatalf("step %d: %d instances escalated; want exactly 1", step, len(won))
+		}
+		dec := won[0]
+		if dec.Why.Rule != RuleEscalation || dec.Why.Escalation != step+1 || dec.Why.From != current || dec.User == current || dec.User == "" {
+			t.Fatalf("step %d: %v; want escalation #%d from %s to someone else", step, dec, step+1, current)
+		}
+		if _, ok, _ := st.distributor(nil).Escalate(t.Context(), req(at), ws[0], current); ok {
+			t.Fatalf("step %d: a redelivered watch escalated again", step)
+		}
+		current = dec.User
+	}
+	if ws, _ := st.esc.DueBy(t.Context(), t0.Add(24*time.Hour), 10); len(ws) != 0 {
+		t.Errorf("watches left after Times escalations: %v", ws)
+	}
+}
+
+func TestEscalationWidensOffer(t *testing.T) {
+	var st shared
+	d := st.distributor(nil)
+	tbl := managers(t, 2)
+	settings := ChannelSettings{Channel: "wa", Escalation: Escalation{After: Duration(5 * time.Minute)}}
+	req := func(at time.Time, c channel.Chat) Request {
+		return Request{Settings: settings, Mode: FirstResponder, Roles: tbl, Chat: c, At: at}
+	}
+	if _, err := d.Assign(t.Context(), req(t0, chatWA)); err != nil {
+		t.Fatal(err)
+	}
+	other := channel.Chat{Channel: "wa", ChatID: "other"}
+	if _, err := d.Assign(t.Context(), req(t0, other)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Claim(t.Context(), other, "m2"); err != nil {
+		t.Fatal(err)
+	}
+	ws, _ := d.DueEscalations(t.Context(), t0.Add(5*time.Minute), 10)
+	if len(ws) != 2 {
+		t.Fatalf("due %v; want both offers", ws)
+	}
+	for _, w := range ws {
+		dec, ok, err := d.Escalate(t.Context(), req(t0.Add(5*time.Minute), w.Chat), w, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch w.Chat {
+		case chatWA:
+			if !ok || !slices.Equal(dec.Offered, []crm.UserID{"m1", "m2", "sup"}) || dec.Why.Rule != RuleEscalation {
+				t.Errorf("widened offer = %v, %v; want m1, m2 and sup", dec, ok)
+			}
+		case other:
+			if ok {
+				t.Errorf("a claimed chat escalated: %v", dec)
+			}
+		}
+	}
+	if ws, _ := d.DueEscalations(t.Context(), t0.Add(time.Hour), 10); len(ws) != 0 {
+		t.Errorf("still watched: %v", ws)
+	}
+}
+
+func TestOwnerOffShift(t *testing.T) {
+	tbl := managers(t, 3)
+	off := Schedule{Leave: []Period{{"2026-03-01", "2026-03-08"}}}
+	base := ChannelSettings{Channel: "wa", Schedules: map[crm.UserID]Schedule{"m1": off}}
+	for name, c := range map[string]struct {
+		policy  OwnerPolicy
+		at      time.Time
+		rule    Rule
+		user    crm.UserID
+		offered []crm.UserID
+	}{
+		"owner at work": {ReassignOwner, t0.Add(7 * 24 * time.Hour), RuleOwner, "m1", nil},
+		"keep":          {KeepOwner, t0, RuleOwner, "m1", nil},
+		"cover":         {CoverOwner, t0, RuleCover, "m1", []crm.UserID{"m2", "m3"}},
+		"reassign":      {ReassignOwner, t0, RuleRoundRobin, "m2", nil},
+	} {
+		var st shared
+		s := base
+		s.OwnerOffShift = c.policy
+		dec, err := st.distributor(nil).Owner(t.Context(), Request{Settings: s, Mode: RoundRobin, Roles: tbl, Chat: chatWA, At: c.at}, "m1")
+		if err != nil || dec.Why.Rule != c.rule || dec.User != c.user || !slices.Equal(dec.Offered, c.offered) || dec.Why.Owner != "m1" {
+			t.Errorf("%s: Owner = %v, %v; want rule %s, user %s, offered %v", name, dec, err, c.rule, c.user, c.offered)
+		}
+		if c.at.Equal(t0) && dec.Why.Away != SkipOnLeave {
+			t.Errorf("%s: Away = %q; want on leave", name, dec.Why.Away)
+		}
+	}
+}
+
+func TestAssignZeroSettingsIsDistribute(t *testing.T) {
+	for _, mode := range []Mode{RoundRobin, FirstResponder} {
+		a, b := NewDistributor(DistributorOptions{}), NewDistributor(DistributorOptions{})
+		for i := range 7 {
+			tbl := managers(t, 1+i%3)
+			want, err1 := a.Distribute(t.Context(), mode, tbl, waChat(i))
+			got, err2 := b.Assign(t.Context(), Request{Mode: mode, Roles: tbl, Chat: waChat(i), At: t0})
+			if err1 != nil || err2 != nil || got.String() != want.String() {
+				t.Errorf("%v #%d: Assign = %v, %v; Distribute = %v, %v", mode, i, got, err2, want, err1)
+			}
+		}
+	}
+}
+
+func TestAssignBadRequest(t *testing.T) {
+	d := NewDistributor(DistributorOptions{})
+	tbl := managers(t, 1)
+	for name, r := range map[string]Request{
+		"no chat":         {Mode: RoundRobin, Roles: tbl},
+		"no roles":        {Mode: RoundRobin, Chat: chatWA},
+		"no mode":         {Roles: tbl, Chat: chatWA},
+		"another channel": {Settings: ChannelSettings{Channel: "tg"}, Mode: RoundRobin, Roles: tbl, Chat: chatWA},
+	} {
+		if _, err := d.Assign(t.Context(), r); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: Assign error = %v; want ErrInvalid", name, err)
+		}
+	}
+	bad := ChannelSettings{Channel: "wa", Schedules: map[crm.UserID]Schedule{"m1": {TimeZone: "Nowhere/City"}}}
+	if _, err := d.Assign(t.Context(), Request{Settings: bad, Mode: RoundRobin, Roles: tbl, Chat: chatWA}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Assign with an unknown time zone: %v; want ErrInvalid", err)
+	}
+}
