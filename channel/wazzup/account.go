@@ -76,7 +76,8 @@ type Account struct {
 	team []Member
 
 	mu     sync.Mutex
-	pushed map[string]string // "contact/ID" → JSON last pushed
+	pushed map[string]string        // "contact/ID" → JSON last pushed
+	chats  map[string][]ContactChat // contact ID → chats synced
 	max    int
 }
 
@@ -95,7 +96,8 @@ func NewAccount(opt AccountOptions) (*Account, error) {
 			return nil, fmt.Errorf("wazzup: AccountOptions.Team[%d]: unknown role %q", i, m.Role)
 		}
 	}
-	acc := &Account{api: a, team: slices.Clone(opt.Team), pushed: map[string]string{}, max: opt.MaxRemembered}
+	acc := &Account{api: a, team: slices.Clone(opt.Team), pushed: map[string]string{},
+		chats: map[string][]ContactChat{}, max: opt.MaxRemembered}
 	if acc.max <= 0 {
 		acc.max = 10000
 	}
@@ -218,6 +220,11 @@ type ChatSync struct {
 	// ContactID, ContactName and ContactURI describe the client's CRM
 	// contact; the name defaults to the chat ID.
 	ContactID, ContactName, ContactURI string
+	// OtherChats are the contact's other chats the host knows of (another
+	// messenger, another number). Wazzup's contactData is the contact's
+	// whole list, so the Account sends this chat, OtherChats and every
+	// chat it synced for the contact before.
+	OtherChats []ContactChat
 	// Responsible is the user who owns the client now: the winner of a
 	// first-responder claim, else the CRM's responsible user. Empty while
 	// the chat is offered and unclaimed: nothing is pushed, and Wazzup
@@ -283,11 +290,13 @@ func (a *Account) SyncChat(ctx context.Context, cs ChatSync) error {
 		if name == "" {
 			name = cs.Chat.ChatID
 		}
+		this := ContactChat{ChatType: ChatType(cs.Kind), ChatID: cs.Chat.ChatID}
 		c := Contact{ID: cs.ContactID, ResponsibleUserID: cs.Responsible, Name: name, URI: cs.ContactURI,
-			Chats: []ContactChat{{ChatType: ChatType(cs.Kind), ChatID: cs.Chat.ChatID}}}
+			Chats: a.contactChats(cs.ContactID, this, cs.OtherChats)}
 		if err := a.UpsertContacts(ctx, []Contact{c}); err != nil {
 			return err
 		}
+		a.rememberChats(cs.ContactID, c.Chats)
 		for _, d := range cs.Deals {
 			d.Contacts = []string{cs.ContactID}
 			deals = append(deals, d)
@@ -321,6 +330,29 @@ func (a *Account) SyncChat(ctx context.Context, cs ChatSync) error {
 		return &ViewError{Chat: cs.Chat, Extra: extra, Missing: slices.Compact(missing)}
 	}
 	return nil
+}
+
+// contactChats is the union of the chats synced for contact id, this and
+// others, in that order, without repeats.
+func (a *Account) contactChats(id string, this ContactChat, others []ContactChat) []ContactChat {
+	a.mu.Lock()
+	out := slices.Clone(a.chats[id])
+	a.mu.Unlock()
+	for _, c := range append([]ContactChat{this}, others...) {
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (a *Account) rememberChats(id string, chats []ContactChat) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.chats[id]; !ok && len(a.chats) >= a.max {
+		clear(a.chats) // forgetting costs only chats the host passes again
+	}
+	a.chats[id] = chats
 }
 
 // teamOn returns the members on channel ch.

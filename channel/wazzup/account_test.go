@@ -232,3 +232,29 @@ func truncate(s string) string {
 	}
 	return s
 }
+
+// A client writing on two channels keeps both chats in Wazzup: contactData
+// is the contact's whole list, and a second chat must not push the first
+// one out.
+func TestSyncChatKeepsTheContactsOtherChats(t *testing.T) {
+	srv := wazzuptest.NewServer(wazzuptest.Options{})
+	defer srv.Close()
+	wa := srv.AddChannel("whatsapp", "79000000000")
+	tg := srv.AddChannel("telegram", "shop_bot")
+	a := newAccount(t, srv, nil)
+	ctx := t.Context()
+	sync := func(chat channel.Chat, kind channel.Kind, others ...wazzup.ContactChat) {
+		t.Helper()
+		if err := a.SyncChat(ctx, wazzup.ChatSync{Chat: chat, Kind: kind, ContactID: "c-1", ContactName: "Анна",
+			Responsible: "rep1", OtherChats: others}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sync(channel.Chat{Channel: wa, ChatID: "79161234567"}, channel.WhatsApp)
+	sync(channel.Chat{Channel: tg, ChatID: "555"}, channel.Telegram, wazzup.ContactChat{ChatType: "vk", ChatID: "id9"})
+	want := []wazzuptest.ContactChat{{ChatType: "whatsapp", ChatID: "79161234567"}, {ChatType: "telegram", ChatID: "555"},
+		{ChatType: "vk", ChatID: "id9"}}
+	if c := srv.Contacts(); len(c) != 1 || cmp.Diff(want, c[0].ContactData) != "" {
+		t.Errorf("contactData (-want +got):\n%s", cmp.Diff(want, c[0].ContactData))
+	}
+}
