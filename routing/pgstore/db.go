@@ -192,7 +192,7 @@ CREATE TABLE %[1]s.streaks (
 	channel bytea NOT NULL,
 	chat_id bytea NOT NULL,
 	opener bytea NOT NULL,
-	started_ns bigint NOT NULL,
+	started_ns bigint,
 	task bytea NOT NULL,
 	PRIMARY KEY (account, channel, chat_id)
 );

@@ -33,9 +33,6 @@ func (s Streaks) Open(ctx context.Context, chat channel.Chat, opener string, sta
 	if opener == "" {
 		return tasks.Streak{}, false, fmt.Errorf("pgstore: %w: empty opener message ID", tasks.ErrInvalid)
 	}
-	if started.IsZero() {
-		return tasks.Streak{}, false, fmt.Errorf("pgstore: %w: streak of chat %s without a start time", tasks.ErrInvalid, chat)
-	}
 	ns, err := toNanos("Open", "started", started)
 	if err != nil {
 		return tasks.Streak{}, false, fmt.Errorf("%w (%w)", tasks.ErrInvalid, err)
@@ -45,7 +42,7 @@ func (s Streaks) Open(ctx context.Context, chat channel.Chat, opener string, sta
 			return tasks.Streak{}, false, err
 		}
 		b := &pgx.Batch{}
-		b.Queue(s.a.db.q.openStreak, append(s.args(chat), []byte(opener), *ns)...)
+		b.Queue(s.a.db.q.openStreak, append(s.args(chat), []byte(opener), ns)...)
 		b.Queue(s.a.db.q.getStreak, s.args(chat)...)
 		res := s.a.db.pool.SendBatch(ctx, b)
 		tag, err := res.Exec()
@@ -71,11 +68,11 @@ func (s Streaks) Open(ctx context.Context, chat channel.Chat, opener string, sta
 
 func scanStreak(chat channel.Chat, row pgx.Row) (tasks.Streak, error) {
 	var opener, task []byte
-	var ns int64
+	var ns *int64
 	if err := row.Scan(&opener, &ns, &task); err != nil {
 		return tasks.Streak{}, err
 	}
-	return tasks.Streak{Chat: chat, Opener: string(opener), Started: time.Unix(0, ns), Task: crm.TaskID(task)}, nil
+	return tasks.Streak{Chat: chat, Opener: string(opener), Started: fromNanos(ns), Task: crm.TaskID(task)}, nil
 }
 
 // SetTask implements [tasks.Store]: one UPDATE of the streak that opener
