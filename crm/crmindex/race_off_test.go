@@ -1,0 +1,5 @@
+//go:build !race
+
+package crmindex_test
+
+const raceEnabled = false
