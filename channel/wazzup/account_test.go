@@ -15,10 +15,13 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/crmbridge/crmbridge/channel"
+	"github.com/crmbridge/crmbridge/channel/channeltest"
 	"github.com/crmbridge/crmbridge/channel/wazzup"
 	"github.com/crmbridge/crmbridge/channel/wazzup/wazzuptest"
 	"github.com/crmbridge/crmbridge/crm"
+	"github.com/crmbridge/crmbridge/crm/crmtest"
 	"github.com/crmbridge/crmbridge/roles"
+	"github.com/crmbridge/crmbridge/routing/engine"
 )
 
 func newAccount(t *testing.T, srv *wazzuptest.Server, team []wazzup.Member) *wazzup.Account {
@@ -257,4 +260,88 @@ func TestSyncChatKeepsTheContactsOtherChats(t *testing.T) {
 	if c := srv.Contacts(); len(c) != 1 || cmp.Diff(want, c[0].ContactData) != "" {
 		t.Errorf("contactData (-want +got):\n%s", cmp.Diff(want, c[0].ContactData))
 	}
+}
+
+// Driven by the routing engine itself: a new client offered to two
+// managers, then claimed by the first to reply. After each event the
+// host syncs the engine's result, and the fake Wazzup shows the chat to
+// exactly the employees the roles let view it.
+func TestSyncFollowsTheEngine(t *testing.T) {
+	srv := wazzuptest.NewServer(wazzuptest.Options{})
+	defer srv.Close()
+	wa := srv.AddChannel("whatsapp", "79000000000")
+	chat := channel.Chat{Channel: wa, ChatID: "79161234567"}
+	assignments := []roles.Assignment{
+		{User: "1", Channel: wa, Role: roles.Manager, ReceivesNewClients: true},
+		{User: "2", Channel: wa, Role: roles.Manager, ReceivesNewClients: true},
+		{User: "3", Channel: wa, Role: roles.Supervisor},
+	}
+	table, err := roles.NewTable(assignments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crmFake := crmtest.NewSeeded(nil) // users 1, 2, 3; pipeline 10 with Unsorted 100
+	ctx := t.Context()
+	eng, err := engine.New(ctx, engine.Options{CRM: crmFake, Sender: channeltest.NewRecorder(), Config: engine.Config{
+		Channels: []engine.ChannelConfig{{ID: wa, Kind: channel.WhatsApp, Pipeline: "10", Stage: "100"}},
+		Roles:    assignments,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var team []wazzup.Member
+	for _, as := range assignments {
+		role := wazzup.RoleSalesRep
+		if as.Role == roles.Supervisor {
+			role = wazzup.RoleManager
+		}
+		m := wazzup.Member{User: wazzup.User{ID: string(as.User), Name: "User " + string(as.User)}, Channel: wa, Role: role,
+			ReceivesNewClients: as.ReceivesNewClients}
+		team = append(team, m)
+		srv.SetRole(wa, m.User.ID, wazzuptest.Role(role), m.ReceivesNewClients)
+	}
+	a := newAccount(t, srv, team)
+	if err := a.SyncTeam(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check := func(step string, st roles.ChatState, cs wazzup.ChatSync) {
+		t.Helper()
+		cs.Chat, cs.Kind, cs.Viewers = chat, channel.WhatsApp, []string{}
+		for _, as := range assignments {
+			if ok, _ := table.CanView(as.User, chat, st); ok {
+				cs.Viewers = append(cs.Viewers, string(as.User))
+			}
+		}
+		if err := a.SyncChat(ctx, cs); err != nil {
+			t.Errorf("%s: SyncChat: %v", step, err)
+		}
+		for _, as := range assignments {
+			want, _ := table.CanView(as.User, chat, st)
+			if got := srv.SeesChat(string(as.User), chat); got != want {
+				t.Errorf("%s: Wazzup shows the chat to %s: %t; CanView says %t", step, as.User, got, want)
+			}
+		}
+	}
+
+	in, err := eng.ClientMessage(ctx, channel.Message{ID: "wamid.1", Chat: chat, Direction: channel.Inbound,
+		Author: channel.Author{Kind: channel.AuthorClient}, Text: "Здравствуйте", Phone: "+79161234567"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var offered []crm.UserID
+	for _, n := range in.Notify {
+		offered = append(offered, n.User)
+	}
+	if in.Responsible != "" || len(offered) != 2 {
+		t.Fatalf("the engine made %q responsible and notified %v; want an offer to 1 and 2", in.Responsible, offered)
+	}
+	check("offered", roles.ChatState{Offered: offered}, wazzup.ChatSync{ContactID: string(in.Contact)})
+
+	out, err := eng.EmployeeMessage(ctx, engine.EmployeeMessage{ID: "r1", User: "2", Chat: chat, Text: "Добрый день!"})
+	if err != nil || !out.Claimed {
+		t.Fatalf("reply of 2: %+v, %v; want a claim", out, err)
+	}
+	check("claimed by 2", roles.ChatState{Offered: offered, ClaimedBy: out.Responsible}, wazzup.ChatSync{
+		ContactID: string(in.Contact), Responsible: string(out.Responsible),
+		Deals: []wazzup.Deal{{ID: string(in.Deal), ResponsibleUserID: string(out.Responsible), Name: "Lead", URI: "https://crm.example/leads"}}})
 }
