@@ -95,61 +95,9 @@
 //
 // # Engine
 //
-// [Engine] is the one place where the CRM adapter (crm.Client) and the
-// channel adapter (channel.Sender) meet the rules. A host builds it with
-// [NewEngine] from a [Config] (channels, roles, global settings; plain
-// structs that round-trip through JSON, validated with errors naming the
-// field) and feeds it events:
-//
-//   - [Engine.ClientMessage]: the phone is normalised (package phone, with
-//     the "8 counts as +7" setting) and the client found in the CRM by phone,
-//     else by messenger identity. A new client gets a contact and a deal at
-//     the channel's placement, distributed; a client with an open deal goes
-//     to that deal's responsible user (the most recently updated deal); a
-//     client whose deals are all closed follows the channel's returning
-//     policy. A responsible user who no longer works the channel is replaced
-//     through the channel's distribution. The result lists whom to notify,
-//     who is responsible, what was created, and why.
-//   - [Engine.EmployeeMessage]: the roles decide whether the employee may
-//     write; the first reply to an offered chat claims it and makes the
-//     replier responsible in the CRM; the message goes out through the
-//     Sender; the unanswered streak closes and its task is completed. An
-//     employee writing first is routed to the client's existing chat on one
-//     of their channels, else their "write first from" channel, else their
-//     only channel, else an [*AmbiguousChannelError].
-//   - [Engine.SalesbotMessage]: links expanded when the setting is on; never
-//     an employee's reply.
-//   - [Engine.EmployeeReplied]: a reply typed outside the engine (the
-//     provider's app, the phone; a webhook echo) claims and closes as a
-//     reply would, sending nothing; echoes of the engine's own sends are
-//     recognised and ignored.
-//   - [Engine.ResetUnread]: "no reply needed" closes the streak's task.
-//
-// Decisions are values: notifications are returned, not delivered.
-//
-// Decision on a point the seed leaves open: a task opened while the chat
-// is offered (Unsorted, not yet claimed) has no responsible user of its own
-// (the CRM's default applies); the claimer's reply closes it.
-//
-// # Exactly once and nothing lost
-//
-// Events of one chat are serialized inside an Engine; progress is recorded
-// per message ID in the [StateStore] (the round-robin pick before the CRM
-// writes that depend on it; the client record right after it is created;
-// "done" at the end). A redelivered message has no second effect; a
-// failure midway returns the error to the host and a redelivery finishes
-// the work (the CRM is searched again first, so a deal whose creation
-// response was lost is found rather than created twice).
-//
-// CRM calls per event on the in-memory fake (TestCRMCallsPerEvent): live
-// chat 0 warm and 1 cold (ListDeals); new client 3 (find, create deal with
-// contact, task); a streak of 10 messages adds no task call after the
-// first. On the amoCRM adapter see crm/amocrm's TestEngineRequestsPerEvent.
-// The live-chat path runs at about 2.4 µs per message on one goroutine
-// (≈ 420k messages/s, BenchmarkEngineLiveChat, 16 allocs, one of them the
-// benchmark's own message ID); the in-memory
-// state is about 700 bytes per tracked chat (client record and one
-// processed message ID, measured over 1M chats by TestMemoryPerChat).
+// Package routing/engine wires these rules to a CRM adapter and a channel
+// adapter: it takes a host's events, decides with this package's rules, and
+// applies the decisions to the CRM.
 //
 // # Testing
 //

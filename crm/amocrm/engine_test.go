@@ -17,6 +17,7 @@ import (
 	"github.com/crmbridge/crmbridge/crm/amocrm/amocrmtest"
 	"github.com/crmbridge/crmbridge/roles"
 	"github.com/crmbridge/crmbridge/routing"
+	"github.com/crmbridge/crmbridge/routing/engine"
 	"github.com/crmbridge/crmbridge/tasks"
 )
 
@@ -24,7 +25,7 @@ import (
 // amoCRM server: WhatsApp "wa" places new deals in Unsorted (first
 // responder, users 501 and 502); Telegram "tg" at "First contact" (round
 // robin), returning clients get a new deal.
-func engineOnAmo(t *testing.T) (*routing.Engine, *amocrmtest.Server, *channeltest.Recorder, *time.Time) {
+func engineOnAmo(t *testing.T) (*engine.Engine, *amocrmtest.Server, *channeltest.Recorder, *time.Time) {
 	t.Helper()
 	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
@@ -36,8 +37,8 @@ func engineOnAmo(t *testing.T) (*routing.Engine, *amocrmtest.Server, *channeltes
 		t.Fatal(err)
 	}
 	rec := channeltest.NewRecorder()
-	e, err := routing.NewEngine(t.Context(), routing.EngineOptions{CRM: c, Sender: rec, Now: clock, Config: routing.Config{
-		Channels: []routing.ChannelConfig{
+	e, err := engine.New(t.Context(), engine.Options{CRM: c, Sender: rec, Now: clock, Config: engine.Config{
+		Channels: []engine.ChannelConfig{
 			{ID: "wa", Kind: channel.WhatsApp, Pipeline: "7001", Stage: "70011"},
 			{ID: "tg", Kind: channel.Telegram, Pipeline: "7001", Stage: "70012", Returning: routing.NewDeal},
 		},
@@ -47,7 +48,7 @@ func engineOnAmo(t *testing.T) (*routing.Engine, *amocrmtest.Server, *channeltes
 			{User: "501", Channel: "tg", Role: roles.Manager, ReceivesNewClients: true},
 			{User: "502", Channel: "tg", Role: roles.Manager, ReceivesNewClients: true},
 		},
-		Global: routing.GlobalSettings{UnansweredTasks: tasks.Settings{Enabled: true}},
+		Global: engine.GlobalSettings{UnansweredTasks: tasks.Settings{Enabled: true}},
 	}})
 	if err != nil {
 		t.Fatalf("NewEngine on amoCRM: %v", err)
@@ -103,7 +104,7 @@ func TestEngineRequestsPerEvent(t *testing.T) {
 			t.Errorf("%s: %d amoCRM requests; expected at most %d", name, got, max)
 		}
 	}
-	must := func(r routing.InboundResult, err error) routing.InboundResult {
+	must := func(r engine.InboundResult, err error) engine.InboundResult {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
@@ -111,7 +112,7 @@ func TestEngineRequestsPerEvent(t *testing.T) {
 		return r
 	}
 
-	var first routing.InboundResult
+	var first engine.InboundResult
 	measure("new client (WhatsApp → Unsorted, task)", 4, func() { first = must(e.ClientMessage(ctx, clientMsg("wa", "79161234567"))) })
 	measure("streak: 9 more messages, warm", 0, func() {
 		for range 9 {
@@ -119,7 +120,7 @@ func TestEngineRequestsPerEvent(t *testing.T) {
 		}
 	})
 	measure("employee reply: claim + send + task done", 6, func() {
-		if _, err := e.EmployeeMessage(ctx, routing.EmployeeMessage{ID: "r1", User: "501", Chat: first.Chat, Text: "hello"}); err != nil {
+		if _, err := e.EmployeeMessage(ctx, engine.EmployeeMessage{ID: "r1", User: "501", Chat: first.Chat, Text: "hello"}); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -130,9 +131,9 @@ func TestEngineRequestsPerEvent(t *testing.T) {
 
 	// A returning client: typed with 8 in amoCRM, lead closed.
 	cid := srv.AddContact(amocrmtest.Contact{Name: "Иван", Responsible: 501, Phones: []string{"8 (903) 555-00-11"}})
-	var ret routing.InboundResult
+	var ret engine.InboundResult
 	measure("known client, first event, no deal (notify)", 4, func() { ret = must(e.ClientMessage(ctx, clientMsg("wa", "79035550011"))) })
-	if ret.Outcome != routing.OutcomeReturningNotify || string(ret.Contact) != fmt.Sprint(cid) || ret.Responsible != "501" {
+	if ret.Outcome != engine.OutcomeReturningNotify || string(ret.Contact) != fmt.Sprint(cid) || ret.Responsible != "501" {
 		t.Errorf("client typed with 8 in amoCRM: %+v; want returning_notify for contact %d, responsible 501", ret, cid)
 	}
 	for _, line := range report {
@@ -164,7 +165,7 @@ func TestEngineReturningNewDealOnAmo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r2.Outcome != routing.OutcomeReturningNewDeal || r2.Contact != r.Contact || r2.Deal == r.Deal {
+	if r2.Outcome != engine.OutcomeReturningNewDeal || r2.Contact != r.Contact || r2.Deal == r.Deal {
 		t.Errorf("returning client on amoCRM: %+v; want a new deal for contact %s", r2, r.Contact)
 	}
 	if n := len(srv.Leads()); n != 2 {

@@ -16,7 +16,7 @@ import (
 	"github.com/crmbridge/crmbridge/channel/wazzup/wazzuptest"
 	"github.com/crmbridge/crmbridge/crm/amocrm"
 	"github.com/crmbridge/crmbridge/crm/amocrm/amocrmtest"
-	"github.com/crmbridge/crmbridge/routing"
+	"github.com/crmbridge/crmbridge/routing/engine"
 )
 
 // webhookPath is where Wazzup posts its webhooks (give
@@ -33,7 +33,7 @@ const eventTimeout = 25 * time.Second
 type bridge struct {
 	s      settings
 	out    *report
-	engine *routing.Engine
+	engine *engine.Engine
 	sender *wazzup.Sender
 
 	srv     *http.Server
@@ -84,7 +84,7 @@ func start(ctx context.Context, s settings, out *report) (_ *bridge, err error) 
 	if err != nil {
 		return nil, fmt.Errorf("wazzup sender: %w", err)
 	}
-	b.engine, err = routing.NewEngine(ctx, routing.EngineOptions{CRM: amo, Sender: b.sender, Config: s.Config})
+	b.engine, err = engine.New(ctx, engine.Options{CRM: amo, Sender: b.sender, Config: s.Config})
 	if err != nil {
 		return nil, fmt.Errorf("routing engine: %w", err)
 	}
@@ -177,7 +177,7 @@ func (b *bridge) closeFakes() {
 //   - Edits and deletions of a message are reported and skipped: the engine
 //     decides on the first version, and a message ID it already processed
 //     has no second effect anyway.
-//   - A bad event (*routing.EventError: an unknown channel, an empty chat
+//   - A bad event (*engine.EventError: an unknown channel, an empty chat
 //     ID) is reported and acknowledged: delivering it again cannot make it
 //     good, and Wazzup would retry it for nothing.
 //   - Any other error (the CRM down, rate limited, a timeout) is returned,
@@ -195,7 +195,7 @@ func (b *bridge) handleEvents(ctx context.Context, ev wazzup.Events) error {
 		switch {
 		case m.Direction == channel.Outbound:
 			res, err := b.engine.EmployeeReplied(ctx, m)
-			if errors.Is(err, routing.ErrBadEvent) {
+			if errors.Is(err, engine.ErrBadEvent) {
 				b.out.rejected(m, err)
 				continue
 			}
@@ -210,7 +210,7 @@ func (b *bridge) handleEvents(ctx context.Context, ev wazzup.Events) error {
 			continue
 		}
 		res, err := b.engine.ClientMessage(ctx, m)
-		if errors.Is(err, routing.ErrBadEvent) {
+		if errors.Is(err, engine.ErrBadEvent) {
 			b.out.rejected(m, err)
 			continue
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/crmbridge/crmbridge/channel"
 	"github.com/crmbridge/crmbridge/channel/wazzup/wazzuptest"
 	"github.com/crmbridge/crmbridge/routing"
+	"github.com/crmbridge/crmbridge/routing/engine"
 )
 
 // demoConfigJSON is the demo's routing configuration, also a sample for
@@ -31,7 +32,7 @@ import (
 var demoConfigJSON []byte
 
 // demoChannels are the fake Wazzup account's channels: the configured ones.
-func demoChannels(cfg routing.Config) []wazzuptest.Channel {
+func demoChannels(cfg engine.Config) []wazzuptest.Channel {
 	chs := make([]wazzuptest.Channel, len(cfg.Channels))
 	for i, c := range cfg.Channels {
 		chs[i] = wazzuptest.Channel{ID: c.ID, Transport: string(c.Kind), PlainID: fmt.Sprintf("7900000000%d", i+1)}
@@ -82,7 +83,7 @@ func (b *bridge) demo(ctx context.Context) error {
 	}
 
 	step(5, "supervisor 502 answers him through the engine; the Wazzup Sender sends it")
-	reply := routing.EmployeeMessage{ID: "demo-out-1", User: "502", Chat: boris, Text: "Yes! Come for a test drive tomorrow?"}
+	reply := engine.EmployeeMessage{ID: "demo-out-1", User: "502", Chat: boris, Text: "Yes! Come for a test drive tomorrow?"}
 	res, err := b.engine.EmployeeMessage(ctx, reply)
 	if err != nil {
 		return fmt.Errorf("demo step 5: %w", err)
@@ -99,7 +100,7 @@ func (b *bridge) demo(ctx context.Context) error {
 	}
 
 	step(7, "manager 501 may not answer Boris any more")
-	late := routing.EmployeeMessage{ID: "demo-out-2", User: "501", Chat: boris, Text: "Hi, I can help too"}
+	late := engine.EmployeeMessage{ID: "demo-out-2", User: "501", Chat: boris, Text: "Hi, I can help too"}
 	_, err = b.engine.EmployeeMessage(ctx, late)
 	var claimed *routing.ClaimedError
 	if !errors.As(err, &claimed) {

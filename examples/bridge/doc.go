@@ -36,7 +36,7 @@
 //	AMOCRM_BASE_URL          the account's address, e.g. https://example.amocrm.ru
 //	AMOCRM_TOKEN             a long-lived token (amoCRM: private integration)
 //	WAZZUP_API_KEY           the API key of Wazzup's "API integration" settings
-//	BRIDGE_CONFIG            path of the routing configuration: a routing.Config
+//	BRIDGE_CONFIG            path of the routing configuration: a engine.Config
 //	                         in JSON, as demo-config.json (required with credentials;
 //	                         unknown fields are errors)
 //	WAZZUP_WEBHOOK_KEY       the bearer key Wazzup must send with webhooks
@@ -70,7 +70,7 @@
 //     Consequence: such a reply neither claims an offered chat nor closes
 //     the unanswered-message task.
 //   - Edits and deletions are printed and skipped.
-//   - A bad event (a routing.EventError: an unknown channel, an empty chat
+//   - A bad event (a engine.EventError: an unknown channel, an empty chat
 //     ID) is printed and acknowledged with 200: delivering it again cannot
 //     make it good.
 //   - Any other error (amoCRM down, rate limited, a timeout) is returned, so
@@ -96,7 +96,7 @@
 // The engine's state (claims, the round-robin rotation, unanswered streaks,
 // processed message IDs) is kept in memory here, so a restart forgets which
 // offered chats were claimed and which messages were processed. A real
-// deployment passes stores backed by a database in routing.EngineOptions
+// deployment passes stores backed by a database in engine.Options
 // and a shared wazzup.ReceiptStore in wazzup.Options.
 //
 // # Testing

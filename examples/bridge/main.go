@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/crmbridge/crmbridge/routing"
+	"github.com/crmbridge/crmbridge/routing/engine"
 )
 
 func main() {
@@ -66,7 +66,7 @@ type settings struct {
 
 	Addr            string
 	ShutdownTimeout time.Duration
-	Config          routing.Config
+	Config          engine.Config
 
 	AmoBaseURL, AmoToken                       string
 	WazzupAPIKey, WazzupBaseURL, WazzupHookKey string
@@ -177,19 +177,19 @@ func loadSettings(args []string, env func(string) string, stdout io.Writer) (set
 	return s, nil
 }
 
-// readConfig reads a routing.Config from a JSON file. Unknown fields are
+// readConfig reads a engine.Config from a JSON file. Unknown fields are
 // errors: a misspelt setting must not be ignored silently.
-func readConfig(path string) (routing.Config, error) {
+func readConfig(path string) (engine.Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return routing.Config{}, fmt.Errorf("%s: %w", envConfig, err)
+		return engine.Config{}, fmt.Errorf("%s: %w", envConfig, err)
 	}
 	defer f.Close()
 	dec := json.NewDecoder(f)
 	dec.DisallowUnknownFields()
-	var cfg routing.Config
+	var cfg engine.Config
 	if err := dec.Decode(&cfg); err != nil {
-		return routing.Config{}, fmt.Errorf("%s=%s: %w", envConfig, path, err)
+		return engine.Config{}, fmt.Errorf("%s=%s: %w", envConfig, path, err)
 	}
 	return cfg, nil
 }

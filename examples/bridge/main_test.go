@@ -25,6 +25,7 @@ import (
 	"github.com/crmbridge/crmbridge/crm/amocrm/amocrmtest"
 	"github.com/crmbridge/crmbridge/roles"
 	"github.com/crmbridge/crmbridge/routing"
+	"github.com/crmbridge/crmbridge/routing/engine"
 )
 
 // waitFor bounds every wait of these tests on the program's progress.
@@ -146,8 +147,10 @@ func TestDemoEffects(t *testing.T) {
 	if water.Pipeline != 7001 || water.Status != 70012 || water.Responsible != 501 {
 		t.Errorf("water lead = %+v, want pipeline 7001, status 70012, responsible 501", water)
 	}
-	if cars.Pipeline != 7002 || cars.Status != 70021 || cars.Responsible != 502 {
-		t.Errorf("car lead = %+v, want pipeline 7002, Unsorted 70021, responsible 502 (the claimer)", cars)
+	// The claim accepts the Unsorted entry, which moves the lead to the
+	// pipeline's first ordinary stage (see crm/amocrm).
+	if cars.Pipeline != 7002 || cars.Status != 70022 || cars.Responsible != 502 {
+		t.Errorf("car lead = %+v, want pipeline 7002, accepted from Unsorted to 70022, responsible 502 (the claimer)", cars)
 	}
 	if u := b.fakeAmo.Unsorted(); len(u) != 1 || u[0].Lead != cars.ID {
 		t.Errorf("unsorted entries = %+v, want one for lead %d", u, cars.ID)
@@ -209,8 +212,8 @@ func newFakes(t *testing.T) *fakes {
 		Channels: []wazzuptest.Channel{{ID: f.ch, Transport: "whatsapp", PlainID: "79000000009"}}})
 	t.Cleanup(f.wazzup.Close)
 
-	cfg := routing.Config{
-		Channels: []routing.ChannelConfig{{ID: f.ch, Kind: channel.WhatsApp, Name: "Sales", Pipeline: "7001", Stage: "70012"}},
+	cfg := engine.Config{
+		Channels: []engine.ChannelConfig{{ID: f.ch, Kind: channel.WhatsApp, Name: "Sales", Pipeline: "7001", Stage: "70012"}},
 		Roles: []roles.Assignment{
 			{User: "501", Channel: f.ch, Role: roles.Manager, ReceivesNewClients: true},
 			{User: "502", Channel: f.ch, Role: roles.Manager, ReceivesNewClients: true},
@@ -576,7 +579,7 @@ func TestStartErrors(t *testing.T) {
 	}
 
 	bad := s
-	bad.Config.Channels = []routing.ChannelConfig{{ID: f.ch, Kind: channel.WhatsApp, Pipeline: "7001", Stage: "142"}}
+	bad.Config.Channels = []engine.ChannelConfig{{ID: f.ch, Kind: channel.WhatsApp, Pipeline: "7001", Stage: "142"}}
 	if _, err := start(t.Context(), bad, newReport(&bytes.Buffer{})); !errors.Is(err, routing.ErrInvalid) {
 		t.Errorf("a won stage for new deals: %v, want an error matching routing.ErrInvalid", err)
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/crmbridge/crmbridge/channel"
 	"github.com/crmbridge/crmbridge/channel/wazzup"
 	"github.com/crmbridge/crmbridge/crm"
-	"github.com/crmbridge/crmbridge/routing"
+	"github.com/crmbridge/crmbridge/routing/engine"
 )
 
 // report prints what the bridge does, one block per event. Webhooks are
@@ -64,7 +64,7 @@ func (r *report) block(head string, lines ...[2]string) {
 	r.printf("%s", sb.String())
 }
 
-func (r *report) inbound(channelName string, m channel.Message, res routing.InboundResult) {
+func (r *report) inbound(channelName string, m channel.Message, res engine.InboundResult) {
 	head := fmt.Sprintf("client %s on %q: %q", m.Chat.ChatID, channelName, m.Text)
 	if res.Duplicate {
 		r.block(head, [2]string{"outcome", string(res.Outcome) + " (a redelivery: nothing done again)"})
@@ -92,12 +92,12 @@ func (r *report) inbound(channelName string, m channel.Message, res routing.Inbo
 		[2]string{"created", strings.Join(created, ", ")},
 		[2]string{"responsible", responsible},
 		[2]string{"notify", notifications(res.Notify)},
-		[2]string{"why", res.Why},
+		[2]string{"why", res.Why.String()},
 		[2]string{"warnings", strings.Join(res.Warnings, "; ")},
 	)
 }
 
-func (r *report) outbound(who string, m routing.EmployeeMessage, res routing.OutboundResult) {
+func (r *report) outbound(who string, m engine.EmployeeMessage, res engine.OutboundResult) {
 	claimed := ""
 	if res.Claimed {
 		claimed = "yes: the chat is now " + string(m.User) + "'s"
@@ -112,11 +112,11 @@ func (r *report) outbound(who string, m routing.EmployeeMessage, res routing.Out
 		[2]string{"claimed", claimed},
 		[2]string{"responsible", string(res.Responsible)},
 		[2]string{"closed", task},
-		[2]string{"why", res.Why},
+		[2]string{"why", res.Why.String()},
 	)
 }
 
-func (r *report) echo(m channel.Message, d wazzup.MessageDetails, res routing.OutboundResult) {
+func (r *report) echo(m channel.Message, d wazzup.MessageDetails, res engine.OutboundResult) {
 	author := "an employee the CRM cannot name (on the phone?)"
 	if m.Author.UserID != "" {
 		author = "user " + m.Author.UserID
@@ -132,8 +132,8 @@ func (r *report) echo(m channel.Message, d wazzup.MessageDetails, res routing.Ou
 		[2]string{"written by", author},
 		[2]string{"claimed", claimed},
 		[2]string{"closed", task},
-		[2]string{"why", res.Why},
-		[2]string{"status", d.Status})
+		[2]string{"why", res.Why.String()},
+		[2]string{"status", string(d.Status)})
 }
 
 func (r *report) skipped(m channel.Message, why string) {
@@ -159,7 +159,7 @@ func (r *report) status(st wazzup.Status) {
 }
 
 // notifications renders "501 (new client: assigned by round_robin), 502 (…)".
-func notifications(ns []routing.Notification) string {
+func notifications(ns []engine.Notification) string {
 	parts := make([]string, len(ns))
 	for i, n := range ns {
 		parts[i] = fmt.Sprintf("%s (%s)", n.User, n.Reason)

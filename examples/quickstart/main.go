@@ -28,6 +28,7 @@ import (
 	"github.com/crmbridge/crmbridge/phone"
 	"github.com/crmbridge/crmbridge/roles"
 	"github.com/crmbridge/crmbridge/routing"
+	"github.com/crmbridge/crmbridge/routing/engine"
 	"github.com/crmbridge/crmbridge/tasks"
 )
 
@@ -63,7 +64,7 @@ type story struct {
 	w      io.Writer
 	crm    *crmtest.Fake
 	sent   *channeltest.Recorder
-	engine *routing.Engine
+	engine *engine.Engine
 	now    time.Time
 	seq    int
 }
@@ -76,7 +77,7 @@ func (s *story) printf(format string, args ...any) { fmt.Fprintf(s.w, format, ar
 
 func (s *story) section(title string) { s.printf("\n== %s\n", title) }
 
-func (s *story) client(ch channel.ID, chatID, text string) routing.InboundResult {
+func (s *story) client(ch channel.ID, chatID, text string) engine.InboundResult {
 	r, err := s.engine.ClientMessage(s.ctx, channel.Message{
 		ID: s.id(), Chat: channel.Chat{Channel: ch, ChatID: chatID}, Direction: channel.Inbound,
 		Author: channel.Author{Kind: channel.AuthorClient}, Text: text, Time: s.now,
@@ -100,8 +101,8 @@ func (s *story) client(ch channel.ID, chatID, text string) routing.InboundResult
 	return r
 }
 
-func (s *story) employee(u crm.UserID, ch channel.ID, chatID, text string) (routing.OutboundResult, error) {
-	r, err := s.engine.EmployeeMessage(s.ctx, routing.EmployeeMessage{
+func (s *story) employee(u crm.UserID, ch channel.ID, chatID, text string) (engine.OutboundResult, error) {
+	r, err := s.engine.EmployeeMessage(s.ctx, engine.EmployeeMessage{
 		ID: s.id(), User: u, Chat: channel.Chat{Channel: ch, ChatID: chatID}, Text: text,
 	})
 	if err != nil {
@@ -146,8 +147,8 @@ func run(ctx context.Context, w io.Writer) error {
 	defer shortener.Close()
 	shortHost, _, _ := strings.Cut(strings.TrimPrefix(shortener.URL, "http://"), ":")
 
-	cfg := routing.Config{
-		Channels: []routing.ChannelConfig{
+	cfg := engine.Config{
+		Channels: []engine.ChannelConfig{
 			{ID: wa, Kind: channel.WhatsApp, Name: "WhatsApp", Pipeline: "10", Stage: "100", Returning: routing.NotifyResponsible},
 			{ID: tg, Kind: channel.Telegram, Name: "Telegram", Pipeline: "10", Stage: "101", Returning: routing.NewDeal},
 		},
@@ -161,12 +162,12 @@ func run(ctx context.Context, w io.Writer) error {
 			{User: sam, Channel: wa, Role: roles.Supervisor},
 			{User: sam, Channel: tg, Role: roles.Supervisor},
 		},
-		Global: routing.GlobalSettings{
+		Global: engine.GlobalSettings{
 			UnansweredTasks:     tasks.Settings{Enabled: true},
 			ExpandSalesbotLinks: true,
 		},
 	}
-	engine, err := routing.NewEngine(ctx, routing.EngineOptions{
+	eng, err := engine.New(ctx, engine.Options{
 		CRM: s.crm, Sender: s.sent, Config: cfg, Now: s.clock,
 		Links: links.NewExpander(links.Options{
 			Hosts:      []string{shortHost},
@@ -176,7 +177,7 @@ func run(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s.engine = engine
+	s.engine = eng
 	s.printf("crmbridge quickstart: a sales team on WhatsApp (first responder) and Telegram (round robin)\n")
 
 	s.section("1. A new WhatsApp client lands in Unsorted: the first reply wins")
@@ -205,7 +206,7 @@ func run(ctx context.Context, w io.Writer) error {
 	s.printf("   12 new clients: Boris %d, Vera %d (equal shares)\n", counts[boris], counts[vera])
 
 	s.section("3. Quality control sees every chat but may not write")
-	if _, err := s.employee(quinn, wa, "79161112233", "Проверка качества"); !errors.Is(err, routing.ErrForbidden) {
+	if _, err := s.employee(quinn, wa, "79161112233", "Проверка качества"); !errors.Is(err, engine.ErrForbidden) {
 		return fmt.Errorf("quinn: want ErrForbidden, got %v", err)
 	}
 	ok, reason, _ := s.engine.CanView(ctx, quinn, channel.Chat{Channel: wa, ChatID: "79161112233"})
@@ -246,7 +247,7 @@ func run(ctx context.Context, w io.Writer) error {
 	s.printf("   tasks on Ольга's deal: %d for 3 messages, still open: %d\n", made, open)
 
 	s.section("6. Salesbot's short link, expanded so WhatsApp shows a preview")
-	r, err := s.engine.SalesbotMessage(ctx, routing.SalesbotMessage{ID: s.id(), Chat: channel.Chat{Channel: wa, ChatID: "79161112233"},
+	r, err := s.engine.SalesbotMessage(ctx, engine.SalesbotMessage{ID: s.id(), Chat: channel.Chat{Channel: wa, ChatID: "79161112233"},
 		Text: "Наш каталог: " + shortener.URL + "/4823"})
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package routing_test
+package engine_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/crmbridge/crmbridge/crm/crmtest"
 	"github.com/crmbridge/crmbridge/roles"
 	"github.com/crmbridge/crmbridge/routing"
+	"github.com/crmbridge/crmbridge/routing/engine"
 )
 
 // A new WhatsApp client lands in Unsorted and is offered to two managers;
@@ -17,11 +18,11 @@ import (
 func ExampleEngine() {
 	ctx := context.Background()
 	fake := crmtest.NewSeeded(nil) // users 1 Anna, 2 Boris, 3 Vera; pipeline 10, Unsorted stage 100
-	engine, err := routing.NewEngine(ctx, routing.EngineOptions{
+	eng, err := engine.New(ctx, engine.Options{
 		CRM:    fake,
 		Sender: channeltest.NewRecorder(),
-		Config: routing.Config{
-			Channels: []routing.ChannelConfig{{ID: "wa", Kind: channel.WhatsApp, Pipeline: "10", Stage: "100"}},
+		Config: engine.Config{
+			Channels: []engine.ChannelConfig{{ID: "wa", Kind: channel.WhatsApp, Pipeline: "10", Stage: "100"}},
 			Roles: []roles.Assignment{
 				{User: "1", Channel: "wa", Role: roles.Manager, ReceivesNewClients: true},
 				{User: "2", Channel: "wa", Role: roles.Manager, ReceivesNewClients: true},
@@ -33,16 +34,16 @@ func ExampleEngine() {
 		return
 	}
 	chat := channel.Chat{Channel: "wa", ChatID: "79161234567"}
-	in, _ := engine.ClientMessage(ctx, channel.Message{ID: "wamid.1", Chat: chat, Direction: channel.Inbound,
+	in, _ := eng.ClientMessage(ctx, channel.Message{ID: "wamid.1", Chat: chat, Direction: channel.Inbound,
 		Author: channel.Author{Kind: channel.AuthorClient}, Text: "Здравствуйте"})
 	fmt.Println(in.Outcome, len(in.Notify), "notified")
 
-	out, _ := engine.EmployeeMessage(ctx, routing.EmployeeMessage{ID: "r1", User: "2", Chat: chat, Text: "Добрый день!"})
+	out, _ := eng.EmployeeMessage(ctx, engine.EmployeeMessage{ID: "r1", User: "2", Chat: chat, Text: "Добрый день!"})
 	fmt.Println("claimed by", out.Responsible, out.Claimed)
 
-	_, err = engine.EmployeeMessage(ctx, routing.EmployeeMessage{ID: "r2", User: "1", Chat: chat, Text: "Здравствуйте!"})
+	_, err = eng.EmployeeMessage(ctx, engine.EmployeeMessage{ID: "r2", User: "1", Chat: chat, Text: "Здравствуйте!"})
 	var ce *routing.ClaimedError
-	fmt.Println(errors.Is(err, routing.ErrForbidden), errors.As(err, &ce) && ce.Winner == "2")
+	fmt.Println(errors.Is(err, engine.ErrForbidden), errors.As(err, &ce) && ce.Winner == "2")
 	fmt.Println("CRM responsible:", fake.Deals()[0].Responsible)
 	// Output:
 	// new_client 2 notified

@@ -1,5 +1,5 @@
 //go:build race
 
-package routing_test
+package engine_test
 
 const raceEnabled = true

@@ -1,10 +1,11 @@
-package routing_test
+package engine_test
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/crmbridge/crmbridge/crm/crmtest"
 	"github.com/crmbridge/crmbridge/roles"
 	"github.com/crmbridge/crmbridge/routing"
+	"github.com/crmbridge/crmbridge/routing/engine"
 )
 
 // Spec §1, Unsorted: the chat is offered to the receivers; the first reply
@@ -24,7 +26,7 @@ import (
 func TestFirstResponder(t *testing.T) {
 	fx := newFixture(t)
 	r := fx.mustIn(fx.in(wa, "79161234567", "Здравствуйте"))
-	if r.Outcome != routing.OutcomeNewClient || !r.ContactCreated || !r.DealCreated || r.Responsible != "" {
+	if r.Outcome != engine.OutcomeNewClient || !r.ContactCreated || !r.DealCreated || r.Responsible != "" {
 		t.Fatalf("new client on wa = %+v; want a new contact+deal offered to the group", r)
 	}
 	if diff := cmp.Diff([]crm.UserID{anna, boris}, notified(r.Notify)); diff != "" {
@@ -58,7 +60,7 @@ func TestFirstResponder(t *testing.T) {
 		t.Error("after anna's claim the chat must disappear for boris")
 	}
 	_, err := fx.engine.EmployeeMessage(t.Context(), fx.out(boris, wa, "79161234567", "Я тоже тут"))
-	if !errors.Is(err, routing.ErrForbidden) {
+	if !errors.Is(err, engine.ErrForbidden) {
 		t.Fatalf("boris's reply after the claim: err = %v; want ErrForbidden", err)
 	}
 	// A supervisor who was not offered the chat may still write.
@@ -125,7 +127,7 @@ func TestRoundRobinDay(t *testing.T) {
 	for i := range 40 {
 		m := fx.in(tg, "tg-client-"+string(rune('A'+i%26))+string(rune('a'+i/26)), "hello")
 		r := fx.mustIn(m)
-		if r.Outcome != routing.OutcomeNewClient || r.Responsible == "" || len(r.Notify) != 1 || r.Notify[0].User != r.Responsible {
+		if r.Outcome != engine.OutcomeNewClient || r.Responsible == "" || len(r.Notify) != 1 || r.Notify[0].User != r.Responsible {
 			t.Fatalf("client %d: %+v; want one responsible, notified alone", i, r)
 		}
 		counts[r.Responsible]++
@@ -141,7 +143,7 @@ func TestRoundRobinDay(t *testing.T) {
 }
 
 func TestRoundRobinNobodyEligibleOffersToWriters(t *testing.T) {
-	fx := newFixture(t, func(c *routing.Config, o *routing.EngineOptions) {
+	fx := newFixture(t, func(c *engine.Config, o *engine.Options) {
 		o.Available = func(_ context.Context, _ channel.ID, _ crm.UserID) bool { return false }
 	})
 	r := fx.mustIn(fx.in(tg, "777", "hello"))
@@ -160,7 +162,7 @@ func TestQualityControlRefused(t *testing.T) {
 	fx := newFixture(t)
 	fx.mustIn(fx.in(wa, "79161234567", "hi"))
 	_, err := fx.engine.EmployeeMessage(t.Context(), fx.out(quinn, wa, "79161234567", "QC here"))
-	var pe *routing.PermissionError
+	var pe *engine.PermissionError
 	if !errors.As(err, &pe) || pe.Reason != roles.ReasonQualityControl {
 		t.Fatalf("QC writing: err = %v; want a PermissionError with the quality-control reason", err)
 	}
@@ -179,7 +181,7 @@ func TestOpenDealTypedWithEight(t *testing.T) {
 	c := fx.crm.AddContact(crm.Contact{Name: "Иван", Phones: []string{"8 (916) 123-45-67"}, Responsible: boris})
 	fx.crm.AddDeal(crm.Deal{Pipeline: "10", Stage: "102", Responsible: boris, Contacts: []crm.ContactID{c.ID}})
 	r := fx.mustIn(fx.in(wa, "79161234567", "Это Иван"))
-	if r.Outcome != routing.OutcomeOpenDeal || r.Responsible != boris || r.Contact != c.ID || r.ContactCreated {
+	if r.Outcome != engine.OutcomeOpenDeal || r.Responsible != boris || r.Contact != c.ID || r.ContactCreated {
 		t.Fatalf("result = %+v; want the existing contact's open deal, boris notified", r)
 	}
 	if len(fx.crm.Contacts()) != 1 || len(fx.crm.Deals()) != 1 {
@@ -207,7 +209,7 @@ func TestResponsibleLeftChannel(t *testing.T) {
 	m := fx.in(tg, "olga-client", "hi")
 	m.Phone = "+7 916 123-45-67"
 	r := fx.mustIn(m)
-	if r.Outcome != routing.OutcomeReassigned || (r.Responsible != boris && r.Responsible != vera) {
+	if r.Outcome != engine.OutcomeReassigned || (r.Responsible != boris && r.Responsible != vera) {
 		t.Fatalf("result = %+v; want reassigned by round robin", r)
 	}
 	got := fx.crm.Deals()[0]
@@ -225,7 +227,7 @@ func TestReturningClientNotify(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := fx.mustIn(fx.in(wa, "79161234567", "Хочу ещё"))
-	if r.Outcome != routing.OutcomeReturningNotify || r.Responsible != anna || r.DealCreated {
+	if r.Outcome != engine.OutcomeReturningNotify || r.Responsible != anna || r.DealCreated {
 		t.Fatalf("result = %+v; want anna notified and no deal", r)
 	}
 	if len(fx.crm.Deals()) != 1 {
@@ -242,7 +244,7 @@ func TestReturningClientNewDeal(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := fx.mustIn(fx.in(tg, "555", "Закажу воду"))
-	if r.Outcome != routing.OutcomeReturningNewDeal || !r.DealCreated || r.ContactCreated || r.Contact != c.ID {
+	if r.Outcome != engine.OutcomeReturningNewDeal || !r.DealCreated || r.ContactCreated || r.Contact != c.ID {
 		t.Fatalf("result = %+v; want a new deal for the existing contact", r)
 	}
 	if len(fx.crm.Contacts()) != 1 || len(fx.crm.Deals()) != 2 {
@@ -281,7 +283,7 @@ func TestUnansweredTasks(t *testing.T) {
 		t.Errorf("task (-want +got):\n%s", diff)
 	}
 	// Salesbot neither closes nor opens.
-	if _, err := fx.engine.SalesbotMessage(t.Context(), routing.SalesbotMessage{ID: fx.id(), Chat: channel.Chat{Channel: wa, ChatID: "79161234567"}, Text: "Бот"}); err != nil {
+	if _, err := fx.engine.SalesbotMessage(t.Context(), engine.SalesbotMessage{ID: fx.id(), Chat: channel.Chat{Channel: wa, ChatID: "79161234567"}, Text: "Бот"}); err != nil {
 		t.Fatal(err)
 	}
 	if fx.crm.Tasks()[0].Done {
@@ -295,11 +297,11 @@ func TestUnansweredTasks(t *testing.T) {
 	if !second.TaskCreated || second.Task == first.Task {
 		t.Fatalf("the next message after a reply must start a new task: %+v", second)
 	}
-	rr, err := fx.engine.ResetUnread(t.Context(), routing.UnreadReset{User: anna, Chat: channel.Chat{Channel: wa, ChatID: "79161234567"}})
+	rr, err := fx.engine.ResetUnread(t.Context(), engine.UnreadReset{User: anna, Chat: channel.Chat{Channel: wa, ChatID: "79161234567"}})
 	if err != nil || rr.TaskClosed != second.Task {
 		t.Fatalf("ResetUnread = %+v, %v; want task %s closed", rr, err, second.Task)
 	}
-	if _, err := fx.engine.ResetUnread(t.Context(), routing.UnreadReset{User: quinn, Chat: channel.Chat{Channel: wa, ChatID: "79161234567"}}); !errors.Is(err, routing.ErrForbidden) {
+	if _, err := fx.engine.ResetUnread(t.Context(), engine.UnreadReset{User: quinn, Chat: channel.Chat{Channel: wa, ChatID: "79161234567"}}); !errors.Is(err, engine.ErrForbidden) {
 		t.Errorf("QC resetting the counter: %v; want ErrForbidden", err)
 	}
 }
@@ -409,22 +411,24 @@ func TestBadEvents(t *testing.T) {
 		field string
 		is    error
 	}{
-		"no id":           {func() channel.Message { m := good; m.ID = ""; return m }(), "ID", routing.ErrBadEvent},
-		"unknown channel": {func() channel.Message { m := good; m.Chat.Channel = "nope"; return m }(), "Chat.Channel", routing.ErrUnknownChannel},
-		"empty channel":   {func() channel.Message { m := good; m.Chat.Channel = ""; return m }(), "Chat.Channel", routing.ErrBadEvent},
-		"empty chat":      {func() channel.Message { m := good; m.Chat.ChatID = ""; return m }(), "Chat.ChatID", routing.ErrBadEvent},
-		"outbound":        {func() channel.Message { m := good; m.Direction = channel.Outbound; return m }(), "Author.Kind", routing.ErrBadEvent},
+		"no id":                      {func() channel.Message { m := good; m.ID = ""; return m }(), "ID", engine.ErrBadEvent},
+		"unknown channel":            {func() channel.Message { m := good; m.Chat.Channel = "nope"; return m }(), "Chat.Channel", engine.ErrUnknownChannel},
+		"empty channel":              {func() channel.Message { m := good; m.Chat.Channel = ""; return m }(), "Chat.Channel", engine.ErrBadEvent},
+		"empty chat":                 {func() channel.Message { m := good; m.Chat.ChatID = ""; return m }(), "Chat.ChatID", engine.ErrBadEvent},
+		"outbound":                   {func() channel.Message { m := good; m.Direction = channel.Outbound; return m }(), "Direction", engine.ErrBadEvent},
+		"employee author":            {func() channel.Message { m := good; m.Author.Kind = channel.AuthorEmployee; return m }(), "Author.Kind", engine.ErrBadEvent},
+		"letters in a WhatsApp chat": {func() channel.Message { m := good; m.Chat.ChatID = "anna"; return m }(), "Chat.ChatID", engine.ErrBadEvent},
 	}
 	for name, tc := range cases {
 		_, err := fx.engine.ClientMessage(t.Context(), tc.m)
-		var ee *routing.EventError
-		if !errors.As(err, &ee) || ee.Field != tc.field || !errors.Is(err, tc.is) || !errors.Is(err, routing.ErrBadEvent) {
+		var ee *engine.EventError
+		if !errors.As(err, &ee) || ee.Field != tc.field || !errors.Is(err, tc.is) || !errors.Is(err, engine.ErrBadEvent) {
 			t.Errorf("%s: err = %v; want an EventError naming %s, matching %v", name, err, tc.field, tc.is)
 		}
 	}
 	_, err := fx.engine.EmployeeMessage(t.Context(), fx.out(vera, wa, "79161234567", "x"))
-	var ee *routing.EventError
-	if !errors.As(err, &ee) || ee.Field != "User" || !errors.Is(err, routing.ErrUnknownEmployee) {
+	var ee *engine.EventError
+	if !errors.As(err, &ee) || ee.Field != "User" || !errors.Is(err, engine.ErrUnknownEmployee) {
 		t.Errorf("employee unknown on the channel: err = %v; want an EventError naming User, ErrUnknownEmployee", err)
 	}
 	if n := fx.crm.TotalCalls(); n != 0 {
@@ -437,13 +441,13 @@ func TestWriteFirstChannel(t *testing.T) {
 	fx := newFixture(t)
 	ctx := t.Context()
 	// boris has wa and tg, no preference, no chat with the client: ambiguous.
-	_, err := fx.engine.EmployeeMessage(ctx, routing.EmployeeMessage{ID: fx.id(), User: boris, Chat: channel.Chat{ChatID: "79990001122"}, Text: "x"})
-	var ae *routing.AmbiguousChannelError
+	_, err := fx.engine.EmployeeMessage(ctx, engine.EmployeeMessage{ID: fx.id(), User: boris, Chat: channel.Chat{ChatID: "79990001122"}, Text: "x"})
+	var ae *engine.AmbiguousChannelError
 	if !errors.As(err, &ae) || !slices.Equal(ae.Candidates, []channel.ID{tg, wa}) {
 		t.Fatalf("err = %v; want an AmbiguousChannelError listing tg and wa", err)
 	}
 	// sam's write-first channel is wa.
-	r, err := fx.engine.EmployeeMessage(ctx, routing.EmployeeMessage{ID: fx.id(), User: sam, Chat: channel.Chat{ChatID: "79990001122"}, Text: "x"})
+	r, err := fx.engine.EmployeeMessage(ctx, engine.EmployeeMessage{ID: fx.id(), User: sam, Chat: channel.Chat{ChatID: "79990001122"}, Text: "x"})
 	if err != nil || r.Chat.Channel != wa {
 		t.Fatalf("sam writes first: %+v, %v; want channel wa", r, err)
 	}
@@ -451,7 +455,7 @@ func TestWriteFirstChannel(t *testing.T) {
 	c := fx.crm.AddContact(crm.Contact{Identities: []crm.Identity{{Kind: "telegram", Value: "tgclient"}}, Responsible: boris})
 	fx.crm.AddDeal(crm.Deal{Pipeline: "10", Stage: "102", Responsible: boris, Contacts: []crm.ContactID{c.ID}})
 	fx.mustIn(fx.in(tg, "tgclient", "hi"))
-	r, err = fx.engine.EmployeeMessage(ctx, routing.EmployeeMessage{ID: fx.id(), User: boris, Chat: channel.Chat{ChatID: "tgclient"}, Text: "x"})
+	r, err = fx.engine.EmployeeMessage(ctx, engine.EmployeeMessage{ID: fx.id(), User: boris, Chat: channel.Chat{ChatID: "tgclient"}, Text: "x"})
 	if err != nil || r.Chat.Channel != tg {
 		t.Fatalf("boris writes to a client with a tg chat: %+v, %v; want channel tg", r, err)
 	}
@@ -463,34 +467,39 @@ func TestConfigJSONAndValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back routing.Config
+	var back engine.Config
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(cfg, back); diff != "" {
 		t.Errorf("JSON round trip (-want +got):\n%s", diff)
 	}
-	pipelines, _ := crmtest.NewSeeded(nil).ListPipelines(t.Context())
-	if err := cfg.Validate(pipelines); err != nil {
+	cat := testCatalog(t)
+	if err := cfg.Validate(cat); err != nil {
 		t.Fatalf("Validate(test config) = %v", err)
 	}
-	bad := map[string]func(*routing.Config){
-		"channels[1].stage":            func(c *routing.Config) { c.Channels[1].Stage = "142" },
-		"channels[0].pipeline":         func(c *routing.Config) { c.Channels[0].Pipeline = "99" },
-		"channels[1].id":               func(c *routing.Config) { c.Channels[1].ID = wa },
-		"channels[0].kind":             func(c *routing.Config) { c.Channels[0].Kind = "" },
-		"roles[2]":                     func(c *routing.Config) { c.Roles[2].ReceivesNewClients = true },
-		"roles[0].channel":             func(c *routing.Config) { c.Roles[0].Channel = "zz" },
-		"global.unanswered_tasks":      func(c *routing.Config) { c.Global.UnansweredTasks.Deadline = -1 },
-		`global.write_first_from["3"]`: func(c *routing.Config) { c.Global.WriteFirstFrom[vera] = wa },
+	bad := map[string]func(*engine.Config){
+		"channels[1].stage":            func(c *engine.Config) { c.Channels[1].Stage = "142" },
+		"channels[0].pipeline":         func(c *engine.Config) { c.Channels[0].Pipeline = "99" },
+		"channels[1].id":               func(c *engine.Config) { c.Channels[1].ID = wa },
+		"channels[0].kind":             func(c *engine.Config) { c.Channels[0].Kind = "" },
+		"roles[2]":                     func(c *engine.Config) { c.Roles[2].ReceivesNewClients = true },
+		"roles[0].channel":             func(c *engine.Config) { c.Roles[0].Channel = "zz" },
+		"global.unanswered_tasks":      func(c *engine.Config) { c.Global.UnansweredTasks.Deadline = -1 },
+		`global.write_first_from["3"]`: func(c *engine.Config) { c.Global.WriteFirstFrom[vera] = wa },
+		"roles[3].user":                func(c *engine.Config) { c.Roles[3].User = "77" },
 	}
 	for field, mutate := range bad {
 		c := testConfig()
 		mutate(&c)
-		err := c.Validate(pipelines)
-		var ce *routing.ConfigError
-		if !errors.As(err, &ce) || ce.Field != field || !errors.Is(err, routing.ErrInvalid) {
+		err := c.Validate(cat)
+		var ce *engine.ConfigError
+		if !errors.As(err, &ce) || ce.Field != field || !errors.Is(err, engine.ErrInvalid) {
 			t.Errorf("%s: Validate = %v; want a ConfigError naming %s", field, err, field)
+			continue
+		}
+		if n := strings.Count(err.Error(), field); n != 1 {
+			t.Errorf("%s: %q names the field %d times; want once", field, err, n)
 		}
 	}
 }
@@ -531,14 +540,14 @@ func TestOfferedChatSecondMessage(t *testing.T) {
 	fx := newFixture(t)
 	first := fx.mustIn(fx.in(wa, "79161234567", "1"))
 	r := fx.mustIn(fx.in(wa, "79161234567", "2"))
-	if r.Outcome != routing.OutcomeOffered || r.Responsible != "" || r.TaskCreated || r.Task != first.Task {
+	if r.Outcome != engine.OutcomeOffered || r.Responsible != "" || r.TaskCreated || r.Task != first.Task {
 		t.Fatalf("second message in an offered chat = %+v; want offered, no new task", r)
 	}
 	if diff := cmp.Diff([]crm.UserID{anna, boris}, notified(r.Notify)); diff != "" {
 		t.Errorf("notified (-want +got):\n%s", diff)
 	}
 	fx.mustOut(fx.out(boris, wa, "79161234567", "here"))
-	if r := fx.mustIn(fx.in(wa, "79161234567", "3")); r.Outcome != routing.OutcomeOpenDeal || r.Responsible != boris {
+	if r := fx.mustIn(fx.in(wa, "79161234567", "3")); r.Outcome != engine.OutcomeOpenDeal || r.Responsible != boris {
 		t.Errorf("after boris's claim = %+v; want open_deal with boris responsible", r)
 	}
 }
@@ -551,7 +560,7 @@ func TestEmployeeReplied(t *testing.T) {
 	ctx := t.Context()
 	chat := channel.Chat{Channel: wa, ChatID: "79161234567"}
 	in := fx.mustIn(fx.in(wa, chat.ChatID, "hi"))
-	echo := func(id string, author channel.Author) routing.OutboundResult {
+	echo := func(id string, author channel.Author) engine.OutboundResult {
 		t.Helper()
 		r, err := fx.engine.EmployeeReplied(ctx, channel.Message{ID: id, Chat: chat, Direction: channel.Outbound, Author: author, Text: "typed on the phone"})
 		if err != nil {
@@ -588,7 +597,7 @@ func TestEmployeeReplied(t *testing.T) {
 	if r := echo("phone-2", channel.Author{Kind: channel.AuthorEmployee}); r.TaskClosed != next.Task {
 		t.Errorf("a reply from the phone by an unknown employee must still close the streak: %+v", r)
 	}
-	if _, err := fx.engine.EmployeeReplied(ctx, channel.Message{ID: "x", Chat: chat, Direction: channel.Inbound}); !errors.Is(err, routing.ErrBadEvent) {
+	if _, err := fx.engine.EmployeeReplied(ctx, channel.Message{ID: "x", Chat: chat, Direction: channel.Inbound}); !errors.Is(err, engine.ErrBadEvent) {
 		t.Errorf("inbound message as a reply: err = %v; want ErrBadEvent", err)
 	}
 }
@@ -611,7 +620,7 @@ func TestReturningClientResponsibleLeft(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := fx.mustIn(fx.in(wa, "79161234567", "снова я"))
-	if r.Outcome != routing.OutcomeReturningNotify || r.Responsible != "" || r.DealCreated {
+	if r.Outcome != engine.OutcomeReturningNotify || r.Responsible != "" || r.DealCreated {
 		t.Fatalf("result = %+v; want the chat offered, no deal", r)
 	}
 	if diff := cmp.Diff([]crm.UserID{anna, boris}, notified(r.Notify)); diff != "" {

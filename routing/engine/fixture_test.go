@@ -1,4 +1,4 @@
-package routing_test
+package engine_test
 
 import (
 	"fmt"
@@ -12,6 +12,7 @@ import (
 	"github.com/crmbridge/crmbridge/crm/crmtest"
 	"github.com/crmbridge/crmbridge/roles"
 	"github.com/crmbridge/crmbridge/routing"
+	"github.com/crmbridge/crmbridge/routing/engine"
 	"github.com/crmbridge/crmbridge/tasks"
 )
 
@@ -31,9 +32,9 @@ const (
 	wa, tg                              channel.ID = "wa", "tg"
 )
 
-func testConfig() routing.Config {
-	return routing.Config{
-		Channels: []routing.ChannelConfig{
+func testConfig() engine.Config {
+	return engine.Config{
+		Channels: []engine.ChannelConfig{
 			{ID: wa, Kind: channel.WhatsApp, Name: "WhatsApp +7 495", Pipeline: "10", Stage: "100"},
 			{ID: tg, Kind: channel.Telegram, Name: "Telegram bot", Pipeline: "10", Stage: "101", Returning: routing.NewDeal},
 		},
@@ -48,18 +49,33 @@ func testConfig() routing.Config {
 			{User: quinn, Channel: tg, Role: roles.QualityControl},
 			{User: sam, Channel: tg, Role: roles.Supervisor},
 		},
-		Global: routing.GlobalSettings{
+		Global: engine.GlobalSettings{
 			UnansweredTasks: tasks.Settings{Enabled: true},
 			WriteFirstFrom:  map[crm.UserID]channel.ID{sam: wa},
 		},
 	}
 }
 
+// testCatalog is the fixture CRM's users and pipelines.
+func testCatalog(t testing.TB) engine.Catalog {
+	f := crmtest.NewSeeded(nil)
+	f.AddUsers(crm.User{ID: quinn, Active: true}, crm.User{ID: sam, Active: true}, crm.User{ID: olga, Active: true})
+	users, err := f.ListUsers(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipelines, err := f.ListPipelines(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return engine.Catalog{Users: users, Pipelines: pipelines}
+}
+
 type fixture struct {
 	t      *testing.T
 	crm    *crmtest.Fake
 	sent   *channeltest.Recorder
-	engine *routing.Engine
+	engine *engine.Engine
 	clock  *clock
 	seq    atomic.Int64
 }
@@ -69,7 +85,7 @@ type clock struct{ ns atomic.Int64 }
 func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
 func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
-func newFixture(t testing.TB, mutate ...func(*routing.Config, *routing.EngineOptions)) *fixture {
+func newFixture(t testing.TB, mutate ...func(*engine.Config, *engine.Options)) *fixture {
 	clk := &clock{}
 	clk.ns.Store(time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC).UnixNano())
 	f := crmtest.NewSeeded(&crmtest.Options{Now: clk.Now})
@@ -80,12 +96,12 @@ func newFixture(t testing.TB, mutate ...func(*routing.Config, *routing.EngineOpt
 	)
 	rec := channeltest.NewRecorder(wa, tg)
 	cfg := testConfig()
-	opt := routing.EngineOptions{CRM: f, Sender: rec, Now: clk.Now}
+	opt := engine.Options{CRM: f, Sender: rec, Now: clk.Now}
 	for _, m := range mutate {
 		m(&cfg, &opt)
 	}
 	opt.Config = cfg
-	e, err := routing.NewEngine(t.Context(), opt)
+	e, err := engine.New(t.Context(), opt)
 	if err != nil {
 		t.Fatalf("NewEngine: %v", err)
 	}
@@ -105,11 +121,11 @@ func (fx *fixture) in(ch channel.ID, chatID, text string) channel.Message {
 		Direction: channel.Inbound, Author: channel.Author{Kind: channel.AuthorClient}, Text: text, Time: fx.clock.Now()}
 }
 
-func (fx *fixture) out(user crm.UserID, ch channel.ID, chatID, text string) routing.EmployeeMessage {
-	return routing.EmployeeMessage{ID: fx.id(), User: user, Chat: channel.Chat{Channel: ch, ChatID: chatID}, Text: text}
+func (fx *fixture) out(user crm.UserID, ch channel.ID, chatID, text string) engine.EmployeeMessage {
+	return engine.EmployeeMessage{ID: fx.id(), User: user, Chat: channel.Chat{Channel: ch, ChatID: chatID}, Text: text}
 }
 
-func (fx *fixture) mustIn(m channel.Message) routing.InboundResult {
+func (fx *fixture) mustIn(m channel.Message) engine.InboundResult {
 	fx.t.Helper()
 	r, err := fx.engine.ClientMessage(fx.t.Context(), m)
 	if err != nil {
@@ -118,7 +134,7 @@ func (fx *fixture) mustIn(m channel.Message) routing.InboundResult {
 	return r
 }
 
-func (fx *fixture) mustOut(m routing.EmployeeMessage) routing.OutboundResult {
+func (fx *fixture) mustOut(m engine.EmployeeMessage) engine.OutboundResult {
 	fx.t.Helper()
 	r, err := fx.engine.EmployeeMessage(fx.t.Context(), m)
 	if err != nil {
@@ -127,7 +143,7 @@ func (fx *fixture) mustOut(m routing.EmployeeMessage) routing.OutboundResult {
 	return r
 }
 
-func notified(ns []routing.Notification) []crm.UserID {
+func notified(ns []engine.Notification) []crm.UserID {
 	out := make([]crm.UserID, len(ns))
 	for i, n := range ns {
 		out[i] = n.User
