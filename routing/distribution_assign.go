@@ -175,7 +175,7 @@ func (d *Distributor) pick(ctx context.Context, r *Request, considered, eligible
 	if len(eligible) == 0 {
 		return Decision{}, &NoEligibleError{Rule: RuleRoundRobin, Channel: r.Chat.Channel, Skipped: skipped}
 	}
-	var full []bool // by index in eligible: at capacity (last chooser call)
+	full := make([]bool, 0, len(eligible)) // by index in eligible: at capacity (last chooser call)
 	choose := LeastRecentlyServed
 	if s.capped() || len(s.Weights) > 0 {
 		choose = func(p PoolState) Choice {
@@ -184,13 +184,12 @@ func (d *Distributor) pick(ctx context.Context, r *Request, considered, eligible
 				lim := s.limit(m.User)
 				full = append(full, lim > 0 && m.Open >= lim)
 			}
-			ok := func(i int) bool { return !full[i] }
 			if len(s.Weights) > 0 {
-				return smoothWeighted(p, s.weight, ok)
+				return smoothWeighted(p, s.weight, full)
 			}
 			best := -1
 			for i := range p.Members {
-				if ok(i) && (best < 0 || lessRecentlyServed(p.Members[i], p.Members[best])) {
+				if !full[i] && (best < 0 || lessRecentlyServed(p.Members[i], p.Members[best])) {
 					best = i
 				}
 			}
@@ -203,7 +202,7 @@ func (d *Distributor) pick(ctx context.Context, r *Request, considered, eligible
 	}
 	turn, err := d.rotation.Pick(ctx, string(r.Chat.Channel), key, eligible, choose)
 	atCap := func() ([]crm.UserID, []Skip) {
-		if len(full) != len(eligible) {
+		if len(full) != len(eligible) || !slices.Contains(full, true) {
 			return eligible, skipped
 		}
 		var el []crm.UserID

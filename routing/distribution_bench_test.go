@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/crmbridge/crmbridge/channel"
@@ -136,6 +137,77 @@ func BenchmarkPick(b *testing.B) {
 					b.Error(err)
 					return
 				}
+			}
+		})
+	})
+}
+
+// BenchmarkPickCapacityWeights measures a round-robin pick among 10
+// eligible employees with a capacity limit and weights: the store's Pick
+// with the capacity-and-weights chooser (keyed, so the pick also records
+// the hold; each iteration frees it again), and the whole
+// Distributor.Assign (candidates, chooser, explanation) plus Free.
+// Compare with BenchmarkPick/store-pick from the same run.
+func BenchmarkPickCapacityWeights(b *testing.B) {
+	ctx := context.Background()
+	users := benchUsers(10)
+	var as []roles.Assignment
+	weights := map[crm.UserID]int{}
+	for i, u := range users {
+		as = append(as, roles.Assignment{User: u, Channel: "wa", Role: roles.Manager, ReceivesNewClients: true})
+		weights[u] = 1 + i%4
+	}
+	tbl, err := roles.NewTable(as)
+	if err != nil {
+		b.Fatal(err)
+	}
+	settings := ChannelSettings{Channel: "wa", Capacity: 3, Weights: weights}
+	b.Run("store-pick", func(b *testing.B) {
+		s := &MemoryRotation{}
+		full := make([]bool, 0, len(users))
+		choose := func(p PoolState) Choice {
+			full = full[:0]
+			for _, m := range p.Members {
+				full = append(full, m.Open >= settings.limit(m.User))
+			}
+			return smoothWeighted(p, settings.weight, full)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.Pick(ctx, "wa", chatWA.ChatID, users, choose); err != nil {
+				b.Fatal(err)
+			}
+			if _, ok, _ := s.Free(ctx, "wa", chatWA.ChatID); !ok {
+				b.Fatal("not held")
+			}
+		}
+	})
+	b.Run("distributor-assign", func(b *testing.B) {
+		d := NewDistributor(DistributorOptions{})
+		r := Request{Settings: settings, Mode: RoundRobin, Roles: tbl, Chat: chatWA}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := d.Assign(ctx, r); err != nil {
+				b.Fatal(err)
+			}
+			if _, ok, _ := d.Free(ctx, chatWA); !ok {
+				b.Fatal("not held")
+			}
+		}
+	})
+	b.Run("distributor-assign-parallel", func(b *testing.B) {
+		d := NewDistributor(DistributorOptions{})
+		var n atomic.Int64
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			chat := channel.Chat{Channel: "wa", ChatID: fmt.Sprint(n.Add(1))}
+			r := Request{Settings: settings, Mode: RoundRobin, Roles: tbl, Chat: chat}
+			for pb.Next() {
+				if _, err := d.Assign(ctx, r); err != nil {
+					b.Error(err)
+					return
+				}
+				_, _, _ = d.Free(ctx, chat)
 			}
 		})
 	})

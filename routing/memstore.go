@@ -34,7 +34,8 @@ type claimRecord struct {
 type MemoryRotation struct {
 	mu      sync.Mutex
 	pools   map[string]*memPool
-	scratch []Member // the chooser's input, reused under mu
+	scratch []Member     // the chooser's input, reused under mu
+	records []*memMember // the records of scratch's members, under mu
 }
 
 type memPool struct {
@@ -253,7 +254,7 @@ func (m *MemoryRotation) Pick(ctx context.Context, pool, key string, eligible []
 			return Turn{User: u, Seq: p.seq, Previous: r.last, Open: r.open, Repeat: true}, nil
 		}
 	}
-	ms := m.scratch[:0]
+	ms, rs := m.scratch[:0], m.records[:0]
 	var seen map[crm.UserID]bool // only for large pools; small ones scan
 	if len(eligible) > 32 {
 		seen = make(map[crm.UserID]bool, len(eligible))
@@ -267,9 +268,12 @@ func (m *MemoryRotation) Pick(ctx context.Context, pool, key string, eligible []
 		} else if hasMember(ms, u) {
 			continue
 		}
-		ms = append(ms, p.members[u].state(u))
+		r := p.members[u]
+		ms = append(ms, r.state(u))
+		rs = append(rs, r) // nil for a member never recorded
 	}
-	m.scratch = ms
+	m.scratch, m.records = ms, rs
+	defer func() { clear(ms); clear(rs) }() // drop references
 	c := choose(PoolState{Pool: pool, Seq: p.seq, Members: ms})
 	switch {
 	case c.Index < 0:
@@ -280,15 +284,18 @@ func (m *MemoryRotation) Pick(ctx context.Context, pool, key string, eligible []
 		return Turn{}, fmt.Errorf("%w: chooser gave %d credits for %d members in pool %q", ErrInvalid, len(c.Credits), len(ms), pool)
 	}
 	p.seq++
-	for i := range ms {
-		r := p.member(ms[i].User)
+	for i, r := range rs {
+		if r == nil {
+			r = &memMember{}
+			p.members[ms[i].User] = r
+			rs[i] = r
+		}
 		r.seen = p.seq
 		if c.Credits != nil {
 			r.credit = c.Credits[i]
 		}
 	}
-	u := ms[c.Index].User
-	r := p.members[u]
+	u, r := ms[c.Index].User, rs[c.Index]
 	t := Turn{User: u, Seq: p.seq, Previous: r.last}
 	r.last = p.seq
 	if key != "" {
@@ -299,7 +306,6 @@ func (m *MemoryRotation) Pick(ctx context.Context, pool, key string, eligible []
 		r.open++
 	}
 	t.Open = r.open
-	clear(ms) // drop references to user IDs
 	return t, nil
 }
 

@@ -50,24 +50,32 @@ func clampWeight(w int) int64 {
 	return int64(min(max(w, 1), MaxWeight))
 }
 
-// smoothWeighted runs the rule over the members whose index ok accepts
-// (nil: all); the others' credits are set to zero.
-func smoothWeighted(p PoolState, weight func(crm.UserID) int, ok func(int) bool) Choice {
-	credits := make([]int64, len(p.Members))
+// smoothWeighted runs the rule over the members not excluded (exclude
+// nil: none excluded; else by index); the excluded get zero credit.
+func smoothWeighted(p PoolState, weight func(crm.UserID) int, exclude []bool) Choice {
+	n := len(p.Members)
+	credits := make([]int64, n)
+	var wbuf [32]int64
+	ws := wbuf[:0]
+	if n > len(wbuf) {
+		ws = make([]int64, 0, n)
+	}
 	var total int64
 	for i, m := range p.Members {
-		if ok == nil || ok(i) {
-			total += clampWeight(weight(m.User))
+		w := int64(0)
+		if exclude == nil || !exclude[i] {
+			w = clampWeight(weight(m.User))
 		}
+		ws = append(ws, w)
+		total += w
 	}
 	if total == 0 {
 		return Choice{Index: -1, Credits: credits}
 	}
-	best := -1
+	best, first := -1, -1
 	var handed int64
-	first := -1
 	for i, m := range p.Members {
-		if ok != nil && !ok(i) {
+		if ws[i] == 0 {
 			continue
 		}
 		if first < 0 {
@@ -77,16 +85,13 @@ func smoothWeighted(p PoolState, weight func(crm.UserID) int, ok func(int) bool)
 		if m.Seen != p.Seq {
 			c = 0
 		}
-		inc := clampWeight(weight(m.User)) * creditUnit / total
+		inc := ws[i] * creditUnit / total
 		handed += inc
 		credits[i] = c + inc
 	}
 	credits[first] += creditUnit - handed // rounding: under one 2^-40 of a pick per candidate
 	for i, m := range p.Members {
-		if ok != nil && !ok(i) {
-			continue
-		}
-		if best < 0 || credits[i] > credits[best] || (credits[i] == credits[best] && lessRecentlyServed(m, p.Members[best])) {
+		if ws[i] != 0 && (best < 0 || credits[i] > credits[best] || (credits[i] == credits[best] && lessRecentlyServed(m, p.Members[best]))) {
 			best = i
 		}
 	}
