@@ -439,3 +439,9 @@ func (a *Account) Webhooks(ctx context.Context) (WebhookSettings, error) {
 		ContactsAndDealsCreation: w.Subscriptions.ContactsAndDealsCreation,
 		ChannelsUpdates:          w.Subscriptions.ChannelsUpdates, TemplateStatus: w.Subscriptions.TemplateStatus}, nil
 }
+
+// Format formats AccountOptions for every verb with the API key redacted.
+func (o AccountOptions) Format(f fmt.State, verb rune) {
+	type plain AccountOptions // without this method; Options keeps its own
+	fmt.Fprintf(f, fmt.FormatString(f, verb), plain(o))
+}

@@ -345,3 +345,23 @@ func TestSyncFollowsTheEngine(t *testing.T) {
 		ContactID: string(in.Contact), Responsible: string(out.Responsible),
 		Deals: []wazzup.Deal{{ID: string(in.Deal), ResponsibleUserID: string(out.Responsible), Name: "Lead", URI: "https://crm.example/leads"}}})
 }
+
+func TestOptionsNeverShowTheKey(t *testing.T) {
+	const key = "sekret-api-key-42"
+	opt := wazzup.Options{APIKey: key, BaseURL: "https://api.example"}
+	acc := wazzup.AccountOptions{Options: opt, Team: []wazzup.Member{{User: wazzup.User{ID: "u"}}}}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q"} {
+		for _, v := range []any{opt, &opt, acc, &acc} {
+			if s := fmt.Sprintf(verb, v); strings.Contains(s, key) {
+				t.Errorf("Sprintf(%s, %T) shows the key: %s", verb, v, s)
+			}
+		}
+	}
+	if s := fmt.Sprintf("%+v", acc); !strings.Contains(s, "api.example") || !strings.Contains(s, "[redacted]") {
+		t.Errorf("formatted AccountOptions lost its fields: %s", s)
+	}
+	a, err := wazzup.NewAccount(acc)
+	if err == nil {
+		t.Errorf("NewAccount accepted a member without channel and role: %v", a)
+	}
+}

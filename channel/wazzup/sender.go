@@ -559,3 +559,14 @@ func (s *Sender) lookup(id channel.ID) (channel.Kind, bool) {
 func unknownChannel(id channel.ID) error {
 	return fmt.Errorf("%w: channel %q is not a channel of the Wazzup account", channel.ErrNotFound, id)
 }
+
+// Format formats Options for every verb with the API key redacted, so
+// that logging a configuration never reveals it.
+func (o Options) Format(f fmt.State, verb rune) {
+	type plain Options // without this method
+	p := plain(o)
+	if p.APIKey != "" {
+		p.APIKey = "[redacted]"
+	}
+	fmt.Fprintf(f, fmt.FormatString(f, verb), p)
+}
