@@ -100,12 +100,15 @@ func (s *state) unlink(e *entry) {
 func (s *state) lookup(n phone.Number) []crm.Contact {
 	k := n.E164()
 	p, a := s.byPhone[k], s.byAlt[k]
-	if len(p)+len(a) == 0 {
+	ids := p
+	switch {
+	case len(p)+len(a) == 0:
 		return nil
+	case len(a) > 0 || len(p) > 1:
+		ids = append(slices.Clone(p), a...)
+		slices.SortFunc(ids, func(x, y crm.ContactID) int { return crm.CompareIDs(string(x), string(y)) })
+		ids = slices.Compact(ids)
 	}
-	ids := append(slices.Clone(p), a...)
-	slices.SortFunc(ids, func(x, y crm.ContactID) int { return crm.CompareIDs(string(x), string(y)) })
-	ids = slices.Compact(ids)
 	out := make([]crm.Contact, len(ids))
 	for i, id := range ids {
 		out[i] = clone(s.contacts[id].c)
