@@ -27,17 +27,22 @@
 // three things keep the index current:
 //
 //   - [Index.Apply] and [Index.Remove], which the host calls from the
-//     CRM's webhooks (contact added or updated; deleted or merged away).
+//     CRM's webhooks (contact added, updated or restored; deleted or
+//     merged away).
 //     Copies are ordered by their UpdatedAt, so a late webhook never
 //     replaces a newer copy.
 //   - [Index.CatchUp], which the host calls periodically: it asks for the
 //     contacts updated since the start of the previous pass, less
 //     [Options.Overlap]. It is the safety net for lost webhooks. It
-//     cannot see deletions; a deleted contact stays until Remove, until a
-//     call on it fails with crm.ErrNotFound (ListDeals,
-//     SetContactResponsible), or until the next Sync.
+//     cannot see deletions (crm.ContactLister lists the contacts that
+//     exist); a deleted contact stays until Remove, until a call on it
+//     fails with crm.ErrNotFound (ListDeals, SetContactResponsible), or
+//     until the next Sync.
 //   - the Index's own writes: CreateContact and CreateDeal index the
-//     contact they created before returning.
+//     contact they created before returning; SetContactResponsible and
+//     SetResponsible update the responsible user of the indexed copies
+//     (for SetResponsible, of the deal's contacts the Index has seen
+//     through CreateDeal or ListDeals).
 //
 // # Freshness
 //
@@ -63,10 +68,12 @@
 // to the index. A miss therefore costs exactly what a lookup without the
 // index costs, and a hit costs nothing; since most lookups of a running
 // integration are of known clients, most cost nothing. The confirmation
-// finds what the CRM's search finds: on amoCRM a substring search of the
-// stored text, which finds numbers stored in E.164 (as the engine writes
-// them) but may miss one typed "8 (916) 123-45-67" — such a contact is in
-// the index once a Sync or CatchUp has seen it.
+// finds what the CRM's search finds. amoCRM's contact search is a
+// full-text search of the stored text, and its adapter searches by the
+// ten national digits: that finds numbers stored as "+79161234567" (as
+// the engine writes them) or "89161234567", but not one typed
+// "8 (916) 123-45-67" — such a contact is in the index once a Sync or
+// CatchUp has seen it.
 //
 // With [Options.TrustMisses] a miss answers "no contact" without a
 // request. Use it only with a single host instance, or when creating a
@@ -85,9 +92,10 @@
 //  2. no other find-then-create sequence for the same number runs, on any
 //     instance. The engine gives this by holding the chat's lease (the
 //     Locker of package routing/engine, shared by the instances) across
-//     the whole event, since a WhatsApp chat is one number; a host that
-//     finds clients by phone outside the engine must hold an equivalent
-//     lock keyed by the number.
+//     the whole event, since a WhatsApp chat is one number, provided the
+//     event ends within the lease's time to live (a CRM write cannot be
+//     fenced); a host that finds clients by phone outside the engine must
+//     hold an equivalent lock keyed by the number.
 //
 // Then the sequence that comes second sees the first one's contact: its
 // own index if the contact was created on this instance or has reached it

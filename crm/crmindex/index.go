@@ -55,8 +55,12 @@ type client = crm.Client
 //
 // Until the first Sync (or CatchUp) succeeds, FindContactsByPhone is
 // passed to the wrapped client. CreateContact and CreateDeal add the
-// contact they created to the index; ListDeals and SetContactResponsible
-// failing with crm.ErrNotFound remove the contact they named.
+// contact they created to the index; SetContactResponsible and
+// SetResponsible update the indexed responsible user; ListDeals and
+// SetContactResponsible failing with crm.ErrNotFound remove the contact
+// they named. Besides the contacts, an Index remembers the contacts of
+// each deal it has seen through CreateDeal or ListDeals (a few dozen
+// bytes per deal), for SetResponsible.
 //
 // An Index is safe for concurrent use.
 type Index struct {

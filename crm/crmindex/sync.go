@@ -76,8 +76,8 @@ func (x *Index) sync(ctx context.Context) (Pass, error) {
 // safety net under the webhooks. Before the first successful Sync it runs
 // one. On error the contacts read so far stay applied and the next
 // CatchUp asks for the same period again. Deletions are not seen by
-// CatchUp (a CRM lists no deleted contacts): they come from Remove, or
-// from an occasional Sync.
+// CatchUp (crm.ContactLister lists the contacts that exist): they come
+// from Remove, or from an occasional Sync.
 func (x *Index) CatchUp(ctx context.Context) (Pass, error) {
 	x.passMu.Lock()
 	defer x.passMu.Unlock()
