@@ -55,7 +55,8 @@ func (e *OptionError) Error() string { return "pgstore: Options." + e.Field + ":
 
 // DB is a crmbridge state store on one PostgreSQL database. It is safe for
 // concurrent use, by any number of goroutines and host instances at once.
-// It holds no connection of its own: it uses the host's pool.
+// It runs its statements on the host's pool, and keeps one connection of
+// its own to LISTEN for lease releases by other instances.
 type DB struct {
 	pool    *pgxpool.Pool
 	schema  string
@@ -64,12 +65,17 @@ type DB struct {
 	wake    *wakeups
 	pools   keyLocks // rotation pools being changed by this process
 	lockers keyLocks // chats whose lease this process is waiting for
+
+	notifyChannel string
+	stop          context.CancelFunc
+	stopped       chan struct{}
 }
 
 var schemaName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
 // Open checks opts, applies the schema migrations this version needs and
-// returns the store. Several instances may call Open on one database at
+// returns the store, with a connection of its own (not from the pool)
+// that listens for lease releases until [DB.Close]. Several instances may call Open on one database at
 // once: migrations run under a transaction-scoped advisory lock, each at
 // most once, recorded in the schema_version table. pool stays the
 // caller's: closing it is the caller's business, after the last use of
@@ -101,6 +107,10 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts Options) (*DB, error) {
 	if err := db.migrate(ctx); err != nil {
 		return nil, err
 	}
+	db.notifyChannel = notifyChannelName(opts.Schema)
+	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	db.stop, db.stopped = stop, make(chan struct{})
+	go db.listen(lctx, db.stopped)
 	return db, nil
 }
 

@@ -2,6 +2,8 @@ package pgstore
 
 import (
 	"context"
+	"encoding/hex"
+	"hash/fnv"
 	"sync"
 )
 
@@ -77,4 +79,13 @@ func (w *wakeups) wake(key string) {
 		close(ch)
 		delete(w.m, key)
 	}
+}
+
+// wakeID names a lease key in wakeups and notifications: a hash, so that
+// payloads are short and carry no IDs. Two keys with one hash only wake
+// each other's waiters for nothing.
+func wakeID(key string) string {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -43,7 +43,7 @@ ON CONFLICT (account, channel, chat_id) DO UPDATE SET
 	waiting = CASE WHEN l.expires <= now() THEN l.waiting ELSE true END
 RETURNING l.fence, l.expires, (SELECT v FROM f), now()`),
 		unlock: s(`DELETE FROM {s}.leases WHERE account = $1 AND channel = $2 AND chat_id = $3 AND fence = $4
-RETURNING expires > now()`),
+RETURNING expires > now(), waiting`),
 
 		client: s(`SELECT contact, deal, responsible, claimed_by, turn, fetched_ns FROM {s}.clients
 WHERE account = $1 AND channel = $2 AND chat_id = $3`),

@@ -40,6 +40,11 @@ func TestOpenMigratesOnceUnderConcurrency(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	for _, db := range dbs {
+		if db != nil {
+			t.Cleanup(db.Close)
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		t.Fatalf("%d instances opening one fresh schema at once must all succeed: %v", instances, err)
 	}
@@ -58,17 +63,21 @@ func TestOpenMigratesOnceUnderConcurrency(t *testing.T) {
 	if st, found, err := dbs[instances-1].Account("a").Get(t.Context(), chat); err != nil || !found || st.Offered[0] != "u" {
 		t.Errorf("another instance's Get = %+v, %v, %v; want the offer", st, found, err)
 	}
-	if _, err := pgstore.Open(t.Context(), pool, pgstore.Options{Schema: schema}); err != nil {
+	if db, err := pgstore.Open(t.Context(), pool, pgstore.Options{Schema: schema}); err != nil {
 		t.Errorf("Open of a schema at the current version must succeed: %v", err)
+	} else {
+		db.Close()
 	}
 }
 
 func TestOpenRefusesNewerSchema(t *testing.T) {
 	pool := testPool(t)
 	schema := freshSchema(t)
-	if _, err := pgstore.Open(t.Context(), pool, pgstore.Options{Schema: schema}); err != nil {
+	db, err := pgstore.Open(t.Context(), pool, pgstore.Options{Schema: schema})
+	if err != nil {
 		t.Fatal(err)
 	}
+	db.Close()
 	if _, err := pool.Exec(t.Context(), fmt.Sprintf("UPDATE %s.schema_version SET version = version + 1", pgx.Identifier{schema}.Sanitize())); err != nil {
 		t.Fatal(err)
 	}
