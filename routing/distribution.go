@@ -145,13 +145,13 @@ func (e Explanation) String() string {
 		fmt.Fprintf(&b, "; weight %d", e.Weight)
 	}
 	if e.Escalation > 0 {
-		fmt.Fprintf(&b, ": escalation #%d", e.Escalation)
+		fmt.Fprintf(&b, "; escalation #%d", e.Escalation)
 		if e.From != "" {
 			fmt.Fprintf(&b, " from %s", e.From)
 		}
 	}
 	if e.Owner != "" {
-		fmt.Fprintf(&b, ": owner %s", e.Owner)
+		fmt.Fprintf(&b, "; owner %s", e.Owner)
 		if e.Away != "" {
 			fmt.Fprintf(&b, " (%s)", e.Away)
 		}

@@ -353,8 +353,10 @@ func (d *Distributor) Replied(ctx context.Context, chat channel.Chat) error {
 // the CRM. When capacity is limited the hold moves with the client. If
 // nobody else is eligible, the decision names current again with
 // Why.Fallback set. First responder: an unclaimed offer widens to
-// everyone who may write on the channel ([ClaimStore.Widen]); a claimed
-// one stops being watched (ok false).
+// everyone who may write on the channel and is available at r.At
+// (supervisors, and managers whatever their "receives new clients"
+// switch), through [ClaimStore.Widen]; Why.Repeat says nobody was added.
+// A claimed offer stops being watched (ok false).
 func (d *Distributor) Escalate(ctx context.Context, r Request, w Watch, current crm.UserID) (dec Decision, ok bool, err error) {
 	r.Chat = w.Chat
 	if err := r.check(true); err != nil {
@@ -386,10 +388,18 @@ func (d *Distributor) Escalate(ctx context.Context, r Request, w Watch, current 
 		var writers []crm.UserID
 		var skipped []Skip
 		for _, u := range considered {
-			if r.Roles.Role(u, w.Chat.Channel).MayWrite() {
+			if !r.Roles.Role(u, w.Chat.Channel).MayWrite() {
+				skipped = append(skipped, Skip{u, SkipCannotWrite})
+				continue
+			}
+			ok, why, err := d.availableAt(ctx, w.Chat.Channel, &r.Settings, u, r.At)
+			if err != nil {
+				return Decision{}, false, err
+			}
+			if ok {
 				writers = append(writers, u)
 			} else {
-				skipped = append(skipped, Skip{u, SkipCannotWrite})
+				skipped = append(skipped, Skip{u, why})
 			}
 		}
 		before := len(st.Offered)

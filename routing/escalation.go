@@ -39,9 +39,9 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // the employee picked by round robin, or the group offered a
 // first-responder chat, has not replied within After, the client passes
 // on. Round robin: to the next employee in rotation, who becomes
-// responsible. First responder: the offer widens to everyone who may
-// write on the channel (supervisors included). The zero value never
-// escalates.
+// responsible. First responder: the offer widens to everyone available
+// who may write on the channel (supervisors included). The zero value
+// never escalates.
 type Escalation struct {
 	// After is the time to reply, counted from the pick or offer and
 	// again from each escalation; 0 turns escalation off.
