@@ -76,8 +76,8 @@ func (l *lostAnswers) CompleteTasks(ctx context.Context, ids []crm.TaskID) error
 }
 
 // warm sends one task and one deal alone, so that the writes that follow
-// within the window share one batch (a write after a quiet window leaves
-// at once). It adds a task and a deal to contact's deal.
+// wait for a whole window. It adds a task to deal and a lost deal to
+// contact.
 func warm(t *testing.T, b *crmbatch.Client, contact crm.ContactID, deal crm.DealID) {
 	t.Helper()
 	if _, err := b.CreateTask(t.Context(), crm.NewTask{Deal: deal, Text: "warm", Deadline: deadline}); err != nil {
@@ -119,10 +119,9 @@ func TestConcurrentTasksShareRequests(t *testing.T) {
 			}
 			ids[got[i].ID] = true
 		}
-		// The first write leaves at once; the other 199 wait for the
-		// window, leaving early in three full batches of 50.
-		if c := f.Calls(crmtest.MethodCreateTasks); c != 5 {
-			t.Errorf("200 concurrent CreateTask made %d batch requests; want 5", c)
+		// Full batches leave at once.
+		if c := f.Calls(crmtest.MethodCreateTasks); c != 4 {
+			t.Errorf("200 concurrent CreateTask made %d batch requests; want 4", c)
 		}
 		if c := f.Calls(crmtest.MethodCreateTask); c != 0 {
 			t.Errorf("%d unbatched CreateTask requests; want 0", c)
@@ -152,11 +151,11 @@ func TestWindowSpacesRequests(t *testing.T) {
 			mu.Unlock()
 		})
 		if c := f.Calls(crmtest.MethodCreateTasks); c != 5 {
-			t.Errorf("20 writes over 2s with a 500ms window made %d requests; want 5 (at 0, 0.5, 1, 1.5, 2s)", c)
+			t.Errorf("20 writes over 2s with a 500ms window made %d requests; want 5 (at 25ms, then every 500ms)", c)
 		}
 		slices.Sort(answered)
-		if answered[0] != 0 || answered[len(answered)-1] != 2*time.Second {
-			t.Errorf("answers from %v to %v; want from 0 (the first write after a quiet window leaves at once) to 2s", answered[0], answered[len(answered)-1])
+		if first, last := answered[0], answered[len(answered)-1]; first != 25*time.Millisecond || last != 2025*time.Millisecond {
+			t.Errorf("answers from %v to %v; want from 25ms (the first write after a quiet window waits Window/20) to 2.025s", first, last)
 		}
 	})
 }

@@ -16,7 +16,7 @@
 //
 //   - At most one request per kind of write leaves per Options.Window,
 //     unless a batch fills up (Options.MaxBatch); a write arriving after a
-//     quiet Window leaves at once.
+//     quiet Window leaves after Window/20.
 //   - Each caller gets its own item's result or error, exactly as the
 //     unbatched method would give it; a failure of other items of the same
 //     batch never becomes a caller's.

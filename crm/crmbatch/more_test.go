@@ -176,7 +176,7 @@ func TestCancelledCallerWithdraws(t *testing.T) {
 func TestCancelledCallerDoesNotCancelBatch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f, c, deal := seeded(t)
-		b := crmbatch.New(f, nil)
+		b := crmbatch.New(f, &crmbatch.Options{Window: time.Second})
 		defer b.Close()
 		warm(t, b, c.ID, deal.ID)
 		f.SetLatency(crmtest.MethodCreateTasks, time.Second)

@@ -15,6 +15,11 @@ import (
 // and resends of items not applied or not found after a lost answer.
 const maxRounds = 4
 
+// lingerDiv: a write arriving after a quiet window waits Window/lingerDiv
+// for the writes arriving with it (the callers of one batch of deals
+// writing their tasks) to share its request.
+const lingerDiv = 20
+
 // queue batches the writes of one kind.
 type queue[In, Out any] struct {
 	b  *Client
@@ -68,12 +73,9 @@ func (q *queue[In, Out]) do(ctx context.Context, in In, direct func(context.Cont
 	case len(q.pending) >= q.b.max:
 		q.flushLocked()
 	case q.timer == nil:
-		if wait := q.b.window - time.Since(q.last); wait > 0 {
-			gen := q.gen
-			q.timer = time.AfterFunc(wait, func() { q.fire(gen) })
-		} else {
-			q.flushLocked()
-		}
+		wait := max(q.b.window-time.Since(q.last), q.b.window/lingerDiv)
+		gen := q.gen
+		q.timer = time.AfterFunc(wait, func() { q.fire(gen) })
 	}
 	q.mu.Unlock()
 
