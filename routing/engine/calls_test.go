@@ -18,32 +18,38 @@ import (
 	"github.com/crmbridge/crmbridge/routing/engine"
 )
 
-// TestCRMCallsPerEvent counts the CRM calls each kind of event costs,
-// against the targets: live chat ≤ 1 call cold and 0 warm; new client ≤ 3;
-// a streak of 10 messages adds no task calls after the first.
+// TestCRMCallsPerEvent prints the table of CRM calls each kind of event
+// costs on the in-memory fake, and checks each against its target.
 func TestCRMCallsPerEvent(t *testing.T) {
 	fx := newFixture(t)
 	c := fx.crm.AddContact(crm.Contact{Phones: []string{"8 916 123-45-67"}, Responsible: anna})
 	fx.crm.AddDeal(crm.Deal{Pipeline: "10", Stage: "102", Responsible: anna, Contacts: []crm.ContactID{c.ID}})
+	ret := fx.crm.AddContact(crm.Contact{Identities: []crm.Identity{{Kind: "telegram", Value: "returning"}}, Responsible: anna})
+	old := fx.crm.AddDeal(crm.Deal{Pipeline: "10", Stage: "101", Responsible: anna, Contacts: []crm.ContactID{ret.ID}})
+	if err := fx.crm.CloseDeal(old.ID, crm.DealWon); err != nil {
+		t.Fatal(err)
+	}
 
+	var table strings.Builder
+	fmt.Fprintf(&table, "%-58s %5s  %s\n", "event", "calls", "by method")
 	count := func(name string, want int, ev func()) {
 		t.Helper()
 		fx.crm.ResetCalls()
 		ev()
 		got := fx.crm.TotalCalls()
-		t.Logf("%-42s %d CRM calls %v", name, got, fx.crm.CallCounts())
+		fmt.Fprintf(&table, "%-58s %5d  %v\n", name, got, fx.crm.CallCounts())
 		if got > want {
-			t.Errorf("%s: %d CRM calls; target ≤ %d (%v)", name, got, want, fx.crm.CallCounts())
+			t.Errorf("%s: %d CRM calls; target <= %d (%v)", name, got, want, fx.crm.CallCounts())
 		}
 	}
 	// First message ever seen from a known client: lookup + deals, then a
 	// look for an open task of the engine's (the state may be fresh after a
 	// restart) before creating one.
-	count("known client, first event (lookup+deals+look+task)", 4, func() { fx.mustIn(fx.in(wa, "79161234567", "1")) })
+	count("known client, first event (lookup, deals, look, task)", 4, func() { fx.mustIn(fx.in(wa, "79161234567", "1")) })
 	count("live chat, warm", 0, func() { fx.mustIn(fx.in(wa, "79161234567", "2")) })
 	fx.clock.Advance(10 * time.Minute) // the client record goes stale
-	count("live chat, cold (record stale)", 1, func() { fx.mustIn(fx.in(wa, "79161234567", "3")) })
-	count("new client, WhatsApp, tasks on", 3, func() { fx.mustIn(fx.in(wa, "79990000001", "hi")) })
+	count("live chat, record stale", 1, func() { fx.mustIn(fx.in(wa, "79161234567", "3")) })
+	count("new client, WhatsApp first responder, tasks on", 3, func() { fx.mustIn(fx.in(wa, "79990000001", "hi")) })
 	var rr engine.InboundResult
 	count("new client, Telegram round robin, tasks on", 3, func() { rr = fx.mustIn(fx.in(tg, "tg-new", "hi")) })
 	count("streak: 9 more messages after the first", 0, func() {
@@ -52,6 +58,23 @@ func TestCRMCallsPerEvent(t *testing.T) {
 		}
 	})
 	count("employee reply closing the task", 1, func() { fx.mustOut(fx.out(rr.Responsible, tg, "tg-new", "answer")) })
+	count("first reply claiming an offered chat, closing its task", 2, func() { fx.mustOut(fx.out(anna, wa, "79990000001", "hello")) })
+	count("returning client, new-deal policy, owner follows, tasks on", 6, func() {
+		if r := fx.mustIn(fx.in(tg, "returning", "hi")); r.Outcome != engine.OutcomeReturningNewDeal {
+			t.Fatalf("outcome %v; want returning_new_deal", r.Outcome)
+		}
+	})
+	count("reset of the unread counter closing the task", 1, func() {
+		if _, err := fx.engine.ResetUnread(t.Context(), engine.UnreadReset{User: sam, Chat: channel.Chat{Channel: tg, ChatID: "returning"}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	count("group chat message", 0, func() {
+		m := fx.in(wa, "group-1", "hi")
+		m.Group = true
+		fx.mustIn(m)
+	})
+	t.Logf("CRM calls per event (in-memory fake):\n%s", table.String())
 }
 
 func TestSalesbotLinkExpansion(t *testing.T) {
