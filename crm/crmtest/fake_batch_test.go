@@ -1,0 +1,89 @@
+package crmtest_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/crmbridge/crmbridge/crm"
+	"github.com/crmbridge/crmbridge/crm/crmtest"
+)
+
+func TestFakeBatchChunks(t *testing.T) {
+	ctx := context.Background()
+	f := crmtest.NewSeeded(nil)
+	ct := f.AddContact(crm.Contact{Name: "Ivan"})
+	ds := make([]crm.NewDeal, 120)
+	for i := range ds {
+		ds[i] = crm.NewDeal{Name: fmt.Sprint(i), Pipeline: "10", Stage: "101", Contact: ct.ID}
+	}
+	out, err := f.CreateDeals(ctx, ds)
+	if err != nil || len(out) != 120 || out[119].Deal.Name != "119" {
+		t.Fatalf("CreateDeals(120): %d results, %v; want 120 in order", len(out), err)
+	}
+	if n := f.Calls(crmtest.MethodCreateDeals); n != 3 {
+		t.Errorf("120 deals: %d requests; want 3 (50 per request)", n)
+	}
+
+	// An unknown ID in the second request of three: the first 50 are
+	// written, the second request is refused (the unknown ID its own
+	// crm.ErrNotFound, the others not applied), the third not sent.
+	ids := make([]crm.TaskID, 0, 120)
+	for _, d := range out {
+		tk, err := f.CreateTask(ctx, crm.NewTask{Deal: d.Deal.ID, Text: "x", Deadline: d.Deal.UpdatedAt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, tk.ID)
+	}
+	ids[60] = "404"
+	f.ResetCalls()
+	err = f.CompleteTasks(ctx, ids)
+	var be *crm.BatchError
+	if !errors.As(err, &be) || len(be.Items) != 120 {
+		t.Fatalf("CompleteTasks with an unknown ID: %v; want a BatchError of 120 items", err)
+	}
+	for i, e := range be.Items {
+		switch {
+		case i < 50 && e != nil:
+			t.Fatalf("item %d of the first request: %v; want written", i, e)
+		case i == 60 && !errors.Is(e, crm.ErrNotFound):
+			t.Fatalf("item 60 (unknown ID): %v; want crm.ErrNotFound", e)
+		case i >= 50 && i != 60 && !errors.Is(e, crm.ErrNotApplied):
+			t.Fatalf("item %d: %v; want crm.ErrNotApplied", i, e)
+		}
+	}
+	if n := f.Calls(crmtest.MethodCompleteTasks); n != 2 {
+		t.Errorf("%d requests; want 2 (none after the refused one)", n)
+	}
+	done := 0
+	for _, tk := range f.Tasks() {
+		if tk.Done {
+			done++
+		}
+	}
+	if done != 50 {
+		t.Errorf("%d tasks done; want 50", done)
+	}
+}
+
+func TestFakeBatchRefusesWholeRequest(t *testing.T) {
+	ctx := context.Background()
+	f := crmtest.NewSeeded(nil)
+	ct := f.AddContact(crm.Contact{Name: "Ivan"})
+	d := f.AddDeal(crm.Deal{Name: "d", Pipeline: "10", Stage: "101", Contacts: []crm.ContactID{ct.ID}})
+	err := f.SetResponsibles(ctx, []crm.ResponsibleChange{{Deal: d.ID, User: "2"}, {Deal: d.ID, User: "99"}, {Deal: "404", User: "2"}})
+	var be *crm.BatchError
+	if !errors.As(err, &be) || be.Items[0] == nil || !errors.Is(be.Items[0], crm.ErrNotApplied) ||
+		!errors.Is(be.Items[1], crm.ErrNotFound) || !errors.Is(be.Items[2], crm.ErrNotFound) {
+		t.Fatalf("SetResponsibles with an unknown user and deal: %v; want items 1 and 2 crm.ErrNotFound, item 0 not applied", err)
+	}
+	if got := f.Deals()[0].Responsible; got != "" {
+		t.Errorf("a refused request changed the responsible to %q", got)
+	}
+	f.FailNext(crmtest.MethodCreateDeals, 1, crm.ErrRateLimited)
+	if _, err := f.CreateDeals(ctx, []crm.NewDeal{{Name: "x", Pipeline: "10", Stage: "101", Contact: ct.ID}}); !errors.Is(err, crm.ErrRateLimited) || errors.As(err, &be) {
+		t.Errorf("CreateDeals refused as a whole: %v; want crm.ErrRateLimited, not a BatchError", err)
+	}
+}
