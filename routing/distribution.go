@@ -256,8 +256,9 @@ type DistributorOptions struct {
 // safe for concurrent use.
 //
 // Round-robin guarantee ("equal shares"): for any two employees who were
-// continuously eligible (a receiver on the channel, able to write, and
-// available) throughout a period, the numbers of clients each got in that
+// continuously eligible (a receiver on the channel, able to write,
+// available, on shift by their schedule and below their capacity limit)
+// throughout a period, the numbers of clients each got in that
 // period differ by at most one — under concurrent arrivals and while other
 // employees join, leave, switch "receives new clients" off or go off
 // shift. It follows from least-recently-served order: between two picks of

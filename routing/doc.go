@@ -35,9 +35,11 @@
 // distribution) and reuses the existing contact.
 //
 // Eligible means: a role that may write on the channel (manager or
-// supervisor, see package roles), "receives new clients" on, and available
-// according to the host's optional [Availability] hook (nil: everyone).
-// Quality control is never eligible.
+// supervisor, see package roles), "receives new clients" on, at work by
+// the channel's [Schedule] for the employee (if any), available according
+// to the host's optional [Availability] hook (nil: everyone), and below
+// the channel's capacity limit (if any). Quality control is never
+// eligible.
 //
 // # Equal shares
 //
@@ -63,23 +65,60 @@
 // reassignment in the CRM takes effect. [ClaimState.ChatState] builds the
 // input of the roles predicates.
 //
+// # Beyond equal shares: per-channel features
+//
+// [ChannelSettings] also carries the features below; each one's zero
+// value is the behaviour described above, and [Distributor.Assign] applies
+// them all to a new client at the event's time ([Request]).
+//
+//   - Capacity ([ChannelSettings.Capacity], CapacityOf): the most open
+//     clients an employee holds on the channel. A round-robin pick and the
+//     count change in one atomic store operation, so no number of
+//     simultaneous clients or host instances takes anyone past the limit.
+//     "Open" is defined at [Distributor.Hold].
+//   - Schedules ([Schedule]): weekly shifts in a time zone, days off and
+//     leave; availability follows at the event's time, across daylight-
+//     saving changes. The [Availability] hook still applies on top.
+//   - Weighted shares ([ChannelSettings.Weights], [SmoothWeighted]): a
+//     smooth weighted round robin whose counts stay within 1 of the
+//     weighted share while the team is stable.
+//   - Waiting queue ([QueueWhenNobody]): with nobody eligible, the client
+//     waits and [Distributor.Drain] assigns the queue oldest-first once
+//     someone is eligible, instead of the offer to every writer.
+//   - Escalation ([Escalation]): a client unanswered within a set time
+//     passes to the next in rotation, or the offer widens, at most once per
+//     deadline across instances ([Distributor.DueEscalations],
+//     [Distributor.Escalate]).
+//   - Owner off shift ([OwnerPolicy], [Distributor.Owner]): keep the owner,
+//     let eligible colleagues cover, or reassign.
+//
 // # State
 //
-// Claims ([ClaimStore]) and rotation order ([RotationStore]) live in
-// stores whose every method is one atomic operation, so several host
-// instances can share them and a new [Distributor] on the same state
-// continues the same sequence after a restart. Offers are idempotent per
-// chat (the first offer wins); a round-robin pick is not keyed by chat, so
-// the caller makes one pick per new client. [MemoryStore] implements
-// both in memory. The interface docs show how each method maps to one
-// PostgreSQL statement or transaction without read-then-write races.
+// Claims ([ClaimStore]), rotation order and open-client holds
+// ([RotationStore]), waiting queues ([QueueStore]) and escalation watches
+// ([EscalationStore]) live in stores whose every method is one atomic
+// operation, so several host instances can share them and a new
+// [Distributor] on the same state continues the same sequence after a
+// restart. A store implements the atomic update only: the fairness rule is
+// a pure [Chooser] that [RotationStore.Pick] calls inside its operation
+// ([LeastRecentlyServed], [SmoothWeighted], composed with capacity by the
+// Distributor). Offers are idempotent per chat (the first offer wins); a
+// round-robin pick is idempotent when keyed by the chat (capacity, queue)
+// and otherwise takes a turn per call, so the caller makes one pick per new
+// client. [MemoryClaims], [MemoryRotation], [MemoryQueue] and
+// [MemoryEscalations] are the in-memory stores, ready as zero values. The
+// interface docs show how each method maps to PostgreSQL without
+// read-then-write races; the conformance suites every store runs are in
+// routing/routingtest.
 //
 // # Explanations
 //
 // Every [Decision] carries an [Explanation]: the rule applied, who was
-// considered, who was eligible, who was skipped and why ([SkipReason]), the
-// rotation position, and whether a fallback applied. Its String method
-// gives one readable line.
+// considered, who was eligible, who was skipped and why ([SkipReason]: role,
+// switch, availability, capacity, shift, day off, leave, no reply), the
+// rotation position, the open count and limit, the weight, when a client
+// was queued, the escalation's number, the owner's absence, and whether a
+// fallback applied. Its String method gives one readable line.
 //
 // # Errors
 //
@@ -90,6 +129,8 @@
 //     it lists the skipped employees.
 //   - [ErrInvalid] / [*SettingsError]: bad settings (the error names the
 //     field) or bad arguments.
+//   - [ErrStaleWatch]: an escalation's compare-and-swap lost (another
+//     instance or a redelivery escalated first).
 //
 // Store methods also return ctx.Err() once the context is done.
 //
@@ -105,6 +146,16 @@
 // (exactly one winner each round), a randomized property test of the
 // pairwise fairness bound under joins, leaves, toggles, availability
 // changes and concurrency, a golden file of the first 100 picks
-// (testdata/rotation_first100.golden, regenerate with -update), and a
-// restart-continuity test. Benchmarks cover claim and pick.
+// (testdata/rotation_first100.golden, regenerate with
+// -update-rotation-golden), and a restart-continuity test. The features
+// have their own: 50 simultaneous clients on four Distributors sharing
+// one store against a limit of 3 (the open counts sampled during the
+// race), oldest-first draining by concurrent Distributors, one escalation
+// among 8 instances per deadline, schedules across time zones and both
+// daylight-saving changes, the weighted-share bound over random weights
+// and churn, and a golden file of every feature's explanations
+// (testdata/features.golden, -update-features-golden). The store suites
+// in routing/routingtest run against the memory stores and against
+// deliberately broken ones. Benchmarks cover claim and pick, with and
+// without capacity and weights.
 package routing
