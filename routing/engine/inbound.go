@@ -154,8 +154,10 @@ type inbound struct {
 	res  *InboundResult
 	snap inboundSnapshot
 	// absent: the state had no record of the chat when the event began
-	// (first contact, or a restart with fresh state).
+	// (first contact, or a restart with fresh state); stored is the record
+	// it had.
 	absent bool
+	stored ClientRecord
 }
 
 func (p *inbound) warn(text string) {
@@ -171,6 +173,7 @@ func (p *inbound) run(ctx context.Context) error {
 		return err
 	}
 	p.absent = !found
+	p.stored = cr
 	if found && cr.Contact != "" && e.fresh(cr) {
 		p.res.Why.add(Step{Kind: StepKnownClient, Contact: cr.Contact})
 	} else {
@@ -241,8 +244,8 @@ func (p *inbound) apply(ctx context.Context, plan *inboundPlan) error {
 	rec.Turn = ""
 	p.snap.Rec = rec
 	res.Contact, res.Deal = rec.Contact, rec.Deal
-	if rec.Contact == "" {
-		return nil
+	if rec.Contact == "" || (!p.absent && rec == p.stored) {
+		return nil // nothing new to remember (a live chat's usual case)
 	}
 	return e.state.PutClient(ctx, p.l, rec)
 }
