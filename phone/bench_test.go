@@ -180,3 +180,27 @@ func TestBulkCorpusMostlyFast(t *testing.T) {
 	}
 	t.Logf("the fast path decides %d of %d bulk phones", fast, total)
 }
+
+// TestCleanedInputsTakeFastPath lists inputs that left the fast path
+// before cleaning and the 8x tables existed; they must now be decided
+// without the library, with the library path's result.
+func TestCleanedInputsTakeFastPath(t *testing.T) {
+	for _, s := range []string{
+		"8 (495) 123-45-67", "84912345678", "8 (916) 123-45-67»", "+7 916 123 45 67!",
+		"８９１６１２３４５６７", "8–916–123–45–67", "+7\u00a0916\u00a0123\u00a045\u00a067",
+		"+7 495 123-45-67 доб. 12", "8 495 123-45-67,,12", "++79161234567", "тел: 8 916 123 45 67",
+		"8613800138000", "+84 91 234 56 78", "886912345678", "8801712345678", "81312345678",
+		"88679762082", "+7 (701) 234-56-78 (Иван)",
+	} {
+		for _, opt := range []Options{{}, {DisableEightAsSeven: true}} {
+			fn, fe, ok := parseFast(s, opt)
+			if !ok {
+				t.Errorf("parseFast(%q, %+v) left it to the library", s, opt)
+				continue
+			}
+			if sn, se := parseSlow(s, opt); !sameResult(fn, fe, sn, se) {
+				t.Errorf("Parse(%q, %+v): fast path = %#v, %v; library path = %#v, %v", s, opt, fn, fe, sn, se)
+			}
+		}
+	}
+}
