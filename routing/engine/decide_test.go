@@ -202,3 +202,38 @@ func TestExplanationString(t *testing.T) {
 		}
 	}
 }
+
+func TestDecideChannel(t *testing.T) {
+	tb, err := roles.NewTable([]roles.Assignment{
+		{User: dAnna, Channel: "wa", Role: roles.Manager},
+		{User: dAnna, Channel: "tg", Role: roles.Manager},
+		{User: dBoris, Channel: "tg", Role: roles.Manager},
+		{User: dSam, Channel: "wa", Role: roles.Supervisor},
+		{User: dSam, Channel: "tg", Role: roles.Supervisor},
+		{User: dQuinn, Channel: "wa", Role: roles.QualityControl},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := map[crm.UserID]channel.ID{dSam: "wa"}
+	cases := []struct {
+		name     string
+		user     crm.UserID
+		existing []channel.ID
+		want     channel.ID
+		err      error
+	}{
+		{"the client's existing chat first", dSam, []channel.ID{"tg"}, "tg", nil},
+		{"else the write-first channel", dSam, nil, "wa", nil},
+		{"else the only channel", dBoris, nil, "tg", nil},
+		{"several channels, nothing set: ask", dAnna, nil, "", ErrAmbiguousChannel},
+		{"a chat on a channel the employee cannot write on does not count", dAnna, []channel.ID{"vk"}, "", ErrAmbiguousChannel},
+		{"quality control writes on no channel", dQuinn, nil, "", ErrUnknownEmployee},
+	}
+	for _, tc := range cases {
+		got, _, err := decideChannel(tb, first, tc.user, "79161234567", tc.existing)
+		if got != tc.want || !errors.Is(err, tc.err) || (tc.err == nil) != (err == nil) {
+			t.Errorf("%s: %q, %v; want %q, %v", tc.name, got, err, tc.want, tc.err)
+		}
+	}
+}

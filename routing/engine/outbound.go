@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/crmbridge/crmbridge/channel"
@@ -325,26 +326,50 @@ func (e *Engine) closeStreak(ctx context.Context, s *settings, chat channel.Chat
 	return nil
 }
 
-// chooseChannel picks the channel an employee writes to a client first from.
+// chooseChannel picks the channel an employee writes to a client first
+// from, after looking up on which of the employee's channels the client
+// already has a chat.
 func (e *Engine) chooseChannel(ctx context.Context, s *settings, user crm.UserID, chatID string) (channel.ID, string, error) {
-	var mine []channel.ID
-	for _, ch := range s.table.Channels(user) {
-		if s.table.Role(user, ch).MayWrite() {
-			mine = append(mine, ch)
-		}
-	}
-	if len(mine) == 0 {
-		return "", "", &EventError{Event: "EmployeeMessage", Field: "User", Value: string(user),
-			Reason: "may write on no channel", Err: ErrUnknownEmployee}
-	}
+	mine := writable(s.table, user)
+	var existing []channel.ID
 	for _, ch := range mine {
 		if r, ok, err := e.state.Client(ctx, channel.Chat{Channel: ch, ChatID: chatID}); err != nil {
 			return "", "", err
 		} else if ok && r.Contact != "" {
+			existing = append(existing, ch)
+			break
+		}
+	}
+	return decideChannel(s.table, s.cfg.Global.WriteFirstFrom, user, chatID, existing)
+}
+
+// writable lists the channels where user may write.
+func writable(t *roles.Table, user crm.UserID) []channel.ID {
+	var mine []channel.ID
+	for _, ch := range t.Channels(user) {
+		if t.Role(user, ch).MayWrite() {
+			mine = append(mine, ch)
+		}
+	}
+	return mine
+}
+
+// decideChannel chooses the channel of an employee's first message to a
+// client: the client's existing chat on one of the employee's channels
+// (existing), else the employee's "write first from" channel, else their
+// only channel; still ambiguous, an *AmbiguousChannelError.
+func decideChannel(t *roles.Table, writeFirst map[crm.UserID]channel.ID, user crm.UserID, chatID string, existing []channel.ID) (channel.ID, string, error) {
+	mine := writable(t, user)
+	if len(mine) == 0 {
+		return "", "", &EventError{Event: "EmployeeMessage", Field: "User", Value: string(user),
+			Reason: "may write on no channel", Err: ErrUnknownEmployee}
+	}
+	for _, ch := range existing {
+		if slices.Contains(mine, ch) {
 			return ch, "the client's existing chat", nil
 		}
 	}
-	if ch, ok := s.cfg.Global.WriteFirstFrom[user]; ok {
+	if ch, ok := writeFirst[user]; ok {
 		return ch, "the employee's write-first channel", nil
 	}
 	if len(mine) == 1 {
