@@ -23,8 +23,9 @@ var ErrNotApplied = errors.New("crm: not applied")
 //
 //   - nil: the item was written; its result (if the call returns results)
 //     is at the same index;
-//   - an error matching [ErrNotApplied]: the item was not written, through
-//     no fault of its own, and may be sent again as it is;
+//   - an error matching [ErrNotApplied] (whatever else it matches): the
+//     item was not written, through no fault of its own, and may be sent
+//     again as it is;
 //   - an error matching [ErrUnavailable] (or the context's error): the
 //     item's outcome is unknown; look in the CRM before sending it again;
 //   - any other error: the item's own failure, classified with the

@@ -12,10 +12,10 @@ import (
 // Defaults of [Options].
 const (
 	// DefaultWindow is the least time between two batch requests of one
-	// kind when Options.Window is zero. It keeps the writes of a burst of
-	// new clients (a deal and a task each) well under amoCRM's 7
-	// requests per second, at a tenth of a request per client or less
-	// from about 16 new clients a second.
+	// kind when Options.Window is zero: long enough that the four kinds
+	// of writes together stay well under amoCRM's 7 requests per second
+	// however many events arrive (up to MaxBatch items per kind and
+	// window), short enough to place a new client within seconds.
 	DefaultWindow = 1500 * time.Millisecond
 	// DefaultMaxBatch is the most items per batch request when
 	// Options.MaxBatch is zero: amoCRM's limit for leads created with
@@ -70,11 +70,12 @@ type Options struct {
 //     deadline to the second, and responsible when one was asked);
 //     deals with ListDeals on their contact, found by phone (else
 //     identity) for a deal with a new contact (same name and pipeline,
-//     open or at the asked stage). What is found is the item's result;
-//     what is not is sent once more, and an unknown outcome then is
-//     returned as it is (the caller must look before repeating, as after
-//     an unbatched call). A CRM object identical in all these respects
-//     that existed before the write is taken for the item's;
+//     open or at the asked stage). The newest match (by crm.CompareIDs)
+//     not given to another item is the item's result; an item not found
+//     is sent once more, and an unknown outcome then is returned as it is
+//     (the caller must look before repeating, as after an unbatched
+//     call). When the lost write was not made, a matching object that was
+//     there before is taken for the item's;
 //   - completions and responsible changes are safe to repeat: an unknown
 //     outcome is sent once more.
 //

@@ -31,9 +31,9 @@
 //
 // # Errors
 //
-// Callers get the same errors as from the wrapped client, with the
-// package's prefix. A write withdrawn because its caller's context ended
-// before it was sent matches crm.ErrNotApplied and the context's error.
+// Callers get the errors of the wrapped client (of its batch call, item by
+// item, or of its single call), classified with package crm's sentinels;
+// [Client] tells which errors are resolved before they reach a caller.
 //
 // # Testing
 //
