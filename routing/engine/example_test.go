@@ -51,3 +51,71 @@ func ExampleEngine() {
 	// true true
 	// CRM responsible: 2
 }
+
+// Settings change while the engine runs: a manager switches "receives new
+// clients" off, and the next new client goes to the colleague.
+func ExampleEngine_Update() {
+	ctx := context.Background()
+	cfg := engine.Config{
+		Channels: []engine.ChannelConfig{{ID: "tg", Kind: channel.Telegram, Pipeline: "10", Stage: "101"}},
+		Roles: []roles.Assignment{
+			{User: "1", Channel: "tg", Role: roles.Manager, ReceivesNewClients: true},
+			{User: "2", Channel: "tg", Role: roles.Manager, ReceivesNewClients: true},
+		},
+	}
+	eng, err := engine.New(ctx, engine.Options{CRM: crmtest.NewSeeded(nil), Sender: channeltest.NewRecorder(), Config: cfg})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	client := func(id string) {
+		r, err := eng.ClientMessage(ctx, channel.Message{ID: id, Chat: channel.Chat{Channel: "tg", ChatID: id},
+			Direction: channel.Inbound, Author: channel.Author{Kind: channel.AuthorClient}, Text: "hi"})
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(id, "→", r.Responsible)
+	}
+	client("a")
+	client("b")
+
+	cfg.Roles[0].ReceivesNewClients = false // user 1 goes on leave
+	if err := eng.Update(cfg, nil); err != nil {
+		fmt.Println(err)
+		return
+	}
+	client("c")
+	client("d")
+	// Output:
+	// a → 1
+	// b → 2
+	// c → 2
+	// d → 2
+}
+
+// Why a decision was taken, rendered on demand.
+func ExampleExplanation() {
+	ctx := context.Background()
+	eng, err := engine.New(ctx, engine.Options{CRM: crmtest.NewSeeded(nil), Sender: channeltest.NewRecorder(), Config: engine.Config{
+		Channels: []engine.ChannelConfig{{ID: "tg", Kind: channel.Telegram, Pipeline: "10", Stage: "101"}},
+		Roles:    []roles.Assignment{{User: "3", Channel: "tg", Role: roles.Manager, ReceivesNewClients: true}},
+	}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	r, err := eng.ClientMessage(ctx, channel.Message{ID: "m1", Chat: channel.Chat{Channel: "tg", ChatID: "vera_client"},
+		Direction: channel.Inbound, Author: channel.Author{Kind: channel.AuthorClient}, Text: "hi"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, s := range r.Why.Steps {
+		fmt.Println("-", s)
+	}
+	// Output:
+	// - new client: no contact in the CRM
+	// - to 3: round_robin chat tg/vera_client: pick #1 (chosen never served before); eligible 3
+	// - created contact 1001 and deal 1002 at pipeline 10 stage 101
+}
