@@ -286,3 +286,71 @@ func TestUnwrapFindsCapabilities(t *testing.T) {
 		t.Errorf("crm.AddNote through a crmbatch.Client: %v; want the wrapped Fake's Noter", err)
 	}
 }
+
+func TestUnknownOutcomeAfterResendIsReturned(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f, c, deal := seeded(t)
+		lost := loseAnswers(f, crmtest.MethodCreateTasks, 0)
+		b := crmbatch.New(lost, nil)
+		defer b.Close()
+		warm(t, b, c.ID, deal.ID)
+		before := len(f.Tasks())
+		// The first request fails unapplied; the look finds nothing; the
+		// resend is applied but its answer lost too.
+		f.FailNext(crmtest.MethodCreateTasks, 1, crm.ErrUnavailable)
+		lost.arm(crmtest.MethodCreateTasks, 1)
+		f.ResetCalls()
+		errs := make([]error, 3)
+		parallel(3, func(i int) {
+			_, errs[i] = b.CreateTask(t.Context(), crm.NewTask{Deal: deal.ID, Text: fmt.Sprint(i), Deadline: deadline})
+		})
+		for i, err := range errs {
+			if !errors.Is(err, crm.ErrUnavailable) {
+				t.Errorf("caller %d got %v; want crm.ErrUnavailable (outcome unknown: look before repeating)", i, err)
+			}
+		}
+		if got := len(f.Tasks()) - before; got != 3 {
+			t.Errorf("%d tasks written; want 3 (one each, never a third send)", got)
+		}
+		if got := f.Calls(crmtest.MethodCreateTasks); got != 2 {
+			t.Errorf("%d CreateTasks requests; want 2", got)
+		}
+	})
+}
+
+func TestFailedLookIsNotResent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f, c, deal := seeded(t)
+		b := crmbatch.New(f, nil)
+		defer b.Close()
+		warm(t, b, c.ID, deal.ID)
+		f.FailNext(crmtest.MethodCreateTasks, 1, crm.ErrUnavailable)
+		f.FailNext(crmtest.MethodListTasks, 1, crm.ErrRateLimited)
+		f.ResetCalls()
+		_, err := b.CreateTask(t.Context(), crm.NewTask{Deal: deal.ID, Text: "x", Deadline: deadline})
+		if !errors.Is(err, crm.ErrUnavailable) {
+			t.Errorf("CreateTask whose outcome could not be looked up: %v; want crm.ErrUnavailable", err)
+		}
+		if got := f.Calls(crmtest.MethodCreateTasks); got != 1 {
+			t.Errorf("%d CreateTasks requests; want 1 (nothing resent without a look)", got)
+		}
+	})
+}
+
+func TestNewContactWithoutPhoneOrIdentity(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f, c, deal := seeded(t)
+		b := crmbatch.New(f, nil)
+		defer b.Close()
+		warm(t, b, c.ID, deal.ID)
+		f.FailNext(crmtest.MethodCreateDeals, 1, crm.ErrUnavailable)
+		f.ResetCalls()
+		_, _, err := b.CreateDeal(t.Context(), crm.NewDeal{Name: "anonymous", Pipeline: "10", Stage: "100", NewContact: &crm.NewContact{Name: "?"}})
+		if !errors.Is(err, crm.ErrUnavailable) {
+			t.Errorf("CreateDeal for a contact that cannot be looked up: %v; want crm.ErrUnavailable", err)
+		}
+		if got := f.Calls(crmtest.MethodCreateDeals); got != 1 {
+			t.Errorf("%d CreateDeals requests; want 1", got)
+		}
+	})
+}
