@@ -354,3 +354,18 @@ func TestNewContactWithoutPhoneOrIdentity(t *testing.T) {
 		}
 	})
 }
+
+// TestIdleLeavesNoGoroutine uses a Client and never closes it: the bubble
+// ends only if no goroutine of the Client is left once writes are answered.
+func TestIdleLeavesNoGoroutine(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f, c, deal := seeded(t)
+		b := crmbatch.New(f, nil)
+		warm(t, b, c.ID, deal.ID)
+		parallel(10, func(i int) {
+			if _, err := b.CreateTask(t.Context(), crm.NewTask{Deal: deal.ID, Text: fmt.Sprint(i), Deadline: deadline}); err != nil {
+				t.Error(err)
+			}
+		})
+	})
+}
