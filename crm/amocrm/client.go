@@ -447,9 +447,10 @@ func (c *Client) apiFilter(ctx context.Context, op string) (bool, error) {
 	return on, nil
 }
 
-// ListDeals reads the IDs of the contact's leads (GET
-// /api/v4/contacts/{id}?with=leads; skipped when a search returned the
-// contact within Options.SearchReuse), then the leads with their
+// ListDeals reads the contact with the IDs of its leads (GET
+// /api/v4/contacts/{id}?with=leads; skipped when a search or another
+// ListDeals read the contact within Options.SearchReuse, and reused by a
+// CreateDeal for the contact as long), then the leads with their
 // contacts: GET /api/v4/leads?filter[id][]=… (50 per request) on accounts
 // with API filtering, GET /api/v4/leads/{id} for each lead on the others
 // and for any the filter did not return. A lead is returned only if its
@@ -475,6 +476,7 @@ func (c *Client) ListDeals(ctx context.Context, contact crm.ContactID) ([]crm.De
 		for _, l := range in.Embedded.Leads {
 			ids = append(ids, l.ID)
 		}
+		c.recent.putContact(id, c.toContact(in), ids)
 	}
 	leads, err := c.leadsOf(ctx, op, id, ids)
 	if err != nil {

@@ -103,11 +103,11 @@ type Options struct {
 	// TaskResult is the result text amoCRM requires when a task is
 	// completed (shown in the task's card). "": "Done".
 	TaskResult string
-	// SearchReuse is how long the lead IDs read with a contact by
-	// FindContactsBy* (and the deals CreateDeal links to it) are reused by
-	// ListDeals and CreateDeal of that contact instead of reading the
-	// contact again. A deal linked to the contact in amoCRM meanwhile is
-	// missed for that long. 0: 30 s; negative: never reused.
+	// SearchReuse is how long a contact read by FindContactsBy* or
+	// ListDeals, with the IDs of its leads (and the deals CreateDeal links
+	// to it), is reused by ListDeals and CreateDeal of that contact
+	// instead of reading it again. A deal linked to the contact in amoCRM
+	// meanwhile is missed for that long. 0: 30 s; negative: never reused.
 	SearchReuse time.Duration
 	// Logger receives one record per HTTP attempt: CRM operation, HTTP
 	// method, path (without query), attempt, status, duration, and the
