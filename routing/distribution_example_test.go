@@ -27,8 +27,9 @@ func exampleTeam() *roles.Table {
 // Round robin: equal shares, with an explanation for every pick.
 func ExampleDistributor_RoundRobin() {
 	ctx := context.Background()
-	store := routing.NewMemoryStore() // share it between instances and restarts
-	d := routing.NewDistributor(routing.DistributorOptions{Claims: store, Rotation: store})
+	// Share the stores between instances and restarts (a database in
+	// production; routing/pgstore for PostgreSQL).
+	d := routing.NewDistributor(routing.DistributorOptions{Claims: &routing.MemoryClaims{}, Rotation: &routing.MemoryRotation{}})
 	tbl := exampleTeam()
 	for range 3 {
 		dec, err := d.RoundRobin(ctx, tbl, "wa")
