@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -102,7 +103,8 @@ type Engine struct {
 	dist    *routing.Distributor
 	streaks tasks.Store
 	state   State
-	links   *links.Expander
+	links   *links.Expander // nil until first needed (see expander)
+	linksMu sync.Mutex
 	ttl     time.Duration
 	lease   time.Duration
 	now     func() time.Time
@@ -159,9 +161,6 @@ func New(ctx context.Context, opt Options) (*Engine, error) {
 	if e.state == nil {
 		e.state = &MemoryState{Now: opt.Now}
 	}
-	if e.links == nil {
-		e.links = links.NewExpander(links.Options{})
-	}
 	if e.ttl == 0 {
 		e.ttl = 5 * time.Minute
 	}
@@ -214,6 +213,17 @@ func (e *Engine) acquire(ctx context.Context, chat channel.Chat) (Lease, func(),
 		return Lease{}, nil, fmt.Errorf("engine: locking chat %s: %w", chat, err)
 	}
 	return l, func() { _ = e.state.Unlock(context.WithoutCancel(ctx), l) }, nil
+}
+
+// expander returns Options.Links, or the guarded default made on first
+// use, so that engines that never expand links never build one.
+func (e *Engine) expander() *links.Expander {
+	e.linksMu.Lock()
+	defer e.linksMu.Unlock()
+	if e.links == nil {
+		e.links = links.NewExpander(links.Options{})
+	}
+	return e.links
 }
 
 // Invalidate forgets what the engine knows of the chat's client, so the

@@ -411,7 +411,7 @@ func (e *Engine) SalesbotMessage(ctx context.Context, m SalesbotMessage) (res Ou
 	}
 	res = OutboundResult{Chat: m.Chat, MessageID: m.ID, Outcome: OutcomeSent, Text: m.Text}
 	if s.cfg.Global.ExpandSalesbotLinks && m.Text != "" {
-		x, err := e.links.ExpandText(ctx, m.Text)
+		x, err := e.expander().ExpandText(ctx, m.Text)
 		step := Step{Kind: StepLinks, Of: len(x.Links)}
 		if err != nil {
 			step.Text = "links not expanded: " + err.Error()

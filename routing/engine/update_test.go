@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -200,4 +201,32 @@ func TestLoggerAndObserver(t *testing.T) {
 	if e := obs.events[0]; e.Outcome != engine.OutcomeNewClient || e.Rule != routing.RuleRoundRobin || e.Duration <= 0 {
 		t.Errorf("observed %+v; want outcome, rule and duration", e)
 	}
+}
+
+// Many engines in one process (one per account): with the catalog given,
+// creating them costs no CRM call; the test reports the memory each takes.
+func TestManyEngines(t *testing.T) {
+	n := 10_000
+	if raceEnabled {
+		n = 1_000
+	}
+	f := crmtest.NewSeeded(nil)
+	rec := channeltest.NewRecorder()
+	cat := testCatalog(t)
+	cfg := testConfig()
+	es := make([]*engine.Engine, n)
+	before := heapAlloc()
+	for i := range es {
+		e, err := engine.New(t.Context(), engine.Options{CRM: f, Sender: rec, Config: cfg, Catalog: &cat})
+		if err != nil {
+			t.Fatal(err)
+		}
+		es[i] = e
+	}
+	after := heapAlloc()
+	t.Logf("%d engines: %.1f KB each before any event", n, float64(int64(after)-int64(before))/float64(n)/1024)
+	if c := f.TotalCalls(); c != 0 {
+		t.Errorf("creating %d engines made %d CRM calls; want 0", n, c)
+	}
+	runtime.KeepAlive(es)
 }
