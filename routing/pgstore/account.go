@@ -10,8 +10,9 @@ import (
 )
 
 // Account is one account's view of a [DB]. It implements
-// [routing.ClaimStore] and [routing.RotationStore]; its Streaks, Receipts
-// and Tokens methods return the account's [tasks.Store],
+// [engine.State], [routing.ClaimStore], [routing.RotationStore],
+// [routing.QueueStore] and [routing.EscalationStore]; its Streaks,
+// Receipts and Tokens methods return the account's [tasks.Store],
 // [wazzup.ReceiptStore] and [amocrm.TokenStore]. Every statement it runs
 // names the account in its WHERE clause and in the primary key of every
 // row it writes, so no operation of one account reads, changes, locks or

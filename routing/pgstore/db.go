@@ -225,6 +225,29 @@ CREATE TABLE %[1]s.tokens (
 	owner bytea NOT NULL
 );
 `,
+	// 2: waiting queues and escalation watches.
+	`
+CREATE SEQUENCE %[1]s.queue_seq;
+CREATE TABLE %[1]s.queue (
+	account bytea NOT NULL,
+	channel bytea NOT NULL,
+	chat_id bytea NOT NULL,
+	since_ns bigint,
+	seq bigint NOT NULL DEFAULT nextval('%[1]s.queue_seq'),
+	PRIMARY KEY (account, channel, chat_id)
+);
+CREATE INDEX queue_order ON %[1]s.queue (account, channel, since_ns, seq);
+CREATE TABLE %[1]s.escalations (
+	account bytea NOT NULL,
+	channel bytea NOT NULL,
+	chat_id bytea NOT NULL,
+	since_ns bigint,
+	done integer NOT NULL,
+	due_ns bigint NOT NULL,
+	PRIMARY KEY (account, channel, chat_id)
+);
+CREATE INDEX escalations_due ON %[1]s.escalations (account, due_ns, channel, chat_id);
+`,
 }
 
 // SchemaVersion is the schema version this package migrates to.

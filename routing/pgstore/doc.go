@@ -1,10 +1,10 @@
 // Package pgstore keeps crmbridge's state in PostgreSQL, so that several
 // instances of a host, behind a load balancer and across restarts, share
 // one state and keep every guarantee the in-memory stores give one
-// process: first-responder claims, round-robin rotation, the engine's
-// chat leases, client records and journal of processed events, the
-// streaks of unanswered messages, Wazzup send receipts and amoCRM OAuth
-// tokens.
+// process: first-responder claims, round-robin rotation, waiting queues,
+// escalation watches, the engine's chat leases, client records and
+// journal of processed events, the streaks of unanswered messages,
+// Wazzup send receipts and amoCRM OAuth tokens.
 //
 // It is a module of its own (github.com/crmbridge/crmbridge/routing/pgstore)
 // so that hosts that do not use PostgreSQL never link its driver,
@@ -14,8 +14,9 @@
 //	…
 //	db, err := pgstore.Open(ctx, pool, pgstore.Options{})
 //	…
-//	acme := db.Account("acme")     // one account's state
-//	claims := acme                 // routing.ClaimStore, routing.RotationStore
+//	acme := db.Account("acme")     // one account's state: engine.State,
+//	                               // routing.ClaimStore, RotationStore,
+//	                               // QueueStore, EscalationStore
 //	streaks := acme.Streaks()      // tasks.Store
 //	receipts := acme.Receipts()    // wazzup.ReceiptStore
 //	tokens := acme.Tokens()        // amocrm.TokenStore
@@ -62,6 +63,11 @@
 //	rotation_members  (account, pool, user_id) → last_served, seen, credit,
 //	                  open
 //	rotation_holds    (account, pool, key) → user_id
+//	queue             (account, channel, chat_id) → since_ns, seq (from the
+//	                  sequence "queue_seq"), indexed by (account, channel,
+//	                  since_ns, seq)
+//	escalations       (account, channel, chat_id) → since_ns, done, due_ns,
+//	                  indexed by (account, due_ns, channel, chat_id)
 //	streaks           (account, channel, chat_id) → opener, started_ns, task
 //	receipts          (account, key) → provider_id, stored_at, indexed by
 //	                  (account, stored_at) for purges
@@ -77,8 +83,10 @@
 // of [Account] and [Receipts]: each deletes at most a given number of the
 // oldest rows in one statement, skipping rows that an event is writing
 // at that moment rather than waiting for them. Call them in a loop, per
-// account, from a maintenance goroutine. Released claims and freed holds
-// are deleted at once; leases are deleted by Unlock.
+// account, from a maintenance goroutine. Released claims, freed holds,
+// removed queue entries and stopped watches are deleted at once; leases
+// are deleted by Unlock (the row of a holder that died stays, expired,
+// until the chat's next Lock reuses it).
 //
 // # Errors
 //

@@ -15,6 +15,8 @@ import (
 	"github.com/crmbridge/crmbridge/routing"
 	"github.com/crmbridge/crmbridge/routing/pgstore"
 	"github.com/crmbridge/crmbridge/routing/routingtest"
+	"github.com/crmbridge/crmbridge/tasks"
+	"github.com/crmbridge/crmbridge/tasks/taskstest"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -109,5 +111,26 @@ func TestTokenStore(t *testing.T) {
 	amocrmtest.TestTokenStore(t, func(t *testing.T) func(string) amocrm.TokenStore {
 		b := fresh(t)
 		return func(account string) amocrm.TokenStore { return b(account).Tokens() }
+	})
+}
+
+func TestQueueStore(t *testing.T) {
+	routingtest.TestQueueStore(t, func(t *testing.T) func(string) routing.QueueStore {
+		b := fresh(t)
+		return func(account string) routing.QueueStore { return b(account) }
+	})
+}
+
+func TestEscalationStore(t *testing.T) {
+	routingtest.TestEscalationStore(t, func(t *testing.T) func(string) routing.EscalationStore {
+		b := fresh(t)
+		return func(account string) routing.EscalationStore { return b(account) }
+	})
+}
+
+func TestStreakStore(t *testing.T) {
+	taskstest.TestStore(t, func(t *testing.T) taskstest.Backend {
+		b := fresh(t)
+		return func(account string) tasks.Store { return b(account).Streaks() }
 	})
 }

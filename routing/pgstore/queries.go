@@ -12,7 +12,10 @@ type queries struct {
 	client, putClient             string
 	message, putMessage, purgeMsg string
 
-	offer, claim, getClaim, release             string
+	offer, claim, widen, getClaim, release      string
+	enqueue, getQueued, peek, dequeue           string
+	startWatch, getWatch, dueBy, advance        string
+	stopWatch                                   string
 	lockPool, holder, members, pick, hold, free string
 
 	openStreak, getStreak, setTask, closeStreak string
@@ -69,6 +72,12 @@ ON CONFLICT (account, channel, chat_id) DO UPDATE SET offered = c.offered
 RETURNING offered, claimed_by, (xmax = 0)`),
 		claim: s(`UPDATE {s}.claims SET claimed_by = $4
 WHERE account = $1 AND channel = $2 AND chat_id = $3 AND claimed_by IS NULL AND $4 = ANY(offered)`),
+		// widen appends the new users ($4, without duplicates) that are
+		// not offered yet, in order, to an unclaimed record.
+		widen: s(`UPDATE {s}.claims AS c SET offered = c.offered || ARRAY(
+	SELECT x.u FROM unnest($4::bytea[]) WITH ORDINALITY AS x(u, o) WHERE x.u <> ALL(c.offered) ORDER BY x.o)
+WHERE account = $1 AND channel = $2 AND chat_id = $3 AND claimed_by IS NULL
+	AND EXISTS (SELECT 1 FROM unnest($4::bytea[]) AS x(u) WHERE x.u <> ALL(c.offered))`),
 		getClaim: s(`SELECT offered, claimed_by FROM {s}.claims WHERE account = $1 AND channel = $2 AND chat_id = $3`),
 		release:  s(`DELETE FROM {s}.claims WHERE account = $1 AND channel = $2 AND chat_id = $3`),
 
@@ -132,6 +141,29 @@ ON CONFLICT (account, key) DO NOTHING`),
 		purgeReceipts: s(`DELETE FROM {s}.receipts WHERE ctid = ANY(ARRAY(
 	SELECT ctid FROM {s}.receipts WHERE account = $1 AND stored_at < $2
 	ORDER BY stored_at LIMIT $3 FOR UPDATE SKIP LOCKED))`),
+
+		enqueue: s(`INSERT INTO {s}.queue (account, channel, chat_id, since_ns) VALUES ($1, $2, $3, $4)
+ON CONFLICT (account, channel, chat_id) DO NOTHING`),
+		getQueued: s(`SELECT since_ns, seq FROM {s}.queue WHERE account = $1 AND channel = $2 AND chat_id = $3`),
+		peek: s(`SELECT chat_id, since_ns, seq FROM {s}.queue WHERE account = $1 AND channel = $2
+ORDER BY since_ns NULLS FIRST, seq LIMIT $3`),
+		dequeue: s(`DELETE FROM {s}.queue WHERE account = $1 AND channel = $2 AND chat_id = $3`),
+
+		startWatch: s(`INSERT INTO {s}.escalations (account, channel, chat_id, since_ns, done, due_ns) VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (account, channel, chat_id) DO NOTHING`),
+		getWatch: s(`SELECT since_ns, done, due_ns FROM {s}.escalations WHERE account = $1 AND channel = $2 AND chat_id = $3`),
+		dueBy: s(`SELECT channel, chat_id, since_ns, done, due_ns FROM {s}.escalations WHERE account = $1 AND due_ns <= $2
+ORDER BY due_ns, channel, chat_id LIMIT $3`),
+		// advance moves the watch on from step $4: to due $5, or, when
+		// $5 is NULL, deletes it. One statement either way.
+		advance: s(`WITH up AS (
+	UPDATE {s}.escalations SET done = done + 1, due_ns = $5
+	WHERE account = $1 AND channel = $2 AND chat_id = $3 AND done = $4 AND $5::bigint IS NOT NULL RETURNING 1),
+del AS (
+	DELETE FROM {s}.escalations
+	WHERE account = $1 AND channel = $2 AND chat_id = $3 AND done = $4 AND $5::bigint IS NULL RETURNING 1)
+SELECT (SELECT count(*) FROM up) + (SELECT count(*) FROM del)`),
+		stopWatch: s(`DELETE FROM {s}.escalations WHERE account = $1 AND channel = $2 AND chat_id = $3`),
 
 		loadToken: s(`SELECT access_token, refresh_token, expiry_ns, base_url, version, locked_until_ns FROM {s}.tokens
 WHERE account = $1`),

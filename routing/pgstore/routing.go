@@ -113,6 +113,51 @@ func (a *Account) Claim(ctx context.Context, chat channel.Chat, user crm.UserID)
 	}
 }
 
+// Widen implements [routing.ClaimStore]. It is one batch, run as one
+// transaction: an UPDATE that appends the users not yet offered to an
+// unclaimed record, then a SELECT of the record. If the record was
+// released and offered again between the two without some of users,
+// Widen tries again.
+func (a *Account) Widen(ctx context.Context, chat channel.Chat, users []crm.UserID) (routing.ClaimState, error) {
+	if slices.Contains(users, "") {
+		return routing.ClaimState{}, fmt.Errorf("pgstore: %w: widening chat %s to an empty user ID", routing.ErrInvalid, chat)
+	}
+	users = dedup(users)
+	for {
+		if err := ctx.Err(); err != nil {
+			return routing.ClaimState{}, err
+		}
+		args := []any{a.id, []byte(chat.Channel), []byte(chat.ChatID)}
+		b := &pgx.Batch{}
+		b.Queue(a.db.q.widen, append(args, usersToBytes(users))...)
+		b.Queue(a.db.q.getClaim, args...)
+		res := a.db.pool.SendBatch(ctx, b)
+		_, err := res.Exec()
+		var offered [][]byte
+		var claimed []byte
+		found := true
+		if err == nil {
+			err = res.QueryRow().Scan(&offered, &claimed)
+			if errors.Is(err, pgx.ErrNoRows) {
+				found, err = false, nil
+			}
+		}
+		if cerr := res.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return routing.ClaimState{}, fail(ctx, "Widen "+chat.String(), err)
+		}
+		if !found {
+			return routing.ClaimState{}, &routing.NotOfferedError{Chat: chat, NoOffer: true}
+		}
+		st := routing.ClaimState{Chat: chat, Offered: bytesToUsers(offered), ClaimedBy: crm.UserID(claimed)}
+		if st.Claimed() || !slices.ContainsFunc(users, func(u crm.UserID) bool { return !st.OfferedTo(u) }) {
+			return st, nil
+		}
+	}
+}
+
 // Get implements [routing.ClaimStore].
 func (a *Account) Get(ctx context.Context, chat channel.Chat) (routing.ClaimState, bool, error) {
 	if err := ctx.Err(); err != nil {

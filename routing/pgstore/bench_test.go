@@ -1,0 +1,158 @@
+package pgstore_test
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/crmbridge/crmbridge/channel"
+	"github.com/crmbridge/crmbridge/crm"
+	"github.com/crmbridge/crmbridge/routing"
+	"github.com/crmbridge/crmbridge/routing/engine"
+)
+
+// The benchmarks compare each store operation on PostgreSQL with the
+// in-memory store, in one run:
+//
+//	cd routing/pgstore && bash ../../.ci/postgres.sh go test -run '^$' -bench . -benchtime 2s
+//
+// "serial" is one goroutine (latency: round trips to a loopback server);
+// "parallel" is 16 goroutines (throughput). Chats are fresh per operation
+// unless the name says one pool.
+
+type benchStores struct {
+	name     string
+	claims   func(b *testing.B) routing.ClaimStore
+	rotation func(b *testing.B) routing.RotationStore
+	state    func(b *testing.B) engine.State
+}
+
+func stores() []benchStores {
+	return []benchStores{
+		{"memory",
+			func(*testing.B) routing.ClaimStore { return &routing.MemoryClaims{} },
+			func(*testing.B) routing.RotationStore { return &routing.MemoryRotation{} },
+			func(*testing.B) engine.State { return &engine.MemoryState{} }},
+		{"postgres",
+			func(b *testing.B) routing.ClaimStore { return testDB(b).Account("bench-" + randomID()) },
+			func(b *testing.B) routing.RotationStore { return testDB(b).Account("bench-" + randomID()) },
+			func(b *testing.B) engine.State { return testDB(b).Account("bench-" + randomID()) }},
+	}
+}
+
+func run(b *testing.B, parallel bool, op func(i int64) error) {
+	b.ReportAllocs()
+	var n atomic.Int64
+	if !parallel {
+		for b.Loop() {
+			if err := op(n.Add(1)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return
+	}
+	b.SetParallelism(8) // 8 × GOMAXPROCS goroutines
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := op(n.Add(1)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func modes() []bool { return []bool{false, true} }
+
+func modeName(parallel bool) string {
+	if parallel {
+		return "parallel"
+	}
+	return "serial"
+}
+
+// BenchmarkOfferClaim: a first-responder offer and its winning claim.
+func BenchmarkOfferClaim(b *testing.B) {
+	users := []crm.UserID{"u1", "u2", "u3"}
+	for _, s := range stores() {
+		for _, par := range modes() {
+			b.Run(s.name+"/"+modeName(par), func(b *testing.B) {
+				st := s.claims(b)
+				ctx := b.Context()
+				run(b, par, func(i int64) error {
+					chat := channel.Chat{Channel: "wa", ChatID: fmt.Sprint(i)}
+					if _, _, err := st.Offer(ctx, chat, users); err != nil {
+						return err
+					}
+					_, err := st.Claim(ctx, chat, "u2")
+					return err
+				})
+			})
+		}
+	}
+}
+
+// BenchmarkPick: round-robin picks among 4 members, all in one pool (the
+// pool's picks are serialized by design) or each goroutine in its own.
+func BenchmarkPick(b *testing.B) {
+	users := []crm.UserID{"a", "b", "c", "d"}
+	for _, s := range stores() {
+		for _, par := range modes() {
+			b.Run(s.name+"/"+modeName(par)+"/one-pool", func(b *testing.B) {
+				st := s.rotation(b)
+				ctx := b.Context()
+				run(b, par, func(i int64) error {
+					_, err := st.Pick(ctx, "wa", "", users, routing.LeastRecentlyServed)
+					return err
+				})
+			})
+		}
+		b.Run(s.name+"/parallel/many-pools", func(b *testing.B) {
+			st := s.rotation(b)
+			ctx := b.Context()
+			run(b, true, func(i int64) error {
+				_, err := st.Pick(ctx, fmt.Sprint("wa", i%64), fmt.Sprint("k", i), users, routing.LeastRecentlyServed)
+				return err
+			})
+		})
+	}
+}
+
+// BenchmarkEventState: what one inbound event costs the engine's state: a
+// lease, the client record and journal read, the journal written before
+// and after the effects, the client record written, the lease released.
+func BenchmarkEventState(b *testing.B) {
+	for _, s := range stores() {
+		for _, par := range modes() {
+			b.Run(s.name+"/"+modeName(par), func(b *testing.B) {
+				st := s.state(b)
+				ctx := b.Context()
+				run(b, par, func(i int64) error {
+					chat := channel.Chat{Channel: "wa", ChatID: fmt.Sprint(i % 1024)}
+					l, err := st.Lock(ctx, chat, time.Minute)
+					if err != nil {
+						return err
+					}
+					key := engine.MessageKey{Chat: chat, Kind: 1, ID: fmt.Sprint("m", i)}
+					if _, _, err := st.Client(ctx, chat); err != nil {
+						return err
+					}
+					if _, _, err := st.Message(ctx, key); err != nil {
+						return err
+					}
+					if err := st.PutMessage(ctx, l, key, engine.MessageRecord{Outcome: "live"}); err != nil {
+						return err
+					}
+					if err := st.PutClient(ctx, l, engine.ClientRecord{Contact: "1", Deal: "2", Responsible: "u1", Fetched: time.Now()}); err != nil {
+						return err
+					}
+					if err := st.PutMessage(ctx, l, key, engine.MessageRecord{Done: true, Outcome: "live"}); err != nil {
+						return err
+					}
+					return st.Unlock(ctx, l)
+				})
+			})
+		}
+	}
+}

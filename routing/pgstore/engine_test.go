@@ -1,0 +1,107 @@
+package pgstore_test
+
+import (
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crmbridge/crmbridge/channel"
+	"github.com/crmbridge/crmbridge/crm"
+	"github.com/crmbridge/crmbridge/routing/engine"
+	"github.com/crmbridge/crmbridge/routing/engine/enginetest"
+	"github.com/crmbridge/crmbridge/routing/pgstore"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+func TestEngineState(t *testing.T) {
+	enginetest.TestState(t, func(t *testing.T) enginetest.Backend {
+		b := fresh(t)
+		return func(account string) engine.State { return b(account) }
+	})
+}
+
+func engineKey(chat channel.Chat, id string) engine.MessageKey {
+	return engine.MessageKey{Chat: chat, Kind: 1, ID: id}
+}
+
+func doneRecord() engine.MessageRecord { return engine.MessageRecord{Done: true, Outcome: "x"} }
+
+// TestLeasesAcrossInstances: two DB values on separate pools (two host
+// instances) exclude each other on one chat, and a waiter on one is
+// granted the lease soon after the other releases it.
+func TestLeasesAcrossInstances(t *testing.T) {
+	dsn := testPool(t).Config().ConnString()
+	run := randomID()
+	var states []*pgstore.Account
+	for range 2 {
+		pool, err := pgxpool.New(t.Context(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		// A long poll: waiters across instances are woken by NOTIFY.
+		db, err := pgstore.Open(t.Context(), pool, pgstore.Options{Schema: "crmbridge_test", LockPoll: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(db.Close)
+		states = append(states, db.Account(run))
+	}
+	chat := channel.Chat{Channel: "wa", ChatID: "1"}
+	const workers, rounds = 8, 10
+	var wg sync.WaitGroup
+	for w := range workers {
+		s := states[w%2]
+		wg.Go(func() {
+			for range rounds {
+				l, err := s.Lock(t.Context(), chat, time.Minute)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				r, _, err := s.Client(t.Context(), chat)
+				if err != nil {
+					t.Error(err)
+				}
+				n, _ := strconv.Atoi(string(r.Contact))
+				r.Contact = crm.ContactID(strconv.Itoa(n + 1))
+				if err := s.PutClient(t.Context(), l, r); err != nil {
+					t.Error(err)
+				}
+				if err := s.Unlock(t.Context(), l); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	r, _, _ := states[0].Client(t.Context(), chat)
+	if r.Contact != crm.ContactID(strconv.Itoa(workers*rounds)) {
+		t.Errorf("counter under leases from two instances = %q; want %d", r.Contact, workers*rounds)
+	}
+}
+
+func TestMessageRetention(t *testing.T) {
+	pool := testPool(t)
+	db, err := pgstore.Open(t.Context(), pool, pgstore.Options{Schema: "crmbridge_test", Retention: time.Microsecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s := db.Account("retention-" + randomID())
+	chat := channel.Chat{Channel: "wa", ChatID: "1"}
+	l, err := s.Lock(t.Context(), chat, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Unlock(t.Context(), l)
+	k := engineKey(chat, "m")
+	if err := s.PutMessage(t.Context(), l, k, doneRecord()); err != nil {
+		t.Fatal(err)
+	}
+	// A statement later is more than a microsecond later.
+	if _, found, err := s.Message(t.Context(), k); err != nil || found {
+		t.Errorf("Message of a record older than Retention = %v, %v; want not found", found, err)
+	}
+}
