@@ -15,9 +15,9 @@ var ErrNotApplied = errors.New("crm: not applied")
 
 // BatchError reports the outcome of a batch write item by item. The batch
 // capabilities ([TaskBatcher], [DealBatcher], [TaskCompleter],
-// [ResponsibleBatcher]) and their helpers return it when some items failed
-// and others did not, or when the CRM refused a request naming the items
-// at fault.
+// [ResponsibleBatcher]) and the helpers [CreateDeals], [CompleteTasks] and
+// [SetResponsibles] return it when some items failed and others did not,
+// or when the CRM refused a request naming the items at fault.
 //
 // Items has one entry per input item, in input order:
 //
@@ -32,12 +32,11 @@ var ErrNotApplied = errors.New("crm: not applied")
 //     package's sentinels (for example [ErrNotFound] for a task on a deal
 //     that does not exist, or an [*InvalidError] naming its fields).
 //
-// A batch call's error that is not a *BatchError holds for every item
-// alike: when it matches [ErrUnavailable] or the context's error, every
-// item's outcome is unknown (some, all or none may have been written);
-// otherwise nothing was written. A call that returns results may still
-// return those written before a failure: an item with a result whose ID is
-// set was written.
+// A batch call's error that is not a *BatchError holds alike for every
+// item without a result (an item whose result has its ID set was written,
+// as when a call stops at a failed request): when it matches
+// [ErrUnavailable] or the context's error, their outcome is unknown (some,
+// all or none may have been written); otherwise none of them was written.
 type BatchError struct {
 	// Op is the batch operation, e.g. "CreateDeals".
 	Op string
