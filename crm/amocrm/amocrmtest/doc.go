@@ -1,8 +1,8 @@
-// Package amocrmtest is a fake amoCRM API v4 server for tests: an
+// Package amocrmtest is a fake amoCRM API v4 account for tests: an
 // [httptest.Server] on the loopback interface that keeps contacts, leads,
-// tasks, notes and Unsorted entries in memory and reproduces the quirks a
-// real account shows (see the research notes in
-// shared/reference/amocrm-api.md).
+// tasks, notes and Unsorted entries in memory and behaves as the real API
+// is documented and recorded to behave. It also exports TestTokenStore,
+// the conformance suite of an amocrm.TokenStore.
 //
 //	srv := amocrmtest.NewServer(amocrmtest.Options{})
 //	defer srv.Close()
@@ -10,58 +10,107 @@
 //
 // # Rules
 //
-// The fake behaves as the reference describes:
+// Each behaviour the fake models, with its source. "Docs" is amoCRM's API
+// documentation (amocrm.ru/developers/content/crm_platform/…, and Kommo's
+// developers.kommo.com for the same API); "SDK" is the official PHP
+// library amocrm/amocrm-api-php; "#n" is an issue of that library.
 //
-//   - Every /api/v4 request needs "Authorization: Bearer <token>": the
-//     long-lived [Server.Token], or an access token issued by
-//     POST /oauth2/access_token. A bad token gets 401 problem+json.
-//   - POST /oauth2/access_token (grant_type refresh_token) rotates the
-//     pair: each refresh token works once; reusing one gets 401 with
-//     hint "Token has been revoked".
-//   - Lists and searches with no result, and pages past the end, answer
-//     204 with an empty body. GET of a missing single entity answers 204.
-//   - Lists take page (from 1) and limit (1..250, default 50; more is a
-//     400) and link the next page in _links.next.href.
-//   - GET /api/v4/contacts?query=q searches names and all custom field
-//     values by case-insensitive substring, without phone normalisation:
-//     "+79161234567" does not find "8 (916) 123-45-67". A query made only
-//     of digits also matches the digits of PHONE values ("9161234567"
-//     finds "8 (916) 123-45-67"), as amoCRM's phone index appears to do.
-//   - Writes take JSON arrays of at most 50 items; validation failures
-//     answer 400 application/problem+json with "validation-errors"
+//   - Authorization: every /api/v4 request needs "Authorization: Bearer"
+//     with the long-lived [Server.Token] or an access token from the token
+//     endpoint; otherwise 401 problem+json. (Docs, OAuth and long-lived
+//     token pages.)
+//   - POST /oauth2/access_token, grants refresh_token and
+//     authorization_code, JSON or form-encoded, with client_id,
+//     client_secret and redirect_uri, which must equal the registered
+//     Options.RedirectURI (Docs, OAuth step by step; RFC 6749 §4.1.3;
+//     SDK's league/oauth2-client sends forms). Refresh tokens and codes
+//     are single-use; a spent one gets 401 with hint "Token has been
+//     revoked" (#123, #315, recorded bodies). Access tokens are shaped as
+//     JWTs carrying an api_domain claim (SDK getSharedApiDomain);
+//     expires_in is Options.AccessTTL (86400 in Docs).
+//   - Account rename ([Server.RenameAccount]): the old host answers 404 on
+//     the token endpoint and 401 on the API; GET
+//     /oauth2/account/current/subdomain with X-Refresh-Token answers id,
+//     subdomain, domain, top_level_domain (SDK
+//     getAccountDomainByRefreshToken, AccountDomainModel).
+//   - Lists and searches with no result, pages past the end, and GET of a
+//     missing single entity answer 204 with an empty body (SDK
+//     AmoCRMApiNoContentException; #110, #122, #139). Lists take page
+//     (from 1) and limit (1..250, default 50; more is a 400) and link the
+//     next page in _links.next.href (Docs; SDK BaseEntity).
+//   - GET /api/v4/contacts?query=q searches names and every custom field
+//     value by case-insensitive substring, with no phone normalisation:
+//     "+79161234567" does not find "89161234567" (community reports:
+//     zero-archive/amocrm-php#81, drillcoder/AmoCRM_Wrap#4, #515). A
+//     query of digits only also matches the digits of PHONE values, so
+//     "9161234567" finds "8 (916) 123-45-67": UNVERIFIED — the community
+//     confirms the digits search for unformatted numbers only.
+//   - filter[…] on lead and contact lists (id, updated_at [from]/[to])
+//     applies only with Options.APIFilter; otherwise the unfiltered list
+//     is answered (#348: a filtered request answered with every contact,
+//     the maintainer pointing to the filters-api feature; #614: support
+//     enables it per account). GET /api/v4/account?with=
+//     is_api_filter_enabled reports the flag (SDK AccountModel). Task
+//     filters (entity_type, entity_id, is_completed) always apply: the
+//     tasks page documents them without that restriction (UNVERIFIED on
+//     accounts without the feature). order[id] and order[updated_at]
+//     (asc|desc) sort contact lists (Docs contacts list; SDK
+//     ContactsFilter).
+//   - Writes take JSON arrays of at most 50 items (SDK README's batch
+//     advice; the real limit and its error text are UNVERIFIED);
+//     validation failures answer 400 problem+json with "validation-errors"
 //     (request_id, code, path, detail), e.g. an unknown
 //     responsible_user_id, pipeline_id, status_id, entity_id or linked
-//     contact id.
-//   - Unsorted: a lead cannot be created in the Unsorted stage (status
-//     type 1) with POST /api/v4/leads or /leads/complex (400
-//     NotSupportedChoice on status_id), except complex with
-//     _embedded.metadata, which puts it in Unsorted; the documented way is
-//     POST /api/v4/leads/unsorted/forms (source_uid unique, source_name and
-//     metadata form_id, form_name, form_page, form_sent_at required). A
-//     lead in Unsorted rejects a PATCH carrying status_id; it leaves
-//     Unsorted through POST /api/v4/leads/unsorted/{uid}/accept. Contacts
-//     created with an Unsorted lead carry is_unsorted: true (the fake still
-//     returns them in contact lists).
+//     contact id (error reference copied on toposhibok.ru; SDK
+//     checkHttpStatus).
 //   - POST /api/v4/leads/complex answers a top-level JSON array
-//     [{id, contact_id, company_id, request_id: [..], merged}].
-//   - Statuses 142 (won) and 143 (lost) exist in every pipeline.
+//     [{id, contact_id, company_id, request_id: [..], merged}] (Kommo
+//     complex-leads reference; SDK Leads::addComplex); with
+//     _embedded.metadata the lead goes to Unsorted.
+//   - Unsorted: POST /api/v4/leads/unsorted/forms (source_uid unique,
+//     source_name and metadata form_id, form_name, form_page,
+//     form_sent_at required; Docs unsorted-api, SDK FormsMetadata)
+//     creates the entry, its lead at the pipeline's Unsorted status and
+//     its contact marked is_unsorted. GET /api/v4/leads/unsorted lists
+//     pending entries (filter[uid], filter[category], filter[pipeline_id]:
+//     SDK UnsortedFilter; entries carry source_uid and _embedded leads and
+//     contacts: SDK BaseUnsortedModel). POST
+//     /api/v4/leads/unsorted/{uid}/accept with user_id and status_id moves
+//     the lead to status_id (default: the first ordinary stage), makes
+//     user_id responsible (UNVERIFIED: the docs do not say accept changes
+//     the responsible) and the contact visible. A lead in Unsorted
+//     rejects a PATCH carrying status_id (#156). Contacts of pending
+//     entries are left out of contact lists and searches (Docs
+//     unsorted-api as our research notes summarise it; SDK ContactModel
+//     reads is_unsorted); GET /api/v4/contacts/{id} still returns them
+//     (UNVERIFIED). An Unsorted status_id on POST /api/v4/leads is stored
+//     as given, without an entry: no source says what amoCRM does.
+//   - Tasks: completing one (is_completed true) needs result.text, else a
+//     400 validation error (Docs tasks-api closes tasks with both; the
+//     exact refusal is UNVERIFIED).
+//   - Statuses 142 (won) and 143 (lost) exist in every pipeline (Docs
+//     leads_pipelines; SDK LeadModel constants).
+//   - Fault knobs: [Server.SetRateLimit] answers 429 with an HTML body and
+//     no Retry-After above a rate (#526, PR #517); [Server.Block] answers
+//     every request, the token endpoint included, with an nginx HTML 403
+//     (#434, #563); [Server.FailNext] fails the next n requests of an
+//     endpoint; [Server.LoseNextAnswers] carries requests out and drops
+//     their answers (a lost answer); [Server.SetLatency] delays answers.
+//     [Server.Requests] counts requests per route pattern
+//     ("GET /api/v4/contacts", "PATCH /api/v4/leads/{id}").
 //
-// Fault knobs: [Server.SetRateLimit] answers 429 with an HTML body and no
-// Retry-After above a request rate; [Server.Block] answers every request
-// with an HTML 403 (an account block); [Server.FailNext] fails the next n
-// requests of an endpoint with a status; [Server.SetLatency] delays every
-// answer. [Server.Requests] counts requests per endpoint, keyed by the
-// route pattern ("GET /api/v4/contacts", "PATCH /api/v4/leads/{id}").
-//
-// Not modelled: companies, customers, catalogs, links API, webhooks,
-// custom-field filters, If-Modified-Since, the authorization_code grant,
-// duplicate control in complex (merged is always false).
+// Not modelled: companies, customers, catalogs, the links API, webhook
+// delivery (the adapter's webhook decoder is tested on recorded bodies),
+// If-Modified-Since, duplicate control in complex (merged is always
+// false), the per-account limit of 50 requests/s across integrations
+// (#318, UNVERIFIED).
 //
 // # Errors
 //
 // The server speaks HTTP only; its Go API does not fail. Seeding methods
 // panic on programmer errors (such as an unknown pipeline in a seed), as
-// test helpers do.
+// test helpers do. TestTokenStore reports broken clauses with t.Errorf,
+// naming the clause.
 //
 // # Testing
 //
