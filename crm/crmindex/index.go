@@ -278,7 +278,9 @@ func (x *Index) Apply(c crm.Contact) {
 
 // Remove forgets the contact id: call it with the CRM's "contact deleted"
 // webhooks (a merge deletes the contacts merged away). A later copy of
-// the contact is indexed again only if it was updated after the Remove.
+// the contact is indexed again only if its UpdatedAt is after the time
+// Remove was called (by Options.Now), so a catch-up page read before the
+// deletion does not bring it back while a restored contact comes back.
 func (x *Index) Remove(id crm.ContactID) {
 	x.mu.Lock()
 	defer x.mu.Unlock()

@@ -20,7 +20,9 @@ type Pass struct {
 // (Options.PageSize per page). Lookups keep using the previous index
 // while it runs; Apply and Remove calls made meanwhile are kept. On error
 // the previous index stays. Without the capability the error matches
-// errors.ErrUnsupported. Only one Sync or CatchUp runs at a time.
+// errors.ErrUnsupported. Only one Sync or CatchUp runs at a time. While
+// Sync runs, the previous index and the one being built are both in
+// memory.
 func (x *Index) Sync(ctx context.Context) (Pass, error) {
 	x.passMu.Lock()
 	defer x.passMu.Unlock()
