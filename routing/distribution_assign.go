@@ -52,9 +52,9 @@ func (r *Request) check(needChat bool) error {
 	return nil
 }
 
-// Limited reports whether the settings set any capacity limit: then the
+// Limited reports whether the features set any capacity limit: then the
 // holds of open clients matter (see [Distributor.Hold]).
-func (s *ChannelSettings) Limited() bool { return s.capped() }
+func (s *Features) Limited() bool { return s.capped() }
 
 // Assign distributes a new client's chat under its channel's settings at
 // the event's time, as [Distributor.Distribute] does and with every
@@ -254,7 +254,7 @@ func sortSkips(ss []Skip) {
 // capacity limit: call it when a client reaches an employee other than
 // through Assign's round-robin pick (a claim of an offered chat, an
 // owner's returning client) on a channel whose settings are
-// [ChannelSettings.Limited]. A chat held by someone else moves to user.
+// [Features.Limited]. A chat held by someone else moves to user.
 //
 // "Open" means: a client whose deal is open in the CRM, counted from the
 // pick or claim that gave it to the employee until [Distributor.Free],

@@ -161,7 +161,7 @@ func BenchmarkPickCapacityWeights(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	settings := ChannelSettings{Channel: "wa", Capacity: 3, Weights: weights}
+	settings := ChannelSettings{Channel: "wa", Features: Features{Capacity: 3, Weights: weights}}
 	b.Run("store-pick", func(b *testing.B) {
 		s := &MemoryRotation{}
 		full := make([]bool, 0, len(users))

@@ -72,7 +72,7 @@ func TestCapacityUnderRace(t *testing.T) {
 		rounds = 5
 	}
 	users := []crm.UserID{"m1", "m2", "m3"}
-	settings := ChannelSettings{Channel: "wa", Capacity: 3, WhenNobody: QueueWhenNobody}
+	settings := ChannelSettings{Channel: "wa", Features: Features{Capacity: 3, WhenNobody: QueueWhenNobody}}
 	for round := range rounds {
 		var st shared
 		ds := []*Distributor{st.distributor(nil), st.distributor(nil), st.distributor(nil), st.distributor(nil)}
@@ -147,10 +147,10 @@ func TestQueueDrainOldestFirst(t *testing.T) {
 	var st shared
 	tbl := managers(t, 2)
 	shift := Schedule{Shifts: []Shift{{Days: []time.Weekday{time.Monday}, From: 10 * 60, To: 18 * 60}}}
-	settings := ChannelSettings{
-		Channel: "wa", Capacity: 2, WhenNobody: QueueWhenNobody,
+	settings := ChannelSettings{Channel: "wa", Features: Features{
+		Capacity: 2, WhenNobody: QueueWhenNobody,
 		Schedules: map[crm.UserID]Schedule{"m1": shift, "m2": shift},
-	}
+	}}
 	d := st.distributor(nil)
 	arrival := []int{4, 2, 7, 0, 5, 6} // minutes after 09:00: chat i arrives at arrival[i]
 	for i, m := range arrival {
@@ -221,7 +221,7 @@ func TestQueueDrainOldestFirst(t *testing.T) {
 func TestEscalationAtMostOncePerDeadline(t *testing.T) {
 	var st shared
 	tbl := managers(t, 3)
-	settings := ChannelSettings{Channel: "wa", Escalation: Escalation{After: Duration(10 * time.Minute), Times: 2}}
+	settings := ChannelSettings{Channel: "wa", Features: Features{Escalation: Escalation{After: Duration(10 * time.Minute), Times: 2}}}
 	req := func(at time.Time) Request {
 		return Request{Settings: settings, Mode: RoundRobin, Roles: tbl, Chat: chatWA, At: at}
 	}
@@ -277,7 +277,7 @@ func TestEscalationWidensOffer(t *testing.T) {
 	var st shared
 	d := st.distributor(nil)
 	tbl := managers(t, 2)
-	settings := ChannelSettings{Channel: "wa", Escalation: Escalation{After: Duration(5 * time.Minute)}}
+	settings := ChannelSettings{Channel: "wa", Features: Features{Escalation: Escalation{After: Duration(5 * time.Minute)}}}
 	req := func(at time.Time, c channel.Chat) Request {
 		return Request{Settings: settings, Mode: FirstResponder, Roles: tbl, Chat: c, At: at}
 	}
@@ -319,7 +319,7 @@ func TestEscalationWidensOffer(t *testing.T) {
 func TestOwnerOffShift(t *testing.T) {
 	tbl := managers(t, 3)
 	off := Schedule{Leave: []Period{{"2026-03-01", "2026-03-08"}}}
-	base := ChannelSettings{Channel: "wa", Schedules: map[crm.UserID]Schedule{"m1": off}}
+	base := ChannelSettings{Channel: "wa", Features: Features{Schedules: map[crm.UserID]Schedule{"m1": off}}}
 	for name, c := range map[string]struct {
 		policy  OwnerPolicy
 		at      time.Time
@@ -372,7 +372,7 @@ func TestAssignBadRequest(t *testing.T) {
 			t.Errorf("%s: Assign error = %v; want ErrInvalid", name, err)
 		}
 	}
-	bad := ChannelSettings{Channel: "wa", Schedules: map[crm.UserID]Schedule{"m1": {TimeZone: "Nowhere/City"}}}
+	bad := ChannelSettings{Channel: "wa", Features: Features{Schedules: map[crm.UserID]Schedule{"m1": {TimeZone: "Nowhere/City"}}}}
 	if _, err := d.Assign(t.Context(), Request{Settings: bad, Mode: RoundRobin, Roles: tbl, Chat: chatWA}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Assign with an unknown time zone: %v; want ErrInvalid", err)
 	}

@@ -67,11 +67,11 @@
 //
 // # Beyond equal shares: per-channel features
 //
-// [ChannelSettings] also carries the features below; each one's zero
+// [ChannelSettings] also carries the [Features] below; each one's zero
 // value is the behaviour described above, and [Distributor.Assign] applies
 // them all to a new client at the event's time ([Request]).
 //
-//   - Capacity ([ChannelSettings.Capacity], CapacityOf): the most open
+//   - Capacity ([Features.Capacity], CapacityOf): the most open
 //     clients an employee holds on the channel. A round-robin pick and the
 //     count change in one atomic store operation, so no number of
 //     simultaneous clients or host instances takes anyone past the limit.
@@ -79,7 +79,7 @@
 //   - Schedules ([Schedule]): weekly shifts in a time zone, days off and
 //     leave; availability follows at the event's time, across daylight-
 //     saving changes. The [Availability] hook still applies on top.
-//   - Weighted shares ([ChannelSettings.Weights], [SmoothWeighted]): a
+//   - Weighted shares ([Features.Weights], [SmoothWeighted]): a
 //     smooth weighted round robin whose counts stay within 1 of the
 //     weighted share while the team is stable.
 //   - Waiting queue ([QueueWhenNobody]): with nobody eligible, the client

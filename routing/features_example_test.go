@@ -21,7 +21,7 @@ func newClient(n int) channel.Chat {
 func ExampleDistributor_Assign_capacity() {
 	ctx := context.Background()
 	d := routing.NewDistributor(routing.DistributorOptions{})
-	s := routing.ChannelSettings{Channel: "wa", Capacity: 2, WhenNobody: routing.QueueWhenNobody}
+	s := routing.ChannelSettings{Channel: "wa", Features: routing.Features{Capacity: 2, WhenNobody: routing.QueueWhenNobody}}
 	for n := range 5 {
 		dec, _ := d.Assign(ctx, routing.Request{Settings: s, Mode: routing.RoundRobin, Roles: exampleTeam(), Chat: newClient(n), At: monday9})
 		if dec.User != "" {
@@ -82,7 +82,7 @@ func ExampleSmoothWeighted() {
 func ExampleDistributor_Escalate() {
 	ctx := context.Background()
 	d := routing.NewDistributor(routing.DistributorOptions{})
-	s := routing.ChannelSettings{Channel: "wa", Escalation: routing.Escalation{After: routing.Duration(15 * time.Minute)}}
+	s := routing.ChannelSettings{Channel: "wa", Features: routing.Features{Escalation: routing.Escalation{After: routing.Duration(15 * time.Minute)}}}
 	r := routing.Request{Settings: s, Mode: routing.RoundRobin, Roles: exampleTeam(), Chat: newClient(1), At: monday9}
 	first, _ := d.Assign(ctx, r)
 	r.At = monday9.Add(15 * time.Minute) // the host's timer: now
@@ -100,11 +100,10 @@ func ExampleDistributor_Escalate() {
 
 // Owner off shift: colleagues cover while the responsible is on leave.
 func ExampleDistributor_Owner() {
-	s := routing.ChannelSettings{
-		Channel:       "wa",
+	s := routing.ChannelSettings{Channel: "wa", Features: routing.Features{
 		OwnerOffShift: routing.CoverOwner,
 		Schedules:     map[crm.UserID]routing.Schedule{"anna": {Leave: []routing.Period{{From: "2026-03-01", To: "2026-03-08"}}}},
-	}
+	}}
 	d := routing.NewDistributor(routing.DistributorOptions{})
 	dec, _ := d.Owner(context.Background(), routing.Request{Settings: s, Mode: routing.RoundRobin, Roles: exampleTeam(), Chat: newClient(1), At: monday9}, "anna")
 	fmt.Println(dec)

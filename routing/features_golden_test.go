@@ -34,8 +34,7 @@ func TestFeaturesGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	weekdays := []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday}
-	s := ChannelSettings{
-		Channel:  "wa",
+	s := ChannelSettings{Channel: "wa", Features: Features{
 		Capacity: 2,
 		Weights:  map[crm.UserID]int{"anna": 3},
 		Schedules: map[crm.UserID]Schedule{
@@ -45,7 +44,7 @@ func TestFeaturesGolden(t *testing.T) {
 		},
 		Escalation: Escalation{After: Duration(15 * time.Minute), Times: 1},
 		WhenNobody: QueueWhenNobody,
-	}
+	}}
 	day := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC) // Monday
 	at := func(hhmm string) time.Time {
 		v, _ := ParseTimeOfDay(hhmm)

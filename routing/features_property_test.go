@@ -32,7 +32,7 @@ func TestFeaturesPropertyRandom(t *testing.T) {
 	zones := []string{"Europe/Moscow", "Asia/Novosibirsk", "Europe/Berlin", "America/New_York", "UTC"}
 	for seed := range uint64(seeds) {
 		rng := rand.New(rand.NewPCG(seed, 2026))
-		s := ChannelSettings{Channel: "wa", Capacity: 1 + rng.IntN(3), WhenNobody: QueueWhenNobody, Schedules: map[crm.UserID]Schedule{}}
+		s := ChannelSettings{Channel: "wa", Features: Features{Capacity: 1 + rng.IntN(3), WhenNobody: QueueWhenNobody, Schedules: map[crm.UserID]Schedule{}}}
 		if rng.IntN(2) == 0 {
 			s.Weights = map[crm.UserID]int{}
 			for _, u := range users {

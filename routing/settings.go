@@ -95,7 +95,17 @@ type ChannelSettings struct {
 	Stage    crm.StageID    `json:"stage"`
 	// Returning applies when all deals of a returning client are closed.
 	Returning ReturningPolicy `json:"returning"`
+	// Features are the distribution features beyond equal shares; their
+	// fields appear at the top level in JSON. The zero value is none.
+	Features
+}
 
+// Features are a channel's distribution features beyond equal shares
+// (see [Distributor.Assign]). Each field's zero value means the feature is
+// off, so the zero Features distribute as plain round robin and first
+// responder do. Embed it in a host's own channel configuration to carry
+// the features with the same JSON names.
+type Features struct {
 	// Capacity is the most open clients an employee holds on the channel
 	// (see [Distributor.Hold] for what "open" means); 0: no limit. An
 	// employee at the limit is skipped ([SkipAtCapacity]).
@@ -122,7 +132,7 @@ type ChannelSettings struct {
 }
 
 // limit returns user's capacity on the channel; 0: none.
-func (s *ChannelSettings) limit(user crm.UserID) int {
+func (s *Features) limit(user crm.UserID) int {
 	if c := s.CapacityOf[user]; c > 0 {
 		return c
 	}
@@ -130,10 +140,10 @@ func (s *ChannelSettings) limit(user crm.UserID) int {
 }
 
 // capped reports whether any capacity limit is set.
-func (s *ChannelSettings) capped() bool { return s.Capacity > 0 || len(s.CapacityOf) > 0 }
+func (s *Features) capped() bool { return s.Capacity > 0 || len(s.CapacityOf) > 0 }
 
 // weight returns user's round-robin weight.
-func (s *ChannelSettings) weight(user crm.UserID) int {
+func (s *Features) weight(user crm.UserID) int {
 	if w, ok := s.Weights[user]; ok {
 		return w
 	}

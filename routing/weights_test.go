@@ -165,7 +165,7 @@ func TestSmoothWeightedBoundRandom(t *testing.T) {
 func TestWeightedConcurrentDistributors(t *testing.T) {
 	var st shared
 	tbl := managers(t, 3)
-	settings := ChannelSettings{Channel: "wa", Weights: map[crm.UserID]int{"m1": 5, "m2": 3, "m3": 2}}
+	settings := ChannelSettings{Channel: "wa", Features: Features{Weights: map[crm.UserID]int{"m1": 5, "m2": 3, "m3": 2}}}
 	per := 250
 	if testing.Short() {
 		per = 50
@@ -223,7 +223,7 @@ func TestWeightedConcurrentDistributors(t *testing.T) {
 func TestWeightsWithCapacityAndAvailability(t *testing.T) {
 	var st shared
 	tbl := managers(t, 3)
-	settings := ChannelSettings{Channel: "wa", Capacity: 2, Weights: map[crm.UserID]int{"m1": 5}}
+	settings := ChannelSettings{Channel: "wa", Features: Features{Capacity: 2, Weights: map[crm.UserID]int{"m1": 5}}}
 	away := func(_ context.Context, _ channel.ID, u crm.UserID) bool { return u != "m3" }
 	d := st.distributor(away)
 	got := map[crm.UserID]int{}
