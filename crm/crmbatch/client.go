@@ -72,7 +72,8 @@ type Options struct {
 //     identity) for a deal with a new contact (same name and pipeline,
 //     open or at the asked stage). The newest match (by crm.CompareIDs)
 //     not given to another item is the item's result; an item not found
-//     is sent once more, and an unknown outcome then is returned as it is
+//     is sent once more, and looked for once more if that answer is lost
+//     too; an item still not found then gets the unknown outcome's error
 //     (the caller must look before repeating, as after an unbatched
 //     call). When the lost write was not made, a matching object that was
 //     there before is taken for the item's;

@@ -296,9 +296,9 @@ func TestUnknownOutcomeAfterResendIsReturned(t *testing.T) {
 		warm(t, b, c.ID, deal.ID)
 		before := len(f.Tasks())
 		// The first request fails unapplied; the look finds nothing; the
-		// resend is applied but its answer lost too.
-		f.FailNext(crmtest.MethodCreateTasks, 1, crm.ErrUnavailable)
-		lost.arm(crmtest.MethodCreateTasks, 1)
+		// resend fails too: its outcome is returned, unknown, never a
+		// third send.
+		f.FailNext(crmtest.MethodCreateTasks, 2, crm.ErrUnavailable)
 		f.ResetCalls()
 		errs := make([]error, 3)
 		parallel(3, func(i int) {
@@ -309,11 +309,29 @@ func TestUnknownOutcomeAfterResendIsReturned(t *testing.T) {
 				t.Errorf("caller %d got %v; want crm.ErrUnavailable (outcome unknown: look before repeating)", i, err)
 			}
 		}
-		if got := len(f.Tasks()) - before; got != 3 {
-			t.Errorf("%d tasks written; want 3 (one each, never a third send)", got)
+		if got := len(f.Tasks()) - before; got != 0 {
+			t.Errorf("%d tasks written; want none", got)
 		}
-		if got := f.Calls(crmtest.MethodCreateTasks); got != 2 {
-			t.Errorf("%d CreateTasks requests; want 2", got)
+		if got, looks := f.Calls(crmtest.MethodCreateTasks), f.Calls(crmtest.MethodListTasks); got != 2 || looks != 2 {
+			t.Errorf("%d CreateTasks and %d ListTasks requests; want 2 and 2 (a look after each failure)", got, looks)
+		}
+
+		// The resend is applied but its answer lost: the second look
+		// finds the tasks.
+		f.FailNext(crmtest.MethodCreateTasks, 1, crm.ErrUnavailable)
+		lost.arm(crmtest.MethodCreateTasks, 1)
+		f.ResetCalls()
+		got := make([]crm.Task, 3)
+		parallel(3, func(i int) {
+			got[i], errs[i] = b.CreateTask(t.Context(), crm.NewTask{Deal: deal.ID, Text: fmt.Sprint(i), Deadline: deadline})
+		})
+		for i, err := range errs {
+			if err != nil || got[i].Text != fmt.Sprint(i) {
+				t.Errorf("caller %d got %+v, %v; want its task, found after the lost answer", i, got[i], err)
+			}
+		}
+		if got := len(f.Tasks()) - before; got != 3 {
+			t.Errorf("%d tasks written; want 3 (one each)", got)
 		}
 	})
 }

@@ -156,12 +156,13 @@ func (q *queue[In, Out]) run(batch []*call[In, Out]) {
 }
 
 // exec writes ins and returns each item's outcome: sending again the
-// items not applied, and looking for (else sending once more) those whose
-// outcome is unknown.
+// items not applied, and for those whose outcome is unknown looking in the
+// CRM, then sending once more those not found (and looking once more if
+// that answer is lost too).
 func (q *queue[In, Out]) exec(ins []In) ([]Out, []error) {
 	n := len(ins)
 	outs, errs := make([]Out, n), make([]error, n)
-	second := make([]bool, n) // had its one look or repeat
+	resent := make([]bool, n) // sent again after an unknown outcome
 	todo := make([]int, n)
 	for i := range todo {
 		todo[i] = i
@@ -175,13 +176,12 @@ func (q *queue[In, Out]) exec(ins []In) ([]Out, []error) {
 			case err == nil:
 			case errors.Is(err, crm.ErrNotApplied):
 				next = append(next, i)
-			case !second[i] && unknownOutcome(err):
-				second[i] = true
-				if q.look == nil {
-					next = append(next, i)
-				} else {
-					unknown = append(unknown, i)
-				}
+			case !unknownOutcome(err):
+			case q.look != nil:
+				unknown = append(unknown, i)
+			case !resent[i]:
+				resent[i] = true
+				next = append(next, i)
 			}
 		}
 		if len(unknown) > 0 {
@@ -200,7 +200,8 @@ func (q *queue[In, Out]) exec(ins []In) ([]Out, []error) {
 					outs[i], errs[i] = f.out, nil
 				case f.err != nil:
 					errs[i] = fmt.Errorf("%w (looking for the %s's outcome failed: %v)", errs[i], q.op, f.err)
-				default:
+				case !resent[i]:
+					resent[i] = true
 					next = append(next, i)
 				}
 			}
