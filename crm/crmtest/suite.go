@@ -544,7 +544,7 @@ var suite = []suiteCase{
 		}
 	}},
 	{"OptionalNoter", func(t *testing.T, e *env) {
-		if _, ok := e.c.(crm.Noter); !ok {
+		if !hasCapability[crm.Noter](e.c) {
 			err := crm.AddNote(t.Context(), e.c, crm.Note{Deal: missingID, Text: "x"})
 			if !errors.Is(err, errors.ErrUnsupported) {
 				t.Errorf("crm.AddNote on an adapter without Noter must fail with errors.ErrUnsupported; got %v", err)
@@ -574,6 +574,22 @@ var suite = []suiteCase{
 
 func containsContact(cs []crm.Contact, id crm.ContactID) bool {
 	return slices.ContainsFunc(cs, func(c crm.Contact) bool { return c.ID == id })
+}
+
+// hasCapability reports whether c, or a client it wraps (crm.Wrapper),
+// implements T — where crm's helpers look for it.
+func hasCapability[T any](c crm.Client) bool {
+	for c != nil {
+		if _, ok := c.(T); ok {
+			return true
+		}
+		w, ok := c.(crm.Wrapper)
+		if !ok {
+			return false
+		}
+		c = w.Unwrap()
+	}
+	return false
 }
 
 func containsTask(ts []crm.Task, id crm.TaskID) bool {
