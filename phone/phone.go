@@ -19,7 +19,7 @@ const (
 	MaxDigits = 18
 )
 
-// Options control how free text is read. The zero value means the seed's
+// Options control how free text is read. The zero value means the
 // defaults: region RU, and a leading 8 counts as +7.
 type Options struct {
 	// Region is the ISO 3166 region used for national readings
