@@ -3,7 +3,7 @@
 // the [Client] interface a CRM adapter implements.
 //
 // Like database/sql/driver, crm is a consumer-side contract: the engine in
-// package routing calls it, adapters such as crm/amocrm implement it, and
+// package routing/engine calls it, adapters such as crm/amocrm implement it, and
 // crm/crmtest ships an in-memory Fake plus a conformance suite that every
 // adapter should pass.
 //
@@ -22,10 +22,14 @@
 // # Optional capabilities
 //
 // Capabilities beyond the minimal contract are small interfaces discovered
-// by type assertion ([Noter], [TaskBatcher]). Callers use the package
-// helpers ([AddNote], [CreateTasks]) which use the capability when present,
-// fall back where a fallback exists, and otherwise return an error matching
-// errors.ErrUnsupported. Wrappers (logging, metrics, retries) should
+// by type assertion: [Noter], [ContactLister] (paging through every
+// contact, for indexes), and the batch writes [TaskBatcher], [DealBatcher],
+// [TaskCompleter] and [ResponsibleBatcher] (partial failures reported item
+// by item in a [*BatchError]). Callers use the package helpers ([AddNote],
+// [AllContacts], [CreateTasks], [CreateDeals], [CompleteTasks],
+// [SetResponsibles]) which use the capability when present, fall back where
+// a fallback exists (one call per item), and otherwise return an error
+// matching errors.ErrUnsupported. Wrappers (logging, metrics, retries) should
 // implement Unwrap() Client so helpers can find capabilities underneath.
 //
 // # Errors
