@@ -281,12 +281,17 @@ func (d *Distributor) Free(ctx context.Context, chat channel.Chat) (holder crm.U
 // someone is eligible, up to limit of them, and returns the decisions in
 // queue order (each with Why.Queued). Call it when someone may have
 // become eligible: a shift starts, a hold is freed, a switch turns on, or
-// on a timer. Each assignment is keyed by the chat (round robin holds it;
-// an offer is first-wins), then the entry is removed, so concurrent
-// Drains on several instances and a Drain interrupted midway assign each
-// client once: a second Drain meeting an assignment already made returns
-// it with Why.Repeat.
-func (d *Distributor) Drain(ctx context.Context, r Request, limit int) ([]Decision, error) {
+// on a timer.
+//
+// Each assignment is keyed by the chat (round robin holds it; an offer is
+// first-wins), then apply (if not nil) acts on it — makes the pick
+// responsible in the CRM, notifies — and only then is the entry removed.
+// So concurrent Drains on several instances and a Drain interrupted
+// midway assign each client once, and an apply that fails leaves the
+// client queued: the next Drain meets the assignment already made (the
+// same employee, Why.Repeat) and applies it again, so apply must be
+// idempotent. Drain stops at the first error.
+func (d *Distributor) Drain(ctx context.Context, r Request, limit int, apply func(context.Context, Decision) error) ([]Decision, error) {
 	if err := r.check(false); err != nil {
 		return nil, err
 	}
@@ -306,6 +311,11 @@ func (d *Distributor) Drain(ctx context.Context, r Request, limit int) ([]Decisi
 			return out, err
 		}
 		dec.Why.Queued = e.Since
+		if apply != nil {
+			if err := apply(ctx, dec); err != nil {
+				return out, err
+			}
+		}
 		if err := d.watch(ctx, &q, dec); err != nil {
 			return out, err
 		}

@@ -163,7 +163,7 @@ func TestQueueDrainOldestFirst(t *testing.T) {
 	if err != nil || !again.Why.Repeat || !again.Why.Queued.Equal(t0.Add(2*time.Minute)) {
 		t.Fatalf("a repeated Assign of a queued client = %v, %v; want its place kept", again, err)
 	}
-	if got, _ := d.Drain(t.Context(), Request{Settings: settings, Mode: RoundRobin, Roles: tbl, Chat: channel.Chat{Channel: "wa"}, At: t0.Add(30 * time.Minute)}, 10); len(got) != 0 {
+	if got, _ := d.Drain(t.Context(), Request{Settings: settings, Mode: RoundRobin, Roles: tbl, Chat: channel.Chat{Channel: "wa"}, At: t0.Add(30 * time.Minute)}, 10, nil); len(got) != 0 {
 		t.Fatalf("Drain before the shift assigned %v", got)
 	}
 	at10 := t0.Add(time.Hour)
@@ -173,7 +173,7 @@ func TestQueueDrainOldestFirst(t *testing.T) {
 	for i := range 4 {
 		di := st.distributor(nil)
 		wg.Go(func() {
-			results[i], errs[i] = di.Drain(t.Context(), Request{Settings: settings, Mode: RoundRobin, Roles: tbl, Chat: channel.Chat{Channel: "wa"}, At: at10}, 10)
+			results[i], errs[i] = di.Drain(t.Context(), Request{Settings: settings, Mode: RoundRobin, Roles: tbl, Chat: channel.Chat{Channel: "wa"}, At: at10}, 10, nil)
 		})
 	}
 	wg.Wait()
@@ -209,7 +209,7 @@ func TestQueueDrainOldestFirst(t *testing.T) {
 	if u, ok, err := d.Free(t.Context(), waChat(3)); !ok || err != nil {
 		t.Fatalf("Free = %q, %v, %v", u, ok, err)
 	}
-	next, err := d.Drain(t.Context(), Request{Settings: settings, Mode: RoundRobin, Roles: tbl, Chat: channel.Chat{Channel: "wa"}, At: at10}, 10)
+	next, err := d.Drain(t.Context(), Request{Settings: settings, Mode: RoundRobin, Roles: tbl, Chat: channel.Chat{Channel: "wa"}, At: at10}, 10, nil)
 	if err != nil || len(next) != 1 || next[0].Why.Chat != waChat(5) || next[0].User != got["client-003"] {
 		t.Errorf("Drain after a Free = %v, %v; want client-005 to %s", next, err, got["client-003"])
 	}
@@ -375,5 +375,31 @@ func TestAssignBadRequest(t *testing.T) {
 	bad := ChannelSettings{Channel: "wa", Features: Features{Schedules: map[crm.UserID]Schedule{"m1": {TimeZone: "Nowhere/City"}}}}
 	if _, err := d.Assign(t.Context(), Request{Settings: bad, Mode: RoundRobin, Roles: tbl, Chat: chatWA}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Assign with an unknown time zone: %v; want ErrInvalid", err)
+	}
+}
+
+// TestDrainApplyFails: an apply that fails leaves the client queued; the
+// next Drain meets the assignment already made and applies it again.
+func TestDrainApplyFails(t *testing.T) {
+	var st shared
+	d := st.distributor(nil)
+	s := ChannelSettings{Channel: "wa", Features: Features{WhenNobody: QueueWhenNobody}}
+	r := Request{Settings: s, Mode: RoundRobin, Roles: managers(t, 0), Chat: waChat(1), At: t0}
+	if dec, err := d.Assign(t.Context(), r); err != nil || dec.Why.Rule != RuleQueue {
+		t.Fatalf("Assign with nobody = %v, %v", dec, err)
+	}
+	r.Roles, r.Chat = managers(t, 2), channel.Chat{Channel: "wa"}
+	boom := errors.New("CRM down")
+	_, err := d.Drain(t.Context(), r, 10, func(context.Context, Decision) error { return boom })
+	if !errors.Is(err, boom) {
+		t.Fatalf("Drain = %v; want the apply error", err)
+	}
+	var applied []Decision
+	got, err := d.Drain(t.Context(), r, 10, func(_ context.Context, dec Decision) error { applied = append(applied, dec); return nil })
+	if err != nil || len(got) != 1 || len(applied) != 1 || !got[0].Why.Repeat || got[0].User != "m1" {
+		t.Fatalf("second Drain = %v, %v (applied %v); want m1 again, a repeat", got, err, applied)
+	}
+	if left, _ := d.Queued(t.Context(), "wa", 10); len(left) != 0 {
+		t.Errorf("still queued: %v", left)
 	}
 }

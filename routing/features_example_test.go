@@ -31,7 +31,7 @@ func ExampleDistributor_Assign_capacity() {
 		}
 	}
 	_, _, _ = d.Free(ctx, newClient(0)) // client 0's deal closed
-	drained, _ := d.Drain(ctx, routing.Request{Settings: s, Mode: routing.RoundRobin, Roles: exampleTeam(), Chat: channel.Chat{Channel: "wa"}, At: monday9}, 10)
+	drained, _ := d.Drain(ctx, routing.Request{Settings: s, Mode: routing.RoundRobin, Roles: exampleTeam(), Chat: channel.Chat{Channel: "wa"}, At: monday9}, 10, nil)
 	fmt.Println("drained:", drained[0].Why.Chat.ChatID, "to", drained[0].User)
 	// Output:
 	// client 0: round_robin to anna, open 1 of 2

@@ -72,7 +72,7 @@ func TestFeaturesGolden(t *testing.T) {
 	dec, err = d.Assign(ctx, req(RoundRobin, "c2", at("05:40")))
 	log("05:40 c2", dec, err)
 	// 06:00 UTC: anna's shift starts; the queue drains up to her capacity.
-	decs, err := d.Drain(ctx, req(RoundRobin, "", at("06:00")), 10)
+	decs, err := d.Drain(ctx, req(RoundRobin, "", at("06:00")), 10, nil)
 	for _, dec := range decs {
 		log("06:00 drain", dec, err)
 	}
@@ -86,7 +86,7 @@ func TestFeaturesGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	glebAway = false
-	decs, err = d.Drain(ctx, req(RoundRobin, "", at("06:10")), 10)
+	decs, err = d.Drain(ctx, req(RoundRobin, "", at("06:10")), 10, nil)
 	for _, dec := range decs {
 		log("06:10 drain after c1 closed, gleb back", dec, err)
 	}

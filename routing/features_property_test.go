@@ -114,7 +114,7 @@ func TestFeaturesPropertyRandom(t *testing.T) {
 			}
 			// one Drain, then the invariants
 			before, _ := st.queue.Peek(t.Context(), "wa", 1000)
-			drained, err := ds[step%len(ds)].Drain(t.Context(), req, 1000)
+			drained, err := ds[step%len(ds)].Drain(t.Context(), req, 1000, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
