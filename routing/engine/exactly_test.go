@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/crmbridge/crmbridge/channel"
 	"github.com/crmbridge/crmbridge/crm"
@@ -263,5 +264,41 @@ func TestReturningNewDealOwnerFollows(t *testing.T) {
 	}
 	if !r.Why.Has(engine.StepOwnerFollows) {
 		t.Errorf("why = %v; want the owner-follows step", r.Why)
+	}
+}
+
+// slow is a CRM whose CreateDeal outlasts the chat's lease.
+type slow struct {
+	*crmtest.Fake
+	clock *clock
+}
+
+func (s *slow) CreateDeal(ctx context.Context, d crm.NewDeal) (crm.Deal, crm.Contact, error) {
+	s.clock.Advance(2 * time.Minute)
+	return s.Fake.CreateDeal(ctx, d)
+}
+
+// An event that outlives its lease writes nothing after it: the error
+// matches ErrLeaseLost, and the redelivery finishes without a second deal.
+func TestLeaseLostMidway(t *testing.T) {
+	fx := newFixture(t)
+	sl := &slow{Fake: fx.crm, clock: fx.clock}
+	e, err := engine.New(t.Context(), engine.Options{CRM: sl, Sender: fx.sent, Config: testConfig(), Now: fx.clock.Now, LeaseTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := fx.in(tg, "slow-client", "hi")
+	if _, err := e.ClientMessage(t.Context(), m); !errors.Is(err, engine.ErrLeaseLost) {
+		t.Fatalf("err = %v; want ErrLeaseLost", err)
+	}
+	r, err := e.ClientMessage(t.Context(), m)
+	if err == nil && (len(fx.crm.Deals()) != 1 || r.Deal != fx.crm.Deals()[0].ID || r.Outcome != engine.OutcomeNewClient) {
+		t.Errorf("redelivery = %+v; want the one deal found, outcome new_client", r)
+	}
+	if err != nil {
+		t.Fatalf("redelivery: %v", err)
+	}
+	if n := len(fx.crm.Deals()); n != 1 {
+		t.Errorf("deals = %d; want 1", n)
 	}
 }
