@@ -7,9 +7,11 @@ import (
 	"time"
 
 	"github.com/crmbridge/crmbridge/channel"
+	"github.com/crmbridge/crmbridge/channel/channeltest"
 	"github.com/crmbridge/crmbridge/crm"
 	"github.com/crmbridge/crmbridge/routing"
 	"github.com/crmbridge/crmbridge/routing/engine"
+	"github.com/crmbridge/crmbridge/tasks"
 )
 
 // The benchmarks compare each store operation on PostgreSQL with the
@@ -153,6 +155,61 @@ func BenchmarkEventState(b *testing.B) {
 					return st.Unlock(ctx, l)
 				})
 			})
+		}
+	}
+}
+
+// BenchmarkInboundEvent: Engine.ClientMessage end to end, the CRM and
+// the sender being in-memory fakes, so the figure is the engine plus its
+// state stores. "live" is a message in a chat whose client is known (the
+// common case: no CRM call); "new" is a new client's first message
+// (contact, deal, pick or offer, task).
+func BenchmarkInboundEvent(b *testing.B) {
+	kinds := []struct {
+		name    string
+		options func(b *testing.B) engine.Options
+	}{
+		{"memory", func(*testing.B) engine.Options {
+			return engine.Options{State: &engine.MemoryState{}, Claims: &routing.MemoryClaims{},
+				Rotation: &routing.MemoryRotation{}, Streaks: &tasks.MemoryStore{}}
+		}},
+		{"postgres", func(b *testing.B) engine.Options {
+			a := testDB(b).Account("bench-" + randomID())
+			return engine.Options{State: a, Claims: a, Rotation: a, Streaks: a.Streaks()}
+		}},
+	}
+	for _, k := range kinds {
+		for _, path := range []string{"live", "new"} {
+			for _, par := range modes() {
+				b.Run(k.name+"/"+path+"/"+modeName(par), func(b *testing.B) {
+					o := k.options(b)
+					o.CRM, o.Sender, o.Config = newTeamCRM(), channeltest.NewRecorder(wa, tg), teamConfig()
+					e, err := engine.New(b.Context(), o)
+					if err != nil {
+						b.Fatal(err)
+					}
+					msg := func(chat string, id int64) channel.Message {
+						return channel.Message{ID: fmt.Sprint("m", id), Chat: channel.Chat{Channel: tg, ChatID: chat},
+							Direction: channel.Inbound, Author: channel.Author{Kind: channel.AuthorClient}, Text: "hi", Time: time.Now()}
+					}
+					const chats = 256
+					if path == "live" {
+						for i := range chats {
+							if _, err := e.ClientMessage(b.Context(), msg(fmt.Sprint("c", i), int64(-1-i))); err != nil {
+								b.Fatal(err)
+							}
+						}
+					}
+					run(b, par, func(i int64) error {
+						chat := fmt.Sprint("c", i%chats)
+						if path == "new" {
+							chat = fmt.Sprint("n", i)
+						}
+						_, err := e.ClientMessage(b.Context(), msg(chat, i))
+						return err
+					})
+				})
+			}
 		}
 	}
 }
