@@ -73,9 +73,9 @@ type Options struct {
 	// message; links beyond are left as written, unexamined, and counted in
 	// Result.Skipped. Repeats of a link count once. 0: 20.
 	MaxLinksPerMessage int
-	// MaxConcurrentFetches is the most links this Expander follows at the
-	// same time, over all calls (each followed link makes one request at a
-	// time). Further fetches wait for a slot within their PerLinkTimeout; a
+	// MaxConcurrentFetches is the most links (and Preview addresses) this
+	// Expander follows at the same time, over all calls; each followed
+	// link makes one request at a time. Further fetches wait for a slot within their PerLinkTimeout; a
 	// link that gets none fails with context.DeadlineExceeded and that
 	// outcome is not cached. 0: DefaultMaxConcurrentFetches (32).
 	MaxConcurrentFetches int

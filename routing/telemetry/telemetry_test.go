@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/crmbridge/crmbridge/channel"
 	"github.com/crmbridge/crmbridge/channel/channeltest"
@@ -214,7 +215,7 @@ func (s spyCtx) ListUsers(ctx context.Context) ([]crm.User, error) {
 }
 
 func traceSpanName(ctx context.Context) string {
-	if ro, ok := traceSpan(ctx).(sdktrace.ReadOnlySpan); ok {
+	if ro, ok := trace.SpanFromContext(ctx).(sdktrace.ReadOnlySpan); ok {
 		return ro.Name()
 	}
 	return ""
