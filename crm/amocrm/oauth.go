@@ -247,29 +247,30 @@ func (o *OAuth) get(ctx context.Context, rejected string) (string, error) {
 			return "", err
 		}
 		o.mu.Lock()
-		if f := o.flight; f != nil {
-			o.mu.Unlock()
-			select {
-			case <-f.done:
-			case <-ctx.Done():
-				return "", ctx.Err()
+		f := o.flight
+		if f == nil {
+			// After two flights, accept what we have rather than loop.
+			if o.loaded && (o.usable(o.rec.Pair, rejected) || (flights >= 2 && o.rec.Pair.AccessToken != "")) {
+				tok := o.rec.Pair.AccessToken
+				o.mu.Unlock()
+				return tok, nil
 			}
-			if f.err != nil {
-				return "", f.err
-			}
-			flights++
-			continue
+			f = &flight{done: make(chan struct{})}
+			o.flight = f
+			go o.fly(context.WithoutCancel(ctx), f, rejected)
 		}
-		// After two flights, accept what we have rather than loop.
-		if o.loaded && (o.usable(o.rec.Pair, rejected) || (flights >= 2 && o.rec.Pair.AccessToken != "")) {
-			tok := o.rec.Pair.AccessToken
-			o.mu.Unlock()
-			return tok, nil
-		}
-		f := &flight{done: make(chan struct{})}
-		o.flight = f
 		o.mu.Unlock()
-		go o.fly(context.WithoutCancel(ctx), f, rejected)
+		// Wait for the flight, ours or another caller's, and take its
+		// outcome, error included.
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+		if f.err != nil {
+			return "", f.err
+		}
+		flights++
 	}
 }
 

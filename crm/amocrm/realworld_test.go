@@ -295,11 +295,17 @@ func TestSecretsRedactedInEveryVerb(t *testing.T) {
 	viaOAuth, _ := newClient(t, srv, func(opt *amocrm.Options) { opt.Tokens = o })
 	viaStatic, _ := newClient(t, srv, func(opt *amocrm.Options) { opt.Tokens = amocrm.StaticToken(static) })
 	rec, _ := store.Load(t.Context())
+	hook, err := amocrm.NewWebhookHandler(amocrm.WebhookOptions{Secret: "SECRET-hook", Handle: func(context.Context, []amocrm.WebhookEvent) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
 	values := map[string]any{
-		"Client(OAuth)": viaOAuth, "Client(static)": viaStatic, "OAuth": o, "OAuthConfig": cfg, "*OAuthConfig": &cfg,
+		"WebhookHandler": hook,
+		"Client(OAuth)":  viaOAuth, "Client(static)": viaStatic, "OAuth": o, "OAuthConfig": cfg, "*OAuthConfig": &cfg,
 		"MemoryStore": store, "TokenRecord": rec, "TokenPair": pair, "*TokenPair": &pair, "StaticToken": amocrm.StaticToken(static),
-		"Options": amocrm.Options{BaseURL: srv.URL(), Tokens: amocrm.StaticToken(static)},
-		"struct":  struct{ C *amocrm.Client }{viaStatic},
+		"Options":        amocrm.Options{BaseURL: srv.URL(), Tokens: amocrm.StaticToken(static)},
+		"struct":         struct{ C *amocrm.Client }{viaStatic},
+		"WebhookOptions": amocrm.WebhookOptions{Secret: "SECRET-hook"},
 	}
 	for name, v := range values {
 		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {

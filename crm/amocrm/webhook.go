@@ -78,7 +78,11 @@ type WebhookEvent struct {
 	OldResponsible crm.UserID
 	// Contact is set for contact events: ID, Name, Responsible,
 	// UpdatedAt, and the phones and identities of its custom fields, so
-	// an index of contacts by phone can be kept current.
+	// an index of contacts by phone can be kept current. Phones holds the
+	// values of the field whose code is PHONE and of
+	// WebhookOptions.PhoneFieldIDs: whether amoCRM names system fields by
+	// code in webhooks is not documented, so set PhoneFieldIDs to the
+	// PHONE field's id to be sure an empty Phones means no phone.
 	Contact crm.Contact
 	// Account is the account's subdomain (account[subdomain]) and
 	// AccountID its ID (account[id]), when sent.
@@ -111,6 +115,11 @@ type WebhookOptions struct {
 	IdentityFieldID int
 	// Logger receives one record per refused delivery. nil: silent.
 	Logger *slog.Logger
+}
+
+// Format implements fmt.Formatter: the secret is never printed.
+func (o WebhookOptions) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "amocrm.WebhookOptions{Secret: redacted, Accounts: %q, MaxBody: %d}", o.Accounts, o.MaxBody)
 }
 
 // WebhookHandler is an http.Handler for amoCRM's webhooks. amoCRM posts
