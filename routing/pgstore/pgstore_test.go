@@ -35,7 +35,7 @@ func testPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	dsn := os.Getenv(DSNEnv)
 	if dsn == "" {
-		t.Skipf("no PostgreSQL server: set %s to a DSN such as postgres://user@127.0.0.1:5432/db?sslmode=disable (the tests create schemas there), or run `bash .ci/postgres.sh go test ./...` from this module's directory to start a throwaway server", DSNEnv)
+		t.Skipf("no PostgreSQL server: set %s to a DSN such as postgres://user@127.0.0.1:5432/db?sslmode=disable (the tests create schemas there), or run `bash ../../.ci/postgres.sh go test ./...` in routing/pgstore to start a throwaway server", DSNEnv)
 	}
 	shared.once.Do(func() {
 		cfg, err := pgxpool.ParseConfig(dsn)
