@@ -33,6 +33,10 @@ type ChannelConfig struct {
 	Stage    crm.StageID    `json:"stage"`
 	// Returning applies when all deals of a returning client are closed.
 	Returning routing.ReturningPolicy `json:"returning"`
+	// Features are the channel's distribution features (capacity,
+	// schedules, weights, waiting queue, escalation, owner off shift),
+	// with their JSON names at this level; the zero value is none.
+	routing.Features
 }
 
 // Channel returns the channel's identity.
@@ -42,7 +46,7 @@ func (c ChannelConfig) Channel() channel.Channel {
 
 // Settings returns the distribution settings of the channel.
 func (c ChannelConfig) Settings() routing.ChannelSettings {
-	return routing.ChannelSettings{Channel: c.ID, Pipeline: c.Pipeline, Stage: c.Stage, Returning: c.Returning}
+	return routing.ChannelSettings{Channel: c.ID, Pipeline: c.Pipeline, Stage: c.Stage, Returning: c.Returning, Features: c.Features}
 }
 
 // GlobalSettings apply to all channels at once. The zero value means: no

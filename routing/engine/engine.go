@@ -41,6 +41,11 @@ type Options struct {
 	// turns; nil: in-memory stores private to this Engine.
 	Claims   routing.ClaimStore
 	Rotation routing.RotationStore
+	// Queue and Escalations keep the waiting queues and the clocks of
+	// unanswered clients (see the channel Features); nil: in-memory stores
+	// private to this Engine.
+	Queue       routing.QueueStore
+	Escalations routing.EscalationStore
 	// Streaks keeps unanswered-message streaks; nil: a tasks.MemoryStore.
 	Streaks tasks.Store
 	// Available lets the host mark employees off shift; nil: everyone is
@@ -154,7 +159,10 @@ func New(ctx context.Context, opt Options) (*Engine, error) {
 		obs:     opt.Observer,
 	}
 	e.set.Store(s)
-	e.dist = routing.NewDistributor(routing.DistributorOptions{Claims: opt.Claims, Rotation: opt.Rotation, Available: opt.Available})
+	e.dist = routing.NewDistributor(routing.DistributorOptions{
+		Claims: opt.Claims, Rotation: opt.Rotation, Available: opt.Available,
+		Queue: opt.Queue, Escalations: opt.Escalations,
+	})
 	if e.streaks == nil {
 		e.streaks = &tasks.MemoryStore{}
 	}

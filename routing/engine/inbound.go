@@ -212,7 +212,7 @@ func (p *inbound) apply(ctx context.Context, plan *inboundPlan) error {
 		assign(plan, d)
 	case plan.Distribute:
 		var err error
-		if d, err = e.dist.Distribute(ctx, cs.mode, p.s.table, chat); err != nil {
+		if d, err = e.dist.Assign(ctx, p.distribution()); err != nil {
 			return fmt.Errorf("engine: distributing %s: %w", chat, err)
 		}
 		res.Distribution = &d

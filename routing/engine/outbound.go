@@ -193,6 +193,9 @@ func (e *Engine) claimByReply(ctx context.Context, l Lease, chat channel.Chat, c
 	if err != nil {
 		return routing.Decision{}, err
 	}
+	if err := e.holdClaimed(ctx, chat, user); err != nil {
+		return d, err
+	}
 	cr.ClaimedBy = user
 	if err := e.makeResponsible(ctx, cr, user); err != nil {
 		return d, err
@@ -304,6 +307,9 @@ func (e *Engine) EmployeeReplied(ctx context.Context, m channel.Message) (res Ou
 // closeStreak closes the chat's unanswered streak after completing its
 // task (completing first, so a failure leaves the streak for a retry).
 func (e *Engine) closeStreak(ctx context.Context, s *settings, chat channel.Chat, ev tasks.Event, res *OutboundResult) error {
+	if err := e.dist.Replied(ctx, chat); err != nil { // the escalation clock stops
+		return err
+	}
 	if tasks.Plan(s.cfg.Global.UnansweredTasks, ev) != tasks.Close {
 		return nil
 	}

@@ -1,0 +1,177 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/crmbridge/crmbridge/channel"
+	"github.com/crmbridge/crmbridge/crm"
+	"github.com/crmbridge/crmbridge/routing"
+)
+
+// distribution is the request for the channel's distribution of this
+// event's client, at the message's time (zero: now).
+func (p *inbound) distribution() routing.Request {
+	at := p.m.Time
+	if at.IsZero() {
+		at = p.e.now()
+	}
+	return routing.Request{Settings: p.cs.cfg.Settings(), Mode: p.cs.mode, Roles: p.s.table, Chat: p.m.Chat, At: at}
+}
+
+// holdClaimed counts a claimed chat as its winner's open client on a
+// channel with a capacity limit.
+func (e *Engine) holdClaimed(ctx context.Context, chat channel.Chat, user crm.UserID) error {
+	cs := e.set.Load().chans[chat.Channel]
+	if cs == nil || !cs.cfg.Limited() {
+		return nil
+	}
+	return e.dist.Hold(ctx, chat, user)
+}
+
+// TickResult is what [Engine.Tick] did.
+type TickResult struct {
+	// Escalated are clients nobody answered in time: passed to the next
+	// employee in rotation, or their offer widened.
+	Escalated []Handover
+	// Assigned are clients taken from the channels' waiting queues.
+	Assigned []Handover
+}
+
+// Handover is one client Tick gave to someone.
+type Handover struct {
+	Chat channel.Chat
+	// Responsible is the employee now responsible in the CRM; empty for
+	// an offer (the first reply claims it).
+	Responsible crm.UserID
+	// Notify are the employees to tell, and why.
+	Notify []Notification
+	// Decision is the distribution's decision, with its explanation.
+	Decision routing.Decision
+}
+
+// tickBatch bounds the escalations and the queued clients of one channel
+// that one Tick processes; the next Tick continues.
+const tickBatch = 100
+
+// Tick processes what is due at now: the escalations of clients nobody
+// answered in time (channels with an Escalation policy) and the waiting
+// queues (channels whose WhenNobody is the queue), assigned oldest first
+// as far as someone is eligible. The host calls it on a timer, every few
+// seconds to a minute, and may also call it when someone may have become
+// eligible (a deal closed, a shift started). Each client is handled under
+// its chat's lease, like an event.
+//
+// Several instances may call Tick at once: each escalation happens at
+// most once per deadline (a failure after it leaves it done), and each
+// queued client is assigned once (a failure leaves it queued for the next
+// Tick). The CRM's responsible is updated for round-robin handovers.
+// Errors of single clients are joined and returned after the rest was
+// processed.
+func (e *Engine) Tick(ctx context.Context, now time.Time) (TickResult, error) {
+	var res TickResult
+	var errs []error
+	s := e.set.Load()
+	ws, err := e.dist.DueEscalations(ctx, now, tickBatch)
+	if err != nil {
+		return res, err
+	}
+	for _, w := range ws {
+		cs := s.chans[w.Chat.Channel]
+		if cs == nil { // the channel was removed from the configuration
+			errs = append(errs, e.dist.Replied(ctx, w.Chat))
+			continue
+		}
+		h, ok, err := e.escalate(ctx, s, cs, w, now)
+		errs = append(errs, err)
+		if ok {
+			res.Escalated = append(res.Escalated, h)
+		}
+	}
+	for _, cc := range s.cfg.Channels {
+		cs := s.chans[cc.ID]
+		if cs == nil || cc.WhenNobody != routing.QueueWhenNobody {
+			continue
+		}
+		r := routing.Request{Settings: cc.Settings(), Mode: cs.mode, Roles: s.table, Chat: channel.Chat{Channel: cc.ID}, At: now}
+		decs, err := e.dist.Drain(ctx, r, tickBatch, func(ctx context.Context, d routing.Decision) error {
+			return e.handOver(ctx, d.Why.Chat, d.User)
+		})
+		errs = append(errs, err)
+		for _, d := range decs {
+			h := Handover{Chat: d.Why.Chat, Responsible: d.User, Decision: d}
+			if d.User != "" {
+				h.Notify = []Notification{{User: d.User, Reason: "waiting client: assigned by " + string(d.Why.Rule)}}
+			} else {
+				h.Notify = notifyAll(d.Offered, "waiting client: offered, the first reply claims it")
+			}
+			res.Assigned = append(res.Assigned, h)
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+// escalate processes one due watch under the chat's lease.
+func (e *Engine) escalate(ctx context.Context, s *settings, cs *chanState, w routing.Watch, now time.Time) (Handover, bool, error) {
+	l, release, err := e.acquire(ctx, w.Chat)
+	if err != nil {
+		return Handover{}, false, err
+	}
+	defer release()
+	rec, _, err := e.state.Client(ctx, w.Chat)
+	if err != nil {
+		return Handover{}, false, err
+	}
+	current := rec.Responsible
+	if cs.mode == routing.FirstResponder {
+		current = ""
+	}
+	r := routing.Request{Settings: cs.cfg.Settings(), Mode: cs.mode, Roles: s.table, At: now}
+	d, ok, err := e.dist.Escalate(ctx, r, w, current)
+	if err != nil || !ok {
+		return Handover{}, false, err
+	}
+	h := Handover{Chat: w.Chat, Decision: d}
+	switch {
+	case cs.mode == routing.FirstResponder:
+		h.Notify = notifyAll(d.Why.Eligible, "unanswered: offer widened, the first reply claims it")
+	case d.User != "" && d.User != current:
+		h.Responsible = d.User
+		h.Notify = []Notification{{User: d.User, Reason: "unanswered: passed on from " + string(current) + " by escalation"}}
+		if rec.Contact != "" {
+			if err := e.makeResponsible(ctx, &rec, d.User); err != nil {
+				return h, true, err
+			}
+			if err := e.state.PutClient(ctx, l, rec); err != nil {
+				return h, true, err
+			}
+		}
+	default:
+		h.Responsible = current // nobody else eligible: the client stays
+	}
+	return h, true, nil
+}
+
+// handOver makes user responsible in the CRM for a queued client, under
+// the chat's lease; idempotent. A client whose record is not there yet
+// (its first event has not finished) is left to that event's redelivery,
+// which distributes it to the same employee.
+func (e *Engine) handOver(ctx context.Context, chat channel.Chat, user crm.UserID) error {
+	if user == "" {
+		return nil
+	}
+	l, release, err := e.acquire(ctx, chat)
+	if err != nil {
+		return err
+	}
+	defer release()
+	rec, found, err := e.state.Client(ctx, chat)
+	if err != nil || !found || rec.Contact == "" || rec.Responsible == user {
+		return err
+	}
+	if err := e.makeResponsible(ctx, &rec, user); err != nil {
+		return err
+	}
+	return e.state.PutClient(ctx, l, rec)
+}

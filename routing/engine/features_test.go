@@ -1,0 +1,161 @@
+package engine_test
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crmbridge/crmbridge/channel"
+	"github.com/crmbridge/crmbridge/crm"
+	"github.com/crmbridge/crmbridge/routing"
+	"github.com/crmbridge/crmbridge/routing/engine"
+)
+
+// withFeatures sets the features of channel id.
+func withFeatures(id channel.ID, f routing.Features) func(*engine.Config, *engine.Options) {
+	return func(c *engine.Config, _ *engine.Options) {
+		for i := range c.Channels {
+			if c.Channels[i].ID == id {
+				c.Channels[i].Features = f
+			}
+		}
+	}
+}
+
+func (fx *fixture) dealResponsible(id crm.DealID) crm.UserID {
+	for _, d := range fx.crm.Deals() {
+		if d.ID == id {
+			return d.Responsible
+		}
+	}
+	fx.t.Fatalf("no deal %s", id)
+	return ""
+}
+
+func (fx *fixture) tick() engine.TickResult {
+	fx.t.Helper()
+	r, err := fx.engine.Tick(fx.t.Context(), fx.clock.Now())
+	if err != nil {
+		fx.t.Fatalf("Tick: %v", err)
+	}
+	return r
+}
+
+// Capacity with a waiting queue on the round-robin channel: the third
+// client waits with its deal created, and is assigned (CRM included) by
+// the Tick after a client is freed.
+func TestEngineCapacityAndQueue(t *testing.T) {
+	fx := newFixture(t, withFeatures(tg, routing.Features{Capacity: 1, WhenNobody: routing.QueueWhenNobody}))
+	first := fx.mustIn(fx.in(tg, "1001", "hi"))
+	second := fx.mustIn(fx.in(tg, "1002", "hi"))
+	third := fx.mustIn(fx.in(tg, "1003", "hi"))
+	if first.Responsible != boris || second.Responsible != vera {
+		t.Fatalf("first two to %s and %s; want boris and vera", first.Responsible, second.Responsible)
+	}
+	if third.Responsible != "" || !third.DealCreated || third.Distribution == nil || third.Distribution.Why.Rule != routing.RuleQueue {
+		t.Fatalf("third client = %+v; want a deal created and the client queued", third)
+	}
+	if r := fx.tick(); len(r.Assigned) != 0 {
+		t.Fatalf("Tick with everyone at capacity assigned %+v", r.Assigned)
+	}
+	if _, _, err := fx.engine.Distributor().Free(t.Context(), channel.Chat{Channel: tg, ChatID: "1001"}); err != nil {
+		t.Fatal(err)
+	}
+	r := fx.tick()
+	if len(r.Assigned) != 1 || r.Assigned[0].Chat.ChatID != "1003" || r.Assigned[0].Responsible != boris {
+		t.Fatalf("Tick after a free = %+v; want 1003 to boris", r.Assigned)
+	}
+	if got := fx.dealResponsible(third.Deal); got != boris {
+		t.Errorf("the queued client's deal is %s's in the CRM; want boris", got)
+	}
+	if r := fx.tick(); len(r.Assigned) != 0 {
+		t.Errorf("a second Tick assigned again: %+v", r.Assigned)
+	}
+}
+
+// Escalation on the round-robin channel: unanswered for 10 minutes, the
+// client passes to the next in rotation, in the CRM too, once; a reply
+// stops the clock.
+func TestEngineEscalation(t *testing.T) {
+	fx := newFixture(t, withFeatures(tg, routing.Features{Escalation: routing.Escalation{After: routing.Duration(10 * time.Minute)}}))
+	quiet := fx.mustIn(fx.in(tg, "2001", "hello?"))
+	answered := fx.mustIn(fx.in(tg, "2002", "hello?"))
+	fx.mustOut(fx.out(answered.Responsible, tg, "2002", "Good morning!"))
+	fx.clock.Advance(9 * time.Minute)
+	if r := fx.tick(); len(r.Escalated) != 0 {
+		t.Fatalf("escalated before the deadline: %+v", r.Escalated)
+	}
+	fx.clock.Advance(time.Minute)
+	r := fx.tick()
+	if len(r.Escalated) != 1 || r.Escalated[0].Chat.ChatID != "2001" {
+		t.Fatalf("Tick = %+v; want only the unanswered 2001 escalated", r.Escalated)
+	}
+	h := r.Escalated[0]
+	if h.Responsible == quiet.Responsible || h.Responsible == "" || h.Decision.Why.Rule != routing.RuleEscalation {
+		t.Fatalf("escalation %+v; want someone other than %s", h, quiet.Responsible)
+	}
+	if got := fx.dealResponsible(quiet.Deal); got != h.Responsible {
+		t.Errorf("CRM responsible %s; want %s", got, h.Responsible)
+	}
+	if !slices.Equal(notified(h.Notify), []crm.UserID{h.Responsible}) {
+		t.Errorf("notify %v", h.Notify)
+	}
+	fx.clock.Advance(time.Hour)
+	if r := fx.tick(); len(r.Escalated) != 0 {
+		t.Errorf("escalated twice: %+v", r.Escalated)
+	}
+}
+
+// A first-responder offer nobody answers widens to the supervisor.
+func TestEngineEscalationWidensOffer(t *testing.T) {
+	fx := newFixture(t, withFeatures(wa, routing.Features{Escalation: routing.Escalation{After: routing.Duration(5 * time.Minute)}}))
+	fx.mustIn(fx.in(wa, "79160000001", "hi"))
+	fx.clock.Advance(5 * time.Minute)
+	r := fx.tick()
+	if len(r.Escalated) != 1 || !slices.Equal(r.Escalated[0].Decision.Offered, []crm.UserID{anna, boris, sam}) {
+		t.Fatalf("Tick = %+v; want the offer widened to sam", r.Escalated)
+	}
+	res := fx.mustOut(fx.out(sam, wa, "79160000001", "Sam here"))
+	if res.Responsible != sam {
+		t.Errorf("sam's reply: responsible %s; want sam (he claimed it)", res.Responsible)
+	}
+}
+
+// A claim counts toward capacity: once anna holds one client on the
+// first-responder channel, the next offer skips her.
+func TestEngineClaimHolds(t *testing.T) {
+	fx := newFixture(t, withFeatures(wa, routing.Features{Capacity: 1}))
+	fx.mustIn(fx.in(wa, "79160000001", "hi"))
+	fx.mustOut(fx.out(anna, wa, "79160000001", "Anna here"))
+	next := fx.mustIn(fx.in(wa, "79160000002", "hi"))
+	if !slices.Equal(notified(next.Notify), []crm.UserID{boris}) {
+		t.Errorf("second offer notifies %v; want boris only (anna at capacity)", notified(next.Notify))
+	}
+}
+
+func TestEngineFeaturesConfig(t *testing.T) {
+	in := `{"id":"tg","kind":"telegram","pipeline":"10","stage":"101","returning":"new_deal","capacity":2,"weights":{"2":3},"when_nobody":"queue"}`
+	var cc engine.ChannelConfig
+	if err := json.Unmarshal([]byte(in), &cc); err != nil {
+		t.Fatal(err)
+	}
+	if cc.Capacity != 2 || cc.Weights[boris] != 3 || cc.WhenNobody != routing.QueueWhenNobody {
+		t.Fatalf("decoded %+v", cc)
+	}
+	out, err := json.Marshal(cc)
+	if err != nil || string(out) != in {
+		t.Errorf("round trip:\n got %s, %v\nwant %s", out, err, in)
+	}
+	cfg := testConfig()
+	cfg.Channels[1].CapacityOf = map[crm.UserID]int{boris: -1}
+	_, err = engine.New(t.Context(), engine.Options{CRM: newFixture(t).crm, Sender: newFixture(t).sent, Config: cfg, Catalog: ptr(testCatalog(t))})
+	var ce *engine.ConfigError
+	if !errors.As(err, &ce) || !strings.HasPrefix(ce.Field, "channels[1].") || !strings.Contains(err.Error(), "negative") {
+		t.Errorf("a bad capacity: error %v; want a ConfigError naming channels[1]'s capacity_of", err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
