@@ -452,6 +452,9 @@ func (o *OAuth) accountURL(raw string) (*url.URL, error) {
 	if !o.allowedHost(u.Hostname()) && u.Host != o.base.get().Host {
 		return nil, fmt.Errorf("account host %q is not amoCRM's or Kommo's (see OAuthConfig.Hosts)", u.Hostname())
 	}
+	if u.Scheme != "https" && u.Scheme != o.base.get().Scheme {
+		return nil, errors.New("account address must use https")
+	}
 	u.Path, u.RawPath = "", ""
 	return u, nil
 }
