@@ -395,3 +395,20 @@ func phoneRuleOff(srv *amocrmtest.Server) func(t *testing.T) crm.Client {
 		return c
 	}
 }
+
+// An account whose pipelines have no Unsorted stage is not asked for
+// Unsorted entries when a search finds nobody (pipelines cached).
+func TestNoUnsortedLookupWithoutInbox(t *testing.T) {
+	srv := newFake(t, amocrmtest.Options{Pipelines: []amocrmtest.Pipeline{{ID: 1, Name: "Sales", Main: true, Statuses: []amocrmtest.Status{{ID: 11, Name: "New"}}}}})
+	c, _ := newClient(t, srv, nil)
+	if _, err := c.ListPipelines(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	srv.ResetCounts()
+	if found, err := c.FindContactsByPhone(t.Context(), "+79161234567"); err != nil || len(found) != 0 {
+		t.Fatalf("FindContactsByPhone = %v, %v", found, err)
+	}
+	if got := srv.Requests(); got["GET /api/v4/leads/unsorted"] != 0 || srv.TotalRequests() != 1 {
+		t.Errorf("requests %v; want the search alone", got)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -88,6 +89,9 @@ func (c *Client) unsortedEntries(ctx context.Context, op string, pipeline int) (
 // when amoCRM returns the contact itself. The entries' leads are
 // remembered for ListDeals and SetResponsible.
 func (c *Client) findUnsorted(ctx context.Context, op, key string, keep func(crm.Contact) bool) ([]crm.Contact, error) {
+	if ps, ok := c.freshPipelines(); ok && !slices.ContainsFunc(ps, func(p crm.Pipeline) bool { _, ok := p.Unsorted(); return ok }) {
+		return []crm.Contact{}, nil // no pipeline has an inbox
+	}
 	entries, err := c.unsortedEntries(ctx, op, 0)
 	if err != nil {
 		return nil, err
