@@ -66,7 +66,9 @@ func (s *Features) Limited() bool { return s.capped() }
 //     are skipped ([SkipAtCapacity]). Round robin picks and counts the
 //     client in one atomic store operation (the pick is keyed by the
 //     chat, so a repeated Assign returns the same employee with
-//     Why.Repeat); first-responder offers go to those below their limit.
+//     Why.Repeat, as long as they are still eligible; otherwise the hold
+//     moves to a new pick); first-responder offers go to those below
+//     their limit.
 //     A channel with a queue keys its picks the same way, so that Assign
 //     and [Distributor.Drain] agree on a client.
 //   - Weights: round robin follows [SmoothWeighted].
@@ -201,6 +203,13 @@ func (d *Distributor) pick(ctx context.Context, r *Request, considered, eligible
 		key = r.Chat.ChatID
 	}
 	turn, err := d.rotation.Pick(ctx, string(r.Chat.Channel), key, eligible, choose)
+	if err == nil && turn.Repeat && !slices.Contains(eligible, turn.User) {
+		// The client is held by someone no longer eligible (left, away,
+		// escalated from): the hold moves with a new pick.
+		if _, _, err = d.rotation.Free(ctx, string(r.Chat.Channel), key); err == nil {
+			turn, err = d.rotation.Pick(ctx, string(r.Chat.Channel), key, eligible, choose)
+		}
+	}
 	atCap := func() ([]crm.UserID, []Skip) {
 		if len(full) != len(eligible) || !slices.Contains(full, true) {
 			return eligible, skipped

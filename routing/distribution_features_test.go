@@ -403,3 +403,29 @@ func TestDrainApplyFails(t *testing.T) {
 		t.Errorf("still queued: %v", left)
 	}
 }
+
+// TestAssignMovesHoldFromIneligible: a repeated Assign returns the holder
+// while they are eligible, and moves the client when they are not (they
+// left the channel or went off shift).
+func TestAssignMovesHoldFromIneligible(t *testing.T) {
+	var st shared
+	d := st.distributor(nil)
+	s := ChannelSettings{Channel: "wa", Features: Features{Capacity: 5}}
+	r := Request{Settings: s, Mode: RoundRobin, Roles: managers(t, 2), Chat: chatWA, At: t0}
+	first, err := d.Assign(t.Context(), r)
+	if err != nil || first.User != "m1" {
+		t.Fatalf("Assign = %v, %v", first, err)
+	}
+	again, _ := d.Assign(t.Context(), r)
+	if again.User != "m1" || !again.Why.Repeat {
+		t.Fatalf("repeat = %v; want m1 again", again)
+	}
+	r.Roles = mustTable(t, roles.Assignment{User: "m2", Channel: "wa", Role: roles.Manager, ReceivesNewClients: true})
+	moved, err := d.Assign(t.Context(), r)
+	if err != nil || moved.User != "m2" || moved.Why.Repeat {
+		t.Fatalf("after m1 left: %v, %v; want a new pick of m2", moved, err)
+	}
+	if oc := openCounts(t, &st.rotation, "m1", "m2"); oc["m1"] != 0 || oc["m2"] != 1 {
+		t.Errorf("open counts %v; want the hold moved to m2", oc)
+	}
+}
