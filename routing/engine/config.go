@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/crmbridge/crmbridge/channel"
 	"github.com/crmbridge/crmbridge/crm"
@@ -202,18 +203,31 @@ func compile(c Config, cat Catalog) (*settings, error) {
 	return &settings{cfg: c, cat: cat, chans: chans, table: table, phoneOpt: c.Global.PhoneOptions()}, nil
 }
 
+// jsonName turns a routing.SettingsError's Go field path ("Stage",
+// "Escalation.After", "Schedules[42]") into the JSON path of a channel's
+// configuration ("stage", "escalation.after", "schedules[42]").
 func jsonName(field string) string {
-	switch field {
-	case "Channel":
+	if field == "Channel" {
 		return "id"
-	case "Pipeline":
-		return "pipeline"
-	case "Stage":
-		return "stage"
-	case "Returning":
-		return "returning"
 	}
-	return field
+	var b strings.Builder
+	inKey := false
+	for i := 0; i < len(field); i++ {
+		c := field[i]
+		switch {
+		case c == '[':
+			inKey = true
+		case c == ']':
+			inKey = false
+		case !inKey && c >= 'A' && c <= 'Z':
+			if i > 0 && field[i-1] != '.' {
+				b.WriteByte('_')
+			}
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }
 
 // checkChatID refuses a chat ID that cannot belong to the channel's kind:

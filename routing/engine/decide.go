@@ -142,6 +142,10 @@ func pendingOffer(p *inboundPlan, s inboundSnapshot, claimed, unclaimed Outcome)
 // assign completes a plan with the distribution's decision: the pick is
 // responsible and alone notified, or the offered group is notified.
 func assign(p *inboundPlan, d routing.Decision) {
+	if d.Why.Rule == routing.RuleQueue {
+		p.Outcome, p.Responsible, p.Notify = OutcomeQueued, "", nil
+		return
+	}
 	if d.User != "" {
 		p.Responsible = d.User
 		p.Notify = []Notification{{User: d.User, Reason: p.NotifyWhy + ": assigned by " + string(d.Why.Rule)}}

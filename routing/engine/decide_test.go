@@ -122,6 +122,25 @@ func TestAssign(t *testing.T) {
 	}
 }
 
+func TestAssignQueued(t *testing.T) {
+	p := inboundPlan{Outcome: OutcomeNewClient, NotifyWhy: "new client"}
+	assign(&p, routing.Decision{Why: routing.Explanation{Rule: routing.RuleQueue}})
+	if p.Outcome != OutcomeQueued || p.Responsible != "" || len(p.Notify) != 0 {
+		t.Errorf("queued: %+v; want outcome queued, nobody responsible or notified", p)
+	}
+}
+
+func TestJSONName(t *testing.T) {
+	for in, want := range map[string]string{
+		"Channel": "id", "Stage": "stage", "CapacityOf": "capacity_of", "Schedules[42]": "schedules[42]",
+		"Escalation.After": "escalation.after", "OwnerOffShift": "owner_off_shift", "Weights[Anna]": "weights[Anna]",
+	} {
+		if got := jsonName(in); got != want {
+			t.Errorf("jsonName(%q) = %q; want %q", in, got, want)
+		}
+	}
+}
+
 func TestDecideWrite(t *testing.T) {
 	tb := decideTable(t)
 	chat := channel.Chat{Channel: "wa", ChatID: "79161234567"}

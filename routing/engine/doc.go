@@ -31,6 +31,10 @@
 //     reply would, sending nothing; echoes of the engine's own sends are
 //     recognised and ignored.
 //   - [Engine.ResetUnread]: "no reply needed" closes the streak's task.
+//   - [Engine.Tick], on the host's timer: escalations of clients nobody
+//     answered in time, and clients waiting in a channel's queue, under
+//     the channel's distribution features (ChannelConfig.Features: capacity,
+//     weights, schedules, escalation, waiting queue; see package routing).
 //
 // One owner per client: when a returning client whose deals are all closed
 // gets a new deal (policy new_deal), the contact's responsible user

@@ -355,6 +355,7 @@ const (
 	OutcomeReturningNotify  Outcome = "returning_notify"   // all deals closed: the responsible decides
 	OutcomeReturningNewDeal Outcome = "returning_new_deal" // all deals closed: a new deal, contact reused
 	OutcomeGroup            Outcome = "group"              // a group chat's message: not a client, nothing created
+	OutcomeQueued           Outcome = "queued"             // nobody eligible: the client waits in the channel's queue (see Engine.Tick)
 	OutcomeSent             Outcome = "sent"               // an outbound message was sent (or recorded)
 	OutcomeReset            Outcome = "reset"              // the unread counter was reset
 )
