@@ -30,6 +30,24 @@ func (e *Engine) holdClaimed(ctx context.Context, chat channel.Chat, user crm.Us
 	return e.dist.Hold(ctx, chat, user)
 }
 
+// syncHold keeps a channel's capacity counts in step with what a CRM read
+// shows: a client whose deal the engine knew open and is now closed is
+// freed; one whose open deal changed hands in the CRM is held for the new
+// responsible. Only on channels with a capacity limit.
+func (e *Engine) syncHold(ctx context.Context, cs *chanState, chat channel.Chat, before, after ClientRecord) error {
+	if !cs.cfg.Limited() || before.Deal == "" {
+		return nil
+	}
+	switch {
+	case after.Deal == "":
+		_, _, err := e.dist.Free(ctx, chat)
+		return err
+	case after.Deal == before.Deal && after.Responsible != "" && after.Responsible != before.Responsible:
+		return e.dist.Hold(ctx, chat, after.Responsible)
+	}
+	return nil
+}
+
 // TickResult is what [Engine.Tick] did.
 type TickResult struct {
 	// Escalated are clients nobody answered in time: passed to the next

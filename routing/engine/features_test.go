@@ -159,3 +159,23 @@ func TestEngineFeaturesConfig(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A deal closed in the CRM frees its client's place when the engine next
+// reads the CRM (here: the client writes again after the cache expired).
+func TestEngineClosedDealFreesCapacity(t *testing.T) {
+	notify := func(c *engine.Config, _ *engine.Options) { c.Channels[1].Returning = routing.NotifyResponsible }
+	fx := newFixture(t, withFeatures(tg, routing.Features{Capacity: 1}), notify)
+	first := fx.mustIn(fx.in(tg, "3001", "hi"))
+	fx.mustIn(fx.in(tg, "3002", "hi")) // vera
+	if third := fx.mustIn(fx.in(tg, "3003", "hi")); third.Responsible != "" {
+		t.Fatalf("third client to %s; want nobody (everyone at capacity)", third.Responsible)
+	}
+	if err := fx.crm.CloseDeal(first.Deal, crm.DealWon); err != nil {
+		t.Fatal(err)
+	}
+	fx.clock.Advance(time.Hour) // past the client cache
+	fx.mustIn(fx.in(tg, "3001", "thanks!"))
+	if fourth := fx.mustIn(fx.in(tg, "3004", "hi")); fourth.Responsible != first.Responsible {
+		t.Errorf("after %s's deal closed the next client went to %q; want %s", first.Responsible, fourth.Responsible, first.Responsible)
+	}
+}

@@ -184,6 +184,9 @@ func (p *inbound) run(ctx context.Context) error {
 		if known {
 			p.res.Why.add(Step{Kind: StepLoadedClient, Contact: loaded.Contact, Deal: loaded.Deal})
 		}
+		if err := e.syncHold(ctx, p.cs, chat, cr, loaded); err != nil {
+			return err
+		}
 		cr = loaded
 	}
 	p.snap.Known, p.snap.Rec = cr.Contact != "", cr
