@@ -16,13 +16,12 @@ const (
 
 // crmStatus classifies a CRM call's error with the crm sentinels.
 func crmStatus(ctx context.Context, err error) string {
-	var be *crm.BatchError
 	switch {
 	case err == nil:
 		return "ok"
 	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
 		return "canceled"
-	case errors.As(err, &be):
+	case isBatchError(err):
 		return "partial"
 	case errors.Is(err, crm.ErrNotFound):
 		return "not_found"
@@ -40,6 +39,11 @@ func crmStatus(ctx context.Context, err error) string {
 		return "unsupported"
 	}
 	return "other"
+}
+
+func isBatchError(err error) bool {
+	_, ok := errors.AsType[*crm.BatchError](err)
+	return ok
 }
 
 // WrapCRM returns a crm.Client that calls c and records, for every call, a
@@ -85,7 +89,7 @@ var _ crm.Wrapper = (*crmClient)(nil)
 func (w *crmClient) Unwrap() crm.Client { return w.next }
 
 func (w *crmClient) begin(ctx context.Context, method string) call {
-	return w.in.begin(ctx, "crm."+method, MethodKey.String(method))
+	return w.in.begin(ctx, "crm.", method, MethodKey, method)
 }
 
 func (w *crmClient) end(c call, method string, err error) {

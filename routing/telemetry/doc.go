@@ -7,7 +7,7 @@
 // so a host that does not import it never links OpenTelemetry. It depends
 // on the API only (go.opentelemetry.io/otel, .../metric, .../trace); the
 // host brings the SDK and exporters of its choice and passes their
-// providers in [Options]. Nil providers mean no-op ones: the package keeps
+// providers in [Options]. Nil providers record nothing: the package keeps
 // no global state and never reads OpenTelemetry's global providers.
 //
 // # Rules

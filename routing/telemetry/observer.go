@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 
 	"github.com/crmbridge/crmbridge/channel"
 	"github.com/crmbridge/crmbridge/crm"
@@ -26,8 +24,8 @@ const (
 // concurrent use and records nothing else: no span, no text, no chat.
 type Observer struct {
 	in instruments
-	n  atomic.Int64
-	m  sync.Map // eventKey -> metric.MeasurementOption
+	mu sync.RWMutex
+	m  map[eventKey]measure
 }
 
 var _ engine.Observer = (*Observer)(nil)
@@ -37,7 +35,7 @@ var _ engine.Observer = (*Observer)(nil)
 func NewObserver(opts Options) *Observer {
 	in, _ := newInstruments(opts, EventsMetric, "{event}", "Events handled by the engine, by type, outcome and status.",
 		EventDurationMetric, "Time the engine took to handle an event (decision latency), CRM and store calls included.")
-	return &Observer{in: in}
+	return &Observer{in: in, m: map[eventKey]measure{}}
 }
 
 type eventKey struct {
@@ -47,16 +45,19 @@ type eventKey struct {
 // Event records one handled event.
 func (o *Observer) Event(ctx context.Context, info engine.EventInfo) {
 	k := eventKey{info.Type, string(info.Outcome), eventStatus(ctx, info.Err), string(info.Rule), string(info.Channel)}
-	opt := o.option(k)
-	o.in.count.Add(ctx, 1, opt)
-	o.in.dur.Record(ctx, info.Duration.Seconds(), opt)
+	m := o.option(k)
+	o.in.count.Add(ctx, 1, m.add...)
+	o.in.dur.Record(ctx, info.Duration.Seconds(), m.rec...)
 }
 
 // option returns the measurement option for k, cached (at most maxCached
 // keys: channel IDs come from the host's events).
-func (o *Observer) option(k eventKey) metric.MeasurementOption {
-	if v, ok := o.m.Load(k); ok {
-		return v.(metric.MeasurementOption)
+func (o *Observer) option(k eventKey) measure {
+	o.mu.RLock()
+	opt, ok := o.m[k]
+	o.mu.RUnlock()
+	if ok {
+		return opt
 	}
 	kv := append(make([]attribute.KeyValue, 0, 6),
 		EventTypeKey.String(k.typ), OutcomeKey.String(k.outcome), StatusKey.String(k.status))
@@ -67,12 +68,12 @@ func (o *Observer) option(k eventKey) metric.MeasurementOption {
 		kv = append(kv, ChannelKey.String(k.channel))
 	}
 	kv = append(kv, o.in.account...)
-	opt := metric.WithAttributeSet(attribute.NewSet(kv...))
-	if o.n.Load() < maxCached {
-		if _, loaded := o.m.LoadOrStore(k, opt); !loaded {
-			o.n.Add(1)
-		}
+	opt = newMeasure(kv)
+	o.mu.Lock()
+	if len(o.m) < maxCached {
+		o.m[k] = opt
 	}
+	o.mu.Unlock()
 	return opt
 }
 

@@ -65,7 +65,7 @@ func (w *sender) Unwrap() channel.Sender { return w.next }
 // Send calls the wrapped Sender and records the send.
 func (w *sender) Send(ctx context.Context, m channel.Outgoing) (channel.Receipt, error) {
 	ch := string(m.Chat.Channel)
-	c := w.in.begin(ctx, "channel.Send", ChannelKey.String(ch))
+	c := w.in.begin(ctx, "channel.Send", "", ChannelKey, ch)
 	r, err := w.next.Send(c.ctx, m)
 	st := sendStatus(c.ctx, r, err)
 	w.in.end(c, st, err != nil, w.attrs.option(ch, st))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -12,7 +11,6 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // ScopeName is the instrumentation scope of the meters and tracers this
@@ -43,16 +41,15 @@ const (
 	ErrorTypeKey = attribute.Key("error.type")
 )
 
-// Options configure the wrappers. The zero value records nothing: both
-// providers default to no-op ones.
+// Options configure the wrappers. The zero value records nothing and
+// costs no allocation per call.
 type Options struct {
 	// MeterProvider creates the instruments. nil: a no-op provider. The
 	// package keeps no global state and never reads OpenTelemetry's global
 	// providers; a host that wants them passes otel.GetMeterProvider().
 	MeterProvider metric.MeterProvider
-	// TracerProvider creates the spans. nil: a no-op provider (and the
-	// same rule as MeterProvider: pass otel.GetTracerProvider() for the
-	// global one).
+	// TracerProvider creates the spans. nil: no span is started (pass
+	// otel.GetTracerProvider() for the global provider).
 	TracerProvider trace.TracerProvider
 	// Account, when not empty, is recorded as the attribute
 	// "crmbridge.account" on every measurement and span: the host's tenant
@@ -71,7 +68,7 @@ var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5,
 // instruments is one counter and one duration histogram, with their
 // tracer, shared by one wrapper.
 type instruments struct {
-	tracer  trace.Tracer
+	tracer  trace.Tracer // nil: no TracerProvider, no spans
 	count   metric.Int64Counter
 	dur     metric.Float64Histogram
 	account []attribute.KeyValue // nil or {AccountKey}
@@ -86,13 +83,12 @@ func newInstruments(o Options, countName, countUnit, countDesc, durName, durDesc
 	if mp == nil {
 		mp = metricnoop.NewMeterProvider()
 	}
-	if tp == nil {
-		tp = tracenoop.NewTracerProvider()
-	}
 	m := mp.Meter(ScopeName)
 	var in instruments
 	var err1, err2 error
-	in.tracer = tp.Tracer(ScopeName)
+	if tp != nil {
+		in.tracer = tp.Tracer(ScopeName)
+	}
 	in.count, err1 = m.Int64Counter(countName, metric.WithUnit(countUnit), metric.WithDescription(countDesc))
 	in.dur, err2 = m.Float64Histogram(durName, metric.WithUnit("s"), metric.WithDescription(durDesc),
 		metric.WithExplicitBucketBoundaries(durationBuckets...))
@@ -102,62 +98,87 @@ func newInstruments(o Options, countName, countUnit, countDesc, durName, durDesc
 	return in, errors.Join(err1, err2)
 }
 
-// attrCache keeps one measurement option per (label, status) pair, so
-// that recording allocates no attribute set after the first time. It
+// measure holds the options of one attribute set, ready to pass to Add
+// and Record without building a slice per call.
+type measure struct {
+	add []metric.AddOption
+	rec []metric.RecordOption
+}
+
+func newMeasure(kv []attribute.KeyValue) measure {
+	o := metric.WithAttributeSet(attribute.NewSet(kv...))
+	return measure{add: []metric.AddOption{o}, rec: []metric.RecordOption{o}}
+}
+
+// attrCache keeps one measure per (label, status) pair, so that recording
+// allocates no attribute set after the first time. It
 // holds at most maxCached pairs: labels come from the host's data (channel
 // IDs), and a flood of bad ones must not grow it without bound.
 type attrCache struct {
 	key     attribute.Key
 	account []attribute.KeyValue
-	n       atomic.Int64
-	m       sync.Map // [2]string -> metric.MeasurementOption
+	mu      sync.RWMutex
+	m       map[[2]string]measure
 }
 
 const maxCached = 1024
 
 func newAttrCache(key attribute.Key, account []attribute.KeyValue) *attrCache {
-	return &attrCache{key: key, account: account}
+	return &attrCache{key: key, account: account, m: map[[2]string]measure{}}
 }
 
-// option returns the measurement option for label and status.
-func (c *attrCache) option(label, status string) metric.MeasurementOption {
+// option returns the measure for label and status.
+func (c *attrCache) option(label, status string) measure {
 	k := [2]string{label, status}
-	if o, ok := c.m.Load(k); ok {
-		return o.(metric.MeasurementOption)
+	c.mu.RLock()
+	o, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return o
 	}
-	kv := append([]attribute.KeyValue{c.key.String(label), StatusKey.String(status)}, c.account...)
-	o := metric.WithAttributeSet(attribute.NewSet(kv...))
-	if c.n.Load() < maxCached {
-		if _, loaded := c.m.LoadOrStore(k, o); !loaded {
-			c.n.Add(1)
-		}
+	o = newMeasure(append([]attribute.KeyValue{c.key.String(label), StatusKey.String(status)}, c.account...))
+	c.mu.Lock()
+	if len(c.m) < maxCached {
+		c.m[k] = o
 	}
+	c.mu.Unlock()
 	return o
 }
 
 // call is one instrumented operation in progress.
 type call struct {
 	ctx   context.Context
-	span  trace.Span
+	span  trace.Span // nil without a TracerProvider
 	start time.Time
 }
 
-// begin starts a client span named name with the given attributes.
-func (in instruments) begin(ctx context.Context, name string, attrs ...attribute.KeyValue) call {
-	attrs = append(attrs, in.account...)
-	ctx, span := in.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+// begin starts a client span named prefix+name (concatenated only when
+// tracing) with the attributes key=label and the account.
+func (in instruments) begin(ctx context.Context, prefix, name string, key attribute.Key, label string) call {
+	if in.tracer == nil {
+		return call{ctx: ctx, start: time.Now()}
+	}
+	attrs := append([]attribute.KeyValue{key.String(label)}, in.account...)
+	ctx, span := in.tracer.Start(ctx, prefix+name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	return call{ctx: ctx, span: span, start: time.Now()}
 }
 
-// end records the call's count and duration with opt and closes its span
+// end records the call's count and duration with m and closes its span
 // with status. failed marks the span as an error (its description and
 // error.type are the status; the error text is not recorded, as it may
 // hold personal data such as phone numbers).
-func (in instruments) end(c call, status string, failed bool, opt metric.MeasurementOption) {
+func (in instruments) end(c call, status string, failed bool, m measure) {
 	d := time.Since(c.start).Seconds()
-	// The measurements use the caller's context (c.ctx carries the span).
-	in.count.Add(c.ctx, 1, opt)
-	in.dur.Record(c.ctx, d, opt)
+	// c.ctx carries the span, so exemplars can point at it.
+	in.count.Add(c.ctx, 1, m.add...)
+	in.dur.Record(c.ctx, d, m.rec...)
+	if c.span == nil {
+		return
+	}
+	if !c.span.IsRecording() {
+		c.span.End()
+		return
+	}
 	c.span.SetAttributes(StatusKey.String(status))
 	if failed {
 		c.span.SetAttributes(ErrorTypeKey.String(status))
