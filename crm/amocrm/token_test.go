@@ -257,3 +257,37 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+// A process that took the refresh lock and died holds it only until it
+// expires; then another process refreshes.
+func TestOAuthDeadLockHolder(t *testing.T) {
+	srv := newFake(t, amocrmtest.Options{})
+	store := amocrm.NewMemoryStore(expiredPair(srv))
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	if ok, _ := store.Lock(t.Context(), 1, "dead-process", clock(), clock().Add(time.Minute)); !ok {
+		t.Fatal("lock refused")
+	}
+	polls := 0
+	o := newOAuth(t, srv, store, func(c *amocrm.OAuthConfig) {
+		c.Now = clock
+		c.Sleep = func(ctx context.Context, d time.Duration) error {
+			mu.Lock()
+			now = now.Add(d) // waiting moves the clock
+			polls++
+			mu.Unlock()
+			return ctx.Err()
+		}
+	})
+	tok, err := o.Token(t.Context())
+	if err != nil || tok == "expired-access" {
+		t.Fatalf("Token = %q, %v; want a refreshed token once the dead holder's lock expired", tok, err)
+	}
+	if polls < 100 || polls > 125 {
+		t.Errorf("polls = %d; want about a minute of 500 ms polls", polls)
+	}
+	if got := srv.Requests()["POST /oauth2/access_token"]; got != 1 {
+		t.Errorf("refreshes = %d; want 1", got)
+	}
+}
