@@ -302,3 +302,36 @@ func TestLeaseLostMidway(t *testing.T) {
 		t.Errorf("deals = %d; want 1", n)
 	}
 }
+
+// A restart, then the redelivery of a message whose streak an employee
+// already answered: no new task (the answered streak is found in the CRM),
+// while a genuinely new message after the reply still opens one.
+func TestRestartRedeliveryAfterReply(t *testing.T) {
+	fx := newFixture(t)
+	m := fx.in(tg, "answered-client", "hi")
+	r := fx.mustIn(m)
+	fx.clock.Advance(time.Minute)
+	fx.mustOut(fx.out(r.Responsible, tg, "answered-client", "hello"))
+	restarted, err := engine.New(t.Context(), engine.Options{CRM: fx.crm, Sender: fx.sent, Config: testConfig(), Now: fx.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := restarted.ClientMessage(t.Context(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.TaskCreated || !again.Why.Has(engine.StepTaskAnswered) {
+		t.Errorf("redelivery after the reply: %+v (%v); want no task, the answered streak found", again, again.Why)
+	}
+	if open, all := openTasks(fx.crm); open != 0 || all != 1 {
+		t.Errorf("tasks: %d open of %d; want the one answered task only", open, all)
+	}
+	fx.clock.Advance(time.Minute)
+	later, err := restarted.ClientMessage(t.Context(), fx.in(tg, "answered-client", "one more question"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !later.TaskCreated {
+		t.Errorf("a new message after the reply: %+v (%v); want a new task", later, later.Why)
+	}
+}

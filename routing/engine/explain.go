@@ -82,6 +82,7 @@ const (
 	StepLinks                                // N of Of short links expanded (Text: an error, if any)
 	StepBotReply                             // a Salesbot message: streak and claim unchanged
 	StepReset                                // unread counter reset: no reply needed
+	StepTaskAnswered                         // the message was answered already (Task done): no task
 	StepWarning                              // Text: a problem that did not stop the event
 )
 
@@ -205,6 +206,8 @@ func (s Step) write(b *strings.Builder) {
 		w("sent; not an employee's reply: streak and claim unchanged")
 	case StepReset:
 		w("unread counter reset: no reply needed")
+	case StepTaskAnswered:
+		w("an unanswered streak from this message on was already answered (task " + string(s.Task) + " done): no task")
 	case StepWarning:
 		w("warning: " + s.Text)
 	default:

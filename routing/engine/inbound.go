@@ -445,13 +445,23 @@ func (p *inbound) task(ctx context.Context) error {
 	spec := tasks.Spec(settings, p.cs.cfg.Channel(), p.m.Chat, s.Started, rec.Deal, rec.Contact, rec.Responsible)
 	var t crm.Task
 	if !opened || (p.absent && !p.res.DealCreated) {
-		found, ok, err := e.findTask(ctx, spec)
+		found, answered, err := e.findTask(ctx, spec)
 		if err != nil {
 			return err
 		}
-		if ok {
+		switch {
+		case found.ID != "":
 			t = found
 			p.res.Why.add(Step{Kind: StepTaskFound, Task: t.ID})
+		case opened && answered.ID != "":
+			// A streak that began with this message or later was already
+			// answered (its task is done): this is an old message
+			// delivered again, after the engine lost its state.
+			if _, _, err := e.streaks.Close(ctx, p.m.Chat); err != nil {
+				return err
+			}
+			p.res.Why.add(Step{Kind: StepTaskAnswered, Task: answered.ID})
+			return nil
 		}
 	}
 	if t.ID == "" {
@@ -476,22 +486,28 @@ func (p *inbound) task(ctx context.Context) error {
 	return nil
 }
 
-// findTask looks in the CRM for an open task the engine made for this
-// chat: on the same deal (else contact) with the same text. Several: the
-// latest.
-func (e *Engine) findTask(ctx context.Context, spec crm.NewTask) (crm.Task, bool, error) {
-	ts, err := e.crm.ListTasks(ctx, crm.TaskFilter{Deal: spec.Deal, Contact: spec.Contact, OpenOnly: true})
+// findTask looks in the CRM for the engine's task of this chat: on the
+// same deal (else contact) with the same text. open is the latest open
+// one; answered, when no task is open, a done one whose streak began at
+// spec's start or later (its deadline is no earlier than spec's).
+func (e *Engine) findTask(ctx context.Context, spec crm.NewTask) (open, answered crm.Task, err error) {
+	ts, err := e.crm.ListTasks(ctx, crm.TaskFilter{Deal: spec.Deal, Contact: spec.Contact})
 	if err != nil {
-		return crm.Task{}, false, fmt.Errorf("engine: looking for the unanswered-message task: %w", err)
+		return crm.Task{}, crm.Task{}, fmt.Errorf("engine: looking for the unanswered-message task: %w", err)
 	}
-	var best crm.Task
+	since := spec.Deadline.Truncate(time.Second) // CRMs keep deadlines to the second
 	for _, t := range ts {
-		if t.Done || strings.TrimSpace(t.Text) != strings.TrimSpace(spec.Text) {
+		if strings.TrimSpace(t.Text) != strings.TrimSpace(spec.Text) {
 			continue
 		}
-		if best.ID == "" || crm.CompareIDs(string(t.ID), string(best.ID)) > 0 {
-			best = t
+		switch {
+		case !t.Done:
+			if open.ID == "" || crm.CompareIDs(string(t.ID), string(open.ID)) > 0 {
+				open = t
+			}
+		case !t.Deadline.Before(since):
+			answered = t
 		}
 	}
-	return best, best.ID != "", nil
+	return open, answered, nil
 }
