@@ -102,6 +102,17 @@ func TestUpdateWhileRunning(t *testing.T) {
 		t.Errorf("boris's reply to the earlier offer = %+v; want a claim", out)
 	}
 
+	// A channel added while running takes events at once.
+	added := withVera
+	added.Channels = append(slices.Clone(added.Channels), engine.ChannelConfig{ID: "vk", Kind: channel.VK, Pipeline: "10", Stage: "101"})
+	added.Roles = append(slices.Clone(added.Roles), roles.Assignment{User: vera, Channel: "vk", Role: roles.Manager, ReceivesNewClients: true})
+	if err := fx.engine.Update(added, nil); err != nil {
+		t.Fatal(err)
+	}
+	if r := fx.mustIn(fx.in("vk", "id123", "hi")); r.Responsible != vera {
+		t.Errorf("first client of the added channel went to %q; want vera", r.Responsible)
+	}
+
 	// A bad update changes nothing.
 	bad := withVera
 	bad.Channels = slices.Clone(bad.Channels)
