@@ -41,9 +41,12 @@ type cache struct {
 	items   map[string]*list.Element
 	flights map[string]*flight
 
-	now   func() time.Time
-	ttl   func(expansion) time.Duration           // how long to keep an outcome; <= 0: not kept
-	fetch func(context.Context, string) expansion // ctx carries the first caller's values, not its cancellation
+	now func() time.Time
+	// ttl says how long to keep an outcome; <= 0: not kept.
+	ttl func(expansion) time.Duration
+	// fetch expands a key; its ctx carries the first caller's values, not
+	// its cancellation.
+	fetch func(context.Context, string) expansion
 }
 
 func newCache(size int, now func() time.Time, ttl func(expansion) time.Duration, fetch func(context.Context, string) expansion) *cache {

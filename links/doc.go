@@ -61,9 +61,10 @@
 // holds.
 //
 // A failed expansion never loses or blocks the message: the short link stays
-// in Result.Text and Result.Links says for each distinct link what happened
-// (Long, Hops, the Trail of requests, or Err). A link that answers with a page of
-// its own rather than a redirect is reported with [ErrNoRedirect] and kept.
+// in Result.Text and Result.Links says for each distinct link what
+// happened (Long, Hops, the Trail of requests, or Err). A link that answers
+// with a page of its own rather than a redirect is reported with
+// [ErrNoRedirect] and kept.
 //
 // Caching: each normalised short link ([Span].URL) is fetched at most once
 // at a time however many messages and goroutines carry it (single flight),

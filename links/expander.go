@@ -44,8 +44,8 @@ const (
 // defaults: amo.sh only, 5 redirects, 5 s per link, 8 s per message, 64 KiB
 // read per response, 20 distinct links per message, 32 fetches at a time, a
 // 1024-entry cache keeping successes for 24 h and failures for 1 min, no
-// preview, no logging, and the guarded default HTTP client. Negative durations and counts are invalid unless
-// stated otherwise.
+// preview, no logging, and the guarded default HTTP client. Negative
+// durations and counts are invalid unless stated otherwise.
 //
 // Whether an Expander is used at all is the host's global setting "Expand
 // Salesbot links", which must stay OFF by default: see the package
@@ -75,9 +75,10 @@ type Options struct {
 	MaxLinksPerMessage int
 	// MaxConcurrentFetches is the most links (and Preview addresses) this
 	// Expander follows at the same time, over all calls; each followed
-	// link makes one request at a time. Further fetches wait for a slot within their PerLinkTimeout; a
-	// link that gets none fails with context.DeadlineExceeded and that
-	// outcome is not cached. 0: DefaultMaxConcurrentFetches (32).
+	// link makes one request at a time. Further fetches wait for a slot
+	// within their PerLinkTimeout; a link that gets none fails with
+	// context.DeadlineExceeded and that outcome is not cached.
+	// 0: DefaultMaxConcurrentFetches (32).
 	MaxConcurrentFetches int
 	// CacheSize is the number of short links whose outcome is remembered
 	// (LRU). 0: 1024; negative: nothing is remembered (concurrent requests
