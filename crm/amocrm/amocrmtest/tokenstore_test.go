@@ -121,6 +121,7 @@ func TestSuiteFailsOnBrokenStores(t *testing.T) {
 	}
 	for name, b := range brokenStores {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestBrokenStoreChild$", "-test.v", "-test.count=1")
 			cmd.Env = append(os.Environ(), "AMOCRMTEST_BROKEN_STORE="+name)
 			out, err := cmd.CombinedOutput()
