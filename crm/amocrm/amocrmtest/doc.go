@@ -82,8 +82,8 @@
 //     rejects a PATCH carrying status_id (#156). Contacts of pending
 //     entries are left out of contact lists and searches (Docs
 //     unsorted-api as our research notes summarise it; SDK ContactModel
-//     reads is_unsorted); GET /api/v4/contacts/{id} still returns them
-//     (UNVERIFIED). An Unsorted status_id on POST /api/v4/leads is stored
+//     reads is_unsorted); GET /api/v4/contacts/{id} still returns them,
+//     with the entry's lead under with=leads (both UNVERIFIED). An Unsorted status_id on POST /api/v4/leads is stored
 //     as given, without an entry: no source says what amoCRM does.
 //   - Tasks: completing one (is_completed true) needs result.text, else a
 //     400 validation error (Docs tasks-api closes tasks with both; the
