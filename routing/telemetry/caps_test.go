@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
 	"github.com/crmbridge/crmbridge/crm"
 	"github.com/crmbridge/crmbridge/crm/crmtest"
 )
@@ -62,4 +64,20 @@ func mustInstruments(t *testing.T) instruments {
 		t.Fatal(err)
 	}
 	return in
+}
+
+// TestInstrumentNamesValid creates every instrument on the SDK, which
+// rejects invalid names, units and bucket boundaries (WrapCRM, WrapSender
+// and NewObserver cannot report such an error, so it is checked here).
+func TestInstrumentNamesValid(t *testing.T) {
+	o := Options{MeterProvider: sdkmetric.NewMeterProvider()}
+	for _, names := range [][2]string{
+		{CRMCallsMetric, CRMDurationMetric},
+		{SendsMetric, SendDurationMetric},
+		{EventsMetric, EventDurationMetric},
+	} {
+		if _, err := newInstruments(o, names[0], "{x}", "d", names[1], "d"); err != nil {
+			t.Errorf("%v: %v", names, err)
+		}
+	}
 }
