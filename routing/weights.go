@@ -31,10 +31,11 @@ const MaxWeight = 1_000_000
 // the picks of the period, of their weight divided by the total weight of
 // the candidates at that pick; their count is how many of those picks
 // they got. Over the period since an employee last became a candidate:
-//   - while the other candidates and all weights stay the same from a
-//     fresh pool, the count stays strictly within 1 of the share at every
-//     pick (the smooth-weighted-round-robin bound), so over every W picks
-//     with weights summing to W each employee gets exactly their weight;
+//   - while the candidates and their weights stay the same from a fresh
+//     pool, the count stays strictly within 1 of the share at every pick
+//     (the smooth-weighted-round-robin bound), so with integer weights
+//     summing to W, after k·W picks each employee has exactly k times
+//     their weight;
 //   - while others join, leave, toggle or reach capacity, the count stays
 //     within 2 of the share (property-tested over random churn).
 //
