@@ -51,9 +51,10 @@ type inboundPlan struct {
 
 // decideInbound decides what a client's message does (one owner per
 // client, distribution of new and orphaned clients, returning-client
-// policy, pending offers).
-func decideInbound(cs *chanState, t *roles.Table, s inboundSnapshot) inboundPlan {
-	var p inboundPlan
+// policy, pending offers). Its steps are appended to why, the
+// explanation so far.
+func decideInbound(cs *chanState, t *roles.Table, s inboundSnapshot, why Explanation) inboundPlan {
+	p := inboundPlan{Why: why}
 	ch := cs.cfg.ID
 	switch {
 	case !s.Known:

@@ -97,7 +97,7 @@ func TestDecideInbound(t *testing.T) {
 			want{Outcome: OutcomeReturningNewDeal, Turn: dBoris, CreateDeal: true, OwnerFollows: true, Steps: []StepKind{StepReturningNewDeal, StepTurnKept}}},
 	}
 	for _, tc := range cases {
-		p := decideInbound(tc.cs, tb, tc.snap)
+		p := decideInbound(tc.cs, tb, tc.snap, Explanation{})
 		got := want{Outcome: p.Outcome, Distribute: p.Distribute, Turn: p.Turn, CreateDeal: p.CreateDeal, NewContact: p.NewContact,
 			SetOwner: p.SetOwner, OwnerFollows: p.OwnerFollows, Responsible: p.Responsible, Steps: kinds(p.Why)}
 		for _, n := range p.Notify {

@@ -112,6 +112,7 @@ func (e *Engine) ClientMessage(ctx context.Context, m channel.Message) (res Inbo
 	if seen && jr.Done {
 		return e.duplicateIn(ctx, m, jr.Outcome)
 	}
+	res.Why.Steps = make([]Step, 0, 4) // enough for a live chat's steps
 	in := &inbound{e: e, s: s, cs: cs, m: m, l: l, key: key, res: &res}
 	if seen {
 		in.snap.Prior = jr.Outcome
@@ -193,8 +194,8 @@ func (p *inbound) run(ctx context.Context) error {
 	if p.snap.Claim, p.snap.Offered, err = e.dist.ClaimState(ctx, chat); err != nil {
 		return err
 	}
-	plan := decideInbound(p.cs, p.s.table, p.snap)
-	p.res.Why.Steps = append(p.res.Why.Steps, plan.Why.Steps...)
+	plan := decideInbound(p.cs, p.s.table, p.snap, p.res.Why)
+	p.res.Why = plan.Why
 	if err := p.apply(ctx, &plan); err != nil {
 		return err
 	}
