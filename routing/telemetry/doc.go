@@ -65,10 +65,8 @@
 //
 // # Errors
 //
-// The wrappers add no errors of their own, with one exception: the
-// ListContacts method of a wrapped crm.Client whose adapter lacks
-// crm.ContactLister returns an error matching errors.ErrUnsupported, as
-// crm.AllContacts would.
+// The wrappers add no errors of their own: every error is the adapter's,
+// unchanged.
 //
 // # Testing
 //
@@ -79,7 +77,7 @@
 // go.opentelemetry.io/otel/sdk/metric.NewManualReader and
 // go.opentelemetry.io/otel/sdk/trace/tracetest.NewSpanRecorder.
 //
-// In CI the module's tests run on their own:
+// Being its own module, this package is tested from its directory:
 //
 //	cd routing/telemetry && go vet ./... && go test -race ./...
 package telemetry
