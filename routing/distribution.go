@@ -109,8 +109,11 @@ type Explanation struct {
 	// Weight is the chosen employee's weight on a weighted channel.
 	Weight int
 	// Queued is set for a client put in the waiting queue (Rule queue)
-	// and for one assigned from it: when it was queued.
+	// and for one assigned from it: when it was queued. Behind is true
+	// when the client was queued because others were already waiting
+	// (then Fallback is nil).
 	Queued time.Time
+	Behind bool
 	// Escalation is the escalation's number (1 for the first) and From
 	// the employee the client passed on from (round robin).
 	Escalation int
@@ -158,6 +161,9 @@ func (e Explanation) String() string {
 	}
 	if !e.Queued.IsZero() {
 		fmt.Fprintf(&b, "; queued at %s", e.Queued.UTC().Format(time.RFC3339))
+		if e.Behind {
+			b.WriteString(" behind the clients already waiting")
+		}
 	}
 	if e.Repeat {
 		if e.Rule == RuleRoundRobin {

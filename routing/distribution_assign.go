@@ -74,7 +74,10 @@ func (s *Features) Limited() bool { return s.capped() }
 //   - Weights: round robin follows [SmoothWeighted].
 //   - Nobody eligible: with [QueueWhenNobody] the client is queued
 //     (Rule queue; a repeat keeps its place), else offered to everyone
-//     who may write, as Distribute does.
+//     who may write, as Distribute does. With a queue, a client arriving
+//     while others wait joins the queue behind them (Rule queue without
+//     a Fallback), so that nobody overtakes: [Distributor.Drain] serves
+//     the queue oldest first.
 //   - Escalation: when enabled, the clock starts at r.At for the picked
 //     employee or the offered group ([Distributor.Escalate]).
 //
@@ -84,6 +87,17 @@ func (d *Distributor) Assign(ctx context.Context, r Request) (Decision, error) {
 		return Decision{}, err
 	}
 	queueing := r.Settings.WhenNobody == QueueWhenNobody
+	if queueing {
+		// Others waiting: the client joins the queue behind them, so the
+		// queue is served oldest first (by Drain), never overtaken.
+		head, err := d.queue.Peek(ctx, r.Chat.Channel, 1)
+		if err != nil {
+			return Decision{}, err
+		}
+		if len(head) > 0 && head[0].Chat != r.Chat {
+			return d.enqueue(ctx, &r, nil)
+		}
+	}
 	dec, err := d.assign(ctx, &r, queueing)
 	var none *NoEligibleError
 	if !errors.As(err, &none) {
@@ -95,15 +109,8 @@ func (d *Distributor) Assign(ctx context.Context, r Request) (Decision, error) {
 		}
 		return dec, err
 	}
-	if r.Settings.WhenNobody == QueueWhenNobody {
-		e, created, err := d.queue.Enqueue(ctx, r.Chat, r.At)
-		if err != nil {
-			return Decision{}, err
-		}
-		return Decision{Why: Explanation{
-			Rule: RuleQueue, Channel: r.Chat.Channel, Chat: r.Chat,
-			Skipped: none.Skipped, Fallback: none, Queued: e.Since, Repeat: !created,
-		}}, nil
+	if queueing {
+		return d.enqueue(ctx, &r, none)
 	}
 	dec, err = d.OfferToWriters(ctx, r.Roles, r.Chat)
 	if err != nil {
@@ -111,6 +118,22 @@ func (d *Distributor) Assign(ctx context.Context, r Request) (Decision, error) {
 	}
 	dec.Why.Fallback = none
 	return dec, d.watch(ctx, &r, dec)
+}
+
+// enqueue puts the client in its channel's queue; none says why (nil:
+// others were waiting).
+func (d *Distributor) enqueue(ctx context.Context, r *Request, none *NoEligibleError) (Decision, error) {
+	e, created, err := d.queue.Enqueue(ctx, r.Chat, r.At)
+	if err != nil {
+		return Decision{}, err
+	}
+	why := Explanation{Rule: RuleQueue, Channel: r.Chat.Channel, Chat: r.Chat, Fallback: none, Queued: e.Since, Repeat: !created}
+	if none != nil {
+		why.Skipped = none.Skipped
+	} else {
+		why.Behind = true
+	}
+	return Decision{Why: why}, nil
 }
 
 // watch starts the escalation clock for a decision that needs a reply.

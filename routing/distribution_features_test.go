@@ -127,8 +127,8 @@ func TestCapacityUnderRace(t *testing.T) {
 				}
 			case RuleQueue:
 				queued++
-				if d.Why.Fallback == nil || len(d.Why.Fallback.Skipped) != 5 {
-					t.Fatalf("round %d: queue decision %v; want a fallback naming the skipped", round, d.Why)
+				if !d.Why.Behind && (d.Why.Fallback == nil || len(d.Why.Fallback.Skipped) != 5) {
+					t.Fatalf("round %d: queue decision %v; want a fallback naming the skipped, or behind others", round, d.Why)
 				}
 			default:
 				t.Fatalf("round %d: unexpected decision %v", round, d)
@@ -427,5 +427,34 @@ func TestAssignMovesHoldFromIneligible(t *testing.T) {
 	}
 	if oc := openCounts(t, &st.rotation, "m1", "m2"); oc["m1"] != 0 || oc["m2"] != 1 {
 		t.Errorf("open counts %v; want the hold moved to m2", oc)
+	}
+}
+
+// TestQueueNotOvertaken: with clients waiting, a newcomer arriving when a
+// place has just freed joins the queue behind them; Drain serves the
+// oldest first.
+func TestQueueNotOvertaken(t *testing.T) {
+	var st shared
+	d := st.distributor(nil)
+	s := ChannelSettings{Channel: "wa", Features: Features{Capacity: 1, WhenNobody: QueueWhenNobody}}
+	r := func(i int, at time.Duration) Request {
+		return Request{Settings: s, Mode: RoundRobin, Roles: managers(t, 1), Chat: waChat(i), At: t0.Add(at)}
+	}
+	if dec, _ := d.Assign(t.Context(), r(0, 0)); dec.User != "m1" {
+		t.Fatalf("first client: %v", dec)
+	}
+	if dec, _ := d.Assign(t.Context(), r(1, time.Minute)); dec.Why.Rule != RuleQueue || dec.Why.Fallback == nil {
+		t.Fatalf("second client: %v; want queued, nobody eligible", dec)
+	}
+	if _, ok, _ := d.Free(t.Context(), waChat(0)); !ok {
+		t.Fatal("not held")
+	}
+	dec, err := d.Assign(t.Context(), r(2, 2*time.Minute))
+	if err != nil || dec.Why.Rule != RuleQueue || dec.Why.Fallback != nil || !dec.Why.Behind || dec.User != "" {
+		t.Fatalf("third client with one waiting: %v, %v; want queued behind, no fallback", dec, err)
+	}
+	got, err := d.Drain(t.Context(), r(0, 3*time.Minute), 10, nil)
+	if err != nil || len(got) != 1 || got[0].Why.Chat != waChat(1) {
+		t.Fatalf("Drain = %v, %v; want the older client-001", got, err)
 	}
 }
