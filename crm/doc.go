@@ -23,10 +23,10 @@
 //
 // Capabilities beyond the minimal contract are small interfaces discovered
 // by type assertion: [Noter], [ContactLister] (paging through every
-// contact, for indexes), and the batch writes [TaskBatcher], [DealBatcher],
+// contact, for indexes), [DealGetter] (one deal by ID), and the batch writes [TaskBatcher], [DealBatcher],
 // [TaskCompleter] and [ResponsibleBatcher] (partial failures reported item
 // by item in a [*BatchError]). Callers use the package helpers ([AddNote],
-// [AllContacts], [CreateTasks], [CreateDeals], [CompleteTasks],
+// [AllContacts], [GetDeal], [CreateTasks], [CreateDeals], [CompleteTasks],
 // [SetResponsibles]) which use the capability when present, fall back where
 // a fallback exists (one call per item), and otherwise return an error
 // matching errors.ErrUnsupported. Wrappers (logging, metrics, retries) should

@@ -70,3 +70,21 @@ func AllContacts(ctx context.Context, c Client, q ContactQuery) iter.Seq2[Contac
 		}
 	}
 }
+
+// DealGetter is an optional capability: reading one deal by ID, with its
+// contacts, in one request. A caller that remembers a client's deal checks
+// it with GetDeal instead of listing every deal of the contact.
+type DealGetter interface {
+	// GetDeal returns the deal. ErrNotFound: no such deal. Safe to retry.
+	GetDeal(ctx context.Context, id DealID) (Deal, error)
+}
+
+// GetDeal reads one deal through the DealGetter capability. Without it,
+// the error matches errors.ErrUnsupported: callers fall back to ListDeals
+// of the deal's contact.
+func GetDeal(ctx context.Context, c Client, id DealID) (Deal, error) {
+	if g, ok := as[DealGetter](c); ok {
+		return g.GetDeal(ctx, id)
+	}
+	return Deal{}, fmt.Errorf("crm: GetDeal: %w", errors.ErrUnsupported)
+}

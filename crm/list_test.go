@@ -55,3 +55,21 @@ func TestAllContactsUnsupported(t *testing.T) {
 		}
 	}
 }
+
+func TestGetDeal(t *testing.T) {
+	f := crmtest.NewSeeded(nil)
+	d, _, err := f.CreateDeal(t.Context(), crm.NewDeal{Pipeline: "10", Stage: "101", NewContact: &crm.NewContact{Name: "x", Phones: []string{"+79161234567"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := crm.GetDeal(t.Context(), f, d.ID)
+	if err != nil || got.ID != d.ID || len(got.Contacts) != 1 {
+		t.Errorf("GetDeal(%s) = %+v, %v; want the deal with its contact", d.ID, got, err)
+	}
+	if _, err := crm.GetDeal(t.Context(), f, "999999"); !errors.Is(err, crm.ErrNotFound) {
+		t.Errorf("GetDeal of a missing deal = %v; want crm.ErrNotFound", err)
+	}
+	if _, err := crm.GetDeal(t.Context(), crmtest.Minimal(f), d.ID); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("GetDeal without the capability = %v; want errors.ErrUnsupported", err)
+	}
+}

@@ -53,6 +53,7 @@ const (
 	MethodCreateTasks            = "CreateTasks"
 	MethodListTasks              = "ListTasks"
 	MethodListContacts           = "ListContacts"
+	MethodGetDeal                = "GetDeal"
 )
 
 // Options configure a Fake. The zero value is ready to use.
@@ -87,6 +88,7 @@ var (
 	_ crm.Noter         = (*Fake)(nil)
 	_ crm.TaskBatcher   = (*Fake)(nil)
 	_ crm.ContactLister = (*Fake)(nil)
+	_ crm.DealGetter    = (*Fake)(nil)
 )
 
 // NewFake returns an empty Fake. A nil opt means the zero Options.
@@ -609,6 +611,19 @@ func (f *Fake) ListTasks(ctx context.Context, q crm.TaskFilter) ([]crm.Task, err
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// GetDeal implements crm.DealGetter.
+func (f *Fake) GetDeal(ctx context.Context, id crm.DealID) (crm.Deal, error) {
+	if err := f.enter(ctx, MethodGetDeal); err != nil {
+		return crm.Deal{}, err
+	}
+	defer f.mu.Unlock()
+	d, ok := f.deals[id]
+	if !ok {
+		return crm.Deal{}, fmt.Errorf("crmtest: GetDeal: deal %q: %w", id, crm.ErrNotFound)
+	}
+	return cloneDeal(*d), nil
 }
 
 // ListContacts implements crm.ContactLister: contacts ordered by update
