@@ -108,4 +108,22 @@ func TestExactlyOnceOnAmoCRM(t *testing.T) {
 	if open, all := tasksOf(r.Deal); open != 1 || all != 2 {
 		t.Errorf("at the end: %d open of %d tasks; want 1 of 2", open, all)
 	}
+
+	// A new client whose lead-and-contact creation answer was lost: the
+	// redelivery finds both and creates neither again.
+	leads, contacts := len(srv.Leads()), len(srv.Contacts())
+	lost := channel.Message{ID: "n1", Chat: channel.Chat{Channel: "tg", ChatID: "amo-new"}, Direction: channel.Inbound,
+		Author: channel.Author{Kind: channel.AuthorClient}, Text: "hi", Time: now}
+	srv.LoseNextAnswers("POST /api/v4/leads/complex", 1)
+	if _, err := e.ClientMessage(ctx, lost); err == nil {
+		t.Fatal("first delivery of the new client succeeded; want the lost answer's error")
+	}
+	rn, err := e.ClientMessage(ctx, lost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(srv.Leads()) != leads+1 || len(srv.Contacts()) != contacts+1 || rn.Outcome != engine.OutcomeNewClient || rn.DealCreated {
+		t.Errorf("after the lost creation: leads %d→%d, contacts %d→%d, %v (deal created %v); want one each, found, outcome new_client",
+			leads, len(srv.Leads()), contacts, len(srv.Contacts()), rn.Outcome, rn.DealCreated)
+	}
 }
