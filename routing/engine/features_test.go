@@ -3,8 +3,11 @@ package engine_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"github.com/crmbridge/crmbridge/tasks"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,5 +180,115 @@ func TestEngineClosedDealFreesCapacity(t *testing.T) {
 	fx.mustIn(fx.in(tg, "3001", "thanks!"))
 	if fourth := fx.mustIn(fx.in(tg, "3004", "hi")); fourth.Responsible != first.Responsible {
 		t.Errorf("after %s's deal closed the next client went to %q; want %s", first.Responsible, fourth.Responsible, first.Responsible)
+	}
+}
+
+// Four Engines (host instances) sharing every store: 50 new clients at
+// once against a limit of 3 on the round-robin channel. Nobody ever holds
+// more than 3 clients in the CRM; the rest wait with their deals created,
+// and Ticks on all four instances, as deals close, assign each waiting
+// client once, oldest first.
+func TestEnginesShareCapacity(t *testing.T) {
+	fx := newFixture(t)
+	cfg := testConfig()
+	cfg.Channels[1].Features = routing.Features{Capacity: 3, WhenNobody: routing.QueueWhenNobody}
+	cfg.Channels[1].Returning = routing.NotifyResponsible
+	opt := engine.Options{CRM: fx.crm, Sender: fx.sent, Config: cfg, Now: fx.clock.Now,
+		State: &engine.MemoryState{Now: fx.clock.Now}, Claims: &routing.MemoryClaims{}, Rotation: &routing.MemoryRotation{},
+		Streaks: &tasks.MemoryStore{}, Queue: &routing.MemoryQueue{}, Escalations: &routing.MemoryEscalations{}}
+	var es [4]*engine.Engine
+	for i := range es {
+		var err error
+		if es[i], err = engine.New(t.Context(), opt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	openDeals := func() map[crm.UserID]int {
+		n := map[crm.UserID]int{}
+		for _, d := range fx.crm.Deals() {
+			if !d.Closed() && d.Responsible != "" {
+				n[d.Responsible]++
+			}
+		}
+		return n
+	}
+	const clients = 50
+	results := make([]engine.InboundResult, clients)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range clients {
+		m := fx.in(tg, fmt.Sprintf("5%03d", i), "hi")
+		m.Time = fx.clock.Now().Add(time.Duration(i) * time.Millisecond)
+		wg.Go(func() {
+			<-start
+			r, err := es[i%len(es)].ClientMessage(t.Context(), m)
+			if err != nil {
+				t.Error(err)
+			}
+			results[i] = r
+		})
+	}
+	close(start)
+	wg.Wait()
+	if n := openDeals(); n[boris] != 3 || n[vera] != 3 || len(fx.crm.Deals()) != clients {
+		t.Fatalf("open deals by responsible %v of %d deals; want 3 each for boris and vera, 50 deals", n, len(fx.crm.Deals()))
+	}
+	// close deals one by one; every instance ticks; check the cap each time
+	assigned := map[string]int{}
+	var order []string // chat IDs in assignment order; IDs grow with arrival time
+	for round := 0; len(assigned) < clients-6 && round < 200; round++ {
+		for _, d := range fx.crm.Deals() {
+			if !d.Closed() && d.Responsible != "" {
+				if err := fx.crm.CloseDeal(d.ID, crm.DealWon); err != nil {
+					t.Fatal(err)
+				}
+				// the engine learns of the close from its client's next message
+				for i, r := range results {
+					if r.Deal == d.ID {
+						m := fx.in(tg, fmt.Sprintf("5%03d", i), "thanks")
+						fx.clock.Advance(6 * time.Minute) // past the client cache
+						if _, err := es[round%len(es)].ClientMessage(t.Context(), m); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				break
+			}
+		}
+		var tw sync.WaitGroup
+		var mu sync.Mutex
+		for _, e := range es {
+			tw.Go(func() {
+				r, err := e.Tick(t.Context(), fx.clock.Now())
+				if err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				for _, h := range r.Assigned {
+					if !h.Decision.Why.Repeat {
+						assigned[h.Chat.ChatID]++
+						order = append(order, h.Chat.ChatID)
+					}
+				}
+			})
+		}
+		tw.Wait()
+		for u, n := range openDeals() {
+			if n > 3 {
+				t.Fatalf("round %d: %s holds %d open deals in the CRM; limit 3", round, u, n)
+			}
+		}
+	}
+	for c, n := range assigned {
+		if n != 1 {
+			t.Errorf("%s assigned %d times", c, n)
+		}
+	}
+	if len(assigned) != clients-6 {
+		t.Errorf("%d waiting clients assigned; want %d", len(assigned), clients-6)
+	}
+	if !slices.IsSorted(order) {
+		t.Errorf("waiting clients assigned in the order %v; want oldest first", order)
 	}
 }
