@@ -55,6 +55,7 @@ func run(b *testing.B, parallel bool, op func(i int64) error) {
 		return
 	}
 	b.SetParallelism(8) // 8 × GOMAXPROCS goroutines
+	b.ResetTimer()      // setup is not measured (b.Loop does this itself)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if err := op(n.Add(1)); err != nil {
