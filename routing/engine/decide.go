@@ -113,7 +113,9 @@ func decideInbound(cs *chanState, t *roles.Table, s inboundSnapshot, why Explana
 			p.Distribute, p.SetOwner, p.NotifyWhy = true, true, "returning client, all deals closed; no deal created"
 		}
 	}
-	if p.Distribute && s.Rec.Turn != "" {
+	// The client's reserved turn is kept, unless its employee no longer
+	// works the channel: then the distribution picks again.
+	if p.Distribute && s.Rec.Turn != "" && worksOn(t, s.Rec.Turn, ch) {
 		p.Distribute, p.Turn = false, s.Rec.Turn
 		p.Why.add(Step{Kind: StepTurnKept, User: s.Rec.Turn})
 	}

@@ -69,6 +69,8 @@ func TestDecideInbound(t *testing.T) {
 			want{Outcome: OutcomeNewClient, Distribute: true, CreateDeal: true, NewContact: true, Steps: []StepKind{StepNewClient}}},
 		{"new client whose turn an earlier delivery reserved", newDeal, inboundSnapshot{Rec: ClientRecord{Turn: dBoris}},
 			want{Outcome: OutcomeNewClient, Turn: dBoris, CreateDeal: true, NewContact: true, Steps: []StepKind{StepNewClient, StepTurnKept}}},
+		{"a reserved turn whose employee left the channel: distributed again", notify, inboundSnapshot{Rec: ClientRecord{Turn: dOlga}},
+			want{Outcome: OutcomeNewClient, Distribute: true, CreateDeal: true, NewContact: true, Steps: []StepKind{StepNewClient}}},
 		{"open deal: its responsible is notified", notify, inboundSnapshot{Known: true, Rec: open},
 			want{Outcome: OutcomeOpenDeal, Responsible: dAnna, Notify: []crm.UserID{dAnna}, Steps: []StepKind{StepOpenDeal}}},
 		{"open deal offered and unclaimed: the group is notified", notify, inboundSnapshot{Known: true, Rec: ClientRecord{Contact: "c1", Deal: "d1"}, Claim: offered, Offered: true},
