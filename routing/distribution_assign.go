@@ -300,6 +300,72 @@ func (d *Distributor) Hold(ctx context.Context, chat channel.Chat, user crm.User
 	return err
 }
 
+// ErrAtCapacity: an employee at their capacity limit tried to take one
+// more client. Matched by [*AtCapacityError].
+var ErrAtCapacity = errors.New("routing: employee at capacity")
+
+// AtCapacityError refuses a claim by an employee who holds as many open
+// clients on the channel as their limit. It matches ErrAtCapacity.
+type AtCapacityError struct {
+	Chat  channel.Chat
+	User  crm.UserID
+	Limit int
+}
+
+// Error implements the error interface.
+func (e *AtCapacityError) Error() string {
+	return fmt.Sprintf("routing: %s holds %d open clients on channel %s, the limit: chat %s stays offered", e.User, e.Limit, e.Chat.Channel, e.Chat.ChatID)
+}
+
+// Is reports whether target is ErrAtCapacity.
+func (e *AtCapacityError) Is(target error) bool { return target == ErrAtCapacity }
+
+// ClaimWithin is [Distributor.Claim] on a channel with features: when f
+// limits capacity, the claim also counts the chat as the claimer's open
+// client, and a claimer at their limit is refused with an
+// [*AtCapacityError] (the chat stays offered to the others). The count
+// comes first, in one atomic store operation keyed by the chat, so among
+// concurrent claimants the one whose count was recorded wins and the
+// others get a [*ClaimedError]; with no limit it is Claim. All claims of
+// a limited channel must go through ClaimWithin.
+func (d *Distributor) ClaimWithin(ctx context.Context, f Features, chat channel.Chat, user crm.UserID) (Decision, error) {
+	if !f.capped() {
+		return d.Claim(ctx, chat, user)
+	}
+	if err := checkChat(chat); err != nil {
+		return Decision{}, err
+	}
+	st, found, err := d.claims.Get(ctx, chat)
+	switch {
+	case err != nil:
+		return Decision{}, err
+	case !found || st.Claimed() || !st.OfferedTo(user):
+		return d.Claim(ctx, chat, user) // the store's answer: no offer, the winner, not offered
+	}
+	lim := f.limit(user)
+	turn, err := d.rotation.Pick(ctx, string(chat.Channel), chat.ChatID, []crm.UserID{user}, func(p PoolState) Choice {
+		if lim > 0 && p.Members[0].Open >= lim {
+			return Choice{Index: -1}
+		}
+		return Choice{Index: 0}
+	})
+	switch {
+	case errors.Is(err, ErrNoEligible) && ctx.Err() == nil:
+		return Decision{}, &AtCapacityError{Chat: chat, User: user, Limit: lim}
+	case err != nil:
+		return Decision{}, err
+	case turn.Repeat && turn.User != user:
+		return Decision{}, &ClaimedError{Chat: chat, Winner: turn.User}
+	}
+	dec, err := d.Claim(ctx, chat, user)
+	if err != nil && !turn.Repeat {
+		if _, _, ferr := d.rotation.Free(ctx, string(chat.Channel), chat.ChatID); ferr != nil {
+			return Decision{}, errors.Join(err, ferr)
+		}
+	}
+	return dec, err
+}
+
 // Free ends the hold of chat (its deal closed or was reassigned) and
 // returns who held it; freeing twice is harmless (ok false).
 func (d *Distributor) Free(ctx context.Context, chat channel.Chat) (holder crm.UserID, ok bool, err error) {

@@ -458,3 +458,60 @@ func TestQueueNotOvertaken(t *testing.T) {
 		t.Fatalf("Drain = %v, %v; want the older client-001", got, err)
 	}
 }
+
+// TestClaimWithinCapacity: 50 first-responder chats offered at once to
+// three managers with a limit of 3, each claimed concurrently by all
+// three on four Distributors: nobody wins more than 3, and the losers are
+// told why (claimed by another, or at capacity).
+func TestClaimWithinCapacity(t *testing.T) {
+	var st shared
+	ds := []*Distributor{st.distributor(nil), st.distributor(nil), st.distributor(nil), st.distributor(nil)}
+	f := Features{Capacity: 3}
+	s := ChannelSettings{Channel: "wa", Features: f}
+	tbl := managers(t, 3)
+	for i := range 50 {
+		if _, err := ds[0].Assign(t.Context(), Request{Settings: s, Mode: FirstResponder, Roles: tbl, Chat: waChat(i), At: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	users := []crm.UserID{"m1", "m2", "m3"}
+	wins := map[crm.UserID]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 50 {
+		for j, u := range users {
+			d := ds[(i+j)%len(ds)]
+			wg.Go(func() {
+				<-start
+				_, err := d.ClaimWithin(t.Context(), f, waChat(i), u)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					wins[u]++
+				case errors.Is(err, ErrAtCapacity), errors.Is(err, ErrAlreadyClaimed):
+				default:
+					t.Errorf("ClaimWithin: %v", err)
+				}
+			})
+		}
+	}
+	close(start)
+	wg.Wait()
+	for _, u := range users {
+		if wins[u] > 3 {
+			t.Errorf("%s won %d chats; limit 3", u, wins[u])
+		}
+	}
+	if oc := openCounts(t, &st.rotation, users...); oc["m1"] != wins["m1"] || oc["m2"] != wins["m2"] || oc["m3"] != wins["m3"] {
+		t.Errorf("open counts %v; wins %v", oc, wins)
+	}
+	if wins["m1"]+wins["m2"]+wins["m3"] != 9 {
+		t.Errorf("wins %v; want 9 in all (3 each)", wins)
+	}
+	_, err := ds[0].ClaimWithin(t.Context(), f, waChat(49), "m1")
+	if ae, ok := errors.AsType[*AtCapacityError](err); ok && (ae.Limit != 3 || ae.User != "m1") {
+		t.Errorf("AtCapacityError = %+v", ae)
+	}
+}
