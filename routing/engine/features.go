@@ -20,14 +20,15 @@ func (p *inbound) distribution() routing.Request {
 	return routing.Request{Settings: p.cs.cfg.Settings(), Mode: p.cs.mode, Roles: p.s.table, Chat: p.m.Chat, At: at}
 }
 
-// holdClaimed counts a claimed chat as its winner's open client on a
-// channel with a capacity limit.
-func (e *Engine) holdClaimed(ctx context.Context, chat channel.Chat, user crm.UserID) error {
-	cs := e.set.Load().chans[chat.Channel]
-	if cs == nil || !cs.cfg.Limited() {
-		return nil
+// claim claims an offered chat for user; on a channel with a capacity
+// limit the claim counts toward it and a claimer at the limit is refused
+// (routing.Distributor.ClaimWithin).
+func (e *Engine) claim(ctx context.Context, chat channel.Chat, user crm.UserID) (routing.Decision, error) {
+	var f routing.Features
+	if cs := e.set.Load().chans[chat.Channel]; cs != nil {
+		f = cs.cfg.Features
 	}
-	return e.dist.Hold(ctx, chat, user)
+	return e.dist.ClaimWithin(ctx, f, chat, user)
 }
 
 // syncHold keeps a channel's capacity counts in step with what a CRM read

@@ -292,3 +292,20 @@ func TestEnginesShareCapacity(t *testing.T) {
 		t.Errorf("waiting clients assigned in the order %v; want oldest first", order)
 	}
 }
+
+// A manager at capacity cannot claim another offered chat: the reply is
+// refused with an error matching routing.ErrAtCapacity, and the chat
+// stays offered to the others.
+func TestEngineClaimAtCapacityRefused(t *testing.T) {
+	fx := newFixture(t, withFeatures(wa, routing.Features{Capacity: 1}))
+	fx.mustIn(fx.in(wa, "79160000001", "hi"))
+	fx.mustIn(fx.in(wa, "79160000002", "hi")) // offered to anna and boris too
+	fx.mustOut(fx.out(anna, wa, "79160000001", "Anna here"))
+	_, err := fx.engine.EmployeeMessage(t.Context(), fx.out(anna, wa, "79160000002", "me too"))
+	if !errors.Is(err, routing.ErrAtCapacity) {
+		t.Fatalf("anna's second claim: %v; want ErrAtCapacity", err)
+	}
+	if r := fx.mustOut(fx.out(boris, wa, "79160000002", "Boris here")); r.Responsible != boris {
+		t.Errorf("boris's claim: responsible %s", r.Responsible)
+	}
+}

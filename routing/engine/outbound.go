@@ -71,7 +71,7 @@ func (e *Engine) EmployeeMessage(ctx context.Context, m EmployeeMessage) (res Ou
 	s := e.set.Load()
 	if e.log != nil || e.obs != nil {
 		start := time.Now()
-		defer func() { e.observe(ctx, ev, m.Chat, res.Outcome, res.Claim, start, err) }()
+		defer func() { e.observe(ctx, ev, m.Chat, res.Outcome, res.Claim, res.Duplicate, start, err) }()
 	}
 	switch {
 	case m.ID == "":
@@ -189,12 +189,9 @@ func (e *Engine) chatView(ctx context.Context, l Lease, cs *chanState, chat chan
 // claimByReply claims an offered chat for the author of a reply, makes
 // them responsible in the CRM, and releases the claim record.
 func (e *Engine) claimByReply(ctx context.Context, l Lease, chat channel.Chat, cr *ClientRecord, user crm.UserID) (routing.Decision, error) {
-	d, err := e.dist.Claim(ctx, chat, user)
+	d, err := e.claim(ctx, chat, user)
 	if err != nil {
 		return routing.Decision{}, err
-	}
-	if err := e.holdClaimed(ctx, chat, user); err != nil {
-		return d, err
 	}
 	cr.ClaimedBy = user
 	if err := e.makeResponsible(ctx, cr, user); err != nil {
@@ -234,7 +231,7 @@ func (e *Engine) EmployeeReplied(ctx context.Context, m channel.Message) (res Ou
 	s := e.set.Load()
 	if e.log != nil || e.obs != nil {
 		start := time.Now()
-		defer func() { e.observe(ctx, ev, m.Chat, res.Outcome, res.Claim, start, err) }()
+		defer func() { e.observe(ctx, ev, m.Chat, res.Outcome, res.Claim, res.Duplicate, start, err) }()
 	}
 	if m.ID == "" {
 		return OutboundResult{}, &EventError{Event: ev, Field: "ID", Reason: "empty: the message ID makes deliveries idempotent"}
@@ -404,7 +401,7 @@ func (e *Engine) SalesbotMessage(ctx context.Context, m SalesbotMessage) (res Ou
 	s := e.set.Load()
 	if e.log != nil || e.obs != nil {
 		start := time.Now()
-		defer func() { e.observe(ctx, ev, m.Chat, res.Outcome, nil, start, err) }()
+		defer func() { e.observe(ctx, ev, m.Chat, res.Outcome, nil, res.Duplicate, start, err) }()
 	}
 	switch {
 	case m.ID == "":
@@ -466,7 +463,7 @@ func (e *Engine) ResetUnread(ctx context.Context, r UnreadReset) (res OutboundRe
 	s := e.set.Load()
 	if e.log != nil || e.obs != nil {
 		start := time.Now()
-		defer func() { e.observe(ctx, ev, r.Chat, res.Outcome, nil, start, err) }()
+		defer func() { e.observe(ctx, ev, r.Chat, res.Outcome, nil, false, start, err) }()
 	}
 	if r.User == "" {
 		return OutboundResult{}, &EventError{Event: ev, Field: "User", Reason: "empty"}
