@@ -68,7 +68,8 @@ type Options struct {
 	// Logger receives one record per event (Debug when it succeeds, Warn
 	// when it fails) with the attributes channel, chat, event, rule,
 	// outcome, duration and, on failure, error. nil: the engine is silent.
-	// Message texts, phones and credentials are never logged.
+	// Message texts and credentials are never logged; the chat attribute
+	// is the client's chat ID, which on WhatsApp is their phone number.
 	Logger *slog.Logger
 	// Observer is told of every event, for metrics; nil: nobody.
 	Observer Observer

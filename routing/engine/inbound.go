@@ -72,7 +72,7 @@ func (e *Engine) ClientMessage(ctx context.Context, m channel.Message) (res Inbo
 	var start time.Time
 	if e.log != nil || e.obs != nil {
 		start = time.Now()
-		defer func() { e.observe(ctx, ev, m.Chat, res.Outcome, res.Distribution, start, err) }()
+		defer func() { e.observe(ctx, ev, m.Chat, res.Outcome, res.Distribution, res.Duplicate, start, err) }()
 	}
 	if m.ID == "" {
 		return InboundResult{}, &EventError{Event: ev, Field: "ID", Reason: "empty: the message ID makes deliveries idempotent"}

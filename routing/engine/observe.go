@@ -31,13 +31,15 @@ type EventInfo struct {
 	Rule routing.Rule
 	// Duration is the time the event took, CRM and store calls included.
 	Duration time.Duration
+	// Duplicate is true for a redelivery of an event already processed.
+	Duplicate bool
 	// Err is the event's error, nil on success.
 	Err error
 }
 
 // observe reports a finished event to the logger and the observer.
-func (e *Engine) observe(ctx context.Context, ev string, chat channel.Chat, o Outcome, d *routing.Decision, start time.Time, err error) {
-	info := EventInfo{Type: ev, Channel: chat.Channel, Outcome: o, Duration: time.Since(start), Err: err}
+func (e *Engine) observe(ctx context.Context, ev string, chat channel.Chat, o Outcome, d *routing.Decision, dup bool, start time.Time, err error) {
+	info := EventInfo{Type: ev, Channel: chat.Channel, Outcome: o, Duration: time.Since(start), Duplicate: dup, Err: err}
 	if d != nil {
 		info.Rule = d.Why.Rule
 	}
@@ -63,6 +65,9 @@ func (e *Engine) observe(ctx context.Context, ev string, chat channel.Chat, o Ou
 	}
 	if info.Rule != "" {
 		attrs = append(attrs, slog.String("rule", string(info.Rule)))
+	}
+	if dup {
+		attrs = append(attrs, slog.Bool("duplicate", true))
 	}
 	msg := "engine: event handled"
 	if err != nil {

@@ -209,8 +209,12 @@ func TestLoggerAndObserver(t *testing.T) {
 	if e := obs.events[2]; e.Type != "EmployeeMessage" || !errors.Is(e.Err, engine.ErrForbidden) || !strings.Contains(lines[2], `"level":"WARN"`) {
 		t.Errorf("refused event: %+v, %s; want the error observed and a warning logged", e, lines[2])
 	}
-	if e := obs.events[0]; e.Outcome != engine.OutcomeNewClient || e.Rule != routing.RuleRoundRobin || e.Duration <= 0 {
+	if e := obs.events[0]; e.Outcome != engine.OutcomeNewClient || e.Rule != routing.RuleRoundRobin || e.Duration <= 0 || e.Duplicate {
 		t.Errorf("observed %+v; want outcome, rule and duration", e)
+	}
+	fx.mustIn(m)
+	if e := obs.events[3]; !e.Duplicate || !strings.Contains(buf.String(), `"duplicate":true`) {
+		t.Errorf("redelivery observed as %+v; want Duplicate, and logged so", e)
 	}
 }
 
