@@ -74,7 +74,9 @@
 //   - Capacity ([Features.Capacity], CapacityOf): the most open
 //     clients an employee holds on the channel. A round-robin pick and the
 //     count change in one atomic store operation, so no number of
-//     simultaneous clients or host instances takes anyone past the limit.
+//     simultaneous clients or host instances takes anyone past the limit;
+//     first-responder offers skip those at the limit and a claim counts
+//     (and is refused at the limit) the same way ([Distributor.ClaimWithin]).
 //     "Open" is defined at [Distributor.Hold].
 //   - Schedules ([Schedule]): weekly shifts in a time zone, days off and
 //     leave; availability follows at the event's time, across daylight-
@@ -131,6 +133,8 @@
 //     field) or bad arguments.
 //   - [ErrStaleWatch]: an escalation's compare-and-swap lost (another
 //     instance or a redelivery escalated first).
+//   - [ErrAtCapacity] / [*AtCapacityError]: a claim by an employee at
+//     their capacity limit ([Distributor.ClaimWithin]).
 //
 // Store methods also return ctx.Err() once the context is done.
 //
