@@ -284,8 +284,8 @@ func sortSkips(ss []Skip) {
 
 // Hold counts chat as an open client of user on its channel, for the
 // capacity limit: call it when a client reaches an employee other than
-// through Assign's round-robin pick (a claim of an offered chat, an
-// owner's returning client) on a channel whose settings are
+// through Assign, Drain, Escalate or ClaimWithin (a deal handed over in
+// the CRM, an owner's returning client) on a channel whose settings are
 // [Features.Limited]. A chat held by someone else moves to user.
 //
 // "Open" means: a client whose deal is open in the CRM, counted from the
