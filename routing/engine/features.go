@@ -31,6 +31,42 @@ func (e *Engine) claim(ctx context.Context, chat channel.Chat, user crm.UserID) 
 	return e.dist.ClaimWithin(ctx, f, chat, user)
 }
 
+// ownerAway applies the channel's owner-off-shift policy to a plan that
+// leaves the client with its responsible (an open deal, a returning
+// client notified) when the responsible is away at the message's time:
+// colleagues cover (notified too; the responsible stays), or the client
+// is reassigned through the distribution. KeepOwner changes nothing.
+func (p *inbound) ownerAway(ctx context.Context, plan *inboundPlan) error {
+	owner := plan.Responsible
+	if p.cs.cfg.OwnerOffShift == routing.KeepOwner || plan.Distribute || plan.Turn != "" || owner == "" ||
+		(plan.Outcome != OutcomeOpenDeal && plan.Outcome != OutcomeReturningNotify) || p.snap.Offered {
+		return nil
+	}
+	d, err := p.e.dist.Owner(ctx, p.distribution(), owner)
+	if err != nil {
+		return err
+	}
+	switch d.Why.Rule {
+	case routing.RuleOwner:
+		return nil
+	case routing.RuleCover:
+		plan.Notify = append(plan.Notify, notifyAll(d.Offered, "covering for "+string(owner)+", who is away ("+string(d.Why.Away)+")")...)
+		plan.Why.add(Step{Kind: StepDistributed, Decision: &d})
+		return nil
+	}
+	// Reassigned: a round-robin pick is used as the client's turn; an
+	// offer is recorded already, and distributing again returns it.
+	plan.Outcome, plan.SetOwner, plan.NotifyWhy = OutcomeReassigned, true, "client reassigned: its responsible is away"
+	plan.Responsible, plan.Notify = "", nil
+	plan.Why.add(Step{Kind: StepDistributed, Decision: &d})
+	if d.User != "" {
+		plan.Turn = d.User
+	} else {
+		plan.Distribute = true
+	}
+	return nil
+}
+
 // syncHold keeps a channel's capacity counts in step with what a CRM read
 // shows: a client whose deal the engine knew open and is now closed is
 // freed; one whose open deal changed hands in the CRM is held for the new

@@ -309,3 +309,30 @@ func TestEngineClaimAtCapacityRefused(t *testing.T) {
 		t.Errorf("boris's claim: responsible %s", r.Responsible)
 	}
 }
+
+// Owner off shift on the round-robin channel: boris, responsible for an
+// open deal, is on leave when his client writes.
+func TestEngineOwnerOffShift(t *testing.T) {
+	leave := map[crm.UserID]routing.Schedule{boris: {Leave: []routing.Period{{From: "2026-11-24", To: "2026-11-30"}}}}
+	for _, c := range []struct {
+		policy      routing.OwnerPolicy
+		responsible crm.UserID
+		notify      []crm.UserID
+		outcome     engine.Outcome
+	}{
+		{routing.KeepOwner, boris, []crm.UserID{boris}, engine.OutcomeOpenDeal},
+		{routing.CoverOwner, boris, []crm.UserID{boris, vera}, engine.OutcomeOpenDeal},
+		{routing.ReassignOwner, vera, []crm.UserID{vera}, engine.OutcomeReassigned},
+	} {
+		fx := newFixture(t, withFeatures(tg, routing.Features{OwnerOffShift: c.policy, Schedules: leave}))
+		contact := fx.crm.AddContact(crm.Contact{Identities: []crm.Identity{{Kind: "telegram", Value: "7001"}}, Responsible: boris})
+		deal := fx.crm.AddDeal(crm.Deal{Pipeline: "10", Stage: "101", Responsible: boris, Contacts: []crm.ContactID{contact.ID}})
+		r := fx.mustIn(fx.in(tg, "7001", "are you there?"))
+		if r.Outcome != c.outcome || r.Responsible != c.responsible || !slices.Equal(notified(r.Notify), c.notify) {
+			t.Errorf("%v: outcome %s, responsible %s, notify %v; want %s, %s, %v", c.policy, r.Outcome, r.Responsible, notified(r.Notify), c.outcome, c.responsible, c.notify)
+		}
+		if got := fx.dealResponsible(deal.ID); got != c.responsible {
+			t.Errorf("%v: CRM responsible %s; want %s", c.policy, got, c.responsible)
+		}
+	}
+}

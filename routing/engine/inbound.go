@@ -195,6 +195,9 @@ func (p *inbound) run(ctx context.Context) error {
 		return err
 	}
 	plan := decideInbound(p.cs, p.s.table, p.snap, p.res.Why)
+	if err := p.ownerAway(ctx, &plan); err != nil {
+		return err
+	}
 	p.res.Why = plan.Why
 	if err := p.apply(ctx, &plan); err != nil {
 		return err
