@@ -1,0 +1,192 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/crmbridge/crmbridge/channel"
+	"github.com/crmbridge/crmbridge/crm"
+	"github.com/crmbridge/crmbridge/roles"
+	"github.com/crmbridge/crmbridge/routing"
+	"github.com/crmbridge/crmbridge/routing/engine"
+)
+
+// The distribution features. Each scene runs a fresh engine whose one
+// channel, Telegram (round robin), has that feature on: Boris and Vera
+// take new clients, Sam supervises.
+
+func (s *story) withFeatures(f routing.Features) error {
+	eng, err := s.newEngine(engine.Config{
+		Channels: []engine.ChannelConfig{{
+			ID: telegram, Kind: channel.Telegram, Name: "Telegram",
+			Pipeline: pipeline, Stage: firstStage, Returning: routing.NotifyResponsible,
+			Features: f,
+		}},
+		Roles: []roles.Assignment{
+			{User: boris, Channel: telegram, Role: roles.Manager, ReceivesNewClients: true},
+			{User: vera, Channel: telegram, Role: roles.Manager, ReceivesNewClients: true},
+			{User: sam, Channel: telegram, Role: roles.Supervisor},
+		},
+	})
+	s.eng = eng
+	return err
+}
+
+// tick runs the host's timer once and prints what Tick handed over.
+func (s *story) tick() error {
+	r, err := s.eng.Tick(s.ctx, s.now)
+	if err != nil {
+		return err
+	}
+	for _, h := range append(r.Escalated, r.Assigned...) {
+		s.printf("  Tick %s: %s → %s responsible. Why: %s\n", s.now.Format("15:04"), s.clientOf(h.Chat), s.name(h.Responsible), s.decision(h.Decision))
+	}
+	if len(r.Escalated)+len(r.Assigned) == 0 {
+		s.printf("  Tick %s: nothing due\n", s.now.Format("15:04"))
+	}
+	return nil
+}
+
+func (s *story) clientOf(c channel.Chat) string {
+	if n, ok := s.clients[c.ChatID]; ok {
+		return n
+	}
+	return c.ChatID
+}
+
+// newClients names and feeds one message from each client.
+func (s *story) newClients(names ...string) ([]engine.InboundResult, error) {
+	var out []engine.InboundResult
+	for _, n := range names {
+		chat := "tg-" + n
+		s.clients[chat] = n
+		r, err := s.client(telegram, chat, "Hello!")
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (s *story) capacityAndQueue() error {
+	s.section("Capacity and the waiting queue: one open client each; nobody free, clients wait")
+	if err := s.withFeatures(routing.Features{Capacity: 1, WhenNobody: routing.QueueWhenNobody}); err != nil {
+		return err
+	}
+	rs, err := s.newClients("Artem", "Bella", "Cyril")
+	if err != nil {
+		return err
+	}
+	if err := s.tick(); err != nil {
+		return err
+	}
+	s.note("Artem's deal is won in the CRM; when Artem writes again the engine reads it and frees Boris's place")
+	if err := s.crm.CloseDeal(rs[0].Deal, crm.DealWon); err != nil {
+		return err
+	}
+	s.now = s.now.Add(10 * time.Minute) // past the engine's client cache (5 minutes)
+	if _, err := s.client(telegram, "tg-Artem", "Thank you!"); err != nil {
+		return err
+	}
+	return s.tick()
+}
+
+func (s *story) shiftsAndLeave() error {
+	s.section("Shifts and leave: availability follows each employee's schedule (Moscow time)")
+	weekdays := []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday}
+	if err := s.withFeatures(routing.Features{Schedules: map[crm.UserID]routing.Schedule{
+		boris: {TimeZone: "Europe/Moscow", Shifts: []routing.Shift{{Days: weekdays, From: 9 * 60, To: 18 * 60}}},
+		vera: {TimeZone: "Europe/Moscow", Shifts: []routing.Shift{{Days: weekdays, From: 14 * 60, To: 23 * 60}},
+			Leave: []routing.Period{{From: "2026-11-25", To: "2026-11-27"}}},
+	}}); err != nil {
+		return err
+	}
+	for _, at := range []struct {
+		when   time.Time
+		client string
+	}{
+		{time.Date(2026, 11, 24, 7, 0, 0, 0, time.UTC), "Denis"},  // Tuesday 10:00 in Moscow
+		{time.Date(2026, 11, 24, 16, 0, 0, 0, time.UTC), "Elena"}, // Tuesday 19:00
+		{time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), "Fedor"}, // Wednesday 15:00, Vera on leave
+	} {
+		s.now = at.when
+		s.printf("  %s\n", s.now.In(moscow()).Format("Mon 15:04 MST"))
+		if _, err := s.newClients(at.client); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func moscow() *time.Location {
+	loc, err := time.LoadLocation("Europe/Moscow")
+	if err != nil {
+		return time.FixedZone("MSK", 3*60*60)
+	}
+	return loc
+}
+
+func (s *story) escalation() error {
+	s.section("Escalation: a client unanswered for 15 minutes passes to the next employee")
+	if err := s.withFeatures(routing.Features{Escalation: routing.Escalation{After: routing.Duration(15 * time.Minute)}}); err != nil {
+		return err
+	}
+	if _, err := s.newClients("Galina"); err != nil {
+		return err
+	}
+	s.now = s.now.Add(15 * time.Minute)
+	if err := s.tick(); err != nil {
+		return err
+	}
+	s.now = s.now.Add(15 * time.Minute)
+	return s.tick() // once per deadline: Times is 1 by default
+}
+
+func (s *story) ownerOffShift() error {
+	s.section("Owner off shift: Vera is on leave; who looks after her client Hanna")
+	leave := map[crm.UserID]routing.Schedule{vera: {Leave: []routing.Period{{From: "2026-11-25", To: "2026-11-27"}}}}
+	if err := s.withFeatures(routing.Features{Schedules: leave}); err != nil {
+		return err
+	}
+	s.clients["tg-hanna"] = "Hanna"
+	chat := channel.Chat{Channel: telegram, ChatID: "tg-hanna"}
+	// The owner policy is a decision of package routing (Distributor.Owner),
+	// shown here for each policy.
+	settings := s.eng.Config().Channels[0].Settings()
+	for _, p := range []routing.OwnerPolicy{routing.KeepOwner, routing.CoverOwner, routing.ReassignOwner} {
+		settings.OwnerOffShift = p
+		d, err := s.eng.Distributor().Owner(s.ctx, routing.Request{Settings: settings, Mode: routing.RoundRobin, Roles: s.eng.Table(), Chat: chat, At: s.now}, vera)
+		if err != nil {
+			return err
+		}
+		what := "Vera alone is notified"
+		switch {
+		case d.User != vera:
+			what = "Hanna passes to " + s.name(d.User)
+		case len(d.Offered) > 0:
+			what = "Vera stays responsible; " + s.nameList(d.Offered) + " notified to cover"
+		}
+		s.printf("  policy %s: %s. Why: %s\n", p, what, s.decision(d))
+	}
+	return nil
+}
+
+func (s *story) weightedShares() error {
+	s.section("Weighted shares: Boris weighs 2, Vera 1")
+	if err := s.withFeatures(routing.Features{Weights: map[crm.UserID]int{boris: 2, vera: 1}}); err != nil {
+		return err
+	}
+	count := map[crm.UserID]int{}
+	var order []crm.UserID
+	for i := range 9 {
+		r, err := s.eng.ClientMessage(s.ctx, s.message(telegram, fmt.Sprintf("tg-w%d", i), "Hello!"))
+		if err != nil {
+			return err
+		}
+		count[r.Responsible]++
+		order = append(order, r.Responsible)
+	}
+	s.printf("  9 new clients go to %s: Boris %d, Vera %d\n", s.nameList(order), count[boris], count[vera])
+	return nil
+}
