@@ -7,6 +7,19 @@ import (
 // queries holds every statement, with the schema filled in. Each one that
 // changes state is one statement, or one batch that PostgreSQL runs as one
 // implicit transaction; none reads a row and then writes it from Go.
+//
+// What the statements rely on, from PostgreSQL's documentation
+// (https://www.postgresql.org/docs/15/transaction-iso.html, Read
+// Committed): each statement sees the rows committed when it starts,
+// including the earlier statements of its own transaction; an UPDATE,
+// DELETE or SELECT … FOR UPDATE/SHARE meeting a row locked by another
+// transaction waits for it, then re-checks its WHERE clause on the row's
+// new version; an INSERT … ON CONFLICT waits the same way for a
+// conflicting insert. FOR UPDATE SKIP LOCKED skips locked rows instead of
+// waiting (https://www.postgresql.org/docs/15/sql-select.html, The
+// Locking Clause). pgx runs the queries of one Batch "in an implicit
+// transaction unless explicit transaction control statements are
+// executed" (pgx v5 Conn.SendBatch).
 type queries struct {
 	lock, unlock                  string
 	client, putClient             string
@@ -67,9 +80,8 @@ ON CONFLICT (account, channel, chat_id, kind, id) DO UPDATE SET done = EXCLUDED.
 	SELECT ctid FROM {s}.messages WHERE account = $1 AND first_at < $2
 	ORDER BY first_at LIMIT $3 FOR UPDATE SKIP LOCKED))`),
 
-		offer: s(`INSERT INTO {s}.claims AS c (account, channel, chat_id, offered) VALUES ($1, $2, $3, $4)
-ON CONFLICT (account, channel, chat_id) DO UPDATE SET offered = c.offered
-RETURNING offered, claimed_by, (xmax = 0)`),
+		offer: s(`INSERT INTO {s}.claims (account, channel, chat_id, offered) VALUES ($1, $2, $3, $4)
+ON CONFLICT (account, channel, chat_id) DO NOTHING`),
 		claim: s(`UPDATE {s}.claims SET claimed_by = $4
 WHERE account = $1 AND channel = $2 AND chat_id = $3 AND claimed_by IS NULL AND $4 = ANY(offered)`),
 		// widen appends the new users ($4, without duplicates) that are

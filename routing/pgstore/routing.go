@@ -29,8 +29,9 @@ func bytesToUsers(b [][]byte) []crm.UserID {
 	return u
 }
 
-// Offer implements [routing.ClaimStore]: one INSERT … ON CONFLICT that
-// keeps an existing record and returns it.
+// Offer implements [routing.ClaimStore]. It is one batch, run as one
+// transaction: an INSERT that does nothing if the chat has a record, then
+// a SELECT of the record, which sees the first offer's.
 func (a *Account) Offer(ctx context.Context, chat channel.Chat, users []crm.UserID) (routing.ClaimState, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return routing.ClaimState{}, false, err
@@ -41,24 +42,41 @@ func (a *Account) Offer(ctx context.Context, chat channel.Chat, users []crm.User
 	if len(users) == 0 {
 		return routing.ClaimState{}, false, fmt.Errorf("pgstore: %w: offer of chat %s to nobody", routing.ErrInvalid, chat)
 	}
-	group := make([]crm.UserID, 0, len(users))
-	for _, u := range users {
-		if u == "" {
-			return routing.ClaimState{}, false, fmt.Errorf("pgstore: %w: offer of chat %s to an empty user ID", routing.ErrInvalid, chat)
+	if slices.Contains(users, "") {
+		return routing.ClaimState{}, false, fmt.Errorf("pgstore: %w: offer of chat %s to an empty user ID", routing.ErrInvalid, chat)
+	}
+	group := usersToBytes(dedup(users))
+	args := []any{a.id, []byte(chat.Channel), []byte(chat.ChatID)}
+	for {
+		b := &pgx.Batch{}
+		b.Queue(a.db.q.offer, append(args, group)...)
+		b.Queue(a.db.q.getClaim, args...)
+		res := a.db.pool.SendBatch(ctx, b)
+		tag, err := res.Exec()
+		var offered [][]byte
+		var claimed []byte
+		found := true
+		if err == nil {
+			err = res.QueryRow().Scan(&offered, &claimed)
+			if errors.Is(err, pgx.ErrNoRows) {
+				found, err = false, nil
+			}
 		}
-		if !slices.Contains(group, u) {
-			group = append(group, u)
+		if cerr := res.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return routing.ClaimState{}, false, fail(ctx, "Offer "+chat.String(), err)
+		}
+		if found {
+			st := routing.ClaimState{Chat: chat, Offered: bytesToUsers(offered), ClaimedBy: crm.UserID(claimed)}
+			return st, tag.RowsAffected() == 1, nil
+		}
+		// Released between the two statements: try again.
+		if err := ctx.Err(); err != nil {
+			return routing.ClaimState{}, false, err
 		}
 	}
-	var offered [][]byte
-	var claimed []byte
-	var created bool
-	err := a.db.pool.QueryRow(ctx, a.db.q.offer, a.id, []byte(chat.Channel), []byte(chat.ChatID), usersToBytes(group)).
-		Scan(&offered, &claimed, &created)
-	if err != nil {
-		return routing.ClaimState{}, false, fail(ctx, "Offer "+chat.String(), err)
-	}
-	return routing.ClaimState{Chat: chat, Offered: bytesToUsers(offered), ClaimedBy: crm.UserID(claimed)}, created, nil
 }
 
 // Claim implements [routing.ClaimStore]. It is one batch, run by
