@@ -95,7 +95,10 @@
 // tests run every rule against crmtest.Fake and channeltest.Recorder,
 // including lost answers (the CRM did the work, the call failed),
 // redeliveries in any order, a restart over fresh state, and settings
-// updated while events run under the race detector. TestCRMCallsPerEvent
-// prints the CRM calls each kind of event costs. Package enginetest has
-// the conformance suite of [State].
+// updated while events run under the race detector; the same guarantees
+// are checked on the amoCRM adapter against its fake server, and a soak
+// test delivers new clients' messages in random order with creates failing
+// before or after the CRM's work and restarts (CRMBRIDGE_LONG=1 runs it
+// longer). TestCRMCallsPerEvent prints the CRM calls each kind of event
+// costs. Package enginetest has the conformance suite of [State].
 package engine
