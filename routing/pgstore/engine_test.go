@@ -1,6 +1,8 @@
 package pgstore_test
 
 import (
+	"context"
+	"fmt"
 	"strconv"
 	"sync"
 	"testing"
@@ -103,5 +105,44 @@ func TestMessageRetention(t *testing.T) {
 	// A statement later is more than a microsecond later.
 	if _, found, err := s.Message(t.Context(), k); err != nil || found {
 		t.Errorf("Message of a record older than Retention = %v, %v; want not found", found, err)
+	}
+}
+
+// TestPurgeDoesNotBlockEvents: a journal row an event is writing (locked
+// by its open transaction) is skipped by Purge, which neither waits for
+// it nor deletes it.
+func TestPurgeDoesNotBlockEvents(t *testing.T) {
+	s := fresh(t)("acme")
+	ctx := t.Context()
+	chat := channel.Chat{Channel: "wa", ChatID: "1"}
+	l, err := s.Lock(ctx, chat, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := s.PutMessage(ctx, l, engineKey(chat, fmt.Sprint("m", i)), doneRecord()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx, err := testPool(t).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM crmbridge_test.messages WHERE account = $1 AND id = $2 FOR UPDATE`,
+		[]byte(s.ID()), []byte("m1")); err != nil {
+		t.Fatal(err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	n, err := s.Purge(pctx, time.Now().Add(time.Hour), 10)
+	if err != nil || n != 2 {
+		t.Errorf("Purge beside a row being written = %d, %v; want the 2 other rows, without waiting", n, err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, _ := s.Message(ctx, engineKey(chat, "m1")); !found {
+		t.Errorf("the row being written must survive the Purge")
 	}
 }
