@@ -2,7 +2,6 @@ package amocrm
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -195,185 +194,11 @@ func (c *Client) getLead(ctx context.Context, op string, id int) (leadIn, error)
 // (GET, crm.ErrNotFound when absent) and returned. A NewContact without
 // Responsible gets the deal's. Never retried after a 5xx or a timeout.
 func (c *Client) CreateDeal(ctx context.Context, d crm.NewDeal) (crm.Deal, crm.Contact, error) {
-	const op = "CreateDeal"
-	if err := ctx.Err(); err != nil {
-		return crm.Deal{}, crm.Contact{}, canceled(op, err)
-	}
-	var fes []crm.FieldError
-	if (d.Contact == "") == (d.NewContact == nil) {
-		fes = append(fes, crm.FieldError{Path: "Contact", Code: "OneOf", Detail: "exactly one of Contact and NewContact must be set"})
-	}
-	if d.Pipeline == "" {
-		fes = append(fes, crm.FieldError{Path: "Pipeline", Code: "Required"})
-	}
-	if d.Stage == "" {
-		fes = append(fes, crm.FieldError{Path: "Stage", Code: "Required"})
-	}
-	var nc crm.NewContact
-	var ncResp int
-	if d.NewContact != nil {
-		nc = *d.NewContact
-		if nc.Responsible == "" {
-			nc.Responsible = d.Responsible
-		}
-		nfes, r, ok := checkNewContact(nc, "NewContact.")
-		if !ok {
-			return crm.Deal{}, crm.Contact{}, notFoundID(op, "user", string(nc.Responsible))
-		}
-		fes, ncResp = append(fes, nfes...), r
-	}
-	if len(fes) > 0 {
-		return crm.Deal{}, crm.Contact{}, invalidInput(op, fes...)
-	}
-	pid, ok1 := parseID(string(d.Pipeline))
-	sid, ok2 := parseID(string(d.Stage))
-	if !ok1 || !ok2 {
-		return crm.Deal{}, crm.Contact{}, notFoundID(op, "pipeline/stage", string(d.Pipeline)+"/"+string(d.Stage))
-	}
-	resp := 0
-	if d.Responsible != "" {
-		var ok bool
-		if resp, ok = parseID(string(d.Responsible)); !ok {
-			return crm.Deal{}, crm.Contact{}, notFoundID(op, "user", string(d.Responsible))
-		}
-	}
-	existing := 0
-	if d.Contact != "" {
-		var ok bool
-		if existing, ok = parseID(string(d.Contact)); !ok {
-			return crm.Deal{}, crm.Contact{}, notFoundID(op, "contact", string(d.Contact))
-		}
-	}
-	kind, err := c.stageKind(ctx, op, d.Pipeline, d.Stage)
+	out, err := c.createDeals(ctx, "CreateDeal", []crm.NewDeal{d})
 	if err != nil {
 		return crm.Deal{}, crm.Contact{}, err
 	}
-	var contact crm.Contact
-	if existing != 0 {
-		// A contact a search just returned is not read again.
-		if r, ok := c.recent.contact(existing); ok {
-			contact = r.c
-		} else {
-			in, err := c.getContact(ctx, op, existing, "")
-			if err != nil {
-				return crm.Deal{}, crm.Contact{}, err
-			}
-			contact = c.toContact(in)
-		}
-	}
-	deal := crm.Deal{Name: d.Name, Pipeline: d.Pipeline, Stage: d.Stage, Responsible: d.Responsible, UpdatedAt: c.now().UTC()}
-	switch kind {
-	case crm.StageWon:
-		deal.Status = crm.DealWon
-	case crm.StageLost:
-		deal.Status = crm.DealLost
-	}
-
-	var leadID, contactID int
-	switch {
-	case kind == crm.StageUnsorted:
-		phones, ids := nc.Phones, nc.Identities
-		if existing != 0 {
-			phones, ids = contact.Phones, contact.Identities
-		}
-		leadID, contactID, err = c.createUnsorted(ctx, op, d, pid, resp, existing, nc, ncResp, phones, ids)
-	case existing == 0:
-		leadID, contactID, err = c.createComplex(ctx, op, d, pid, sid, resp, nc, ncResp)
-	default:
-		leadID, err = c.createLead(ctx, op, d, pid, sid, resp, existing)
-		contactID = existing
-	}
-	if err != nil {
-		return crm.Deal{}, crm.Contact{}, asNotFound(err)
-	}
-	deal.ID = crm.DealID(idStr(leadID))
-	c.recent.addLead(contactID, leadID)
-	if existing == 0 {
-		contact = newContactResult(contactID, nc, c)
-	}
-	if contact.ID != "" {
-		deal.Contacts = []crm.ContactID{contact.ID}
-	}
-	return deal, contact, nil
-}
-
-func (c *Client) createLead(ctx context.Context, op string, d crm.NewDeal, pid, sid, resp, contact int) (int, error) {
-	l := leadOut{Name: d.Name, PipelineID: pid, StatusID: sid, ResponsibleUserID: resp, RequestID: "0"}
-	l.Embedded = &struct {
-		Contacts []any `json:"contacts,omitempty"`
-	}{Contacts: []any{idRef{ID: contact, IsMain: true}}}
-	var out embedded[created]
-	if _, err := c.do(ctx, request{op: op, method: http.MethodPost, path: "/api/v4/leads", body: []leadOut{l}}, &out); err != nil {
-		return 0, err
-	}
-	items := out.Embedded["leads"]
-	if len(items) != 1 || items[0].ID == 0 {
-		return 0, &Error{Op: op, Method: http.MethodPost, Path: "/api/v4/leads", Detail: "response lacks the created lead", Err: crm.ErrUnavailable}
-	}
-	return items[0].ID, nil
-}
-
-func (c *Client) createComplex(ctx context.Context, op string, d crm.NewDeal, pid, sid, resp int, nc crm.NewContact, ncResp int) (int, int, error) {
-	l := leadOut{Name: d.Name, PipelineID: pid, StatusID: sid, ResponsibleUserID: resp, RequestID: "0"}
-	l.Embedded = &struct {
-		Contacts []any `json:"contacts,omitempty"`
-	}{Contacts: []any{c.contactOut(nc, ncResp)}}
-	var out []struct {
-		ID        int  `json:"id"`
-		ContactID *int `json:"contact_id"`
-	}
-	const path = "/api/v4/leads/complex"
-	if _, err := c.do(ctx, request{op: op, method: http.MethodPost, path: path, body: []leadOut{l}}, &out); err != nil {
-		return 0, 0, err
-	}
-	if len(out) != 1 || out[0].ID == 0 || out[0].ContactID == nil {
-		return 0, 0, &Error{Op: op, Method: http.MethodPost, Path: path, Detail: "response lacks the created lead or contact", Err: crm.ErrUnavailable}
-	}
-	return out[0].ID, *out[0].ContactID, nil
-}
-
-func (c *Client) createUnsorted(ctx context.Context, op string, d crm.NewDeal, pid, resp, existing int, nc crm.NewContact, ncResp int, phones []string, ids []crm.Identity) (int, int, error) {
-	now := c.now().Unix()
-	var ct any = idRef{ID: existing}
-	if existing == 0 {
-		ct = c.contactOut(nc, ncResp)
-	}
-	body := []map[string]any{{
-		"source_uid":  c.newSourceUID(c.unsortedKeys(phones, ids)),
-		"source_name": c.source,
-		"pipeline_id": pid,
-		"created_at":  now,
-		"request_id":  "0",
-		"metadata": map[string]any{
-			"form_id": c.source, "form_name": c.source, "form_page": c.source,
-			"form_sent_at": now, "ip": "127.0.0.1",
-		},
-		"_embedded": map[string]any{
-			"leads":    []leadOut{{Name: d.Name, ResponsibleUserID: resp}},
-			"contacts": []any{ct},
-		},
-	}}
-	var out struct {
-		Embedded struct {
-			Unsorted []struct {
-				UID      string `json:"uid"`
-				Embedded struct {
-					Leads    []idRef `json:"leads"`
-					Contacts []idRef `json:"contacts"`
-				} `json:"_embedded"`
-			} `json:"unsorted"`
-		} `json:"_embedded"`
-	}
-	const path = "/api/v4/leads/unsorted/forms"
-	if _, err := c.do(ctx, request{op: op, method: http.MethodPost, path: path, body: body}, &out); err != nil {
-		return 0, 0, err
-	}
-	u := out.Embedded.Unsorted
-	if len(u) != 1 || len(u[0].Embedded.Leads) != 1 || len(u[0].Embedded.Contacts) != 1 {
-		return 0, 0, &Error{Op: op, Method: http.MethodPost, Path: path, Detail: "response lacks the created lead or contact", Err: crm.ErrUnavailable}
-	}
-	c.recent.putUID(u[0].Embedded.Leads[0].ID, u[0].UID)
-	return u[0].Embedded.Leads[0].ID, u[0].Embedded.Contacts[0].ID, nil
+	return out[0].Deal, out[0].Contact, nil
 }
 
 // stageKind finds the stage in the cached pipelines, refreshing the cache
@@ -491,50 +316,11 @@ func (c *Client) ListDeals(ctx context.Context, contact crm.ContactID) ([]crm.De
 
 // leadsOf reads the leads ids that belong to contact, in ID order.
 func (c *Client) leadsOf(ctx context.Context, op string, contact int, ids []int) ([]leadIn, error) {
+	got, err := c.leadsByID(ctx, op, ids)
+	if err != nil {
+		return nil, err
+	}
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
-	if len(ids) == 0 {
-		return []leadIn{}, nil
-	}
-	got := map[int]leadIn{}
-	if len(ids) > 1 {
-		on, err := c.apiFilter(ctx, op)
-		if err != nil {
-			return nil, err
-		}
-		for start := 0; on && start < len(ids); start += writeBatch {
-			chunk := ids[start:min(start+writeBatch, len(ids))]
-			q := url.Values{"with": {"contacts"}}
-			for _, id := range chunk {
-				q.Add("filter[id][]", strconv.Itoa(id))
-			}
-			// One page: a filtered answer holds at most len(chunk) leads;
-			// more means the filter was ignored after all.
-			q.Set("page", "1")
-			q.Set("limit", strconv.Itoa(pageLimit))
-			var resp embedded[leadIn]
-			if _, err := c.do(ctx, request{op: op, method: http.MethodGet, path: "/api/v4/leads", query: q, safe: true}, &resp); err != nil {
-				return nil, err
-			}
-			for _, l := range resp.Embedded["leads"] {
-				if slices.Contains(chunk, l.ID) {
-					got[l.ID] = l
-				}
-			}
-		}
-	}
-	for _, id := range ids {
-		if _, ok := got[id]; ok {
-			continue
-		}
-		l, err := c.getLead(ctx, op, id)
-		if errors.Is(err, crm.ErrNotFound) {
-			continue // deleted since
-		}
-		if err != nil {
-			return nil, err
-		}
-		got[id] = l
-	}
 	out := make([]leadIn, 0, len(got))
 	for _, id := range ids {
 		l, ok := got[id]
@@ -694,18 +480,26 @@ func (c *Client) CreateTask(ctx context.Context, t crm.NewTask) (crm.Task, error
 	return ts[0], nil
 }
 
-// CreateTasks implements crm.TaskBatcher: up to 50 tasks per request, in
-// the order of ts. Everything is validated before the first request; on a
-// failure midway the tasks created so far are returned with the error.
+// CreateTasks implements crm.TaskBatcher: up to 50 tasks per request
+// (POST /api/v4/tasks), results in the order of ts. An item refused (by
+// the adapter's checks, or by amoCRM's validation, which names it by
+// request_id) gets its own error in a *crm.BatchError, the other items of
+// its request crm.ErrNotApplied; after a request fails as a whole (429
+// after retries, 5xx, a lost answer) the later requests are not sent.
+// Never retried after a 5xx or a timeout.
 func (c *Client) CreateTasks(ctx context.Context, ts []crm.NewTask) ([]crm.Task, error) {
 	return c.createTasks(ctx, "CreateTasks", ts)
 }
 
 func (c *Client) createTasks(ctx context.Context, op string, ts []crm.NewTask) ([]crm.Task, error) {
+	const path = "/api/v4/tasks"
+	out := make([]crm.Task, len(ts))
 	if err := ctx.Err(); err != nil {
-		return nil, canceled(op, err)
+		return out, canceled(op, err)
 	}
+	items := make([]error, len(ts))
 	bodies := make([]taskOut, len(ts))
+	var live []int
 	for i, t := range ts {
 		item := ""
 		if op == "CreateTasks" {
@@ -713,33 +507,39 @@ func (c *Client) createTasks(ctx context.Context, op string, ts []crm.NewTask) (
 		}
 		b, err := c.taskOut(op, t, item, i)
 		if err != nil {
-			return nil, err
+			items[i] = err
+			continue
 		}
 		bodies[i] = b
+		live = append(live, i)
 	}
-	out := make([]crm.Task, 0, len(ts))
-	for start := 0; start < len(bodies); start += writeBatch {
-		chunk := bodies[start:min(start+writeBatch, len(bodies))]
+	stop := false
+	chunks(op, live, items, &stop, func(part []int) bool {
+		body := make([]taskOut, 0, len(part))
+		for _, i := range part {
+			body = append(body, bodies[i])
+		}
 		var resp embedded[created]
-		if _, err := c.do(ctx, request{op: op, method: http.MethodPost, path: "/api/v4/tasks", body: chunk}, &resp); err != nil {
-			return out, asNotFound(err)
+		if _, err := c.do(ctx, request{op: op, method: http.MethodPost, path: path, body: body}, &resp); err != nil {
+			return spread(op, err, part, items)
 		}
 		ids := map[string]int{}
 		for _, it := range resp.Embedded["tasks"] {
 			ids[it.RequestID] = it.ID
 		}
-		for _, b := range chunk {
-			id := ids[b.RequestID]
+		for _, i := range part {
+			id := ids[bodies[i].RequestID]
 			if id == 0 {
-				return out, &Error{Op: op, Method: http.MethodPost, Path: "/api/v4/tasks", Detail: "response lacks a created task", Err: crm.ErrUnavailable}
+				items[i] = lacks(op, path, "task")
+				continue
 			}
-			i, _ := strconv.Atoi(b.RequestID)
 			t := ts[i]
-			out = append(out, crm.Task{ID: crm.TaskID(idStr(id)), Deal: t.Deal, Contact: t.Contact, Responsible: t.Responsible,
-				Text: t.Text, Deadline: unix(b.CompleteTill)})
+			out[i] = crm.Task{ID: crm.TaskID(idStr(id)), Deal: t.Deal, Contact: t.Contact, Responsible: t.Responsible,
+				Text: t.Text, Deadline: unix(bodies[i].CompleteTill)}
 		}
-	}
-	return out, nil
+		return true
+	})
+	return out, batchError(op, items)
 }
 
 // CompleteTask marks a task done: PATCH /api/v4/tasks/{id} with

@@ -564,12 +564,13 @@ func TestCreateTasksBatches(t *testing.T) {
 			t.Errorf("task %d: returned %q stored %q, want %q", i, tk.Text, s.Text, ts[i].Text)
 		}
 	}
+	// An invalid item is refused alone, before any request: the others
+	// are written (see TestCreateTasksPartialFailures).
 	ts[70].Text = ""
-	srv.ResetCounts()
 	_, err = c.CreateTasks(t.Context(), ts)
 	var inv *crm.InvalidError
-	if !errors.As(err, &inv) || inv.Fields[0].Path != "[70].Text" || srv.TotalRequests() != 0 {
-		t.Errorf("invalid item: err %v, requests %v; want [70].Text before any request", err, srv.Requests())
+	if !errors.As(err, &inv) || inv.Fields[0].Path != "[70].Text" {
+		t.Errorf("invalid item: err %v; want [70].Text", err)
 	}
 }
 

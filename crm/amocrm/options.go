@@ -161,10 +161,14 @@ func (c *Client) Format(f fmt.State, verb rune) {
 }
 
 var (
-	_ crm.Client        = (*Client)(nil)
-	_ crm.Noter         = (*Client)(nil)
-	_ crm.TaskBatcher   = (*Client)(nil)
-	_ crm.ContactLister = (*Client)(nil)
+	_ crm.Client             = (*Client)(nil)
+	_ crm.Noter              = (*Client)(nil)
+	_ crm.TaskBatcher        = (*Client)(nil)
+	_ crm.ContactLister      = (*Client)(nil)
+	_ crm.DealGetter         = (*Client)(nil)
+	_ crm.DealBatcher        = (*Client)(nil)
+	_ crm.TaskCompleter      = (*Client)(nil)
+	_ crm.ResponsibleBatcher = (*Client)(nil)
 )
 
 // New validates opt and returns a Client. Errors are *OptionError naming

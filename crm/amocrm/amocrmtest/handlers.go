@@ -37,6 +37,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v4/leads", s.handleListLeads)
 	m.HandleFunc("GET /api/v4/leads/{id}", s.handleGetLead)
 	m.HandleFunc("POST /api/v4/leads", s.handleCreateLeads)
+	m.HandleFunc("PATCH /api/v4/leads", s.handlePatchLeads)
 	m.HandleFunc("PATCH /api/v4/leads/{id}", s.handlePatchLead)
 	m.HandleFunc("POST /api/v4/leads/complex", s.handleComplex)
 	m.HandleFunc("POST /api/v4/leads/unsorted/forms", s.handleUnsortedForms)
@@ -45,6 +46,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v4/tasks", s.handleListTasks)
 	m.HandleFunc("GET /api/v4/tasks/{id}", s.handleGetTask)
 	m.HandleFunc("POST /api/v4/tasks", s.handleCreateTasks)
+	m.HandleFunc("PATCH /api/v4/tasks", s.handlePatchTasks)
 	m.HandleFunc("PATCH /api/v4/tasks/{id}", s.handlePatchTask)
 
 	m.HandleFunc("POST /api/v4/leads/{id}/notes", s.handleNotes("leads"))
@@ -1059,6 +1061,53 @@ func (s *Server) handleCreateLeads(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"_links": s.href("/api/v4/leads"), "_embedded": map[string]any{"leads": out}})
 }
 
+// checkLeadPatch validates a change of l; s.mu held. It returns where
+// the lead goes.
+func (s *Server) checkLeadPatch(l *lead, in leadIn, rid string) (pid, sid int, errs []vErr) {
+	p, _ := s.pipeline(l.pipeline)
+	cur, _ := statusOf(p, l.status)
+	pid, sid = l.pipeline, l.status
+	if in.StatusID != nil || in.PipelineID != nil {
+		if cur.Type == 1 && in.StatusID != nil {
+			errs = append(errs, vErr{rid, "NotSupportedChoice", "status_id", "The value you selected is not a valid choice."})
+		} else {
+			pin := in
+			if pin.PipelineID == nil {
+				pin.PipelineID = &l.pipeline
+			}
+			var e []vErr
+			pid, sid, e = s.placeLead(pin, rid, false, false)
+			errs = append(errs, e...)
+		}
+	}
+	if in.ResponsibleUserID != nil && !s.userExists(*in.ResponsibleUserID) {
+		errs = append(errs, vErr{rid, "NotSupportedChoice", "responsible_user_id", "The value you selected is not a valid choice."})
+	}
+	return pid, sid, errs
+}
+
+// applyLeadPatch applies a checked change; s.mu held.
+func (s *Server) applyLeadPatch(l *lead, in leadIn, pid, sid int) {
+	if in.Name != nil {
+		l.name = *in.Name
+	}
+	if in.Price != nil {
+		l.price = *in.Price
+	}
+	if in.ResponsibleUserID != nil {
+		l.responsible = *in.ResponsibleUserID
+	}
+	now := s.now().Unix()
+	if sid != l.status || pid != l.pipeline {
+		l.pipeline, l.status = pid, sid
+		l.closedAt = 0
+		if sid == WonStatusID || sid == LostStatusID {
+			l.closedAt = now
+		}
+	}
+	l.updatedAt = now
+}
+
 func (s *Server) handlePatchLead(w http.ResponseWriter, r *http.Request) {
 	id, _ := pathID(r)
 	in, ok := decodeObject[leadIn](w, r)
@@ -1072,49 +1121,54 @@ func (s *Server) handlePatchLead(w http.ResponseWriter, r *http.Request) {
 		notFound(w, "Lead not found")
 		return
 	}
-	var errs []vErr
-	p, _ := s.pipeline(l.pipeline)
-	cur, _ := statusOf(p, l.status)
-	newPID, newSID := l.pipeline, l.status
-	if in.StatusID != nil || in.PipelineID != nil {
-		if cur.Type == 1 && in.StatusID != nil {
-			errs = append(errs, vErr{"0", "NotSupportedChoice", "status_id", "The value you selected is not a valid choice."})
-		} else {
-			pin := in
-			if pin.PipelineID == nil {
-				pin.PipelineID = &l.pipeline
-			}
-			var e []vErr
-			newPID, newSID, e = s.placeLead(pin, "0", false, false)
-			errs = append(errs, e...)
-		}
+	pid, sid, errs := s.checkLeadPatch(l, in, "0")
+	if len(errs) > 0 {
+		writeValidation(w, errs)
+		return
 	}
-	if in.ResponsibleUserID != nil && !s.userExists(*in.ResponsibleUserID) {
-		errs = append(errs, vErr{"0", "NotSupportedChoice", "responsible_user_id", "The value you selected is not a valid choice."})
+	s.applyLeadPatch(l, in, pid, sid)
+	writeJSON(w, http.StatusOK, map[string]any{"id": l.id, "updated_at": l.updatedAt, "_links": s.href("/api/v4/leads/" + strconv.Itoa(l.id))})
+}
+
+// handlePatchLeads is PATCH /api/v4/leads: an array of changes, each
+// with the lead's id (Docs leads-api, batch edit; SDK BaseEntity::update
+// sends a collection there), answered with _embedded.leads [{id,
+// updated_at, request_id}] (SDK processModelAction reads id and
+// updated_at). A request with an invalid item is refused whole, as every
+// write of the fake is (see the package doc); an unknown id is a
+// validation error on "id" (UNVERIFIED: no recorded answer).
+func (s *Server) handlePatchLeads(w http.ResponseWriter, r *http.Request) {
+	items, ok := decodeArray[leadIn](w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	type plan struct{ pid, sid int }
+	plans := make([]plan, len(items))
+	var errs []vErr
+	for i, in := range items {
+		rid := reqID(in.RequestID, i)
+		l, found := s.leads[in.ID]
+		if !found {
+			errs = append(errs, vErr{rid, "NotFound", "id", "Lead not found"})
+			continue
+		}
+		pid, sid, e := s.checkLeadPatch(l, in, rid)
+		plans[i] = plan{pid, sid}
+		errs = append(errs, e...)
 	}
 	if len(errs) > 0 {
 		writeValidation(w, errs)
 		return
 	}
-	if in.Name != nil {
-		l.name = *in.Name
+	var out []map[string]any
+	for i, in := range items {
+		l := s.leads[in.ID]
+		s.applyLeadPatch(l, in, plans[i].pid, plans[i].sid)
+		out = append(out, map[string]any{"id": l.id, "updated_at": l.updatedAt, "request_id": reqID(in.RequestID, i)})
 	}
-	if in.Price != nil {
-		l.price = *in.Price
-	}
-	if in.ResponsibleUserID != nil {
-		l.responsible = *in.ResponsibleUserID
-	}
-	now := s.now().Unix()
-	if newSID != l.status || newPID != l.pipeline {
-		l.pipeline, l.status = newPID, newSID
-		l.closedAt = 0
-		if newSID == WonStatusID || newSID == LostStatusID {
-			l.closedAt = now
-		}
-	}
-	l.updatedAt = now
-	writeJSON(w, http.StatusOK, map[string]any{"id": l.id, "updated_at": l.updatedAt, "_links": s.href("/api/v4/leads/" + strconv.Itoa(l.id))})
+	writeJSON(w, http.StatusOK, map[string]any{"_links": s.href("/api/v4/leads"), "_embedded": map[string]any{"leads": out}})
 }
 
 func (s *Server) handleComplex(w http.ResponseWriter, r *http.Request) {
@@ -1552,22 +1606,11 @@ func (s *Server) handleCreateTasks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"_links": s.href("/api/v4/tasks"), "_embedded": map[string]any{"tasks": out}})
 }
 
-func (s *Server) handlePatchTask(w http.ResponseWriter, r *http.Request) {
-	id, _ := pathID(r)
-	in, ok := decodeObject[taskIn](w, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, found := s.tasks[id]
-	if !found {
-		notFound(w, "Task not found")
-		return
-	}
+// checkTaskPatch validates a change of a task; s.mu held.
+func (s *Server) checkTaskPatch(in taskIn, rid string) []vErr {
+	var errs []vErr
 	if in.ResponsibleUserID != nil && !s.userExists(*in.ResponsibleUserID) {
-		writeValidation(w, []vErr{{"0", "NotSupportedChoice", "responsible_user_id", "The value you selected is not a valid choice."}})
-		return
+		errs = append(errs, vErr{rid, "NotSupportedChoice", "responsible_user_id", "The value you selected is not a valid choice."})
 	}
 	// Completing needs a result: the tasks API documentation
 	// (amocrm.ru/developers/content/crm_platform/tasks-api) closes a task
@@ -1575,9 +1618,13 @@ func (s *Server) handlePatchTask(w http.ResponseWriter, r *http.Request) {
 	// tools take the result as required. The exact refusal (status, code)
 	// when result is missing is not recorded anywhere: unverified.
 	if in.IsCompleted != nil && *in.IsCompleted && (in.Result == nil || strings.TrimSpace(in.Result.Text) == "") {
-		writeValidation(w, []vErr{{"0", "NotBlank", "result.text", "This value should not be blank."}})
-		return
+		errs = append(errs, vErr{rid, "NotBlank", "result.text", "This value should not be blank."})
 	}
+	return errs
+}
+
+// applyTaskPatch applies a checked change; s.mu held.
+func (s *Server) applyTaskPatch(t *task, in taskIn) {
 	if in.Text != nil {
 		t.Text = *in.Text
 	}
@@ -1594,7 +1641,64 @@ func (s *Server) handlePatchTask(w http.ResponseWriter, r *http.Request) {
 		t.Result = in.Result.Text
 	}
 	t.updatedAt = s.now().Unix()
+}
+
+func (s *Server) handlePatchTask(w http.ResponseWriter, r *http.Request) {
+	id, _ := pathID(r)
+	in, ok := decodeObject[taskIn](w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, found := s.tasks[id]
+	if !found {
+		notFound(w, "Task not found")
+		return
+	}
+	if errs := s.checkTaskPatch(in, "0"); len(errs) > 0 {
+		writeValidation(w, errs)
+		return
+	}
+	s.applyTaskPatch(t, in)
 	writeJSON(w, http.StatusOK, map[string]any{"id": t.ID, "updated_at": t.updatedAt, "_links": s.href("/api/v4/tasks/" + strconv.Itoa(t.ID))})
+}
+
+// handlePatchTasks is PATCH /api/v4/tasks: an array of changes, each
+// with the task's id — completing tasks with is_completed and result
+// (Docs tasks-api, batch edit; SDK Tasks::update sends TaskModel::toApi
+// items there) — answered with _embedded.tasks [{id, updated_at,
+// request_id}] (Kommo edit-tasks reference; SDK Tasks::processAction). A
+// request with an invalid item is refused whole, as every write of the
+// fake is; an unknown id is a validation error on "id" (UNVERIFIED: no
+// recorded answer).
+func (s *Server) handlePatchTasks(w http.ResponseWriter, r *http.Request) {
+	items, ok := decodeArray[taskIn](w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []vErr
+	for i, in := range items {
+		rid := reqID(in.RequestID, i)
+		if _, found := s.tasks[in.ID]; !found {
+			errs = append(errs, vErr{rid, "NotFound", "id", "Task not found"})
+			continue
+		}
+		errs = append(errs, s.checkTaskPatch(in, rid)...)
+	}
+	if len(errs) > 0 {
+		writeValidation(w, errs)
+		return
+	}
+	var out []map[string]any
+	for i, in := range items {
+		t := s.tasks[in.ID]
+		s.applyTaskPatch(t, in)
+		out = append(out, map[string]any{"id": t.ID, "updated_at": t.updatedAt, "request_id": reqID(in.RequestID, i)})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"_links": s.href("/api/v4/tasks"), "_embedded": map[string]any{"tasks": out}})
 }
 
 // ---- notes ----
