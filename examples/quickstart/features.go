@@ -70,7 +70,8 @@ func (s *story) newClients(names ...string) ([]engine.InboundResult, error) {
 }
 
 func (s *story) capacityAndQueue() error {
-	s.section("Capacity and the waiting queue: one open client each; nobody free, clients wait")
+	s.printf("\nDistribution features, each on a fresh engine: Telegram, round robin between Boris and Vera; Sam supervises.\n")
+	s.section("Capacity: one open client each, then a waiting queue")
 	if err := s.withFeatures(routing.Features{Capacity: 1, WhenNobody: routing.QueueWhenNobody}); err != nil {
 		return err
 	}
@@ -93,7 +94,7 @@ func (s *story) capacityAndQueue() error {
 }
 
 func (s *story) shiftsAndLeave() error {
-	s.section("Shifts and leave: availability follows each employee's schedule (Moscow time)")
+	s.section("Shifts and leave (Moscow time)")
 	weekdays := []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday}
 	if err := s.withFeatures(routing.Features{Schedules: map[crm.UserID]routing.Schedule{
 		boris: {TimeZone: "Europe/Moscow", Shifts: []routing.Shift{{Days: weekdays, From: 9 * 60, To: 18 * 60}}},
@@ -128,7 +129,7 @@ func moscow() *time.Location {
 }
 
 func (s *story) escalation() error {
-	s.section("Escalation: a client unanswered for 15 minutes passes to the next employee")
+	s.section("Escalation: 15 minutes without a reply")
 	if err := s.withFeatures(routing.Features{Escalation: routing.Escalation{After: routing.Duration(15 * time.Minute)}}); err != nil {
 		return err
 	}
@@ -144,7 +145,7 @@ func (s *story) escalation() error {
 }
 
 func (s *story) ownerOffShift() error {
-	s.section("Owner off shift: Vera is on leave; who looks after her client Hanna")
+	s.section("Owner off shift: Vera on leave, her client Hanna")
 	leave := map[crm.UserID]routing.Schedule{vera: {Leave: []routing.Period{{From: "2026-11-25", To: "2026-11-27"}}}}
 	if err := s.withFeatures(routing.Features{Schedules: leave}); err != nil {
 		return err

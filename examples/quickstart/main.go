@@ -43,6 +43,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	_ "time/tzdata" // the schedules' time zones, whatever the machine has
 
 	"github.com/crmbridge/crmbridge/channel"
 	"github.com/crmbridge/crmbridge/channel/channeltest"
@@ -101,7 +102,8 @@ func run(ctx context.Context, w io.Writer) error {
 	if err := s.start(); err != nil {
 		return err
 	}
-	s.printf("crmbridge quickstart: one sales team, WhatsApp (first responder) and Telegram (round robin)\n")
+	s.printf("crmbridge quickstart: one sales team, WhatsApp (first responder) and Telegram (round robin).\n")
+	s.printf("Each line: who wrote what → what the engine decided. Why: the engine's explanation.\n")
 	for _, scene := range []func() error{
 		s.firstResponder,
 		s.roundRobin,
