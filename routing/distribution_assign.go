@@ -28,7 +28,8 @@ type Request struct {
 	// Chat is the client's chat. For Drain only Chat.Channel is used.
 	Chat channel.Chat
 	// At is the event's time: schedules are read at it, a queued client
-	// waits from it, an escalation clock starts at it.
+	// waits from it, an escalation clock starts at it. It may be zero
+	// only when the channel has none of these.
 	At time.Time
 }
 
@@ -48,6 +49,9 @@ func (r *Request) check(needChat bool) error {
 	}
 	if r.Mode != FirstResponder && r.Mode != RoundRobin {
 		return fmt.Errorf("%w: unknown mode %d", ErrInvalid, int(r.Mode))
+	}
+	if f := &r.Settings.Features; r.At.IsZero() && (len(f.Schedules) > 0 || f.Escalation.Enabled() || f.WhenNobody == QueueWhenNobody) {
+		return fmt.Errorf("%w: zero event time for channel %q, whose schedules, escalation or queue read it", ErrInvalid, r.Chat.Channel)
 	}
 	return nil
 }

@@ -363,17 +363,18 @@ func TestAssignBadRequest(t *testing.T) {
 	d := NewDistributor(DistributorOptions{})
 	tbl := managers(t, 1)
 	for name, r := range map[string]Request{
-		"no chat":         {Mode: RoundRobin, Roles: tbl},
-		"no roles":        {Mode: RoundRobin, Chat: chatWA},
-		"no mode":         {Roles: tbl, Chat: chatWA},
-		"another channel": {Settings: ChannelSettings{Channel: "tg"}, Mode: RoundRobin, Roles: tbl, Chat: chatWA},
+		"no chat":          {Mode: RoundRobin, Roles: tbl},
+		"no roles":         {Mode: RoundRobin, Chat: chatWA},
+		"no mode":          {Roles: tbl, Chat: chatWA},
+		"another channel":  {Settings: ChannelSettings{Channel: "tg"}, Mode: RoundRobin, Roles: tbl, Chat: chatWA},
+		"no time to queue": {Settings: ChannelSettings{Features: Features{WhenNobody: QueueWhenNobody}}, Mode: RoundRobin, Roles: tbl, Chat: chatWA},
 	} {
 		if _, err := d.Assign(t.Context(), r); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: Assign error = %v; want ErrInvalid", name, err)
 		}
 	}
 	bad := ChannelSettings{Channel: "wa", Features: Features{Schedules: map[crm.UserID]Schedule{"m1": {TimeZone: "Nowhere/City"}}}}
-	if _, err := d.Assign(t.Context(), Request{Settings: bad, Mode: RoundRobin, Roles: tbl, Chat: chatWA}); !errors.Is(err, ErrInvalid) {
+	if _, err := d.Assign(t.Context(), Request{Settings: bad, Mode: RoundRobin, Roles: tbl, Chat: chatWA, At: t0}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Assign with an unknown time zone: %v; want ErrInvalid", err)
 	}
 }
