@@ -41,6 +41,7 @@ func TestStory(t *testing.T) {
 		"unanswered streak already has task",
 		`Salesbot: "We will answer shortly." → sent.`,
 		"streak and claim unchanged",
+		`Salesbot: "Your order number is 5521." → recorded (already sent outside the engine). Why: written by salesbot: not an employee's reply`,
 		`Boris: "Sorry for the wait!" → sent.`,
 		"Boris marks the chat read → reset. Why: unread counter reset: no reply needed",
 		"Olga's deal: 3 client messages in 2 streaks made 2 tasks; still open: 0",

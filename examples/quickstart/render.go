@@ -178,8 +178,11 @@ func (s *story) outbound(from, text string, r engine.OutboundResult, err error) 
 		return
 	}
 	what := string(r.Outcome)
-	if r.Duplicate {
+	switch {
+	case r.Duplicate:
 		what = "nothing new (duplicate)"
+	case r.Why.Has(engine.StepRecorded):
+		what = "recorded (already sent outside the engine)"
 	}
 	if r.Claimed {
 		what += ", claimed: " + s.name(r.Responsible) + " responsible"

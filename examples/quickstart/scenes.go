@@ -13,7 +13,7 @@ import (
 	"github.com/crmbridge/crmbridge/routing/engine"
 )
 
-// The scenes of the spec's rules, on the team's engine (s.eng).
+// The scenes of the rules, on the team's engine (s.eng).
 
 func (s *story) firstResponder() error {
 	s.section("First responder: a new WhatsApp client lands in Unsorted")
@@ -127,6 +127,14 @@ func (s *story) unansweredTasks() error {
 	r, err := s.eng.SalesbotMessage(s.ctx, engine.SalesbotMessage{ID: s.nextID(), Chat: channel.Chat{Channel: whatsapp, ChatID: "79250001234"},
 		Text: "We will answer shortly."})
 	s.outbound("Salesbot", "We will answer shortly.", r, err)
+	if err != nil {
+		return err
+	}
+	s.note("the provider's webhook reports a Salesbot message sent outside the engine")
+	echo := channel.Message{ID: s.nextID(), Chat: channel.Chat{Channel: whatsapp, ChatID: "79250001234"}, Direction: channel.Outbound,
+		Author: channel.Author{Kind: channel.AuthorSalesbot}, Text: "Your order number is 5521.", Time: s.now}
+	r, err = s.eng.EmployeeReplied(s.ctx, echo)
+	s.outbound("Salesbot", echo.Text, r, err)
 	if err != nil {
 		return err
 	}
