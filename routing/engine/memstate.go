@@ -59,15 +59,30 @@ type memLease struct {
 
 type journalKey [2]uint64
 
-type journalRec struct {
-	at      int64 // unix nanoseconds of the first write
-	outcome uint8 // index in MemoryState.outcomes
-	done    bool
+// journalRec packs a record into 8 bytes: the time of the first write in
+// ticks of 2^20 ns (about a millisecond) since the Unix epoch, the
+// outcome's index in MemoryState.outcomes, and done.
+type journalRec uint64
+
+const tickShift = 20
+
+func tick(t time.Time) int64 { return t.UnixNano() >> tickShift }
+
+func packRec(at int64, outcome uint8, done bool) journalRec {
+	r := journalRec(at)<<16 | journalRec(outcome)<<1
+	if done {
+		r |= 1
+	}
+	return r
 }
+
+func (r journalRec) at() int64      { return int64(r >> 16) }
+func (r journalRec) outcome() uint8 { return uint8(r >> 1) }
+func (r journalRec) done() bool     { return r&1 == 1 }
 
 type journalAge struct {
 	key journalKey
-	at  int64
+	at  int64 // ticks
 }
 
 var _ State = (*MemoryState)(nil)
@@ -220,10 +235,10 @@ func (m *MemoryState) Message(ctx context.Context, key MessageKey) (MessageRecor
 	defer m.mu.Unlock()
 	m.init()
 	r, ok := m.msgs[m.hash(key)]
-	if !ok || m.expired(r.at, m.now()) {
+	if !ok || m.expired(r.at(), m.now()) {
 		return MessageRecord{}, false, nil
 	}
-	return MessageRecord{Done: r.done, Outcome: m.outcomes[r.outcome]}, true, nil
+	return MessageRecord{Done: r.done(), Outcome: m.outcomes[r.outcome()]}, true, nil
 }
 
 func (m *MemoryState) retention() time.Duration {
@@ -234,7 +249,7 @@ func (m *MemoryState) retention() time.Duration {
 }
 
 func (m *MemoryState) expired(at int64, now time.Time) bool {
-	return now.UnixNano()-at > int64(m.retention())
+	return tick(now)-at > int64(m.retention())>>tickShift
 }
 
 // PutMessage implements [Journal].
@@ -262,15 +277,15 @@ func (m *MemoryState) PutMessage(ctx context.Context, l Lease, key MessageKey, r
 	now := m.now()
 	k := m.hash(key)
 	old, seen := m.msgs[k]
-	at := now.UnixNano()
-	if seen && !m.expired(old.at, now) {
-		at = old.at
+	at := tick(now)
+	if seen && !m.expired(old.at(), now) {
+		at = old.at()
 	} else {
 		m.order = append(m.order, journalAge{k, at})
 	}
-	m.msgs[k] = journalRec{at: at, outcome: uint8(code), done: r.Done}
+	m.msgs[k] = packRec(at, uint8(code), r.Done)
 	m.peak = max(m.peak, len(m.msgs))
-	m.forget(now.Add(-m.retention()).UnixNano(), -1)
+	m.forget(tick(now.Add(-m.retention())), -1)
 	limit := m.MaxMessages
 	if limit <= 0 {
 		limit = 1_000_000
@@ -289,7 +304,7 @@ func (m *MemoryState) pop() bool {
 	m.head++
 	// An entry rewritten after expiry has a newer time and a later FIFO
 	// position: only the entry with the same time is this one.
-	if r, ok := m.msgs[a.key]; ok && r.at == a.at {
+	if r, ok := m.msgs[a.key]; ok && r.at() == a.at {
 		delete(m.msgs, a.key)
 		return true
 	}
@@ -335,7 +350,7 @@ func (m *MemoryState) Purge(ctx context.Context, before time.Time, limit int) (i
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.init()
-	n := m.forget(before.UnixNano(), limit)
+	n := m.forget(tick(before), limit)
 	m.compact()
 	return n, nil
 }
