@@ -204,37 +204,30 @@ func (d *Distributor) pick(ctx context.Context, r *Request, considered, eligible
 	if len(eligible) == 0 {
 		return Decision{}, &NoEligibleError{Rule: RuleRoundRobin, Channel: r.Chat.Channel, Skipped: skipped}
 	}
-	full := make([]bool, 0, len(eligible)) // by index in eligible: at capacity (last chooser call)
+	var fc *featureChooser // its full marks who was at capacity at the last chooser call
+	var full []bool
 	choose := LeastRecentlyServed
 	if s.capped() || len(s.Weights) > 0 {
-		choose = func(p PoolState) Choice {
-			full = full[:0]
-			for _, m := range p.Members {
-				lim := s.limit(m.User)
-				full = append(full, lim > 0 && m.Open >= lim)
-			}
-			if len(s.Weights) > 0 {
-				return smoothWeighted(p, s.weight, full)
-			}
-			best := -1
-			for i := range p.Members {
-				if !full[i] && (best < 0 || lessRecentlyServed(p.Members[i], p.Members[best])) {
-					best = i
-				}
-			}
-			return Choice{Index: best}
-		}
+		fc = &featureChooser{f: s.Features}
+		fc.full = fc.buf[:0]
+		choose = fc.choose
 	}
 	key := ""
 	if keyed || s.capped() {
 		key = r.Chat.ChatID
 	}
 	turn, err := d.rotation.Pick(ctx, string(r.Chat.Channel), key, eligible, choose)
+	if fc != nil {
+		full = fc.full
+	}
 	if err == nil && turn.Repeat && !slices.Contains(eligible, turn.User) {
 		// The client is held by someone no longer eligible (left, away,
 		// escalated from): the hold moves with a new pick.
 		if _, _, err = d.rotation.Free(ctx, string(r.Chat.Channel), key); err == nil {
 			turn, err = d.rotation.Pick(ctx, string(r.Chat.Channel), key, eligible, choose)
+			if fc != nil {
+				full = fc.full
+			}
 		}
 	}
 	atCap := func() ([]crm.UserID, []Skip) {
@@ -272,6 +265,32 @@ func (d *Distributor) pick(ctx context.Context, r *Request, considered, eligible
 		why.Weight = s.weight(turn.User)
 	}
 	return Decision{User: turn.User, Why: why}, nil
+}
+
+// featureChooser composes capacity and weights around the fairness rule;
+// full records, by index, who was at capacity at the last call.
+type featureChooser struct {
+	f    Features
+	full []bool
+	buf  [16]bool
+}
+
+func (c *featureChooser) choose(p PoolState) Choice {
+	c.full = c.full[:0]
+	for _, m := range p.Members {
+		lim := c.f.limit(m.User)
+		c.full = append(c.full, lim > 0 && m.Open >= lim)
+	}
+	if len(c.f.Weights) > 0 {
+		return smoothWeighted(p, c.f.weight, c.full)
+	}
+	best := -1
+	for i := range p.Members {
+		if !c.full[i] && (best < 0 || lessRecentlyServed(p.Members[i], p.Members[best])) {
+			best = i
+		}
+	}
+	return Choice{Index: best}
 }
 
 func sortSkips(ss []Skip) {
