@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/crmbridge/crmbridge/routing/engine"
 	"github.com/crmbridge/crmbridge/routing/engine/enginetest"
 	"github.com/crmbridge/crmbridge/routing/pgstore"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -145,4 +147,62 @@ func TestPurgeDoesNotBlockEvents(t *testing.T) {
 	if _, found, _ := s.Message(ctx, engineKey(chat, "m1")); !found {
 		t.Errorf("the row being written must survive the Purge")
 	}
+}
+
+// TestFencingUnderExpiry: goroutines take leases so short that many expire
+// before their write; each writes its own fence into the record. A
+// trigger refuses any write whose fence is below the stored one, so a
+// stale holder's write landing after a newer holder's would fail the
+// statement: every write must either succeed in fence order or be refused
+// with ErrLeaseLost.
+func TestFencingUnderExpiry(t *testing.T) {
+	pool := testPool(t)
+	schema := freshSchema(t)
+	db, err := pgstore.Open(t.Context(), pool, pgstore.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	q := pgx.Identifier{schema}.Sanitize()
+	if _, err := pool.Exec(t.Context(), `CREATE FUNCTION `+q+`.fence_order() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF convert_from(NEW.contact, 'UTF8')::bigint < convert_from(OLD.contact, 'UTF8')::bigint THEN
+		RAISE EXCEPTION 'stale write: fence % after %', convert_from(NEW.contact, 'UTF8'), convert_from(OLD.contact, 'UTF8');
+	END IF;
+	RETURN NEW;
+END $$;
+CREATE TRIGGER fence_order BEFORE UPDATE ON `+q+`.clients FOR EACH ROW EXECUTE FUNCTION `+q+`.fence_order()`); err != nil {
+		t.Fatal(err)
+	}
+	s := db.Account("acme")
+	chat := channel.Chat{Channel: "wa", ChatID: "1"}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	written, lost := 0, 0
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 40 {
+				ttl := time.Duration(1+(g+i)%3*4) * time.Millisecond // 1, 5 or 9 ms
+				l, err := s.Lock(t.Context(), chat, ttl)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				err = s.PutClient(t.Context(), l, engine.ClientRecord{Contact: crm.ContactID(strconv.FormatUint(l.Fence, 10))})
+				mu.Lock()
+				switch {
+				case err == nil:
+					written++
+				case errors.Is(err, engine.ErrLeaseLost):
+					lost++
+				default:
+					t.Errorf("PutClient under fence %d: %v; want success or ErrLeaseLost", l.Fence, err)
+				}
+				mu.Unlock()
+				_ = s.Unlock(t.Context(), l)
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("%d writes, %d refused with ErrLeaseLost", written, lost)
 }
