@@ -145,30 +145,19 @@ func (s *story) escalation() error {
 }
 
 func (s *story) ownerOffShift() error {
-	s.section("Owner off shift: Vera on leave, her client Hanna")
-	leave := map[crm.UserID]routing.Schedule{vera: {Leave: []routing.Period{{From: "2026-11-25", To: "2026-11-27"}}}}
-	if err := s.withFeatures(routing.Features{Schedules: leave}); err != nil {
-		return err
-	}
+	s.section("Owner off shift: Vera is on leave and her client Hanna writes")
 	s.clients["tg-hanna"] = "Hanna"
-	chat := channel.Chat{Channel: telegram, ChatID: "tg-hanna"}
-	// The owner policy is a decision of package routing (Distributor.Owner),
-	// shown here for each policy.
-	settings := s.eng.Config().Channels[0].Settings()
+	hanna := s.crm.AddContact(crm.Contact{Name: "Hanna", Identities: []crm.Identity{{Kind: "telegram", Value: "tg-hanna"}}, Responsible: vera})
+	s.crm.AddDeal(crm.Deal{Name: "Hanna's order", Pipeline: pipeline, Stage: firstStage, Responsible: vera, Contacts: []crm.ContactID{hanna.ID}})
+	leave := map[crm.UserID]routing.Schedule{vera: {Leave: []routing.Period{{From: "2026-11-25", To: "2026-11-27"}}}}
 	for _, p := range []routing.OwnerPolicy{routing.KeepOwner, routing.CoverOwner, routing.ReassignOwner} {
-		settings.OwnerOffShift = p
-		d, err := s.eng.Distributor().Owner(s.ctx, routing.Request{Settings: settings, Mode: routing.RoundRobin, Roles: s.eng.Table(), Chat: chat, At: s.now}, vera)
-		if err != nil {
+		if err := s.withFeatures(routing.Features{Schedules: leave, OwnerOffShift: p}); err != nil {
 			return err
 		}
-		what := "Vera alone is notified"
-		switch {
-		case d.User != vera:
-			what = "Hanna passes to " + s.name(d.User)
-		case len(d.Offered) > 0:
-			what = "Vera stays responsible; " + s.nameList(d.Offered) + " notified to cover"
+		s.note("owner_off_shift: %s", p)
+		if _, err := s.client(telegram, "tg-hanna", "Is my order on its way?"); err != nil {
+			return err
 		}
-		s.printf("  policy %s: %s. Why: %s\n", p, what, s.decision(d))
 	}
 	return nil
 }

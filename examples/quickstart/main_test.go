@@ -73,9 +73,10 @@ func TestStory(t *testing.T) {
 		"escalation #1 from Boris",
 		"skipped Boris (did not reply in time)",
 		"nothing due",
-		"policy keep: Vera alone is notified.",
-		"policy cover: Vera stays responsible; Boris notified to cover.",
-		"policy reassign: Hanna passes to Boris.",
+		`Hanna: "Is my order on its way?" → open_deal, Vera responsible, notify Vera. Why:`,
+		`Hanna: "Is my order on its way?" → open_deal, Vera responsible, notify Vera, Boris. Why:`,
+		"cover chat telegram/Hanna; owner Vera (on leave)",
+		`Hanna: "Is my order on its way?" → reassigned, Boris responsible, notify Boris.`,
 		"9 new clients go to Boris, Vera, Boris, Boris, Vera, Boris, Boris, Vera, Boris: Boris 6, Vera 3",
 	} {
 		if !strings.Contains(out, want) {
