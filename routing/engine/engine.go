@@ -56,8 +56,10 @@ type Options struct {
 	Links *links.Expander
 	// CacheTTL is how long a chat's client record (contact, open deal,
 	// responsible) is trusted without asking the CRM again. 0 means 5
-	// minutes; negative means always ask. Call Engine.Invalidate on CRM
-	// webhooks to see changes sooner.
+	// minutes; negative means always ask. A stale record's open deal is
+	// re-read alone where the CRM can (crm.DealGetter), so a deal added
+	// by hand in the CRM is seen once Engine.Invalidate is called for the
+	// chat (from CRM webhooks) or the known deal closes.
 	CacheTTL time.Duration
 	// LeaseTTL is how long one event may hold its chat before another
 	// instance may take the chat over; it must exceed the slowest event
@@ -236,8 +238,8 @@ func (e *Engine) expander() *links.Expander {
 }
 
 // Invalidate forgets what the engine knows of the chat's client, so the
-// next event reads the CRM again (call it from CRM webhooks on deal or
-// contact changes).
+// next event reads the contact's deals from the CRM again (call it from
+// CRM webhooks on deal or contact changes).
 func (e *Engine) Invalidate(ctx context.Context, chat channel.Chat) error {
 	l, release, err := e.acquire(ctx, chat)
 	if err != nil {
@@ -248,7 +250,9 @@ func (e *Engine) Invalidate(ctx context.Context, chat channel.Chat) error {
 	if err != nil || !ok {
 		return err
 	}
-	r.Fetched = time.Time{}
+	// Forget the known deal too: the change may be a new deal, which only
+	// a full read of the contact's deals finds.
+	r.Fetched, r.Deal = time.Time{}, ""
 	return e.state.PutClient(ctx, l, r)
 }
 

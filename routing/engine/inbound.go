@@ -322,9 +322,9 @@ func (p *inbound) createDeal(ctx context.Context, plan *inboundPlan, rec *Client
 	return nil
 }
 
-// loadClient reads the client from the CRM: the deals of a contact the
-// engine already knows (one call), or a lookup by phone and identity and
-// then the deals. The result's Contact is empty when the CRM has no such
+// loadClient reads the client from the CRM: the known open deal (one call
+// through crm.DealGetter), else the deals of a contact the engine already
+// knows (one call), or a lookup by phone and identity and then the deals. The result's Contact is empty when the CRM has no such
 // client; what the CRM does not hold (ClaimedBy, Turn) is kept from prev.
 func (e *Engine) loadClient(ctx context.Context, cs *chanState, chat channel.Chat, phoneText string, prev ClientRecord, warn func(string)) (ClientRecord, bool, error) {
 	keep := ClientRecord{ClaimedBy: prev.ClaimedBy, Turn: prev.Turn}
@@ -340,6 +340,19 @@ func (e *Engine) loadClient(ctx context.Context, cs *chanState, chat channel.Cha
 			return keep, false, err
 		}
 		contact = c
+	}
+	if prev.Contact != "" && prev.Deal != "" {
+		// The known deal, re-read in one call where the CRM can: still
+		// open and still the contact's, it is still the one that counts.
+		d, err := crm.GetDeal(ctx, e.crm, prev.Deal)
+		switch {
+		case err == nil && !d.Closed() && slices.Contains(d.Contacts, prev.Contact):
+			r := keep
+			r.Contact, r.Deal, r.Responsible, r.Turn, r.Fetched = prev.Contact, d.ID, d.Responsible, "", e.now()
+			return r, true, nil
+		case err != nil && !errors.Is(err, errors.ErrUnsupported) && !errors.Is(err, crm.ErrNotFound):
+			return keep, false, fmt.Errorf("engine: reading deal %s: %w", prev.Deal, err)
+		}
 	}
 	deals, err := e.crm.ListDeals(ctx, contact.ID)
 	if errors.Is(err, crm.ErrNotFound) && prev.Contact != "" {
