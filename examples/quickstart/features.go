@@ -42,7 +42,7 @@ func (s *story) tick() error {
 		s.printf("  Tick %s: %s → %s responsible. Why: %s\n", s.now.Format("15:04"), s.clientOf(h.Chat), s.name(h.Responsible), s.decision(h.Decision))
 	}
 	if len(r.Escalated)+len(r.Assigned) == 0 {
-		s.printf("  Tick %s: nothing due\n", s.now.Format("15:04"))
+		s.printf("  Tick %s: nothing to hand over\n", s.now.Format("15:04"))
 	}
 	return nil
 }
@@ -112,7 +112,7 @@ func (s *story) shiftsAndLeave() error {
 		{time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), "Fedor"}, // Wednesday 15:00, Vera on leave
 	} {
 		s.now = at.when
-		s.printf("  %s\n", s.now.In(moscow()).Format("Mon 15:04 MST"))
+		s.note("%s", s.now.In(moscow()).Format("Mon 15:04 MST"))
 		if _, err := s.newClients(at.client); err != nil {
 			return err
 		}

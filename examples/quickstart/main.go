@@ -132,13 +132,19 @@ func newStory(ctx context.Context, w io.Writer) *story {
 	s := &story{
 		ctx: ctx, w: w,
 		now:     time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC), // a Monday
-		names:   map[crm.UserID]string{anna: "Anna", boris: "Boris", vera: "Vera", gleb: "Gleb", quinn: "Quinn", sam: "Sam"},
+		names:   map[crm.UserID]string{},
 		clients: map[string]string{},
 		away:    map[crm.UserID]bool{},
 	}
 	s.crm = crmtest.NewFake(&crmtest.Options{Now: s.clock})
-	for _, u := range []crm.UserID{anna, boris, vera, gleb, quinn, sam} {
-		s.crm.AddUsers(crm.User{ID: u, Name: s.names[u], Active: true})
+	team := []crm.User{
+		{ID: anna, Name: "Anna", Active: true}, {ID: boris, Name: "Boris", Active: true},
+		{ID: vera, Name: "Vera", Active: true}, {ID: gleb, Name: "Gleb", Active: true},
+		{ID: quinn, Name: "Quinn", Active: true}, {ID: sam, Name: "Sam", Active: true},
+	}
+	s.crm.AddUsers(team...)
+	for _, u := range team { // a host takes the names from the CRM's users
+		s.names[u.ID] = u.Name
 	}
 	s.crm.AddPipelines(crm.Pipeline{ID: pipeline, Name: "Sales", Main: true, Stages: []crm.Stage{
 		{ID: unsorted, Name: "Unsorted", Kind: crm.StageUnsorted},

@@ -72,7 +72,7 @@ func TestStory(t *testing.T) {
 		"Galina → Vera responsible.",
 		"escalation #1 from Boris",
 		"skipped Boris (did not reply in time)",
-		"nothing due",
+		"Tick 12:30: nothing to hand over",
 		`Hanna: "Is my order on its way?" → open_deal, Vera responsible, notify Vera. Why:`,
 		`Hanna: "Is my order on its way?" → open_deal, Vera responsible, notify Vera, Boris. Why:`,
 		"cover chat telegram/Hanna; owner Vera (on leave)",
