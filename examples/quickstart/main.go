@@ -21,7 +21,8 @@
 //   - unanswered-message tasks: opened by a streak, closed by a reply or an
 //     unread reset; a Salesbot message opens none;
 //   - which channel an employee writes first from;
-//   - phone numbers typed with 8, with the 8→+7 rule on and off;
+//   - a number typed with 8 in the CRM matched to a WhatsApp chat, and how
+//     package phone reads such numbers with the 8→+7 rule on and off;
 //   - Salesbot's short links expanded, and a failed expansion;
 //   - a group chat, which creates nothing;
 //   - the distribution features: capacity with a waiting queue, shifts and
