@@ -4,105 +4,228 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"golang.org/x/time/rate"
 
-	"github.com/crmbridge/crmbridge/channel"
 	"github.com/crmbridge/crmbridge/channel/wazzup"
 	"github.com/crmbridge/crmbridge/channel/wazzup/wazzuptest"
+	"github.com/crmbridge/crmbridge/crm"
 	"github.com/crmbridge/crmbridge/crm/amocrm"
 	"github.com/crmbridge/crmbridge/crm/amocrm/amocrmtest"
+	"github.com/crmbridge/crmbridge/crm/crmbatch"
+	"github.com/crmbridge/crmbridge/crm/crmindex"
 	"github.com/crmbridge/crmbridge/routing/engine"
+	"github.com/crmbridge/crmbridge/routing/telemetry"
 )
 
-// webhookPath is where Wazzup posts its webhooks (give
-// http://<public address>/webhooks/wazzup to PATCH /v3/webhooks).
-const webhookPath = "/webhooks/wazzup"
+// Paths the bridge serves.
+const (
+	wazzupPath  = "/webhooks/wazzup" // Wazzup's webhooksUri
+	amocrmPath  = "/webhooks/amocrm" // amoCRM's webhook URL (add ?secret=…)
+	repliesPath = "/replies"         // employees' replies (bearer BRIDGE_API_KEY)
+	healthPath  = "/healthz"
+	metricsPath = "/metrics"
+)
 
 // eventTimeout bounds the work done for one webhook. Wazzup waits 30 s for
 // an answer; answering 500 a little before that makes it deliver again, and
 // the engine finishes the work it started instead of doing it twice.
 const eventTimeout = 25 * time.Second
 
-// bridge is the running program: the adapters, the engine, the HTTP server
-// and, in the demo, the fake servers it talks to.
+// Intervals of the background loops.
+const (
+	catchUpEvery  = 5 * time.Minute // crmindex.CatchUp: contacts changed without a webhook
+	purgeEvery    = time.Hour       // forget processed events and receipts…
+	purgeAfter    = 72 * time.Hour  // …older than Wazzup's retries could ever be
+	healthTimeout = 3 * time.Second
+)
+
+// bridge is the running program.
 type bridge struct {
-	s      settings
-	out    *report
-	engine *engine.Engine
-	sender *wazzup.Sender
+	s   settings
+	log *slog.Logger
+	out io.Writer // the demo's summary
+
+	stores   *stores
+	tokens   amocrm.TokenSource
+	index    *crmindex.Index
+	batch    *crmbatch.Client
+	engine   *engine.Engine
+	account  *wazzup.Account
+	notifier *notifier
+	chats    *chatIndex
+	meters   *sdkmetric.MeterProvider
+	baseCRM  string // the amoCRM account's address, for links in Wazzup
 
 	srv     *http.Server
 	served  chan error // the result of srv.Serve
 	baseURL string     // http://host:port of the bridge
 
-	// The fakes, in the demo only.
+	stopLoops context.CancelFunc
+	loops     sync.WaitGroup
+
+	// In the demo only: the fakes, and the receiver of notifications.
 	fakeAmo    *amocrmtest.Server
 	fakeWazzup *wazzuptest.Server
+	inbox      *inbox
 }
 
-// start builds the adapters and the engine (one ListPipelines call checks
-// the configuration against the CRM), and serves HTTP on s.Addr until
-// shutdown is called.
-func start(ctx context.Context, s settings, out *report) (_ *bridge, err error) {
-	b := &bridge{s: s, out: out}
+// startOptions are test hooks; the zero value is what main uses.
+type startOptions struct {
+	tokens        amocrm.TokenSource      // replaces AMOCRM_TOKEN
+	notifyBackoff func(int) time.Duration // nil: exponential from 500 ms
+	batchWindow   time.Duration           // 0: crmbatch's default (the demo uses a short one)
+}
+
+// start builds the stores, the adapters and the engine, and serves HTTP on
+// s.Addr until shutdown is called.
+func start(ctx context.Context, s settings, log *slog.Logger, out io.Writer) (*bridge, error) {
+	return startWith(ctx, s, log, out, startOptions{})
+}
+
+func startWith(ctx context.Context, s settings, log *slog.Logger, out io.Writer, so startOptions) (_ *bridge, err error) {
+	b := &bridge{s: s, log: log, out: out, chats: newChatIndex()}
 	defer func() {
 		if err != nil {
-			b.closeFakes()
+			b.closeAll()
 		}
 	}()
 
-	amoOpt := amocrm.Options{BaseURL: s.AmoBaseURL, Tokens: amocrm.StaticToken(s.AmoToken)}
-	wazzupOpt := wazzup.Options{APIKey: s.WazzupAPIKey, BaseURL: s.WazzupBaseURL}
+	// Metrics: the OpenTelemetry SDK with the Prometheus exporter on a
+	// registry of our own (no global state), served on /metrics.
+	reg := prometheus.NewRegistry()
+	exporter, err := otelprom.New(otelprom.WithRegisterer(reg))
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	b.meters = sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
+	tel := telemetry.Options{MeterProvider: b.meters, Account: s.Account}
+
+	amoOpt := amocrm.Options{BaseURL: s.AmoBaseURL, Tokens: amocrm.StaticToken(s.AmoToken), Logger: log.With("component", "amocrm")}
+	wazzupOpt := wazzup.Options{APIKey: s.WazzupAPIKey, BaseURL: s.WazzupBaseURL, Limiter: wazzup.NewLimiter()}
 	hookKey := s.WazzupHookKey
 	if s.Demo {
-		hookKey = "demo-webhook-key"
-		b.fakeAmo = amocrmtest.NewServer(amocrmtest.Options{})
-		b.fakeWazzup = wazzuptest.NewServer(wazzuptest.Options{CRMKey: hookKey, Channels: demoChannels(s.Config)})
+		if err := b.startFakes(); err != nil {
+			return nil, err
+		}
+		hookKey = demoHookKey
 		amoOpt.BaseURL, amoOpt.Tokens = b.fakeAmo.URL(), amocrm.StaticToken(b.fakeAmo.Token())
 		// The real account allows 7 requests per second, and the adapter
 		// paces itself accordingly; the fake has no limit, so neither
 		// does the demo.
 		amoOpt.RateLimit = rate.Inf
 		wazzupOpt.APIKey, wazzupOpt.BaseURL = b.fakeWazzup.APIKey, b.fakeWazzup.URL
-		out.printf("no credentials given: demo against a fake amoCRM at %s and a fake Wazzup at %s\n",
-			b.fakeAmo.URL(), b.fakeWazzup.URL)
+		if s.NotifyURL == "" {
+			b.s.NotifyURL = b.inbox.srv.URL
+		}
+		if so.batchWindow == 0 {
+			so.batchWindow = demoBatchWindow
+		}
+		log.Info("no credentials given: demo against fakes", "amocrm", b.fakeAmo.URL(), "wazzup", b.fakeWazzup.URL, "notifications", b.s.NotifyURL)
 	}
+	if so.tokens != nil {
+		amoOpt.Tokens = so.tokens
+	}
+	b.tokens, b.baseCRM = amoOpt.Tokens, amoOpt.BaseURL
 
+	// State: PostgreSQL with a DSN, else memory.
+	if s.DSN != "" {
+		b.stores, err = postgresStores(ctx, s.DSN, s.Account)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		b.stores = memoryStores()
+	}
+	log.Info("state", "store", b.stores.kind, "account", s.Account)
+
+	// The CRM stack, innermost first: the amoCRM adapter; telemetry
+	// (every real request measured); batching (concurrent writes share
+	// requests: it must sit right over the adapter, so its lookups after a
+	// lost answer reach the CRM); the phone index (lookups of known
+	// numbers cost no request; the amoCRM webhooks keep it current).
 	amo, err := amocrm.New(amoOpt)
 	if err != nil {
 		return nil, fmt.Errorf("amoCRM adapter: %w", err)
 	}
-	// The Sender learns each channel's kind (which decides Wazzup's
-	// chatType) from the configuration, so it needs no GET /v3/channels.
+	b.batch = crmbatch.New(telemetry.WrapCRM(amo, tel), &crmbatch.Options{Window: so.batchWindow})
+	b.index = crmindex.New(b.batch, crmindex.Options{Phone: s.Config.Global.PhoneOptions()})
+
+	// The catalog (users and pipelines) once: the engine checks the
+	// configuration against it, and the Wazzup team gets the users' names.
+	cat, err := catalog(ctx, b.index)
+	if err != nil {
+		return nil, fmt.Errorf("amoCRM catalog: %w", err)
+	}
+
+	// Wazzup: one limiter for the Sender and the Account (one API key);
+	// the Sender learns the channels' kinds from the configuration and
+	// keeps its receipts with the rest of the state.
 	wazzupOpt.Channels = s.Config.ChannelKinds()
-	b.sender, err = wazzup.NewSender(wazzupOpt)
+	wazzupOpt.Receipts = b.stores.receipts
+	sender, err := wazzup.NewSender(wazzupOpt)
 	if err != nil {
 		return nil, fmt.Errorf("wazzup sender: %w", err)
 	}
-	b.engine, err = engine.New(ctx, engine.Options{CRM: amo, Sender: b.sender, Config: s.Config})
+	b.account, err = wazzup.NewAccount(wazzup.AccountOptions{Options: wazzupOpt, Team: wazzupTeam(s.Config, cat.Users)})
+	if err != nil {
+		return nil, fmt.Errorf("wazzup account: %w", err)
+	}
+
+	b.engine, err = engine.New(ctx, engine.Options{
+		CRM:         b.index,
+		Sender:      telemetry.WrapSender(sender, tel),
+		Config:      s.Config,
+		Catalog:     &cat,
+		State:       b.stores.state,
+		Claims:      b.stores.claims,
+		Rotation:    b.stores.rotation,
+		Queue:       b.stores.queue,
+		Escalations: b.stores.escalations,
+		Streaks:     b.stores.streaks,
+		Logger:      log.With("component", "engine"),
+		Observer:    telemetry.NewObserver(tel),
+	})
 	if err != nil {
 		return nil, fmt.Errorf("routing engine: %w", err)
 	}
 
-	// The handler logs the requests it refuses (a wrong key, a malformed
-	// body) and the events that failed.
-	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	hook, err := wazzup.NewHandler(wazzup.HandlerOptions{BearerKey: hookKey, Logger: logger}, wazzup.EventHandlerFunc(b.handleEvents))
-	if err != nil {
-		return nil, fmt.Errorf("wazzup webhook handler: %w", err)
+	if b.s.NotifyURL != "" {
+		b.notifier, err = newNotifier(b.s.NotifyURL, nil, log.With("component", "notify"), b.meter(), so.notifyBackoff)
+		if err != nil {
+			return nil, fmt.Errorf("notifications: %w", err)
+		}
+	} else {
+		log.Warn(envNotifyURL + " is empty: notifications are only logged")
 	}
-	if hookKey == "" {
-		out.printf("warning: %s is empty: anyone who can reach %s can post fake client messages\n", envWazzupHookKey, webhookPath)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("POST "+webhookPath, hook)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 
+	// Startup work that may fail without stopping the bridge: the phone
+	// index (until it is synced, lookups go to amoCRM's search) and the
+	// team in Wazzup (pushed again at the next start).
+	if pass, err := b.index.Sync(ctx); err != nil {
+		log.Warn("phone index not synced; lookups use amoCRM's search until the next catch-up", "error", err)
+	} else {
+		log.Info("phone index synced", "contacts", pass.Contacts)
+	}
+	if err := b.account.SyncTeam(ctx); err != nil {
+		log.Warn("wazzup team not pushed", "error", err)
+	}
+
+	mux, err := b.routes(hookKey, metricHandler(reg))
+	if err != nil {
+		return nil, err
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.Addr)
 	if err != nil {
@@ -115,32 +238,87 @@ func start(ctx context.Context, s settings, out *report) (_ *bridge, err error) 
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      eventTimeout + 5*time.Second,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	b.served = make(chan error, 1)
 	go func() { b.served <- b.srv.Serve(ln) }()
-	out.printf("listening on %s; Wazzup webhooks go to %s%s\n", b.baseURL, b.baseURL, webhookPath)
+	b.startLoops()
+	log.Info("listening", "addr", b.baseURL, "wazzup", b.baseURL+wazzupPath, "amocrm", b.baseURL+amocrmPath, "replies", b.baseURL+repliesPath)
 	return b, nil
+}
+
+func metricHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+func (b *bridge) meter() metric.Meter {
+	return b.meters.Meter("github.com/crmbridge/crmbridge/examples/bridge")
+}
+
+// catalog lists the CRM's users and pipelines (two requests).
+func catalog(ctx context.Context, c crm.Client) (engine.Catalog, error) {
+	users, err := c.ListUsers(ctx)
+	if err != nil {
+		return engine.Catalog{}, err
+	}
+	pipes, err := c.ListPipelines(ctx)
+	if err != nil {
+		return engine.Catalog{}, err
+	}
+	return engine.Catalog{Users: users, Pipelines: pipes}, nil
+}
+
+// startLoops runs the periodic work until shutdown: Engine.Tick
+// (escalations and waiting queues, notified like new clients), the phone
+// index's catch-up, and the purge of old processed events.
+func (b *bridge) startLoops() {
+	ctx, cancel := context.WithCancel(context.Background())
+	b.stopLoops = cancel
+	every := func(d time.Duration, f func(ctx context.Context)) {
+		b.loops.Go(func() {
+			t := time.NewTicker(d)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					f(ctx)
+				}
+			}
+		})
+	}
+	every(b.s.Tick, func(ctx context.Context) { b.tick(ctx, time.Now()) })
+	every(catchUpEvery, func(ctx context.Context) {
+		if _, err := b.index.CatchUp(ctx); err != nil && ctx.Err() == nil {
+			b.log.Warn("phone index catch-up failed", "error", err)
+		}
+	})
+	every(purgeEvery, func(ctx context.Context) {
+		if err := b.stores.purge(ctx, time.Now().Add(-purgeAfter)); err != nil && ctx.Err() == nil {
+			b.log.Warn("purge failed", "error", err)
+		}
+	})
 }
 
 // serveUntil serves until ctx is done (a signal), then shuts down.
 func (b *bridge) serveUntil(ctx context.Context) error {
 	select {
 	case err := <-b.served: // the listener failed
-		b.closeFakes()
+		b.closeAll()
 		return fmt.Errorf("serving: %w", err)
 	case <-ctx.Done():
 	}
 	return b.shutdown()
 }
 
-// shutdown stops the bridge gracefully: the listener closes at once,
-// requests in flight get up to s.ShutdownTimeout to finish (an unfinished
-// one is cut, and Wazzup delivers it again later), and the fake servers of
-// the demo stop last.
+// shutdown stops the bridge gracefully, within s.ShutdownTimeout: the
+// listener closes at once and requests in flight finish (one cut by the
+// timeout was not answered 200, so its sender delivers it again); then the
+// loops stop, queued notifications are delivered, batched CRM writes
+// leave, and the stores close.
 func (b *bridge) shutdown() error {
-	defer b.closeFakes()
-	b.out.printf("shutting down (waiting up to %v for requests in flight)\n", b.s.ShutdownTimeout)
+	b.log.Info("shutting down", "timeout", b.s.ShutdownTimeout.String())
 	ctx, cancel := context.WithTimeout(context.Background(), b.s.ShutdownTimeout)
 	defer cancel()
 	err := b.srv.Shutdown(ctx)
@@ -149,89 +327,42 @@ func (b *bridge) shutdown() error {
 	}
 	if err != nil {
 		b.srv.Close() // cut what is left
-		return fmt.Errorf("shutdown: %w", err)
+		err = fmt.Errorf("shutdown: %w", err)
 	}
-	b.out.printf("stopped\n")
+	b.stopLoops()
+	b.loops.Wait()
+	if b.notifier != nil {
+		err = errors.Join(err, b.notifier.close(ctx))
+	}
+	b.closeAll()
+	if err != nil {
+		return err
+	}
+	b.log.Info("stopped")
 	return nil
 }
 
-func (b *bridge) closeFakes() {
+// closeAll releases what start acquired; safe on a half-built bridge.
+func (b *bridge) closeAll() {
+	if b.notifier != nil {
+		b.notifier.close(context.Background())
+	}
+	if b.batch != nil {
+		b.batch.Close()
+	}
+	if b.stores != nil {
+		b.stores.close()
+	}
+	if b.meters != nil {
+		b.meters.Shutdown(context.Background())
+	}
+	if b.inbox != nil {
+		b.inbox.srv.Close()
+	}
 	if b.fakeWazzup != nil {
 		b.fakeWazzup.Close()
 	}
 	if b.fakeAmo != nil {
 		b.fakeAmo.Close()
 	}
-}
-
-// handleEvents is the webhook's EventHandler: it feeds the client messages
-// of one webhook to the engine, in order, and decides what Wazzup hears
-// back.
-//
-//   - An inbound client message goes to Engine.ClientMessage.
-//   - An echo (isEcho: a message that went out on the channel) goes to
-//     Engine.EmployeeReplied, which sends nothing: an echo of a message this
-//     bridge sent through the engine has no effect, and a reply an employee
-//     typed in Wazzup's app or on the phone claims an offered chat and
-//     closes the unanswered streak, as a reply through the engine would.
-//   - Edits and deletions of a message are reported and skipped: the engine
-//     decides on the first version, and a message ID it already processed
-//     has no second effect anyway.
-//   - A bad event (*engine.EventError: an unknown channel, an empty chat
-//     ID) is reported and acknowledged: delivering it again cannot make it
-//     good, and Wazzup would retry it for nothing.
-//   - Any other error (the CRM down, rate limited, a timeout) is returned,
-//     so the Handler answers 500 and Wazzup delivers the webhook again.
-//     Nothing is lost, and nothing is done twice: messages of this webhook
-//     already processed are recognised by their IDs (Duplicate), and the
-//     failed one resumes where it stopped.
-//
-// Delivery statuses of sent messages are only reported.
-func (b *bridge) handleEvents(ctx context.Context, ev wazzup.Events) error {
-	ctx, cancel := context.WithTimeout(ctx, eventTimeout)
-	defer cancel()
-	for i, m := range ev.Messages {
-		d := ev.Details[i]
-		switch {
-		case m.Direction == channel.Outbound:
-			res, err := b.engine.EmployeeReplied(ctx, m)
-			if errors.Is(err, engine.ErrBadEvent) {
-				b.out.rejected(m, err)
-				continue
-			}
-			if err != nil {
-				b.out.failed(m, err)
-				return fmt.Errorf("echo %s: %w", m.ID, err)
-			}
-			b.out.echo(m, d, res)
-			continue
-		case d.Edited || d.Deleted:
-			b.out.skipped(m, "an edit or deletion of a message already received")
-			continue
-		}
-		res, err := b.engine.ClientMessage(ctx, m)
-		if errors.Is(err, engine.ErrBadEvent) {
-			b.out.rejected(m, err)
-			continue
-		}
-		if err != nil {
-			b.out.failed(m, err)
-			return fmt.Errorf("message %s: %w", m.ID, err)
-		}
-		b.out.inbound(b.channelName(m.Chat.Channel), m, res)
-	}
-	for _, st := range ev.Statuses {
-		b.out.status(st)
-	}
-	return nil
-}
-
-// channelName returns the configured name of a channel, else its ID.
-func (b *bridge) channelName(id channel.ID) string {
-	for _, c := range b.s.Config.Channels {
-		if c.ID == id && c.Name != "" {
-			return c.Name
-		}
-	}
-	return string(id)
 }

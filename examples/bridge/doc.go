@@ -1,109 +1,221 @@
-// Command bridge is a small HTTP server wiring crmbridge together: Wazzup
-// webhooks in, the routing engine deciding, the amoCRM adapter writing
-// contacts, deals and tasks, and the Wazzup sender delivering employees'
-// replies. It is an example to read and copy, not a product.
+// Command bridge is a host worth copying: a complete HTTP server that runs
+// crmbridge in production shape. It is not a 150-line sketch of the wiring
+// (examples/quickstart tells the story in a few calls); it is what a team
+// would deploy, with every piece a real host needs, each in a file of its
+// own:
+//
+//	main.go    settings from flags and the environment; signals
+//	bridge.go  the stack: stores, amoCRM adapter, telemetry, batching, phone
+//	           index, Wazzup sender and account, engine; background loops;
+//	           graceful shutdown
+//	events.go  what each webhook event does
+//	http.go    the endpoints: employees' replies, health check
+//	notify.go  notifications POSTed to an outgoing webhook
+//	state.go   the state: PostgreSQL with a DSN, else memory
+//	demo.go    the demo against fake amoCRM and Wazzup servers
+//
+// It is a module of its own (github.com/crmbridge/crmbridge/examples/bridge),
+// because it links the PostgreSQL driver (through routing/pgstore) and
+// OpenTelemetry with its Prometheus exporter (through routing/telemetry):
+// the crmbridge module itself requires neither.
 //
 // # Running it
 //
 // With no credentials it runs a demo, entirely on 127.0.0.1: it starts a
-// fake amoCRM (package amocrmtest) and a fake Wazzup (package wazzuptest),
-// configures two channels (demo-config.json), lets the fake Wazzup post a
-// few client messages to the bridge's webhook, has an employee answer
-// through the engine, prints every decision and what reached the fakes,
-// and exits:
+// fake amoCRM (package amocrmtest), a fake Wazzup (package wazzuptest) and a
+// receiver of notifications, configures two channels (demo-config.json),
+// has the fake Wazzup post client messages and a group message to the
+// bridge, an employee reply through POST /replies, amoCRM report a deal
+// handed to someone else, then prints what reached the fakes and exits.
+// The JSON logs (stderr) say what the bridge decided at each step:
 //
-//	go run ./examples/bridge
+//	cd examples/bridge && go run .
 //
 // Add -serve to keep serving after the demo (on 127.0.0.1:8080 unless
 // BRIDGE_ADDR says otherwise), until Ctrl-C.
 //
-// With credentials it serves Wazzup's webhooks until SIGINT or SIGTERM:
+// With credentials it serves until SIGINT or SIGTERM:
 //
 //	AMOCRM_BASE_URL=https://example.amocrm.ru \
 //	AMOCRM_TOKEN=<long-lived token> \
 //	WAZZUP_API_KEY=<key of Wazzup's "API integration"> \
-//	WAZZUP_WEBHOOK_KEY=<crmKey given to Wazzup> \
 //	BRIDGE_CONFIG=routing.json \
-//	go run ./examples/bridge
+//	WAZZUP_WEBHOOK_KEY=… AMOCRM_WEBHOOK_SECRET=… BRIDGE_API_KEY=… \
+//	BRIDGE_NOTIFY_URL=https://chat.example.com/hooks/crm \
+//	CRMBRIDGE_PG_DSN=postgres://bridge@db/bridge \
+//	go run .
 //
-// then point Wazzup at it: PATCH /v3/webhooks with webhooksUri
-// https://<public address>/webhooks/wazzup, messagesAndStatuses on and
-// contactsAndDealsCreation off, with WAZZUP_WEBHOOK_KEY as the crmKey that
-// Wazzup sends as a bearer token.
+// then point Wazzup at it (PATCH /v3/webhooks with webhooksUri
+// https://<public address>/webhooks/wazzup, messagesAndStatuses on,
+// contactsAndDealsCreation off, WAZZUP_WEBHOOK_KEY as the crmKey), and
+// amoCRM (Settings → Integrations → Webhooks: https://<public
+// address>/webhooks/amocrm?secret=<AMOCRM_WEBHOOK_SECRET>, for deals and
+// contacts added, changed, responsible changed, deleted, restored).
 //
 // # Environment
 //
 //	AMOCRM_BASE_URL          the account's address, e.g. https://example.amocrm.ru
 //	AMOCRM_TOKEN             a long-lived token (amoCRM: private integration)
 //	WAZZUP_API_KEY           the API key of Wazzup's "API integration" settings
-//	BRIDGE_CONFIG            path of the routing configuration: a engine.Config
-//	                         in JSON, as demo-config.json (required with credentials;
-//	                         unknown fields are errors)
+//	BRIDGE_CONFIG            path of the routing configuration: an engine.Config
+//	                         in JSON, as demo-config.json (required with
+//	                         credentials; unknown fields are errors)
 //	WAZZUP_WEBHOOK_KEY       the bearer key Wazzup must send with webhooks
-//	                         (optional, strongly advised: without it anyone who
-//	                         can reach the bridge can post client messages)
+//	AMOCRM_WEBHOOK_SECRET    the secret query parameter of amoCRM's webhook URL
+//	BRIDGE_API_KEY           the bearer key of POST /replies
+//	BRIDGE_NOTIFY_URL        where notifications are POSTed (empty: only logged)
+//	CRMBRIDGE_PG_DSN, -dsn   PostgreSQL for the state (empty: in memory)
+//	BRIDGE_ACCOUNT           the account ID of the state in PostgreSQL
+//	                         (default "default"; one database serves many)
 //	WAZZUP_BASE_URL          the Wazzup API address (default https://api.wazzup24.com)
 //	BRIDGE_ADDR              listen address (default 127.0.0.1:8080; the demo
 //	                         without -serve takes any free port)
-//	BRIDGE_SHUTDOWN_TIMEOUT  how long requests in flight may finish after a
-//	                         signal (default 10s)
+//	BRIDGE_TICK              how often Engine.Tick runs (default 30s)
+//	BRIDGE_LOG_LEVEL         debug, info (default), warn or error
+//	BRIDGE_SHUTDOWN_TIMEOUT  how long requests in flight and queued
+//	                         notifications may finish after a signal
+//	                         (default 10s)
 //
 // The three credentials go together: all of them, or none for the demo.
-// Giving only some is an error naming the missing ones, so that a typo
-// never starts the demo by surprise.
+// Giving only some is an error naming the missing ones, so that a typo never
+// starts the demo by surprise. Each of the three keys left empty is logged as
+// a warning at start: that endpoint then accepts anyone who can reach it.
 //
-// # What it does with webhooks
+// # Endpoints
 //
-// POST /webhooks/wazzup is a wazzup.Handler (bearer check, size limit,
-// decoding). Its EventHandler takes the messages of one webhook in order:
+// POST /webhooks/wazzup takes Wazzup's webhooks (wazzup.Handler: bearer
+// check, size limit, decoding). The messages of one webhook are handled in
+// order:
 //
-//   - An inbound client message goes to Engine.ClientMessage, and the
-//     decision is printed: the outcome, what was created, who is responsible,
-//     who to notify, and the engine's reasons, step by step. A real host
-//     would deliver the notifications (the engine decides, it does not
-//     deliver).
-//   - An echo (a message that went out on the channel) is printed and
-//     skipped. Either the bridge sent it through the engine, which has
-//     already applied it, or an employee typed it in Wazzup's app or on the
-//     phone; the engine has no event for "an employee replied elsewhere",
-//     and Engine.EmployeeMessage would send the text a second time.
-//     Consequence: such a reply neither claims an offered chat nor closes
-//     the unanswered-message task.
-//   - Edits and deletions are printed and skipped.
-//   - A bad event (a engine.EventError: an unknown channel, an empty chat
-//     ID) is printed and acknowledged with 200: delivering it again cannot
-//     make it good.
-//   - Any other error (amoCRM down, rate limited, a timeout) is returned, so
-//     the handler answers 500 and Wazzup delivers the webhook again. Nothing
-//     is lost and nothing is done twice: the engine recognises messages it
-//     finished by their IDs and resumes one it left midway.
+//   - A client's message goes to Engine.ClientMessage. Its notifications are
+//     queued for BRIDGE_NOTIFY_URL, and the decision is pushed to Wazzup
+//     (wazzup.Account.SyncChat: the owner becomes the contact's and the
+//     deal's responsible user there, so that Wazzup's own chat window hides
+//     the chat from the other sales reps), checking that Wazzup shows the
+//     chat to exactly the users the engine's CanView allows; a disagreement
+//     (roles in Wazzup differing from BRIDGE_CONFIG) is logged as a warning.
+//     A group chat's message creates nothing and notifies nobody.
+//   - An echo (a message that went out on the channel) goes to
+//     Engine.EmployeeReplied, which sends nothing. The echo of a message the
+//     bridge sent has no effect; a reply an employee typed in Wazzup's app
+//     or on the phone claims an offered chat and closes the unanswered
+//     streak, completing its task, as a reply through /replies would.
+//   - Edits and deletions are logged and skipped: the engine decided on the
+//     first version.
+//   - Items of the body the decoder could not read, and events the engine
+//     rejects as malformed (an unknown channel, an empty chat ID), are
+//     logged and acknowledged: delivering them again cannot make them good.
+//   - Any other failure (amoCRM or Wazzup down, rate limited, a timeout)
+//     answers 500, and Wazzup delivers the webhook again: the engine
+//     recognises the messages it finished by their IDs and resumes the one
+//     it left midway, and the push to Wazzup is made again.
 //
 // One webhook gets 25 seconds of work, within Wazzup's 30-second wait.
-// Delivery statuses are printed. GET /healthz answers "ok".
+// Delivery statuses are logged.
 //
-// Employees' replies reach the engine through the host's own interface
-// (Engine.EmployeeMessage); this example has none and shows the call in the
-// demo only.
+// POST /webhooks/amocrm takes amoCRM's webhooks (amocrm.WebhookHandler). A
+// contact added, changed, restored or handed to someone else updates the
+// phone index (crmindex.Index.Apply); a deleted one leaves it (Remove).
+// Every chat the deal or contact was seen with is invalidated
+// (Engine.Invalidate), so the chat's next event reads amoCRM again instead of
+// trusting the engine's record for up to its cache time: a deal handed to
+// someone else in amoCRM sends the client's next message to the new owner.
+// The bridge remembers which chats each deal and contact was seen with in
+// memory, from the engine's results; a chat another instance handled is not
+// known here, and its record is trusted until the cache time passes.
 //
-// # Shutting down
+// POST /replies is the employees' endpoint, for the host's own interface:
+// a JSON body {"id", "user", "channel", "chat_id", "text"} (channel may be
+// empty when the employee writes to a client first) goes to
+// Engine.EmployeeMessage and out through Wazzup. Answers: 200 with the
+// outcome, whether the reply claimed the chat and which task it closed; 400
+// for a malformed body or event; 401 without BRIDGE_API_KEY; 403 when the
+// roles forbid it, naming the winner when someone else claimed the chat; 409
+// when the employee must choose a channel, listing them; 502 when amoCRM or
+// Wazzup failed. A retry with the same id sends nothing twice.
 //
-// SIGINT or SIGTERM closes the listener at once and gives requests in
-// flight BRIDGE_SHUTDOWN_TIMEOUT to finish (http.Server.Shutdown). A webhook
-// cut by the timeout was not answered 200, so Wazzup delivers it again.
+// GET /healthz answers 200 when the state store answers (a ping of
+// PostgreSQL) and amoCRM's token source gives a token, else 503; the JSON
+// body names each check.
+//
+// GET /metrics serves the metrics in Prometheus' text format: the
+// OpenTelemetry SDK records through routing/telemetry (every amoCRM request
+// with its method and outcome class, every send, every engine event with its
+// outcome and latency) and the bridge's own counter of notifications by
+// result, and the OpenTelemetry Prometheus exporter serves them from a
+// registry of the bridge's own. Why that exporter: it is OpenTelemetry's own,
+// on the module proxy at the version matching routing/telemetry's OTel, and it
+// adds only the Prometheus client libraries; Prometheus scraping needs no
+// collector beside the bridge. A host sending OTLP instead swaps the reader
+// in bridge.go.
+//
+// # Notifications
+//
+// The engine decides whom to notify; the bridge delivers: each notification
+// is a JSON POST to BRIDGE_NOTIFY_URL ({"id", "event", "user", "reason",
+// "channel", "chat_id", "outcome", "contact", "deal"}), with the id also in
+// the Idempotency-Key header, so a receiver can drop repeats. Notifications
+// come from client messages and from Engine.Tick (escalations, clients taken
+// from a waiting queue). They wait in a bounded queue (1000) and are
+// delivered by one goroutine, so a slow receiver never holds up a webhook;
+// 408, 429, 5xx and network errors are retried with exponential backoff (5
+// attempts), other answers drop the notification; a full queue drops the new
+// one. Every drop is logged and counted. Delivery is at most once per
+// process: notifications still queued when the shutdown timeout ends are
+// lost (and logged), and a redelivered Wazzup webhook notifies nobody again.
+//
+// # The CRM stack
+//
+// The engine talks to amoCRM through three layers, innermost first:
+// routing/telemetry's WrapCRM (every real request measured), crmbatch
+// (concurrent writes share requests, under amoCRM's 7 requests per second;
+// it must sit right over the adapter so that its look-ups after a lost answer
+// reach amoCRM), and crmindex (phone look-ups of known clients cost no
+// request; synced at start, caught up every 5 minutes, and kept current by
+// amoCRM's contact webhooks). The users and pipelines are listed once at
+// start and given to the engine and to Wazzup's team.
 //
 // # State
 //
-// The engine's state (claims, the round-robin rotation, unanswered streaks,
-// processed message IDs) is kept in memory here, so a restart forgets which
-// offered chats were claimed and which messages were processed. A real
-// deployment passes stores backed by a database in engine.Options
-// and a shared wazzup.ReceiptStore in wazzup.Options.
+// With CRMBRIDGE_PG_DSN (or -dsn) every piece of state lives in PostgreSQL
+// (package routing/pgstore) under BRIDGE_ACCOUNT: the engine's leases,
+// client records and journal of processed messages, offers and claims, the
+// round-robin rotation, waiting queues, escalation clocks, unanswered
+// streaks and Wazzup's send receipts. Any number of bridge instances on one
+// database keep every guarantee of the engine, and restarts forget nothing.
+// Without it, the state is in memory: a restart forgets which chats were
+// claimed and which messages were processed. Processed messages and
+// receipts older than 72 hours are purged every hour.
+//
+// # Logs
+//
+// slog JSON records on stderr: one per webhook event with the engine's
+// decision and its explanation, one per reply, notification failure, amoCRM
+// event and background failure. Message texts and keys are never logged;
+// the engine's records carry the chat ID, which on WhatsApp is the client's
+// number: treat the logs as personal data.
+//
+// # Shutting down
+//
+// SIGINT or SIGTERM closes the listener at once; requests in flight and
+// queued notifications get BRIDGE_SHUTDOWN_TIMEOUT to finish; batched
+// amoCRM writes leave; the stores close. A webhook cut by the timeout was
+// not answered 200, so its sender delivers it again.
 //
 // # Testing
 //
-// main_test.go runs the demo end to end on loopback and checks its effects
-// on the fakes, serves a webhook with "credentials" pointing at fake
-// servers, checks the webhook error policy, and checks that cancelling the
-// context (what a signal does) lets a request in flight finish and then
-// stops the server.
+// Being its own module, it is tested from its directory:
+//
+//	cd examples/bridge && go test ./...
+//
+// The tests run the demo end to end on loopback and check its effects on the
+// fakes and on the notifications' receiver, and the metrics served; check the
+// webhook error policy, the replies endpoint, amoCRM's webhooks reaching the
+// engine, the health check, the notifier's retries and bounded queue, and
+// that cancelling the context (what a signal does) lets a request in flight
+// finish. TestPostgres runs the bridge on PostgreSQL, restarts it and checks
+// that a redelivered message creates nothing twice; it needs CRMBRIDGE_PG_DSN,
+// or:
+//
+//	bash ../../.ci/postgres.sh go test -run TestPostgres ./...
 package main

@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -18,14 +20,14 @@ import (
 
 func main() {
 	// SIGINT (Ctrl-C) and SIGTERM (docker stop, systemd, Kubernetes) cancel
-	// ctx; run then shuts the HTTP server down gracefully.
+	// ctx; run then shuts the bridge down gracefully.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
 		<-ctx.Done()
 		stop() // a second signal kills at once, without waiting for the shutdown
 	}()
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return // -h: the usage is printed
 	}
@@ -40,8 +42,15 @@ const (
 	envAddr            = "BRIDGE_ADDR"
 	envConfig          = "BRIDGE_CONFIG"
 	envShutdownTimeout = "BRIDGE_SHUTDOWN_TIMEOUT"
+	envAPIKey          = "BRIDGE_API_KEY"
+	envNotifyURL       = "BRIDGE_NOTIFY_URL"
+	envAccount         = "BRIDGE_ACCOUNT"
+	envTick            = "BRIDGE_TICK"
+	envLogLevel        = "BRIDGE_LOG_LEVEL"
+	envPGDSN           = "CRMBRIDGE_PG_DSN"
 	envAmoBaseURL      = "AMOCRM_BASE_URL"
 	envAmoToken        = "AMOCRM_TOKEN"
+	envAmoHookSecret   = "AMOCRM_WEBHOOK_SECRET"
 	envWazzupAPIKey    = "WAZZUP_API_KEY"
 	envWazzupBaseURL   = "WAZZUP_BASE_URL"
 	envWazzupHookKey   = "WAZZUP_WEBHOOK_KEY"
@@ -52,6 +61,8 @@ const (
 	defaultServeAddr       = "127.0.0.1:8080"
 	defaultDemoAddr        = "127.0.0.1:0" // any free port: the demo exits anyway
 	defaultShutdownTimeout = 10 * time.Second
+	defaultTick            = 30 * time.Second
+	defaultAccount         = "default"
 )
 
 // settings is the bridge's configuration, read from flags and the
@@ -66,23 +77,32 @@ type settings struct {
 
 	Addr            string
 	ShutdownTimeout time.Duration
+	Tick            time.Duration
+	LogLevel        slog.Level
 	Config          engine.Config
 
-	AmoBaseURL, AmoToken                       string
+	// DSN selects PostgreSQL state (package routing/pgstore) under
+	// Account; empty keeps the state in memory.
+	DSN, Account string
+	// APIKey guards the employees' endpoint; NotifyURL receives the
+	// notifications.
+	APIKey, NotifyURL string
+
+	AmoBaseURL, AmoToken, AmoHookSecret        string
 	WazzupAPIKey, WazzupBaseURL, WazzupHookKey string
 }
 
 // run is the whole program, testable: args are the command-line flags,
-// env reads the environment (os.Getenv), and everything the bridge does is
-// printed to stdout. It returns when the demo is over, or when ctx is
-// cancelled (a signal) and the server has shut down.
-func run(ctx context.Context, args []string, env func(string) string, stdout io.Writer) error {
+// env reads the environment (os.Getenv), the demo's summary goes to stdout
+// and the JSON logs to logw. It returns when the demo is over, or when ctx
+// is cancelled (a signal) and the bridge has shut down.
+func run(ctx context.Context, args []string, env func(string) string, stdout, logw io.Writer) error {
 	s, err := loadSettings(args, env, stdout)
 	if err != nil {
 		return err
 	}
-	out := newReport(stdout)
-	b, err := start(ctx, s, out)
+	log := slog.New(slog.NewJSONHandler(logw, &slog.HandlerOptions{Level: s.LogLevel}))
+	b, err := start(ctx, s, log, stdout)
 	if err != nil {
 		return err
 	}
@@ -94,7 +114,7 @@ func run(ctx context.Context, args []string, env func(string) string, stdout io.
 			return b.shutdown()
 		}
 	}
-	out.printf("serving until SIGINT or SIGTERM\n")
+	log.Info("serving until SIGINT or SIGTERM", "addr", b.baseURL)
 	return b.serveUntil(ctx)
 }
 
@@ -105,8 +125,9 @@ func loadSettings(args []string, env func(string) string, stdout io.Writer) (set
 	fs := flag.NewFlagSet("bridge", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	serve := fs.Bool("serve", false, "without credentials: run the demo, then keep serving until SIGINT/SIGTERM")
+	dsn := fs.String("dsn", env(envPGDSN), "PostgreSQL connection string for the state (default $"+envPGDSN+"; empty: in memory)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: bridge [-serve]\n\nWithout %s, %s and %s the bridge runs a demo against fake servers.\n\n",
+		fmt.Fprintf(fs.Output(), "usage: bridge [-serve] [-dsn postgres://…]\n\nWithout %s, %s and %s the bridge runs a demo against fake servers.\n\n",
 			envAmoBaseURL, envAmoToken, envWazzupAPIKey)
 		fs.PrintDefaults()
 	}
@@ -120,19 +141,37 @@ func loadSettings(args []string, env func(string) string, stdout io.Writer) (set
 	s := settings{
 		Serve:         *serve,
 		Addr:          env(envAddr),
+		DSN:           *dsn,
+		Account:       env(envAccount),
+		APIKey:        env(envAPIKey),
+		NotifyURL:     env(envNotifyURL),
 		AmoBaseURL:    env(envAmoBaseURL),
 		AmoToken:      env(envAmoToken),
+		AmoHookSecret: env(envAmoHookSecret),
 		WazzupAPIKey:  env(envWazzupAPIKey),
 		WazzupBaseURL: env(envWazzupBaseURL),
 		WazzupHookKey: env(envWazzupHookKey),
 	}
-	s.ShutdownTimeout = defaultShutdownTimeout
-	if v := env(envShutdownTimeout); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return settings{}, fmt.Errorf("%s=%q: want a positive duration such as 10s", envShutdownTimeout, v)
+	if s.Account == "" {
+		s.Account = defaultAccount
+	}
+	var err error
+	if s.ShutdownTimeout, err = duration(env, envShutdownTimeout, defaultShutdownTimeout); err != nil {
+		return settings{}, err
+	}
+	if s.Tick, err = duration(env, envTick, defaultTick); err != nil {
+		return settings{}, err
+	}
+	if v := env(envLogLevel); v != "" {
+		if err := s.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			return settings{}, fmt.Errorf("%s=%q: want debug, info, warn or error", envLogLevel, v)
 		}
-		s.ShutdownTimeout = d
+	}
+	if s.NotifyURL != "" {
+		u, err := url.Parse(s.NotifyURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return settings{}, fmt.Errorf("%s=%q: want an absolute http(s) URL", envNotifyURL, s.NotifyURL)
+		}
 	}
 
 	credentials := map[string]string{envAmoBaseURL: s.AmoBaseURL, envAmoToken: s.AmoToken, envWazzupAPIKey: s.WazzupAPIKey}
@@ -175,6 +214,19 @@ func loadSettings(args []string, env func(string) string, stdout io.Writer) (set
 	}
 	s.Config = cfg
 	return s, nil
+}
+
+// duration reads a positive duration from the environment variable name.
+func duration(env func(string) string, name string, def time.Duration) (time.Duration, error) {
+	v := env(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive duration such as 10s", name, v)
+	}
+	return d, nil
 }
 
 // readConfig reads a engine.Config from a JSON file. Unknown fields are

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +24,8 @@ import (
 
 	"github.com/crmbridge/crmbridge/channel"
 	"github.com/crmbridge/crmbridge/channel/wazzup/wazzuptest"
+	"github.com/crmbridge/crmbridge/crm"
+	"github.com/crmbridge/crmbridge/crm/amocrm"
 	"github.com/crmbridge/crmbridge/crm/amocrm/amocrmtest"
 	"github.com/crmbridge/crmbridge/roles"
 	"github.com/crmbridge/crmbridge/routing"
@@ -36,7 +40,7 @@ func envOf(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-// output collects what the program prints and lets a test wait for a line.
+// output collects what the program writes and lets a test wait for a line.
 type output struct {
 	mu      sync.Mutex
 	buf     bytes.Buffer
@@ -60,7 +64,7 @@ func (o *output) String() string {
 	return o.buf.String()
 }
 
-// wait returns the first submatch of re once the output matches it.
+// wait returns the last submatch of re once the output matches it.
 func (o *output) wait(t *testing.T, re *regexp.Regexp) string {
 	t.Helper()
 	deadline := time.After(waitFor)
@@ -80,115 +84,190 @@ func (o *output) wait(t *testing.T, re *regexp.Regexp) string {
 	}
 }
 
-var listening = regexp.MustCompile(`listening on (http://[0-9.:]+);`)
-
-// TestRunDemo runs the program as `go run ./examples/bridge` does, with an
-// empty environment, and checks what it prints.
-func TestRunDemo(t *testing.T) {
-	out := newOutput()
-	if err := run(t.Context(), nil, envOf(nil), out); err != nil {
-		t.Fatalf("run: %v\n%s", err, out)
-	}
-	got := out.String()
-	for _, want := range []string{
-		"no credentials given: demo against a fake amoCRM",
-		// 1: a new client on the round-robin channel goes to 501.
-		"outcome:     new_client\n    created:     contact",
-		"responsible: 501\n    notify:      501 (new client: assigned by round_robin)",
-		// 2: the second message of the streak goes to the deal's responsible.
-		"outcome:     open_deal",
-		"unanswered streak already has task",
-		// 3: the retried webhook has no second effect.
-		"new_client (a redelivery: nothing done again)",
-		// 4: the first-responder channel offers the chat to both.
-		"responsible: nobody yet: the first to reply wins",
-		"502 (new client: offered, the first reply claims it)",
-		// 5: the reply claims the chat and completes the task.
-		"claimed:     yes: the chat is now 502's",
-		// 6: the echo of the engine's own send has no second effect.
-		"echo of a message the engine sent: already applied",
-		// 7: the loser is refused, naming the winner.
-		"winner:      502",
-		`as CRM user 502: "Yes! Come for a test drive tomorrow?"`,
-		"fake Wazzup: 1 API requests, 1 messages delivered",
-		"stopped\n",
-	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("output lacks %q", want)
+// records returns the JSON log records whose msg is msg.
+func (o *output) records(t *testing.T, msg string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for line := range strings.Lines(o.String()) {
+		var r map[string]any
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		if r["msg"] == msg {
+			out = append(out, r)
 		}
 	}
+	return out
+}
+
+var (
+	listening = regexp.MustCompile(`"msg":"listening","addr":"(http://[0-9.:]+)"`)
+	serving   = regexp.MustCompile(`("msg":"serving until SIGINT or SIGTERM")`)
+)
+
+func testLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// TestRunDemo runs the program as `go run .` does, with an empty
+// environment, and checks what it prints and logs.
+func TestRunDemo(t *testing.T) {
+	stdout, logs := newOutput(), newOutput()
+	if err := run(t.Context(), nil, envOf(nil), stdout, logs); err != nil {
+		t.Fatalf("run: %v\n%s\n%s", err, stdout, logs)
+	}
+	got := stdout.String()
+	for _, want := range []string{
+		`"claimed":true,"responsible":"502"`,
+		`403 {"error":"engine: 501 (manager) may not write`,
+		`"winner":"502"`,
+		"notification to 501: new client: assigned by round_robin (client_message)",
+		"notification to 502: responsible for the open deal (client_message)",
+		"Wazzup's window shows Boris's chat to [502]; the rules allow [502]",
+		`as CRM user 502: "Yes! Come for a test drive tomorrow?"`,
+		"fake Wazzup: ",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("stdout lacks %q", want)
+		}
+	}
+	if r := logs.records(t, "stopped"); len(r) != 1 {
+		t.Errorf("the log does not end with stopped")
+	}
 	if t.Failed() {
-		t.Logf("output:\n%s", got)
+		t.Logf("stdout:\n%s\nlogs:\n%s", got, logs)
 	}
 }
 
-// TestDemoEffects runs the demo script and checks what reached the fake
-// servers rather than what was printed.
-func TestDemoEffects(t *testing.T) {
-	s, err := loadSettings(nil, envOf(nil), &bytes.Buffer{})
+// startDemo starts the demo bridge and stops it at the end of the test.
+func startDemo(t *testing.T) (*bridge, *output) {
+	t.Helper()
+	s, err := loadSettings(nil, envOf(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := newOutput()
-	b, err := start(t.Context(), s, newReport(out))
+	logs := newOutput()
+	b, err := startWith(t.Context(), s, testLogger(logs), io.Discard, startOptions{notifyBackoff: noBackoff})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.shutdown()
-	if err := b.demo(t.Context()); err != nil {
-		t.Fatalf("demo: %v\n%s", err, out)
-	}
+	t.Cleanup(func() {
+		if err := b.shutdown(); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return b, logs
+}
 
+func noBackoff(int) time.Duration { return 0 }
+
+// TestDemoEffects runs the demo script and checks what reached the fakes
+// and the notifications' receiver rather than what was printed.
+func TestDemoEffects(t *testing.T) {
+	b, logs := startDemo(t)
+	if err := b.demo(t.Context()); err != nil {
+		t.Fatalf("demo: %v\n%s", err, logs)
+	}
 	leads := b.fakeAmo.Leads()
 	if len(leads) != 2 {
-		t.Fatalf("leads = %+v, want 2 (one per new client, none for the retry)", leads)
+		t.Fatalf("leads = %+v, want 2 (one per new client; none for the retry or the group)", leads)
 	}
 	water, cars := leads[0], leads[1]
-	if water.Pipeline != 7001 || water.Status != 70012 || water.Responsible != 501 {
-		t.Errorf("water lead = %+v, want pipeline 7001, status 70012, responsible 501", water)
+	if water.Pipeline != 7001 || water.Status != 70012 || water.Responsible != 502 {
+		t.Errorf("water lead = %+v, want pipeline 7001, status 70012, responsible 502 (handed over in amoCRM)", water)
 	}
 	// The claim accepts the Unsorted entry, which moves the lead to the
 	// pipeline's first ordinary stage (see crm/amocrm).
 	if cars.Pipeline != 7002 || cars.Status != 70022 || cars.Responsible != 502 {
 		t.Errorf("car lead = %+v, want pipeline 7002, accepted from Unsorted to 70022, responsible 502 (the claimer)", cars)
 	}
-	if u := b.fakeAmo.Unsorted(); len(u) != 1 || u[0].Lead != cars.ID {
-		t.Errorf("unsorted entries = %+v, want one for lead %d", u, cars.ID)
-	}
 	if c := b.fakeAmo.Contacts(); len(c) != 2 || c[0].Name != "Anna" || c[1].Name != "Boris" {
 		t.Errorf("contacts = %+v, want Anna and Boris", c)
 	}
 
-	tasks := b.out.createdTasks()
-	if len(tasks) != 2 {
-		t.Fatalf("tasks = %v, want one per unanswered streak (2)", tasks)
-	}
+	// Tasks: Anna's is open (nobody answered), Boris's completed by 502.
 	var completed []bool
-	for _, id := range tasks {
-		n, err := strconv.Atoi(string(id))
-		if err != nil {
-			t.Fatal(err)
+	for _, r := range logs.records(t, "client message") {
+		if r["task_created"] != true {
+			continue
 		}
+		n, _ := strconv.Atoi(r["task"].(string))
 		task, ok := b.fakeAmo.Task(n)
 		if !ok {
-			t.Fatalf("task %s not in the fake", id)
+			t.Fatalf("task %v not in the fake", r["task"])
 		}
 		completed = append(completed, task.Completed)
 	}
-	if completed[0] || !completed[1] {
-		t.Errorf("tasks completed = %v, want Anna's open (nobody answered) and Boris's completed (502 replied)", completed)
+	if len(completed) != 2 || completed[0] || !completed[1] {
+		t.Errorf("tasks completed = %v, want [false true]", completed)
+	}
+
+	// The group message: logged with outcome group, nothing notified.
+	var group int
+	for _, r := range logs.records(t, "client message") {
+		if r["outcome"] == string(engine.OutcomeGroup) {
+			group++
+			if r["notify"] != 0.0 || r["contact"] != "" {
+				t.Errorf("group message record = %v, want no contact and nobody notified", r)
+			}
+		}
+	}
+	if group != 1 {
+		t.Errorf("%d group messages logged, want 1", group)
+	}
+
+	// Notifications reached the outgoing webhook, once each (the retried
+	// Wazzup webhook notified nobody again).
+	var got []string
+	for _, n := range b.inbox.notifications() {
+		got = append(got, n.User+" "+n.Reason)
+	}
+	want := []string{
+		"501 new client: assigned by round_robin",
+		"501 responsible for the open deal",
+		"501 new client: offered, the first reply claims it",
+		"502 new client: offered, the first reply claims it",
+		"502 responsible for the open deal", // after the amoCRM webhook
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("notifications:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// Wazzup: both contacts pushed with their owner; Boris's chat shown to
+	// 502 only, as the rules say.
+	wc := b.fakeWazzup.Contacts()
+	if len(wc) != 2 || wc[0].ResponsibleUserID != "502" || wc[1].ResponsibleUserID != "502" {
+		t.Errorf("wazzup contacts = %+v, want Anna's and Boris's, both 502's", wc)
+	}
+	boris := channel.Chat{Channel: b.s.Config.Channels[1].ID, ChatID: "79035550101"}
+	if v := b.fakeWazzup.Viewers(boris); strings.Join(v, ",") != "502" {
+		t.Errorf("wazzup shows Boris's chat to %v, want [502]", v)
 	}
 
 	sent := b.fakeWazzup.Sent()
-	if len(sent) != 1 {
-		t.Fatalf("sent = %+v, want the one reply", sent)
+	if len(sent) != 1 || sent[0].CrmUserID != "502" || sent[0].CrmMessageID != "demo-out-1" {
+		t.Errorf("sent = %+v, want the one reply of 502", sent)
 	}
-	want := wazzuptest.SentMessage{ChannelID: s.Config.Channels[1].ID, ChatType: "whatsapp", ChatID: "79035550101",
-		Text: "Yes! Come for a test drive tomorrow?", CrmUserID: "502", CrmMessageID: "demo-out-1"}
-	got := sent[0]
-	got.MessageID, got.Time, got.ClearUnanswered = "", time.Time{}, nil
-	if got != want {
-		t.Errorf("sent %+v, want %+v", got, want)
+
+	// Metrics: the engine's, the CRM's and the bridge's own.
+	resp, err := http.Get(b.baseURL + metricsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`crmbridge_engine_events_total{`,
+		`crmbridge_crm_calls_total{`,
+		`crmbridge_channel_sends_total{`,
+		`crmbridge_bridge_notifications_total{`,
+	} {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("logs:\n%s", logs)
 	}
 }
 
@@ -201,7 +280,11 @@ type fakes struct {
 	env    map[string]string
 }
 
-const testHookKey = "test-webhook-key"
+const (
+	testHookKey   = "test-webhook-key"
+	testAPIKey    = "test-api-key"
+	testAmoSecret = "test-amocrm-secret"
+)
 
 func newFakes(t *testing.T) *fakes {
 	t.Helper()
@@ -230,8 +313,10 @@ func newFakes(t *testing.T) *fakes {
 	f.env = map[string]string{
 		envAddr:          "127.0.0.1:0",
 		envConfig:        path,
+		envAPIKey:        testAPIKey,
 		envAmoBaseURL:    f.amo.URL(),
 		envAmoToken:      f.amo.Token(),
+		envAmoHookSecret: testAmoSecret,
 		envWazzupAPIKey:  f.wazzup.APIKey,
 		envWazzupBaseURL: f.wazzup.URL,
 		envWazzupHookKey: testHookKey,
@@ -246,17 +331,20 @@ func (f *fakes) message(id, chatID, text string) wazzuptest.WebhookMessage {
 }
 
 // startBridge starts the bridge on env and stops it at the end of the test.
-func startBridge(t *testing.T, env map[string]string) (*bridge, *output) {
+func startBridge(t *testing.T, env map[string]string, so startOptions) (*bridge, *output) {
 	t.Helper()
-	s, err := loadSettings(nil, envOf(env), &bytes.Buffer{})
+	s, err := loadSettings(nil, envOf(env), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.Demo {
 		t.Fatal("credentials given, but the demo was selected")
 	}
-	out := newOutput()
-	b, err := start(t.Context(), s, newReport(out))
+	if so.batchWindow == 0 {
+		so.batchWindow = demoBatchWindow
+	}
+	logs := newOutput()
+	b, err := startWith(t.Context(), s, testLogger(logs), io.Discard, so)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,15 +353,15 @@ func startBridge(t *testing.T, env map[string]string) (*bridge, *output) {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	return b, out
+	return b, logs
 }
 
 // TestWebhookPolicy checks what Wazzup hears back for each kind of event,
 // and that a failed event is finished by its redelivery without doubling.
 func TestWebhookPolicy(t *testing.T) {
 	f := newFakes(t)
-	b, out := startBridge(t, f.env)
-	hook := b.baseURL + webhookPath
+	b, logs := startBridge(t, f.env, startOptions{})
+	hook := b.baseURL + wazzupPath
 	ctx := t.Context()
 
 	// An unknown channel cannot get better: acknowledged with 200.
@@ -282,37 +370,59 @@ func TestWebhookPolicy(t *testing.T) {
 	if err := f.wazzup.PostMessages(ctx, hook, bad); err != nil {
 		t.Errorf("unknown channel: %v, want 200 (acknowledged)", err)
 	}
-	if !strings.Contains(out.String(), "rejected:") || !strings.Contains(out.String(), "unknown channel") {
-		t.Errorf("unknown channel not reported:\n%s", out)
+	if r := logs.records(t, "wazzup message rejected by the engine (acknowledged)"); len(r) != 1 {
+		t.Errorf("unknown channel not logged:\n%s", logs)
+	}
+	// An item the decoder cannot read is logged, its neighbour processed.
+	if err := f.wazzup.PostWebhook(ctx, hook, map[string]any{"messages": []any{"not an object"}}); err != nil {
+		t.Errorf("rejected item: %v, want 200", err)
+	}
+	if r := logs.records(t, "wazzup item rejected"); len(r) != 1 || r[0]["item"] != "messages[0]" {
+		t.Errorf("rejected item logged as %v", r)
 	}
 
 	// The CRM fails while creating the deal: 500, so Wazzup delivers again.
-	f.amo.FailNext("POST /api/v4/leads/complex", 1, http.StatusInternalServerError)
+	// crmbatch looks for the deal after a failed create and sends it
+	// again once: fail both.
+	f.amo.FailNext("POST /api/v4/leads/complex", 2, http.StatusInternalServerError)
 	m := f.message("m-1", "79161234567", "Hello")
 	err := f.wazzup.PostMessages(ctx, hook, m)
 	if we, ok := errors.AsType[*wazzuptest.WebhookError](err); !ok || we.Status != http.StatusInternalServerError {
 		t.Fatalf("CRM failure: %v, want a 500 answer", err)
 	}
-	if !strings.Contains(out.String(), "failed:") {
-		t.Errorf("failure not reported:\n%s", out)
-	}
-	// The redelivery finishes the work: one contact, one deal.
-	if err := f.wazzup.PostMessages(ctx, hook, m); err != nil {
-		t.Fatalf("redelivery: %v", err)
-	}
-	if err := f.wazzup.PostMessages(ctx, hook, m); err != nil {
-		t.Fatalf("second redelivery: %v", err)
+	// The redeliveries finish the work: one contact, one deal.
+	for range 2 {
+		if err := f.wazzup.PostMessages(ctx, hook, m); err != nil {
+			t.Fatalf("redelivery: %v", err)
+		}
 	}
 	if leads, contacts := f.amo.Leads(), f.amo.Contacts(); len(leads) != 1 || len(contacts) != 1 || leads[0].Responsible != 501 {
 		t.Errorf("after redeliveries: leads %+v, contacts %+v; want one each, for 501", leads, contacts)
 	}
-	if n := strings.Count(out.String(), "a redelivery: nothing done again"); n != 1 {
-		t.Errorf("%d duplicates reported, want 1:\n%s", n, out)
+	dups := 0
+	for _, r := range logs.records(t, "client message") {
+		if r["duplicate"] == true {
+			dups++
+		}
+	}
+	if dups != 1 {
+		t.Errorf("%d duplicates logged, want 1", dups)
+	}
+	if c := f.wazzup.Contacts(); len(c) != 1 || c[0].ResponsibleUserID != "501" {
+		t.Errorf("wazzup contacts = %+v, want the client, 501's", c)
 	}
 
-	// An echo by an employee the CRM cannot name, in a chat with no open
-	// task, and a status are acknowledged without any CRM request.
-	before := f.amo.TotalRequests()
+	// A group message creates nothing.
+	before := len(f.amo.Leads())
+	if _, err := f.wazzup.GroupWrites(ctx, hook, f.ch, "79132123789-1581764243", "Gleb", "hi all"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.amo.Leads()); n != before {
+		t.Errorf("a group message created %d leads", n-before)
+	}
+
+	// An echo typed on the phone by someone the CRM cannot name, and a
+	// status: acknowledged.
 	echo := f.message("m-echo", "79161234567", "typed on the phone")
 	echo.IsEcho, echo.Status = true, "sent"
 	if err := f.wazzup.PostMessages(ctx, hook, echo); err != nil {
@@ -321,11 +431,8 @@ func TestWebhookPolicy(t *testing.T) {
 	if err := f.wazzup.PostStatus(ctx, hook, "m-echo", "delivered"); err != nil {
 		t.Errorf("status: %v, want 200", err)
 	}
-	if got := f.amo.TotalRequests(); got != before {
-		t.Errorf("echo and status made %d CRM requests, want none", got-before)
-	}
-	if s := out.String(); !strings.Contains(s, "an employee the CRM cannot name") || !strings.Contains(s, "status of sent message m-echo: delivered") {
-		t.Errorf("echo or status not reported:\n%s", s)
+	if r := logs.records(t, "wazzup status"); len(r) != 1 || r[0]["status"] != "delivered" {
+		t.Errorf("status logged as %v", r)
 	}
 
 	// Without the bearer key Wazzup's requests are refused.
@@ -337,12 +444,175 @@ func TestWebhookPolicy(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("webhook without the key: %d, want 401", resp.StatusCode)
 	}
-	if !strings.Contains(out.String(), "level=WARN msg=\"wazzup webhook: rejected\" status=401") {
-		t.Errorf("the refused request was not logged:\n%s", out)
-	}
 	if err := f.wazzup.PostTest(ctx, hook); err != nil {
 		t.Errorf("subscription test with the key: %v", err)
 	}
+}
+
+// postJSON posts v to url with the bearer key and returns the status and
+// the decoded answer.
+func postJSON(t *testing.T, url, key string, v any) (int, map[string]any) {
+	t.Helper()
+	body, _ := json.Marshal(v)
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ans map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil {
+		t.Fatalf("answer %d is not JSON: %v", resp.StatusCode, err)
+	}
+	return resp.StatusCode, ans
+}
+
+// TestReplies checks the employees' endpoint: its key, its answers, and
+// that a retry with the same ID sends nothing again.
+func TestReplies(t *testing.T) {
+	f := newFakes(t)
+	b, _ := startBridge(t, f.env, startOptions{})
+	url := b.baseURL + repliesPath
+	if err := f.wazzup.PostMessages(t.Context(), b.baseURL+wazzupPath, f.message("m-1", "79161234567", "Hello")); err != nil {
+		t.Fatal(err)
+	}
+	ok := replyRequest{ID: "r-1", User: "501", Channel: string(f.ch), ChatID: "79161234567", Text: "Hi!"}
+
+	if s, _ := postJSON(t, url, "", ok); s != http.StatusUnauthorized {
+		t.Errorf("without the key: %d, want 401", s)
+	}
+	if s, _ := postJSON(t, url, testAPIKey, map[string]string{"id": "x", "usr": "501"}); s != http.StatusBadRequest {
+		t.Errorf("unknown field: %d, want 400", s)
+	}
+	noText := ok
+	noText.ID, noText.Channel = "r-0", "no-such-channel"
+	if s, _ := postJSON(t, url, testAPIKey, noText); s != http.StatusBadRequest {
+		t.Errorf("unknown channel: %d, want 400", s)
+	}
+	other := ok
+	other.ID, other.User = "r-2", "502"
+	if s, ans := postJSON(t, url, testAPIKey, other); s != http.StatusForbidden {
+		t.Errorf("502 writing to 501's client: %d %v, want 403", s, ans)
+	}
+	for i, wantDup := range []bool{false, true} {
+		s, ans := postJSON(t, url, testAPIKey, ok)
+		if s != http.StatusOK || ans["duplicate"] != wantDup || ans["outcome"] != "sent" {
+			t.Errorf("reply %d: %d %v, want 200, sent, duplicate %v", i, s, ans, wantDup)
+		}
+	}
+	if n := len(f.wazzup.Sent()); n != 1 {
+		t.Errorf("wazzup sent %d messages, want 1", n)
+	}
+}
+
+// TestAmoCRMWebhook: a deal handed over in amoCRM reaches the engine at the
+// chat's next message when amoCRM's webhook reports it; without the
+// webhook the engine trusts its record (CacheTTL).
+func TestAmoCRMWebhook(t *testing.T) {
+	f := newFakes(t)
+	b, logs := startBridge(t, f.env, startOptions{})
+	ctx, hook := t.Context(), b.baseURL+wazzupPath
+	amo, err := amocrm.New(amocrm.Options{BaseURL: f.amo.URL(), Tokens: amocrm.StaticToken(f.amo.Token())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two clients; round robin gives both... to 501 and 502.
+	for i, chat := range []string{"79161234567", "79161234568"} {
+		if err := f.wazzup.PostMessages(ctx, hook, f.message("m-"+strconv.Itoa(i), chat, "Hello")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leads := f.amo.Leads()
+	if len(leads) != 2 || leads[0].Responsible != 501 || leads[1].Responsible != 502 {
+		t.Fatalf("leads = %+v", leads)
+	}
+	// In amoCRM, both deals are handed to 503... to the other manager.
+	for _, l := range leads {
+		to := map[int]string{501: "502", 502: "501"}[l.Responsible]
+		if err := amo.SetResponsible(ctx, crmDeal(l.ID), crmUser(to)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Only the first deal's change is reported.
+	form := url.Values{
+		"leads[responsible][0][id]":                      {strconv.Itoa(leads[0].ID)},
+		"leads[responsible][0][responsible_user_id]":     {"502"},
+		"leads[responsible][0][old_responsible_user_id]": {"501"},
+	}
+	post := func(secret string) int {
+		resp, err := http.Post(b.baseURL+amocrmPath+"?secret="+secret, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := post("wrong"); s != http.StatusForbidden {
+		t.Errorf("wrong secret: %d, want 403", s)
+	}
+	if s := post(testAmoSecret); s != http.StatusOK {
+		t.Fatalf("amoCRM webhook: %d", s)
+	}
+	for i, chat := range []string{"79161234567", "79161234568"} {
+		if err := f.wazzup.PostMessages(ctx, hook, f.message("again-"+strconv.Itoa(i), chat, "Anyone?")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []any
+	for _, r := range logs.records(t, "client message") {
+		if strings.HasPrefix(r["message"].(string), "again-") {
+			got = append(got, r["responsible"])
+		}
+	}
+	if len(got) != 2 || got[0] != "502" || got[1] != "502" {
+		t.Errorf("responsible after the handover = %v, want [502 (re-read after the webhook) 502 (the cached record: no webhook)]", got)
+	}
+	if r := logs.records(t, "amocrm event"); len(r) != 1 || r[0]["chats_invalidated"] != 1.0 {
+		t.Errorf("amocrm event logged as %v, want one chat invalidated", r)
+	}
+}
+
+// TestHealth: the health check reports the store and the CRM token.
+func TestHealth(t *testing.T) {
+	f := newFakes(t)
+	var broken failingTokens
+	b, _ := startBridge(t, f.env, startOptions{tokens: &broken})
+	get := func() (int, map[string]any) {
+		resp, err := http.Get(b.baseURL + healthPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var ans map[string]any
+		json.NewDecoder(resp.Body).Decode(&ans)
+		return resp.StatusCode, ans
+	}
+	if s, ans := get(); s != http.StatusOK || ans["store"] != "memory" {
+		t.Errorf("healthy: %d %v", s, ans)
+	}
+	broken.set(amocrm.ErrReauthorize)
+	s, ans := get()
+	checks, _ := ans["checks"].(map[string]any)
+	if s != http.StatusServiceUnavailable || checks["state"] != "ok" || !strings.Contains(checks["crm_token"].(string), "authorized again") {
+		t.Errorf("token revoked: %d %v, want 503 naming the token", s, ans)
+	}
+}
+
+// failingTokens is the long-lived test token until set makes it fail.
+type failingTokens struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (f *failingTokens) set(err error) { f.mu.Lock(); f.err = err; f.mu.Unlock() }
+
+func (f *failingTokens) Token(context.Context) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return amocrmtest.DefaultToken, f.err
 }
 
 // blockingProxy sits in front of the fake amoCRM and holds the first
@@ -359,7 +629,7 @@ func blockingProxy(t *testing.T, amo *amocrmtest.Server) (proxyURL string, enter
 	in, rel := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet && r.URL.Path == "/api/v4/contacts" {
+		if r.Method == http.MethodGet && r.URL.Path == "/api/v4/contacts" && r.URL.Query().Get("query") != "" {
 			first := false
 			once.Do(func() { first = true })
 			if first {
@@ -387,15 +657,15 @@ func TestSignalShutsDownGracefully(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	out := newOutput()
+	logs := newOutput()
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, envOf(f.env), out) }()
-	base := out.wait(t, listening)
-	out.wait(t, regexp.MustCompile(`(serving until SIGINT or SIGTERM)`))
+	go func() { done <- run(ctx, nil, envOf(f.env), io.Discard, logs) }()
+	base := logs.wait(t, listening)
+	logs.wait(t, serving)
 
 	posted := make(chan error, 1)
 	go func() {
-		posted <- f.wazzup.PostMessages(context.Background(), base+webhookPath, f.message("m-1", "79161234567", "Hello"))
+		posted <- f.wazzup.PostMessages(context.Background(), base+wazzupPath, f.message("m-1", "79161234567", "Hello"))
 	}()
 	select {
 	case <-entered: // the webhook is being processed: the engine waits on the CRM
@@ -403,7 +673,7 @@ func TestSignalShutsDownGracefully(t *testing.T) {
 		t.Fatal("the webhook never reached the CRM")
 	}
 	cancel() // SIGTERM
-	out.wait(t, regexp.MustCompile(`(shutting down)`))
+	logs.wait(t, regexp.MustCompile(`("msg":"shutting down")`))
 	release()
 
 	if err := <-posted; err != nil {
@@ -420,8 +690,8 @@ func TestSignalShutsDownGracefully(t *testing.T) {
 	if leads := f.amo.Leads(); len(leads) != 1 {
 		t.Errorf("leads = %+v, want the one deal of the webhook in flight", leads)
 	}
-	if !strings.HasSuffix(out.String(), "stopped\n") {
-		t.Errorf("output does not end with stopped:\n%s", out)
+	if !strings.Contains(logs.String(), `"msg":"stopped"`) {
+		t.Errorf("no stopped record:\n%s", logs)
 	}
 	if c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://")); err == nil {
 		c.Close()
@@ -439,13 +709,13 @@ func TestShutdownTimeout(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	out := newOutput()
+	logs := newOutput()
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, envOf(f.env), out) }()
-	base := out.wait(t, listening)
+	go func() { done <- run(ctx, nil, envOf(f.env), io.Discard, logs) }()
+	base := logs.wait(t, listening)
 	posted := make(chan error, 1)
 	go func() {
-		posted <- f.wazzup.PostMessages(context.Background(), base+webhookPath, f.message("m-1", "79161234567", "Hello"))
+		posted <- f.wazzup.PostMessages(context.Background(), base+wazzupPath, f.message("m-1", "79161234567", "Hello"))
 	}()
 	select {
 	case <-entered:
@@ -471,13 +741,15 @@ func TestShutdownTimeout(t *testing.T) {
 func TestDemoServe(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	out := newOutput()
+	stdout, logs := newOutput(), newOutput()
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-serve"}, envOf(map[string]string{envAddr: "127.0.0.1:0"}), out) }()
-	base := out.wait(t, listening)
-	out.wait(t, regexp.MustCompile(`(serving until SIGINT or SIGTERM)`))
+	go func() {
+		done <- run(ctx, []string{"-serve"}, envOf(map[string]string{envAddr: "127.0.0.1:0"}), stdout, logs)
+	}()
+	base := logs.wait(t, listening)
+	logs.wait(t, serving)
 
-	resp, err := http.Get(base + "/healthz")
+	resp, err := http.Get(base + healthPath)
 	if err != nil {
 		t.Fatalf("healthz after the demo: %v", err)
 	}
@@ -494,8 +766,8 @@ func TestDemoServe(t *testing.T) {
 	case <-time.After(waitFor):
 		t.Fatal("run did not return after cancellation")
 	}
-	if !strings.Contains(out.String(), "what reached the fake servers") {
-		t.Errorf("the demo did not run before serving:\n%s", out)
+	if !strings.Contains(stdout.String(), "what reached the fakes") {
+		t.Errorf("the demo did not run before serving:\n%s", stdout)
 	}
 }
 
@@ -522,6 +794,7 @@ func TestLoadSettings(t *testing.T) {
 		env     map[string]string
 		demo    bool
 		addr    string
+		dsn     string
 		timeout time.Duration
 		wantErr []string // substrings of the error
 	}{
@@ -529,9 +802,13 @@ func TestLoadSettings(t *testing.T) {
 		{name: "demo -serve", args: []string{"-serve"}, demo: true, addr: defaultServeAddr, timeout: defaultShutdownTimeout},
 		{name: "demo on a chosen address", env: map[string]string{envAddr: "127.0.0.1:9999"}, demo: true, addr: "127.0.0.1:9999", timeout: defaultShutdownTimeout},
 		{name: "credentials", env: creds(nil), addr: defaultServeAddr, timeout: defaultShutdownTimeout},
+		{name: "dsn from the environment", env: creds(map[string]string{envPGDSN: "postgres://a"}), addr: defaultServeAddr, dsn: "postgres://a", timeout: defaultShutdownTimeout},
+		{name: "dsn flag wins", args: []string{"-dsn", "postgres://b"}, env: creds(map[string]string{envPGDSN: "postgres://a"}), addr: defaultServeAddr, dsn: "postgres://b", timeout: defaultShutdownTimeout},
 		{name: "shutdown timeout", env: creds(map[string]string{envShutdownTimeout: "3s"}), addr: defaultServeAddr, timeout: 3 * time.Second},
 		{name: "bad shutdown timeout", env: creds(map[string]string{envShutdownTimeout: "soon"}), wantErr: []string{envShutdownTimeout}},
-		{name: "negative shutdown timeout", env: creds(map[string]string{envShutdownTimeout: "-1s"}), wantErr: []string{envShutdownTimeout}},
+		{name: "negative tick", env: creds(map[string]string{envTick: "-1s"}), wantErr: []string{envTick}},
+		{name: "bad log level", env: creds(map[string]string{envLogLevel: "loud"}), wantErr: []string{envLogLevel}},
+		{name: "relative notify URL", env: creds(map[string]string{envNotifyURL: "/hook"}), wantErr: []string{envNotifyURL}},
 		{name: "token missing", env: creds(map[string]string{envAmoToken: ""}), wantErr: []string{"missing " + envAmoToken}},
 		{name: "only the Wazzup key", env: map[string]string{envWazzupAPIKey: "k"}, wantErr: []string{envAmoBaseURL + ", " + envAmoToken}},
 		{name: "config missing", env: creds(map[string]string{envConfig: ""}), wantErr: []string{"missing " + envConfig}},
@@ -544,7 +821,7 @@ func TestLoadSettings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := loadSettings(tt.args, envOf(tt.env), &bytes.Buffer{})
+			s, err := loadSettings(tt.args, envOf(tt.env), io.Discard)
 			if tt.wantErr != nil {
 				if err == nil {
 					t.Fatalf("no error, want one mentioning %q", tt.wantErr)
@@ -559,8 +836,9 @@ func TestLoadSettings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s.Demo != tt.demo || s.Addr != tt.addr || s.ShutdownTimeout != tt.timeout {
-				t.Errorf("got demo %v, addr %q, timeout %v; want %v, %q, %v", s.Demo, s.Addr, s.ShutdownTimeout, tt.demo, tt.addr, tt.timeout)
+			if s.Demo != tt.demo || s.Addr != tt.addr || s.ShutdownTimeout != tt.timeout || s.DSN != tt.dsn {
+				t.Errorf("got demo %v, addr %q, timeout %v, dsn %q; want %v, %q, %v, %q",
+					s.Demo, s.Addr, s.ShutdownTimeout, s.DSN, tt.demo, tt.addr, tt.timeout, tt.dsn)
 			}
 			if len(s.Config.Channels) != 2 {
 				t.Errorf("config has %d channels, want the 2 of demo-config.json", len(s.Config.Channels))
@@ -573,14 +851,15 @@ func TestLoadSettings(t *testing.T) {
 // stop the program before it serves, with errors naming the cause.
 func TestStartErrors(t *testing.T) {
 	f := newFakes(t)
-	s, err := loadSettings(nil, envOf(f.env), &bytes.Buffer{})
+	s, err := loadSettings(nil, envOf(f.env), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
+	log := testLogger(io.Discard)
 
 	bad := s
 	bad.Config.Channels = []engine.ChannelConfig{{ID: f.ch, Kind: channel.WhatsApp, Pipeline: "7001", Stage: "142"}}
-	if _, err := start(t.Context(), bad, newReport(&bytes.Buffer{})); !errors.Is(err, routing.ErrInvalid) {
+	if _, err := start(t.Context(), bad, log, io.Discard); !errors.Is(err, routing.ErrInvalid) {
 		t.Errorf("a won stage for new deals: %v, want an error matching routing.ErrInvalid", err)
 	}
 
@@ -591,7 +870,10 @@ func TestStartErrors(t *testing.T) {
 	defer ln.Close()
 	busy := s
 	busy.Addr = ln.Addr().String()
-	if _, err := start(t.Context(), busy, newReport(&bytes.Buffer{})); err == nil || !strings.Contains(err.Error(), envAddr) {
+	if _, err := start(t.Context(), busy, log, io.Discard); err == nil || !strings.Contains(err.Error(), envAddr) {
 		t.Errorf("a busy address: %v, want an error naming %s", err, envAddr)
 	}
 }
+
+func crmDeal(id int) crm.DealID    { return crm.DealID(strconv.Itoa(id)) }
+func crmUser(id string) crm.UserID { return crm.UserID(id) }

@@ -1,0 +1,341 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/crmbridge/crmbridge/channel"
+	"github.com/crmbridge/crmbridge/channel/wazzup"
+	"github.com/crmbridge/crmbridge/crm"
+	"github.com/crmbridge/crmbridge/crm/amocrm"
+	"github.com/crmbridge/crmbridge/roles"
+	"github.com/crmbridge/crmbridge/routing/engine"
+)
+
+// handleWazzup is the Wazzup webhook's EventHandler: it feeds the messages
+// of one webhook to the engine, in order, and decides what Wazzup hears
+// back.
+//
+//   - A client's message goes to Engine.ClientMessage; its notifications
+//     are queued for the outgoing webhook, and the decision is pushed to
+//     Wazzup (Account.SyncChat), so that Wazzup's own chat window shows the
+//     chat to the employees the rules allow. A group chat's message creates
+//     nothing (the engine's OutcomeGroup) and is only logged.
+//   - An echo (a message that went out on the channel) goes to
+//     Engine.EmployeeReplied, which sends nothing: an echo of a message
+//     this bridge sent has no effect, and a reply an employee typed in
+//     Wazzup's app or on the phone claims an offered chat and closes the
+//     unanswered streak, as a reply through /replies would. A claim is
+//     pushed to Wazzup.
+//   - Edits and deletions are logged and skipped: the engine decided on the
+//     first version.
+//   - Items Wazzup's body held but the decoder could not read
+//     (Events.Rejected) are logged and acknowledged.
+//   - A bad event (*engine.EventError: an unknown channel, an empty chat
+//     ID) is logged and acknowledged: delivering it again cannot make it
+//     good.
+//   - Any other error (amoCRM or Wazzup down, rate limited, a timeout) is
+//     returned, so the Handler answers 500 and Wazzup delivers the webhook
+//     again. Messages already processed are recognised by their IDs, the
+//     failed one resumes where it stopped, and the push to Wazzup is made
+//     again (it skips what it already pushed unchanged).
+//
+// Delivery statuses are logged.
+func (b *bridge) handleWazzup(ctx context.Context, ev wazzup.Events) error {
+	ctx, cancel := context.WithTimeout(ctx, eventTimeout)
+	defer cancel()
+	for _, r := range ev.Rejected {
+		b.log.Warn("wazzup item rejected", "item", r.Item, "reason", r.Reason)
+	}
+	for i, m := range ev.Messages {
+		d := ev.Details[i]
+		var err error
+		switch {
+		case d.Edited || d.Deleted:
+			b.log.Info("wazzup edit or deletion skipped", "message", m.ID, "channel", m.Chat.Channel)
+			continue
+		case m.Direction == channel.Outbound:
+			err = b.echo(ctx, m)
+		default:
+			err = b.inbound(ctx, m)
+		}
+		if errors.Is(err, engine.ErrBadEvent) {
+			b.log.Warn("wazzup message rejected by the engine (acknowledged)", "message", m.ID, "error", err)
+			continue
+		}
+		if err != nil {
+			b.log.Error("wazzup message failed (answered 500: Wazzup delivers it again)", "message", m.ID, "error", err)
+			return fmt.Errorf("message %s: %w", m.ID, err)
+		}
+	}
+	for _, st := range ev.Statuses {
+		attrs := []any{"message", st.MessageID, "status", string(st.Status)}
+		if st.Error != nil {
+			attrs = append(attrs, "code", st.Error.Code, "description", st.Error.Description)
+		}
+		b.log.Info("wazzup status", attrs...)
+	}
+	return nil
+}
+
+func (b *bridge) inbound(ctx context.Context, m channel.Message) error {
+	res, err := b.engine.ClientMessage(ctx, m)
+	if err != nil {
+		return err
+	}
+	b.log.Info("client message",
+		"message", m.ID, "channel", m.Chat.Channel, "outcome", string(res.Outcome), "duplicate", res.Duplicate,
+		"contact", string(res.Contact), "contact_created", res.ContactCreated,
+		"deal", string(res.Deal), "deal_created", res.DealCreated,
+		"responsible", string(res.Responsible), "task", string(res.Task), "task_created", res.TaskCreated,
+		"notify", len(res.Notify), "why", res.Why.String())
+	if res.Outcome == engine.OutcomeGroup {
+		return nil
+	}
+	b.chats.add(m.Chat, res.Contact, res.Deal)
+	if !res.Duplicate {
+		for _, n := range res.Notify {
+			b.notify(notification{ID: m.ID + "/" + string(n.User), Event: "client_message", User: string(n.User),
+				Reason: n.Reason, Channel: string(m.Chat.Channel), ChatID: m.Chat.ChatID, Outcome: string(res.Outcome),
+				Contact: string(res.Contact), Deal: string(res.Deal)})
+		}
+	}
+	return b.syncChat(ctx, m.Chat, res.Contact, res.Deal, res.Responsible, m.ClientName)
+}
+
+func (b *bridge) echo(ctx context.Context, m channel.Message) error {
+	res, err := b.engine.EmployeeReplied(ctx, m)
+	if err != nil {
+		return err
+	}
+	b.log.Info("echo", "message", m.ID, "channel", m.Chat.Channel, "author", m.Author.UserID,
+		"claimed", res.Claimed, "task_closed", string(res.TaskClosed), "duplicate", res.Duplicate, "why", res.Why.String())
+	return b.syncAfterReply(ctx, m.Chat, res)
+}
+
+// syncAfterReply pushes a claim to Wazzup. A duplicate may be the retry of
+// a claim whose push failed, so it is pushed too (unchanged entities cost
+// no request).
+func (b *bridge) syncAfterReply(ctx context.Context, chat channel.Chat, res engine.OutboundResult) error {
+	if !res.Claimed && !res.Duplicate {
+		return nil
+	}
+	r, ok, err := b.stores.state.Client(ctx, chat)
+	if err != nil || !ok {
+		return err
+	}
+	b.chats.add(chat, r.Contact, r.Deal)
+	return b.syncChat(ctx, chat, r.Contact, r.Deal, r.Responsible, "")
+}
+
+// syncChat pushes who owns the client to Wazzup and checks that Wazzup's
+// window shows the chat to exactly the users the engine's CanView allows.
+// A disagreement (the Wazzup roles differ from the configuration) is
+// logged, not returned: delivering the webhook again cannot fix it.
+func (b *bridge) syncChat(ctx context.Context, chat channel.Chat, contact crm.ContactID, deal crm.DealID, owner crm.UserID, name string) error {
+	if owner == "" || contact == "" {
+		return nil // offered: Wazzup shows it to the sales reps receiving new clients
+	}
+	cs := wazzup.ChatSync{Chat: chat, Kind: b.kind(chat.Channel), ContactID: string(contact), ContactName: name,
+		ContactURI: b.baseCRM + "/contacts/detail/" + string(contact), Responsible: string(owner)}
+	if deal != "" {
+		cs.Deals = []wazzup.Deal{{ID: string(deal), ResponsibleUserID: string(owner), Name: "Deal " + string(deal),
+			URI: b.baseCRM + "/leads/detail/" + string(deal), Contacts: []string{string(contact)}}}
+	}
+	viewers, err := b.viewers(ctx, chat)
+	if err != nil {
+		return err
+	}
+	cs.Viewers = viewers
+	err = b.account.SyncChat(ctx, cs)
+	if errors.Is(err, wazzup.ErrViewMismatch) {
+		b.log.Warn("wazzup shows the chat to other users than the rules allow; check the roles in Wazzup", "channel", chat.Channel, "error", err)
+		return nil
+	}
+	return err
+}
+
+// viewers are the users with a role on the chat's channel whom the engine
+// lets see the chat.
+func (b *bridge) viewers(ctx context.Context, chat channel.Chat) ([]string, error) {
+	var out []string
+	for _, a := range b.engine.Config().Roles {
+		if a.Channel != chat.Channel {
+			continue
+		}
+		ok, _, err := b.engine.CanView(ctx, a.User, chat)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, string(a.User))
+		}
+	}
+	return out, nil
+}
+
+func (b *bridge) kind(id channel.ID) channel.Kind {
+	for _, c := range b.engine.Config().Channels {
+		if c.ID == id {
+			return c.Kind
+		}
+	}
+	return ""
+}
+
+func (b *bridge) notify(n notification) {
+	if b.notifier == nil {
+		b.log.Info("notification (no "+envNotifyURL+")", "id", n.ID, "user", n.User, "reason", n.Reason)
+		return
+	}
+	b.notifier.enqueue(n)
+}
+
+// tick runs Engine.Tick and notifies the employees it handed clients to.
+func (b *bridge) tick(ctx context.Context, now time.Time) {
+	res, err := b.engine.Tick(ctx, now)
+	if err != nil && ctx.Err() == nil {
+		b.log.Warn("tick", "error", err)
+	}
+	for _, h := range res.Escalated {
+		b.handover(ctx, "escalation", now, h)
+	}
+	for _, h := range res.Assigned {
+		b.handover(ctx, "queue", now, h)
+	}
+}
+
+func (b *bridge) handover(ctx context.Context, event string, now time.Time, h engine.Handover) {
+	b.log.Info(event, "channel", h.Chat.Channel, "responsible", string(h.Responsible), "notify", len(h.Notify))
+	for _, n := range h.Notify {
+		b.notify(notification{ID: event + "/" + h.Chat.String() + "/" + strconv.FormatInt(now.Unix(), 10) + "/" + string(n.User),
+			Event: event, User: string(n.User), Reason: n.Reason, Channel: string(h.Chat.Channel), ChatID: h.Chat.ChatID})
+	}
+	if h.Responsible != "" {
+		if r, ok, err := b.stores.state.Client(ctx, h.Chat); err == nil && ok {
+			if err := b.syncChat(ctx, h.Chat, r.Contact, r.Deal, h.Responsible, ""); err != nil {
+				b.log.Warn("wazzup sync after "+event, "error", err)
+			}
+		}
+	}
+}
+
+// handleAmoCRM takes amoCRM's webhook events: a contact's copy goes to the
+// phone index (added, updated, restored, responsible changed) or leaves it
+// (deleted), and every chat of the deal or contact concerned is
+// invalidated, so the engine reads the CRM again at the chat's next event
+// instead of trusting its record for up to CacheTTL. An error answers 500
+// and amoCRM delivers again.
+func (b *bridge) handleAmoCRM(ctx context.Context, events []amocrm.WebhookEvent) error {
+	for _, ev := range events {
+		var chats []channel.Chat
+		switch ev.Kind {
+		case amocrm.ContactAdded, amocrm.ContactUpdated, amocrm.ContactRestored, amocrm.ContactResponsibleChanged:
+			if ev.Entity == "contacts" {
+				b.index.Apply(ev.Contact)
+			}
+			chats = b.chats.ofContact(crm.ContactID(ev.ID))
+		case amocrm.ContactDeleted:
+			b.index.Remove(crm.ContactID(ev.ID))
+			chats = b.chats.ofContact(crm.ContactID(ev.ID))
+		case amocrm.DealAdded, amocrm.DealUpdated, amocrm.DealStatusChanged, amocrm.DealResponsibleChanged,
+			amocrm.DealDeleted, amocrm.DealRestored:
+			chats = b.chats.ofDeal(crm.DealID(ev.ID))
+		}
+		for _, c := range chats {
+			if err := b.engine.Invalidate(ctx, c); err != nil {
+				return fmt.Errorf("invalidate %s: %w", c, err)
+			}
+		}
+		b.log.Info("amocrm event", "kind", ev.Kind.String(), "id", ev.ID, "chats_invalidated", len(chats))
+	}
+	return nil
+}
+
+// chatIndex remembers which chats each deal and contact was seen with
+// (from the engine's results), so that a CRM webhook about a deal or a
+// contact reaches the chats concerned. It lives in this process only: a
+// chat another instance handled is not in it, and its record is trusted
+// until the engine's CacheTTL passes.
+type chatIndex struct {
+	mu       sync.Mutex
+	contacts map[crm.ContactID]map[channel.Chat]struct{}
+	deals    map[crm.DealID]map[channel.Chat]struct{}
+}
+
+func newChatIndex() *chatIndex {
+	return &chatIndex{contacts: map[crm.ContactID]map[channel.Chat]struct{}{}, deals: map[crm.DealID]map[channel.Chat]struct{}{}}
+}
+
+func (x *chatIndex) add(chat channel.Chat, contact crm.ContactID, deal crm.DealID) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if contact != "" {
+		addTo(x.contacts, contact, chat)
+	}
+	if deal != "" {
+		addTo(x.deals, deal, chat)
+	}
+}
+
+func addTo[K comparable](m map[K]map[channel.Chat]struct{}, k K, chat channel.Chat) {
+	s := m[k]
+	if s == nil {
+		s = map[channel.Chat]struct{}{}
+		m[k] = s
+	}
+	s[chat] = struct{}{}
+}
+
+func (x *chatIndex) ofContact(id crm.ContactID) []channel.Chat {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return keys(x.contacts[id])
+}
+
+func (x *chatIndex) ofDeal(id crm.DealID) []channel.Chat {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return keys(x.deals[id])
+}
+
+func keys(s map[channel.Chat]struct{}) []channel.Chat {
+	out := make([]channel.Chat, 0, len(s))
+	for c := range s {
+		out = append(out, c)
+	}
+	return out
+}
+
+// wazzupTeam describes the configured roles as Wazzup's: our manager is
+// Wazzup's sales rep, our supervisor Wazzup's manager. An administrator
+// sets the same roles in Wazzup's integration settings (the API cannot);
+// SyncChat then checks that Wazzup agrees with the rules.
+func wazzupTeam(cfg engine.Config, users []crm.User) []wazzup.Member {
+	names := map[crm.UserID]string{}
+	for _, u := range users {
+		names[u.ID] = u.Name
+	}
+	var team []wazzup.Member
+	for _, a := range cfg.Roles {
+		role := wazzup.RoleSalesRep
+		switch a.Role {
+		case roles.Supervisor:
+			role = wazzup.RoleManager
+		case roles.QualityControl:
+			role = wazzup.RoleQualityControl
+		}
+		name := strings.TrimSpace(names[a.User])
+		if name == "" {
+			name = "User " + string(a.User)
+		}
+		team = append(team, wazzup.Member{User: wazzup.User{ID: string(a.User), Name: name}, Channel: a.Channel,
+			Role: role, ReceivesNewClients: a.ReceivesNewClients})
+	}
+	return team
+}
