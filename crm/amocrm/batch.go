@@ -234,7 +234,7 @@ func (c *Client) createDeals(ctx context.Context, op string, ds []crm.NewDeal) (
 		ps, fresh := c.freshPipelines()
 		if !fresh || slices.ContainsFunc(live, func(i int) bool { _, ok := stageIn(ps, ds[i].Pipeline, ds[i].Stage); return !ok }) {
 			var err error
-			if ps, err = c.listPipelines(ctx, op); err != nil {
+			if ps, err = c.readPipelines(ctx, op); err != nil {
 				for _, i := range live {
 					items[i] = err
 				}

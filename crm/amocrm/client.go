@@ -2,6 +2,7 @@ package amocrm
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -218,7 +219,7 @@ func (c *Client) stageKind(ctx context.Context, op string, p crm.PipelineID, s c
 			return k, nil
 		}
 	}
-	ps, err := c.listPipelines(ctx, op)
+	ps, err := c.readPipelines(ctx, op)
 	if err != nil {
 		return 0, err
 	}
@@ -242,7 +243,45 @@ func (c *Client) cachedPipelines(ctx context.Context, op string) ([]crm.Pipeline
 	if ps, ok := c.freshPipelines(); ok {
 		return ps, nil
 	}
-	return c.listPipelines(ctx, op)
+	return c.readPipelines(ctx, op)
+}
+
+// pipelineRead is a read of the pipelines in flight, which concurrent
+// callers share instead of each sending its own when the cache expires.
+type pipelineRead struct {
+	done chan struct{}
+	ps   []crm.Pipeline
+	err  error
+}
+
+// readPipelines reads the pipelines, joining a read already in flight.
+func (c *Client) readPipelines(ctx context.Context, op string) ([]crm.Pipeline, error) {
+	for {
+		c.pmu.Lock()
+		f := c.pread
+		if f == nil {
+			f = &pipelineRead{done: make(chan struct{})}
+			c.pread = f
+			c.pmu.Unlock()
+			f.ps, f.err = c.listPipelines(ctx, op)
+			c.pmu.Lock()
+			c.pread = nil
+			c.pmu.Unlock()
+			close(f.done)
+			return f.ps, f.err
+		}
+		c.pmu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, canceled(op, ctx.Err())
+		}
+		var e *Error
+		if f.err != nil && errors.As(f.err, &e) && (errors.Is(e.Err, context.Canceled) || errors.Is(e.Err, context.DeadlineExceeded)) {
+			continue // the reader's own context ended: read again
+		}
+		return f.ps, f.err
+	}
 }
 
 // apiFilter reports whether the account applies list filters

@@ -149,7 +149,8 @@ type Client struct {
 	pmu         sync.Mutex
 	pipelines   []crm.Pipeline
 	pipelinesAt time.Time
-	filterOn    *bool // account has API filtering (is_api_filter_enabled)
+	pread       *pipelineRead // a read in flight
+	filterOn    *bool         // account has API filtering (is_api_filter_enabled)
 	filterAt    time.Time
 
 	recent recentCache

@@ -153,6 +153,17 @@ func (s *Server) Task(id int) (Task, bool) {
 	return t.Task, true
 }
 
+// Tasks returns every stored task, by ID.
+func (s *Server) Tasks() []Task {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Task, 0, len(s.tasks))
+	for _, id := range sortedKeys(s.tasks) {
+		out = append(out, s.tasks[id].Task)
+	}
+	return out
+}
+
 // Notes returns the stored notes in creation order.
 func (s *Server) Notes() []Note {
 	s.mu.Lock()
