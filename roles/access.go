@@ -8,9 +8,9 @@ import (
 )
 
 // ChatState is what the predicates need to know about a chat besides the
-// viewer's role. The engine fills it from the CRM (Responsible) and from the
-// claim store (Offered, ClaimedBy); see the package doc for how Responsible
-// and ClaimedBy interact.
+// viewer's role. The engine fills it from the CRM (Responsible), from the
+// claim store (Offered, ClaimedBy) and from the channel's owner-off-shift
+// policy (Covering); see the package doc for how they interact.
 type ChatState struct {
 	// Responsible is the user responsible for the client in the CRM: the
 	// open deal's responsible user, else the contact's. Empty: nobody.
@@ -21,6 +21,16 @@ type ChatState struct {
 	// ClaimedBy is the winner of the first-responder claim, while the claim
 	// is recorded. Set, it overrides Responsible.
 	ClaimedBy crm.UserID
+	// Covering are the employees covering for the chat's owner (the
+	// claimer, else Responsible) while the owner is away. A manager listed
+	// here sees and writes the chat; the write claims nothing. Empty:
+	// nobody covers.
+	Covering []crm.UserID
+}
+
+// Covers reports whether user is covering for the chat's owner.
+func (s ChatState) Covers(user crm.UserID) bool {
+	return user != "" && slices.Contains(s.Covering, user)
 }
 
 // OfferedTo reports whether the chat is offered to user and not yet claimed
@@ -51,11 +61,15 @@ const (
 	// ReasonOffered: the chat is offered to the user and unclaimed. Allowed;
 	// from CanWrite it means the reply claims the chat.
 	ReasonOffered Reason = "offered to them and unclaimed: a reply claims it"
+	// ReasonCovering: the user covers for the chat's owner, who is away,
+	// and is neither the owner nor offered the chat. Allowed; the write
+	// claims nothing and changes no owner.
+	ReasonCovering Reason = "covering for the client's owner, who is away"
 	// ReasonClaimedByOther: another employee claimed the chat. Denied to
 	// managers.
 	ReasonClaimedByOther Reason = "claimed by another employee"
 	// ReasonNotTheirs: a manager who is neither responsible for the client
-	// nor offered the chat. Denied.
+	// nor offered the chat nor covering for its owner. Denied.
 	ReasonNotTheirs Reason = "another employee's client, not offered to them"
 )
 
@@ -99,12 +113,14 @@ func manager(user crm.UserID, st ChatState) (bool, Reason) {
 	switch {
 	case st.ClaimedBy == user:
 		return true, ReasonClaimer
-	case st.ClaimedBy != "":
-		return false, ReasonClaimedByOther
 	case st.OfferedTo(user):
 		return true, ReasonOffered
-	case st.Responsible == user:
+	case st.ClaimedBy == "" && st.Responsible == user:
 		return true, ReasonResponsible
+	case st.Covers(user):
+		return true, ReasonCovering
+	case st.ClaimedBy != "":
+		return false, ReasonClaimedByOther
 	}
 	return false, ReasonNotTheirs
 }

@@ -36,7 +36,13 @@ func oracle(role Role, user crm.UserID, st ChatState) (view, write, claims bool)
 	case Supervisor:
 		return true, true, open
 	case Manager:
-		mine := owner == user || open
+		covers := false
+		for _, u := range st.Covering {
+			if u == user {
+				covers = true
+			}
+		}
+		mine := owner == user || open || covers
 		return mine, mine, open
 	}
 	return false, false, false
@@ -48,6 +54,7 @@ var allowReasons = map[Reason]bool{
 	ReasonClaimer:        true,
 	ReasonResponsible:    true,
 	ReasonOffered:        true,
+	ReasonCovering:       true,
 }
 
 // TestPredicatesMatrix checks CanView and CanWrite over every role, every
@@ -60,6 +67,7 @@ func TestPredicatesMatrix(t *testing.T) {
 	responsibles := []crm.UserID{"", me, other}
 	offers := [][]crm.UserID{nil, {me}, {other}, {other, me}, {other, third}}
 	claims := []crm.UserID{"", me, other}
+	covers := [][]crm.UserID{nil, {me}, {other}, {other, me}}
 	chat := channel.Chat{Channel: "wa", ChatID: "79161234567"}
 	n := 0
 	for _, role := range rolesList {
@@ -75,44 +83,49 @@ func TestPredicatesMatrix(t *testing.T) {
 			for _, resp := range responsibles {
 				for _, off := range offers {
 					for _, claimed := range claims {
-						st := ChatState{Responsible: resp, Offered: off, ClaimedBy: claimed}
-						name := fmt.Sprintf("role=%v user=%q resp=%q offered=%v claimed=%q", role, user, resp, off, claimed)
-						wantView, wantWrite, wantClaims := oracle(role, user, st)
-						view, vr := CanView(role, user, st)
-						write, wr := CanWrite(role, user, st)
-						if view != wantView || write != wantWrite {
-							t.Errorf("%s: view, write = %v (%s), %v (%s); want %v, %v", name, view, vr, write, wr, wantView, wantWrite)
+						for _, cov := range covers {
+							st := ChatState{Responsible: resp, Offered: off, ClaimedBy: claimed, Covering: cov}
+							name := fmt.Sprintf("role=%v user=%q resp=%q offered=%v claimed=%q covering=%v", role, user, resp, off, claimed, cov)
+							wantView, wantWrite, wantClaims := oracle(role, user, st)
+							view, vr := CanView(role, user, st)
+							write, wr := CanWrite(role, user, st)
+							if view != wantView || write != wantWrite {
+								t.Errorf("%s: view, write = %v (%s), %v (%s); want %v, %v", name, view, vr, write, wr, wantView, wantWrite)
+							}
+							if (wr == ReasonOffered) != wantClaims {
+								t.Errorf("%s: CanWrite reason %q; want claims = %v", name, wr, wantClaims)
+							}
+							if write && !view {
+								t.Errorf("%s: may write but not see", name)
+							}
+							if view != (allowReasons[vr]) {
+								t.Errorf("%s: CanView = %v with reason %q", name, view, vr)
+							}
+							if write != (allowReasons[wr] && wr != ReasonQualityControl) {
+								t.Errorf("%s: CanWrite = %v with reason %q", name, write, wr)
+							}
+							// Table methods agree with the role-level rule on
+							// the assigned channel and deny on others.
+							tv, tvr := tbl.CanView(user, chat, st)
+							tw, twr := tbl.CanWrite(user, chat, st)
+							if tv != view || tvr != vr || tw != write || twr != wr {
+								t.Errorf("%s: Table gives %v %q / %v %q; role-level %v %q / %v %q", name, tv, tvr, tw, twr, view, vr, write, wr)
+							}
+							elsewhere := channel.Chat{Channel: "vk", ChatID: chat.ChatID}
+							if ok, why := tbl.CanView(user, elsewhere, st); ok || why != ReasonNoRole {
+								t.Errorf("%s: CanView on a channel without a role = %v %q", name, ok, why)
+							}
+							if (vr == ReasonCovering || wr == ReasonCovering) && role != Manager {
+								t.Errorf("%s: reason %q / %q for a role that is not manager", name, vr, wr)
+							}
+							n++
 						}
-						if (wr == ReasonOffered) != wantClaims {
-							t.Errorf("%s: CanWrite reason %q; want claims = %v", name, wr, wantClaims)
-						}
-						if write && !view {
-							t.Errorf("%s: may write but not see", name)
-						}
-						if view != (allowReasons[vr]) {
-							t.Errorf("%s: CanView = %v with reason %q", name, view, vr)
-						}
-						if write != (allowReasons[wr] && wr != ReasonQualityControl) {
-							t.Errorf("%s: CanWrite = %v with reason %q", name, write, wr)
-						}
-						// Table methods agree with the role-level rule on
-						// the assigned channel and deny on others.
-						tv, tvr := tbl.CanView(user, chat, st)
-						tw, twr := tbl.CanWrite(user, chat, st)
-						if tv != view || tvr != vr || tw != write || twr != wr {
-							t.Errorf("%s: Table gives %v %q / %v %q; role-level %v %q / %v %q", name, tv, tvr, tw, twr, view, vr, write, wr)
-						}
-						elsewhere := channel.Chat{Channel: "vk", ChatID: chat.ChatID}
-						if ok, why := tbl.CanView(user, elsewhere, st); ok || why != ReasonNoRole {
-							t.Errorf("%s: CanView on a channel without a role = %v %q", name, ok, why)
-						}
-						n++
 					}
 				}
 			}
 		}
 	}
-	if n != 5*2*3*5*3 {
+	if n != 5*2*3*5*3*4 {
 		t.Fatalf("matrix covered %d cases", n)
 	}
 }
@@ -134,6 +147,7 @@ func TestPredicatesSpecCases(t *testing.T) {
 	tg := channel.Chat{Channel: "tg", ChatID: "1"}
 	offered := ChatState{Offered: []crm.UserID{"m1", "m2"}}
 	claimedM1 := ChatState{Responsible: "m2", Offered: []crm.UserID{"m1", "m2"}, ClaimedBy: "m1"}
+	covered := ChatState{Responsible: "m2", Covering: []crm.UserID{"m1"}}
 	type res struct {
 		View, Write    bool
 		VWhy, WriteWhy Reason
@@ -157,6 +171,15 @@ func TestPredicatesSpecCases(t *testing.T) {
 		{"supervisor writes a claimed chat", "sup", wa, claimedM1, res{true, true, ReasonSupervisor, ReasonSupervisor}},
 		{"same employee, quality control on another channel", "m1", tg, ChatState{Responsible: "m1"}, res{true, false, ReasonQualityControl, ReasonQualityControl}},
 		{"unknown user", "x", wa, ChatState{Responsible: "x"}, res{false, false, ReasonNoRole, ReasonNoRole}},
+		{"covering manager sees and writes an absent colleague's client", "m1", wa, covered, res{true, true, ReasonCovering, ReasonCovering}},
+		{"cover over: the same manager is refused again", "m1", wa, ChatState{Responsible: "m2"}, res{false, false, ReasonNotTheirs, ReasonNotTheirs}},
+		{"the absent owner keeps their client", "m2", wa, covered, res{true, true, ReasonResponsible, ReasonResponsible}},
+		{"a manager not covering stays out", "m2", wa, ChatState{Responsible: "x", Covering: []crm.UserID{"m1"}}, res{false, false, ReasonNotTheirs, ReasonNotTheirs}},
+		{"covering for an absent claimer", "m2", wa, ChatState{Responsible: "m2", Offered: []crm.UserID{"m1", "m2"}, ClaimedBy: "m1", Covering: []crm.UserID{"m2"}}, res{true, true, ReasonCovering, ReasonCovering}},
+		{"covering and offered: the reply claims", "m1", wa, ChatState{Offered: []crm.UserID{"m1"}, Covering: []crm.UserID{"m1"}}, res{true, true, ReasonOffered, ReasonOffered}},
+		{"quality control covering still never writes", "qc", wa, ChatState{Responsible: "m2", Covering: []crm.UserID{"qc"}}, res{true, false, ReasonQualityControl, ReasonQualityControl}},
+		{"supervisor covering writes as a supervisor", "sup", wa, ChatState{Responsible: "m2", Covering: []crm.UserID{"sup"}}, res{true, true, ReasonSupervisor, ReasonSupervisor}},
+		{"covering on a channel where the role is quality control", "m1", tg, ChatState{Responsible: "m2", Covering: []crm.UserID{"m1"}}, res{true, false, ReasonQualityControl, ReasonQualityControl}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -205,6 +228,9 @@ func TestFilterMatchesCanView(t *testing.T) {
 			it := item{chat: channel.Chat{Channel: chans[rng.IntN(2)], ChatID: fmt.Sprint(i)}, st: ChatState{Responsible: pick(), ClaimedBy: pick()}}
 			for range rng.IntN(3) {
 				it.st.Offered = append(it.st.Offered, pick())
+			}
+			for range rng.IntN(3) {
+				it.st.Covering = append(it.st.Covering, pick())
 			}
 			items[i] = it
 		}

@@ -13,7 +13,8 @@
 //	role             sees                                      may write
 //	quality control  every chat of the channel                 nothing, ever
 //	manager          chats of their clients, plus chats         their clients, plus an
-//	                 offered to them and not yet claimed        offered chat (the reply claims it)
+//	                 offered to them and not yet claimed,       offered chat (the reply claims it)
+//	                 plus chats they cover for an absent owner  and a chat they cover
 //	supervisor       every chat of the channel                 every chat
 //
 // "Receives new clients" ([Assignment.ReceivesNewClients]) enters an employee
@@ -42,6 +43,16 @@
 // the chat disappears for the other managers immediately: there is no cached
 // grant, every check is computed from the state passed in.
 //
+// A covered chat (Covering non-empty) is one whose owner, the claimer or
+// else the responsible user, is away while the channel's policy lets
+// colleagues cover. The managers listed in Covering see and write it
+// ([ReasonCovering]); their writes claim nothing and the owner stays the
+// owner. Covering is computed at each check, like everything else here, so
+// the cover ends the moment the state passed in no longer lists them: once
+// the owner is back, those managers are refused again. Covering grants
+// nothing to quality control (it never writes) and adds nothing for a
+// supervisor (who sees and writes every chat).
+//
 // The same predicate serves single checks and lists: [Filter] keeps exactly
 // the items for which [Table.CanView] is true, so a list can never show a
 // chat (its title, its last message) that opening it would refuse.
@@ -56,6 +67,6 @@
 // # Testing
 //
 // The predicates are tested over the whole matrix (every role, responsible
-// user, offer and claim state), against an independently written oracle,
+// user, offer, claim and cover state), against an independently written oracle,
 // and Filter is checked against CanView item by item.
 package roles

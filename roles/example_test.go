@@ -70,3 +70,23 @@ func ExampleFilter() {
 	// wa/1
 	// wa/3
 }
+
+// Boris is away and the channel lets colleagues cover: Anna, listed in
+// Covering, sees and writes his client until he is back.
+func ExampleChatState_covering() {
+	tbl, _ := roles.NewTable([]roles.Assignment{
+		{User: "anna", Channel: "wa", Role: roles.Manager, ReceivesNewClients: true},
+		{User: "boris", Channel: "wa", Role: roles.Manager, ReceivesNewClients: true},
+	})
+	chat := channel.Chat{Channel: "wa", ChatID: "79161234567"}
+	away := roles.ChatState{Responsible: "boris", Covering: []crm.UserID{"anna"}}
+	back := roles.ChatState{Responsible: "boris"}
+
+	ok, why := tbl.CanWrite("anna", chat, away)
+	fmt.Printf("boris away: anna writes=%v (%s)\n", ok, why)
+	ok, why = tbl.CanWrite("anna", chat, back)
+	fmt.Printf("boris back: anna writes=%v (%s)\n", ok, why)
+	// Output:
+	// boris away: anna writes=true (covering for the client's owner, who is away)
+	// boris back: anna writes=false (another employee's client, not offered to them)
+}
