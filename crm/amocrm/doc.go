@@ -1,7 +1,9 @@
 // Package amocrm is the amoCRM (Kommo) REST API v4 adapter: a [crm.Client]
-// with the optional [crm.Noter], [crm.TaskBatcher] and [crm.ContactLister]
-// capabilities, an OAuth 2.0 token source shared safely by many
-// processes, and an [http.Handler] for amoCRM's webhooks.
+// with the optional [crm.Noter], [crm.ContactLister], [crm.DealGetter]
+// and batch ([crm.DealBatcher], [crm.TaskBatcher], [crm.TaskCompleter],
+// [crm.ResponsibleBatcher]) capabilities, an OAuth 2.0 token source
+// shared safely by many processes, and an [http.Handler] for amoCRM's
+// webhooks.
 //
 //	c, err := amocrm.New(amocrm.Options{
 //		BaseURL: "https://example.amocrm.ru", // or example.kommo.com, example.amocrm.com
@@ -75,6 +77,18 @@
 //     ([KeepInUnsorted]).
 //   - Tasks are of type 1 (follow-up); CompleteTask sets is_completed with
 //     the result text amoCRM asks for (Options.TaskResult).
+//   - Batches: CreateDeals, CreateTasks, CompleteTasks and SetResponsibles
+//     send up to 50 items per request (CreateDeals: one request kind per
+//     group of deals — with a new contact, of an existing contact, in
+//     Unsorted — as CreateDeal chooses it), each item's input index as its
+//     request_id. amoCRM refuses a request with an invalid item as a
+//     whole, naming the items at fault by request_id: those get their own
+//     errors, the request's other items crm.ErrNotApplied. A request that
+//     fails as a whole (429 after retries, 5xx, a lost answer) stops the
+//     call: its items get its error, the items of later requests
+//     crm.ErrNotApplied. Whether amoCRM writes any item of a request it
+//     refuses is not documented; its answer carries no result for them
+//     and the adapter takes them as not written.
 //   - Empty results (HTTP 204) are empty slices; lists read every page at
 //     limit 250.
 //
@@ -93,7 +107,11 @@
 //	                                                when the contact follows a new owner)
 //
 // A cold live chat reads the deal through ListDeals (two requests);
-// [Client.GetDeal] reads one known deal in one.
+// [Client.GetDeal] reads one known deal in one. Through package crmindex
+// (misses trusted, one host instance) over package crmbatch, a new client
+// of a round-robin channel costs no lookup, and its deal and task share
+// one POST leads/complex and one POST tasks with the new clients arriving
+// in the same batch window (up to 50).
 //
 // Rate limits and retries:
 //
@@ -106,9 +124,10 @@
 //     within Options.RetryBudget (15 s of waiting); then crm.ErrRateLimited.
 //   - 5xx and transport failures (timeouts, resets) are retried the same
 //     way only for operations the crm contract calls safe to retry
-//     (Find*, List*, GetDeal, SetResponsible, SetContactResponsible,
-//     CompleteTask); creations (CreateContact, CreateDeal, CreateTask(s),
-//     AddNote) are not, since the request may have been carried out.
+//     (Find*, List*, GetDeal, SetResponsible(s), SetContactResponsible,
+//     CompleteTask(s)); creations (CreateContact, CreateDeal(s),
+//     CreateTask(s), AddNote) are not, since the request may have been
+//     carried out.
 //   - 401 with a [Refresher] (OAuth): one refresh, then one more attempt.
 //   - An HTML 403 is an account/IP block: [*BlockedError], never retried.
 //
@@ -135,7 +154,9 @@
 // [ErrTokenConflict]; a refused webhook body is a [*WebhookError].
 // Tokens, refresh tokens, client secrets and webhook secrets never appear
 // in errors or logs, and every type holding one prints it redacted with
-// every format verb.
+// every format verb. Batch calls report items that failed while others
+// did not with a *crm.BatchError whose items are the errors above (or
+// match crm.ErrNotApplied).
 //
 // # Testing
 //
@@ -144,7 +165,13 @@
 // per-endpoint request counters; its package doc lists each behaviour with
 // its source and what is unverified. This package's tests run the crm
 // conformance suite against it (with and without API filtering, with the
-// leading-8 rule on and off). amocrmtest.TestTokenStore is the
+// leading-8 rule on and off), and test each batch call's partial
+// failures. A burst test runs new clients through the routing engine on
+// a Client at its default rate limit, with crmindex over crmbatch and
+// without, in a testing/synctest bubble (the fake served in memory through
+// amocrmtest.Server.Transport), and checks every client placed exactly
+// once, also with 429s and lost answers injected; CRMBRIDGE_LONG=1 runs it
+// at full size. amocrmtest.TestTokenStore is the
 // conformance suite of a [TokenStore]. Inject Options.Sleep (and Backoff)
 // to make retries instant, and Options.Now for the clock. A Client, an
 // OAuth and a WebhookHandler are safe for concurrent use.

@@ -124,8 +124,8 @@ func (o Options) Format(f fmt.State, verb rune) {
 }
 
 // Client is the amoCRM adapter: a [crm.Client] with the optional
-// [crm.Noter] and [crm.TaskBatcher] capabilities. It is safe for
-// concurrent use; all goroutines share its rate limiter.
+// capabilities listed in the package doc. It is safe for concurrent use;
+// all goroutines share its rate limiter.
 type Client struct {
 	base        baseURL
 	tokens      TokenSource

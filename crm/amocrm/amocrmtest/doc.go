@@ -63,6 +63,17 @@
 //     responsible_user_id, pipeline_id, status_id, entity_id or linked
 //     contact id (error reference copied on toposhibok.ru; SDK
 //     checkHttpStatus).
+//   - A write request with an invalid item writes none of its items and
+//     names the items at fault by request_id (#115 shows the answer for
+//     one item; the error reference describes the request as refused;
+//     whether real amoCRM writes the other items is UNVERIFIED).
+//   - PATCH /api/v4/leads and PATCH /api/v4/tasks take arrays of changes
+//     carrying each entity's id — tasks completed with is_completed and
+//     result — and answer _embedded.leads / _embedded.tasks [{id,
+//     updated_at, request_id}] (Docs leads-api and tasks-api batch edit;
+//     SDK BaseEntity::update, TaskModel::toApi, Tasks::processAction). An
+//     unknown id is a validation error on "id" (UNVERIFIED: no recorded
+//     answer), as on PATCH /api/v4/contacts.
 //   - POST /api/v4/leads/complex answers a top-level JSON array
 //     [{id, contact_id, company_id, request_id: [..], merged}] (Kommo
 //     complex-leads reference; SDK Leads::addComplex); with
@@ -71,7 +82,9 @@
 //     source_name and metadata form_id, form_name, form_page,
 //     form_sent_at required; Docs unsorted-api, SDK FormsMetadata)
 //     creates the entry, its lead at the pipeline's Unsorted status and
-//     its contact marked is_unsorted. GET /api/v4/leads/unsorted lists
+//     its contact marked is_unsorted; it takes an array of entries and
+//     answers each with its request_id (SDK Unsorted::add posts a
+//     collection and matches the answer by request_id). GET /api/v4/leads/unsorted lists
 //     pending entries (filter[uid], filter[category], filter[pipeline_id]:
 //     SDK UnsortedFilter; entries carry source_uid and _embedded leads and
 //     contacts: SDK BaseUnsortedModel). POST
@@ -98,6 +111,8 @@
 //     their answers (a lost answer); [Server.SetLatency] delays answers.
 //     [Server.Requests] counts requests per route pattern
 //     ("GET /api/v4/contacts", "PATCH /api/v4/leads/{id}").
+//     [Server.Transport] serves requests in memory, for tests on a
+//     testing/synctest virtual clock.
 //
 // Not modelled: companies, customers, catalogs, the links API, webhook
 // delivery (the adapter's webhook decoder is tested on recorded bodies),
