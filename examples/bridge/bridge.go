@@ -86,6 +86,7 @@ type startOptions struct {
 	tokens        amocrm.TokenSource      // replaces AMOCRM_TOKEN
 	notifyBackoff func(int) time.Duration // nil: exponential from 500 ms
 	batchWindow   time.Duration           // 0: crmbatch's default (the demo uses a short one)
+	amoRate       rate.Limit              // 0: amoCRM's 7 requests per second
 }
 
 // start builds the stores, the adapters and the engine, and serves HTTP on
@@ -136,6 +137,9 @@ func startWith(ctx context.Context, s settings, log *slog.Logger, out io.Writer,
 	}
 	if so.tokens != nil {
 		amoOpt.Tokens = so.tokens
+	}
+	if so.amoRate != 0 {
+		amoOpt.RateLimit = so.amoRate
 	}
 	b.tokens, b.baseCRM = amoOpt.Tokens, amoOpt.BaseURL
 

@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/crmbridge/crmbridge/channel"
 	"github.com/crmbridge/crmbridge/channel/wazzup/wazzuptest"
 	"github.com/crmbridge/crmbridge/crm"
@@ -343,6 +345,7 @@ func startBridge(t *testing.T, env map[string]string, so startOptions) (*bridge,
 	if so.batchWindow == 0 {
 		so.batchWindow = demoBatchWindow
 	}
+	so.amoRate = rate.Inf // the fake has no limit
 	logs := newOutput()
 	b, err := startWith(t.Context(), s, testLogger(logs), io.Discard, so)
 	if err != nil {
@@ -515,11 +518,11 @@ func TestAmoCRMWebhook(t *testing.T) {
 	f := newFakes(t)
 	b, logs := startBridge(t, f.env, startOptions{})
 	ctx, hook := t.Context(), b.baseURL+wazzupPath
-	amo, err := amocrm.New(amocrm.Options{BaseURL: f.amo.URL(), Tokens: amocrm.StaticToken(f.amo.Token())})
+	amo, err := amocrm.New(amocrm.Options{BaseURL: f.amo.URL(), Tokens: amocrm.StaticToken(f.amo.Token()), RateLimit: rate.Inf})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Two clients; round robin gives both... to 501 and 502.
+	// Two new clients: round robin gives one to 501, the other to 502.
 	for i, chat := range []string{"79161234567", "79161234568"} {
 		if err := f.wazzup.PostMessages(ctx, hook, f.message("m-"+strconv.Itoa(i), chat, "Hello")); err != nil {
 			t.Fatal(err)
@@ -529,7 +532,7 @@ func TestAmoCRMWebhook(t *testing.T) {
 	if len(leads) != 2 || leads[0].Responsible != 501 || leads[1].Responsible != 502 {
 		t.Fatalf("leads = %+v", leads)
 	}
-	// In amoCRM, both deals are handed to 503... to the other manager.
+	// In amoCRM, each deal is handed to the other manager.
 	for _, l := range leads {
 		to := map[int]string{501: "502", 502: "501"}[l.Responsible]
 		if err := amo.SetResponsible(ctx, crmDeal(l.ID), crmUser(to)); err != nil {
