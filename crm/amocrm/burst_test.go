@@ -37,6 +37,9 @@ type burstSetup struct {
 	window  time.Duration
 	// faults injects 429s and lost answers while the burst runs.
 	faults bool
+	// inbox places the new clients in Unsorted (first responder) instead
+	// of round robin at "First contact".
+	inbox bool
 }
 
 type burstResult struct {
@@ -86,8 +89,12 @@ func runBurst(t *testing.T, clients int, span time.Duration, setup burstSetup) b
 		}
 		// The lease must outlast the slowest event (engine.Options): the
 		// baseline's events wait minutes for the rate limiter.
+		stage, write := crm.StageID("70012"), "POST /api/v4/leads/complex"
+		if setup.inbox {
+			stage, write = "70011", "POST /api/v4/leads/unsorted/forms"
+		}
 		e, err := engine.New(ctx, engine.Options{CRM: client, Sender: channeltest.NewRecorder(), LeaseTTL: time.Hour, Config: engine.Config{
-			Channels: []engine.ChannelConfig{{ID: "wa", Kind: channel.WhatsApp, Pipeline: "7001", Stage: "70012"}},
+			Channels: []engine.ChannelConfig{{ID: "wa", Kind: channel.WhatsApp, Pipeline: "7001", Stage: stage}},
 			Roles: []roles.Assignment{
 				{User: "501", Channel: "wa", Role: roles.Manager, ReceivesNewClients: true},
 				{User: "502", Channel: "wa", Role: roles.Manager, ReceivesNewClients: true},
@@ -104,13 +111,13 @@ func runBurst(t *testing.T, clients int, span time.Duration, setup burstSetup) b
 				// answers of a deal batch and a task batch, then a lone 429
 				// on each kind of write.
 				time.Sleep(span / 4)
-				srv.FailNext("POST /api/v4/leads/complex", 2, http.StatusTooManyRequests)
+				srv.FailNext(write, 2, http.StatusTooManyRequests)
 				time.Sleep(span / 4)
-				srv.LoseNextAnswers("POST /api/v4/leads/complex", 1)
+				srv.LoseNextAnswers(write, 1)
 				srv.LoseNextAnswers("POST /api/v4/tasks", 1)
 				time.Sleep(span / 4)
 				srv.FailNext("POST /api/v4/tasks", 1, http.StatusTooManyRequests)
-				srv.FailNext("POST /api/v4/leads/complex", 1, http.StatusTooManyRequests)
+				srv.FailNext(write, 1, http.StatusTooManyRequests)
 			}()
 		}
 		rnd := rand.New(rand.NewPCG(18, uint64(clients)))
@@ -146,7 +153,7 @@ func runBurst(t *testing.T, clients int, span time.Duration, setup burstSetup) b
 			})
 		}
 		wg.Wait()
-		checkPlaced(t, srv, results)
+		checkPlaced(t, srv, results, setup.inbox)
 		slices.Sort(lat)
 		res.p50, res.max = lat[len(lat)/2], lat[len(lat)-1]
 		res.requests = srv.Requests()
@@ -157,9 +164,10 @@ func runBurst(t *testing.T, clients int, span time.Duration, setup burstSetup) b
 
 // checkPlaced verifies in the fake account that every client was placed
 // exactly once: one contact with its phone, one lead linked to it with the
-// responsible the engine reported, one open task on the lead; and round
-// robin's equal shares.
-func checkPlaced(t *testing.T, srv *amocrmtest.Server, results []engine.InboundResult) {
+// responsible the engine reported (inbox: in Unsorted, with one entry,
+// offered to the group), one open task on the lead; and round robin's
+// equal shares.
+func checkPlaced(t *testing.T, srv *amocrmtest.Server, results []engine.InboundResult, inbox bool) {
 	t.Helper()
 	byPhone := map[string]int{}
 	for _, c := range srv.Contacts() {
@@ -177,6 +185,10 @@ func checkPlaced(t *testing.T, srv *amocrmtest.Server, results []engine.InboundR
 			tasksOf[tk.EntityID]++
 		}
 	}
+	entries := map[int]int{}
+	for _, u := range srv.Unsorted() {
+		entries[u.Lead]++
+	}
 	shares := map[int]int{}
 	bad := 0
 	for i, r := range results {
@@ -192,7 +204,9 @@ func checkPlaced(t *testing.T, srv *amocrmtest.Server, results []engine.InboundR
 			problem = fmt.Sprintf("%d contacts with %s", byPhone[phone], phone)
 		case !ok || !slices.Equal(l.Contacts, []int{cid}):
 			problem = fmt.Sprintf("deal %s: %+v, contact %s", r.Deal, l, r.Contact)
-		case strconv.Itoa(l.Responsible) != string(r.Responsible) || r.Responsible == "":
+		case inbox && (l.Status != 70011 || entries[lid] != 1 || r.Responsible != ""):
+			problem = fmt.Sprintf("deal %s at %d with %d Unsorted entries, responsible %q", r.Deal, l.Status, entries[lid], r.Responsible)
+		case !inbox && (strconv.Itoa(l.Responsible) != string(r.Responsible) || r.Responsible == ""):
 			problem = fmt.Sprintf("deal %s responsible %d, engine says %q", r.Deal, l.Responsible, r.Responsible)
 		case tasksOf[lid] != 1 || r.Task == "":
 			problem = fmt.Sprintf("deal %s has %d open tasks (engine: %q)", r.Deal, tasksOf[lid], r.Task)
@@ -211,7 +225,7 @@ func checkPlaced(t *testing.T, srv *amocrmtest.Server, results []engine.InboundR
 	if n := len(srv.Contacts()); n != len(results) {
 		t.Errorf("%d contacts for %d clients", n, len(results))
 	}
-	if d := shares[501] - shares[502]; d < -1 || d > 1 {
+	if d := shares[501] - shares[502]; !inbox && (d < -1 || d > 1) {
 		t.Errorf("round robin shares %v; want equal", shares)
 	}
 }
@@ -227,14 +241,15 @@ func (r burstResult) line(name string) string {
 }
 
 // TestBurst places a burst of new clients (1,000 within 60 s; 200
-// within 12 s unless CRMBRIDGE_LONG=1) through the engine on this adapter
+// within 12 s unless CRMBRIDGE_LONG=1), on a round-robin channel and on a
+// first-responder one (Unsorted), through the engine on this adapter
 // at its default 7 requests/s, with crmindex (phone lookups from the
 // index, misses trusted: one host instance) over crmbatch (the default
 // window) as crmbatch's documentation stacks them, beside the unbatched,
 // unindexed adapter in the same run; then again with 429s and lost
 // answers injected. Every client must be placed exactly once (deal,
-// responsible, task). The batched run is held to p50 ≤ 2 s, max ≤ 10 s
-// and ≤ 0.1 requests per new client without faults. With
+// responsible or Unsorted entry, task). The batched runs are held to
+// p50 ≤ 2 s, max ≤ 10 s and ≤ 0.1 requests per new client without faults. With
 // CRMBRIDGE_LONG=1 it also runs the baseline with the faults.
 //
 // Run: go test -run TestBurst -v ./crm/amocrm
@@ -249,9 +264,14 @@ func TestBurst(t *testing.T) {
 		{name: "adapter alone (baseline)"},
 		{name: "index + batch", batched: true},
 		{name: "index + batch, 429s and lost answers", batched: true, faults: true},
+		{name: "Unsorted: adapter alone", inbox: true},
+		{name: "Unsorted: index + batch", batched: true, inbox: true},
+		{name: "Unsorted: index + batch, faults", batched: true, inbox: true, faults: true},
 	}
 	if long {
-		setups = append(setups, burstSetup{name: "adapter alone, 429s and lost answers", faults: true})
+		setups = append(setups,
+			burstSetup{name: "adapter alone, 429s and lost answers", faults: true},
+			burstSetup{name: "Unsorted: adapter alone, faults", inbox: true, faults: true})
 	}
 	t.Logf("%d new clients within %v, 7 requests/s", clients, span)
 	for _, s := range setups {
