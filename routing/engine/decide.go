@@ -166,19 +166,30 @@ type chatView struct {
 	Rec     ClientRecord
 	Claim   routing.ClaimState
 	Offered bool
+	// Cover is the owner-off-shift decision (Rule cover) when the client's
+	// responsible is away at the event's time and colleagues cover; nil
+	// otherwise.
+	Cover *routing.Decision
 }
 
 func (v chatView) rolesState() roles.ChatState {
+	st := roles.ChatState{Responsible: v.Rec.Responsible}
 	if v.Offered {
-		return v.Claim.ChatState(v.Rec.Responsible)
+		st = v.Claim.ChatState(v.Rec.Responsible)
 	}
-	return roles.ChatState{Responsible: v.Rec.Responsible}
+	if v.Cover != nil {
+		st.Covering = v.Cover.Offered
+	}
+	return st
 }
 
 // writePlan is the decision for an employee's message.
 type writePlan struct {
 	// Claim: the reply claims the offered chat for its author.
 	Claim bool
+	// Covers: the author writes covering for the absent responsible, who
+	// stays responsible.
+	Covers bool
 	// Refused, when set, is why the employee may not write.
 	Refused *PermissionError
 }
@@ -187,7 +198,8 @@ type writePlan struct {
 // reply claims it (first responder).
 func decideWrite(t *roles.Table, user crm.UserID, chat channel.Chat, v chatView) writePlan {
 	role := t.Role(user, chat.Channel)
-	if ok, reason := t.CanWrite(user, chat, v.rolesState()); !ok {
+	ok, reason := t.CanWrite(user, chat, v.rolesState())
+	if !ok {
 		perr := &PermissionError{User: user, Chat: chat, Role: role, Action: "write", Reason: reason}
 		switch {
 		case v.Offered && v.Claim.Claimed() && v.Claim.ClaimedBy != user:
@@ -199,7 +211,7 @@ func decideWrite(t *roles.Table, user crm.UserID, chat channel.Chat, v chatView)
 		}
 		return writePlan{Refused: perr}
 	}
-	return writePlan{Claim: claims(user, v)}
+	return writePlan{Claim: claims(user, v), Covers: reason == roles.ReasonCovering}
 }
 
 // claims reports whether a reply by user claims the chat: it is offered,

@@ -151,6 +151,10 @@ func TestDecideWrite(t *testing.T) {
 	claimed := offered
 	claimed.Claim.ClaimedBy = dAnna
 	released := chatView{Rec: ClientRecord{Contact: "c1", Deal: "d1", Responsible: dAnna, ClaimedBy: dAnna}}
+	covered := mine
+	covered.Cover = &routing.Decision{User: dAnna, Offered: []crm.UserID{dBoris}, Why: routing.Explanation{Rule: routing.RuleCover, Owner: dAnna}}
+	releasedCovered := released
+	releasedCovered.Cover = covered.Cover
 	cases := []struct {
 		name   string
 		user   crm.UserID
@@ -158,23 +162,29 @@ func TestDecideWrite(t *testing.T) {
 		claim  bool
 		reason roles.Reason // "" when allowed
 		winner crm.UserID   // the ClaimedError's, when refused for a claim
+		covers bool         // allowed as covering for the absent responsible
 	}{
-		{"manager writes to their client", dAnna, mine, false, "", ""},
-		{"manager may not write to another's client", dBoris, mine, false, roles.ReasonNotTheirs, ""},
-		{"quality control never writes", dQuinn, mine, false, roles.ReasonQualityControl, ""},
-		{"supervisor writes to anyone's client", dSam, mine, false, "", ""},
-		{"offered manager's first reply claims", dBoris, offered, true, "", ""},
-		{"supervisor not offered writes without claiming", dSam, offered, false, "", ""},
-		{"the claimer writes again", dAnna, claimed, true, "", ""},
-		{"a late reply to a claimed chat names the winner", dBoris, claimed, false, roles.ReasonClaimedByOther, dAnna},
-		{"after the claim is released the winner is still named", dBoris, released, false, roles.ReasonClaimedByOther, dAnna},
-		{"no role on the channel", dOlga, mine, false, roles.ReasonNoRole, ""},
+		{"manager writes to their client", dAnna, mine, false, "", "", false},
+		{"manager may not write to another's client", dBoris, mine, false, roles.ReasonNotTheirs, "", false},
+		{"quality control never writes", dQuinn, mine, false, roles.ReasonQualityControl, "", false},
+		{"supervisor writes to anyone's client", dSam, mine, false, "", "", false},
+		{"offered manager's first reply claims", dBoris, offered, true, "", "", false},
+		{"supervisor not offered writes without claiming", dSam, offered, false, "", "", false},
+		{"the claimer writes again", dAnna, claimed, true, "", "", false},
+		{"a late reply to a claimed chat names the winner", dBoris, claimed, false, roles.ReasonClaimedByOther, dAnna, false},
+		{"after the claim is released the winner is still named", dBoris, released, false, roles.ReasonClaimedByOther, dAnna, false},
+		{"no role on the channel", dOlga, mine, false, roles.ReasonNoRole, "", false},
+		{"a covering manager writes to the absent responsible's client", dBoris, covered, false, "", "", true},
+		{"the absent responsible still writes as responsible", dAnna, covered, false, "", "", false},
+		{"covering for a claimer whose claim was released", dBoris, releasedCovered, false, "", "", true},
+		{"quality control never writes, covered or not", dQuinn, covered, false, roles.ReasonQualityControl, "", false},
+		{"a supervisor writes as a supervisor, not as cover", dSam, covered, false, "", "", false},
 	}
 	for _, tc := range cases {
 		p := decideWrite(tb, tc.user, chat, tc.v)
 		if tc.reason == "" {
-			if p.Refused != nil || p.Claim != tc.claim {
-				t.Errorf("%s: %+v; want allowed, claim %v", tc.name, p, tc.claim)
+			if p.Refused != nil || p.Claim != tc.claim || p.Covers != tc.covers {
+				t.Errorf("%s: %+v; want allowed, claim %v, covers %v", tc.name, p, tc.claim, tc.covers)
 			}
 			continue
 		}
@@ -201,6 +211,14 @@ func TestDecideReset(t *testing.T) {
 			t.Errorf("reset by %s: %v; want allowed %v", tc.user, perr, tc.ok)
 		}
 	}
+	covered := mine
+	covered.Cover = &routing.Decision{User: dAnna, Offered: []crm.UserID{dBoris}, Why: routing.Explanation{Rule: routing.RuleCover, Owner: dAnna}}
+	if perr := decideReset(tb, dBoris, chat, covered); perr != nil {
+		t.Errorf("reset by boris, covering for anna: %v; want allowed", perr)
+	}
+	if perr := decideReset(tb, dQuinn, chat, covered); perr == nil || perr.Reason != roles.ReasonQualityControl {
+		t.Errorf("quality control resets a covered chat: %v; want refused as quality control", perr)
+	}
 	if perr := decideReset(tb, dQuinn, chat, mine); perr == nil || perr.Reason != roles.ReasonQualityControl {
 		t.Errorf("quality control resets: %v; want refused as quality control", perr)
 	}
@@ -217,7 +235,7 @@ func TestExplanationString(t *testing.T) {
 	if got := x.String(); got != want {
 		t.Errorf("String() =\n%s\nwant\n%s", got, want)
 	}
-	for k := StepDuplicate; k <= StepWarning; k++ {
+	for k := StepDuplicate; k <= StepCovering; k++ {
 		if s := (Step{Kind: k}).String(); s == "" || s[:4] == "step" {
 			t.Errorf("step kind %d renders as %q", k, s)
 		}

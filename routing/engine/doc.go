@@ -36,6 +36,23 @@
 //     the channel's distribution features (ChannelConfig.Features: capacity,
 //     weights, schedules, escalation, waiting queue; see package routing).
 //
+// Owner off shift (ChannelConfig.OwnerOffShift, see package routing) applies
+// to a known client (an open deal, or a returning client) whose responsible
+// user works the channel and is away at the event's time: the message's
+// time for a client's message, the engine's clock (Options.Now) for
+// [Engine.EmployeeMessage], [Engine.ResetUnread], [Engine.CanView] and
+// [Engine.VisibleChats]. Under keep, nothing
+// changes. Under reassign, the client is distributed again and changes
+// hands in the CRM. Under cover, the channel's eligible employees are
+// notified of the client's messages and cover (roles.ChatState.Covering):
+// they see the chat and write to the client, their reply claims nothing and
+// leaves the CRM's responsible user as it was, and it is a reply like any
+// other: it closes the unanswered streak, completes its task and stops the
+// escalation clock. The cover lasts while the responsible is away; once
+// they are available again, a colleague's write is refused with a
+// [*PermissionError] (roles.ReasonNotTheirs). An offered chat is never
+// covered: its offer decides.
+//
 // One owner per client: when a returning client whose deals are all closed
 // gets a new deal (policy new_deal), the contact's responsible user
 // follows the new deal's, so the client belongs to one employee.

@@ -84,6 +84,7 @@ const (
 	StepReset                                // unread counter reset: no reply needed
 	StepTaskAnswered                         // the message was answered already (Task done): no task
 	StepWarning                              // Text: a problem that did not stop the event
+	StepCovering                             // User writes covering for the responsible, who is away and stays responsible: Decision (rule cover)
 )
 
 // Step is one step of an Explanation. Which fields are set depends on
@@ -210,6 +211,15 @@ func (s Step) write(b *strings.Builder) {
 		w("an unanswered streak from this message on was already answered (task " + string(s.Task) + " done): no task")
 	case StepWarning:
 		w("warning: " + s.Text)
+	case StepCovering:
+		w(string(s.User) + " covers")
+		if s.Decision != nil {
+			w(" for " + string(s.Decision.Why.Owner))
+			if s.Decision.Why.Away != "" {
+				w(", who is away (" + string(s.Decision.Why.Away) + ")")
+			}
+		}
+		w("; the responsible stays")
 	default:
 		w("step " + strconv.Itoa(int(s.Kind)))
 	}

@@ -67,6 +67,27 @@ func (p *inbound) ownerAway(ctx context.Context, plan *inboundPlan) error {
 	return nil
 }
 
+// cover applies a cover policy to an employee's action at time at: on a
+// channel whose owner-off-shift policy is cover, when the client's
+// responsible works the channel and is away at, and the chat is not
+// offered, v.Cover becomes the distribution's cover decision, whose
+// Offered (the channel's eligible employees) may then see and write the
+// chat. The cover lasts while the owner is away: at a time the owner is
+// available, nobody covers. Nothing is recorded.
+func (e *Engine) cover(ctx context.Context, s *settings, cs *chanState, chat channel.Chat, v *chatView, at time.Time) error {
+	owner := v.Rec.Responsible
+	if cs.cfg.OwnerOffShift != routing.CoverOwner || v.Offered || !worksOn(s.table, owner, cs.cfg.ID) {
+		return nil
+	}
+	r := routing.Request{Settings: cs.cfg.Settings(), Mode: cs.mode, Roles: s.table, Chat: chat, At: at}
+	d, err := e.dist.Owner(ctx, r, owner)
+	if err != nil || d.Why.Rule != routing.RuleCover {
+		return err
+	}
+	v.Cover = &d
+	return nil
+}
+
 // syncHold keeps a channel's capacity counts in step with what a CRM read
 // shows: a client whose deal the engine knew open and is now closed is
 // freed; one whose open deal changed hands in the CRM is held for the new

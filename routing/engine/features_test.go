@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,11 +9,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/crmbridge/crmbridge/channel"
 	"github.com/crmbridge/crmbridge/crm"
+	"github.com/crmbridge/crmbridge/roles"
 	"github.com/crmbridge/crmbridge/routing"
 	"github.com/crmbridge/crmbridge/routing/engine"
 )
@@ -334,5 +337,115 @@ func TestEngineOwnerOffShift(t *testing.T) {
 		if got := fx.dealResponsible(deal.ID); got != c.responsible {
 			t.Errorf("%v: CRM responsible %s; want %s", c.policy, got, c.responsible)
 		}
+	}
+}
+
+// Owner off shift, cover: boris, responsible for an open deal, is on leave
+// when his client writes. Vera, the channel's other eligible employee,
+// covers: she sees the chat and writes to the client, the reply closes the
+// unanswered task, and boris stays responsible in the CRM. Once boris is
+// back, the cover ends and her write is refused. Under keep nobody covers.
+func TestEngineOwnerOffShiftCoverWrites(t *testing.T) {
+	leave := map[crm.UserID]routing.Schedule{boris: {Leave: []routing.Period{{From: "2026-11-24", To: "2026-11-30"}}}}
+	chat := channel.Chat{Channel: tg, ChatID: "7001"}
+	setup := func(t *testing.T, p routing.OwnerPolicy) (*fixture, crm.Deal, engine.InboundResult) {
+		fx := newFixture(t, withFeatures(tg, routing.Features{OwnerOffShift: p, Schedules: leave}))
+		contact := fx.crm.AddContact(crm.Contact{Identities: []crm.Identity{{Kind: "telegram", Value: "7001"}}, Responsible: boris})
+		deal := fx.crm.AddDeal(crm.Deal{Pipeline: "10", Stage: "101", Responsible: boris, Contacts: []crm.ContactID{contact.ID}})
+		return fx, deal, fx.mustIn(fx.in(tg, "7001", "are you there?"))
+	}
+	refused := func(t *testing.T, fx *fixture, user crm.UserID, why roles.Reason) {
+		t.Helper()
+		_, err := fx.engine.EmployeeMessage(t.Context(), fx.out(user, tg, "7001", "hello"))
+		perr, ok := errors.AsType[*engine.PermissionError](err)
+		if !ok || !errors.Is(err, engine.ErrForbidden) || perr.Reason != why || perr.User != user || perr.Action != "write" {
+			t.Errorf("%s writes: %v; want a PermissionError for %q", user, err, why)
+		}
+		if seen, _, err := fx.engine.CanView(t.Context(), user, chat); err != nil || seen {
+			t.Errorf("%s sees the chat: %v, %v; want not", user, seen, err)
+		}
+		if _, err := fx.engine.ResetUnread(t.Context(), engine.UnreadReset{User: user, Chat: chat}); !errors.Is(err, engine.ErrForbidden) {
+			t.Errorf("%s resets the unread counter: %v; want refused", user, err)
+		}
+	}
+
+	t.Run("cover", func(t *testing.T) {
+		fx, deal, in := setup(t, routing.CoverOwner)
+		if in.Task == "" || !slices.Equal(notified(in.Notify), []crm.UserID{boris, vera}) {
+			t.Fatalf("client's message: task %q, notify %v; want a task, boris and vera notified", in.Task, notified(in.Notify))
+		}
+		if seen, why, err := fx.engine.CanView(t.Context(), vera, chat); err != nil || !seen || why != roles.ReasonCovering {
+			t.Errorf("vera CanView = %v, %q, %v; want true, %q", seen, why, err, roles.ReasonCovering)
+		}
+		if got, err := fx.engine.VisibleChats(t.Context(), vera, []channel.Chat{chat}); err != nil || len(got) != 1 {
+			t.Errorf("vera's visible chats %v, %v; want the covered chat", got, err)
+		}
+		// anna works the channel but receives no new clients: not eligible, so not covering.
+		refused(t, fx, anna, roles.ReasonNotTheirs)
+
+		r := fx.mustOut(fx.out(vera, tg, "7001", "Vera here, covering for Boris"))
+		if r.Claimed || r.Responsible != boris || r.TaskClosed != in.Task || !r.Why.Has(engine.StepCovering) {
+			t.Errorf("vera's reply: %+v; want no claim, boris responsible, task %s closed, a covering step", r, in.Task)
+		}
+		if sent := fx.sent.Sent(); len(sent) != 1 || sent[0].Author.UserID != string(vera) {
+			t.Errorf("sent %+v; want vera's one message", sent)
+		}
+		if got := fx.dealResponsible(deal.ID); got != boris {
+			t.Errorf("CRM responsible %s after the covering reply; want boris", got)
+		}
+		for _, task := range fx.crm.Tasks() {
+			if task.ID == in.Task && !task.Done {
+				t.Errorf("task %s still open after the covering reply", task.ID)
+			}
+		}
+		if !strings.Contains(r.Why.String(), "3 covers for 2, who is away") {
+			t.Errorf("explanation %q; want vera covering for boris named", r.Why)
+		}
+
+		fx.clock.Advance(7 * 24 * time.Hour) // boris is back on 1 December
+		refused(t, fx, vera, roles.ReasonNotTheirs)
+		if r := fx.mustOut(fx.out(boris, tg, "7001", "Boris is back")); r.Responsible != boris {
+			t.Errorf("boris's reply: responsible %s", r.Responsible)
+		}
+	})
+
+	t.Run("keep", func(t *testing.T) {
+		fx, deal, _ := setup(t, routing.KeepOwner)
+		refused(t, fx, vera, roles.ReasonNotTheirs)
+		if got := fx.dealResponsible(deal.ID); got != boris {
+			t.Errorf("CRM responsible %s; want boris", got)
+		}
+	})
+}
+
+// A covering reply counts as the reply for escalation too: a new client
+// picked for boris writes again while the host's availability hook says
+// boris is away; vera covers, and no escalation follows the deadline.
+func TestEngineOwnerOffShiftCoverStopsEscalation(t *testing.T) {
+	var borisAway atomic.Bool
+	fx := newFixture(t, withFeatures(tg, routing.Features{OwnerOffShift: routing.CoverOwner, Escalation: routing.Escalation{After: routing.Duration(10 * time.Minute)}}),
+		func(_ *engine.Config, o *engine.Options) {
+			o.Available = func(_ context.Context, _ channel.ID, u crm.UserID) bool { return u != boris || !borisAway.Load() }
+		})
+	first := fx.mustIn(fx.in(tg, "3001", "hi"))
+	if first.Responsible != boris {
+		t.Fatalf("the new client went to %s; the test needs boris", first.Responsible)
+	}
+	borisAway.Store(true)
+	fx.clock.Advance(time.Minute)
+	again := fx.mustIn(fx.in(tg, "3001", "anyone?"))
+	if !slices.Equal(notified(again.Notify), []crm.UserID{boris, vera}) {
+		t.Fatalf("second message notifies %v; want boris and vera (covering)", notified(again.Notify))
+	}
+	r := fx.mustOut(fx.out(vera, tg, "3001", "Vera here"))
+	if r.Responsible != boris || r.TaskClosed != first.Task || r.TaskClosed == "" {
+		t.Errorf("vera's covering reply: responsible %s, task closed %q; want boris, %q", r.Responsible, r.TaskClosed, first.Task)
+	}
+	fx.clock.Advance(time.Hour)
+	if res := fx.tick(); len(res.Escalated) != 0 {
+		t.Errorf("escalated after a covering reply: %+v", res.Escalated)
+	}
+	if got := fx.dealResponsible(first.Deal); got != boris {
+		t.Errorf("CRM responsible %s; want boris", got)
 	}
 }

@@ -55,8 +55,9 @@ type OutboundResult struct {
 	Why       Explanation
 }
 
-// EmployeeMessage checks that the employee may write to the chat (roles),
-// claims an offered chat when this is the first reply (first responder;
+// EmployeeMessage checks that the employee may write to the chat (roles;
+// a colleague covering for an absent responsible may, see the package
+// doc), claims an offered chat when this is the first reply (first responder;
 // the CRM's responsible user is set to the winner), sends the message
 // through the Sender, and closes the chat's unanswered-message streak,
 // completing its task.
@@ -122,11 +123,17 @@ func (e *Engine) EmployeeMessage(ctx context.Context, m EmployeeMessage) (res Ou
 	if err != nil {
 		return res, err
 	}
+	if err := e.cover(ctx, s, cs, m.Chat, &v, e.now()); err != nil {
+		return res, err
+	}
 	plan := decideWrite(s.table, m.User, m.Chat, v)
 	if plan.Refused != nil {
 		return res, plan.Refused
 	}
 	res.Why.add(Step{Kind: StepMayWrite, User: m.User, Text: string(role)})
+	if plan.Covers {
+		res.Why.add(Step{Kind: StepCovering, User: m.User, Decision: v.Cover})
+	}
 	if plan.Claim {
 		d, err := e.claimByReply(ctx, l, m.Chat, &v.Rec, m.User)
 		if err != nil {
@@ -486,6 +493,9 @@ func (e *Engine) ResetUnread(ctx context.Context, r UnreadReset) (res OutboundRe
 	if err != nil {
 		return OutboundResult{}, err
 	}
+	if err := e.cover(ctx, s, cs, r.Chat, &v, e.now()); err != nil {
+		return OutboundResult{}, err
+	}
 	if perr := decideReset(s.table, r.User, r.Chat, v); perr != nil {
 		return OutboundResult{}, perr
 	}
@@ -496,31 +506,34 @@ func (e *Engine) ResetUnread(ctx context.Context, r UnreadReset) (res OutboundRe
 
 // CanView reports whether user sees the chat, from what the engine knows
 // (no CRM call): the user's role on the chat's channel, the client's
-// responsible user, and the chat's offer/claim state.
+// responsible user, the chat's offer/claim state, and whether the user
+// covers for the responsible, who is away now.
 func (e *Engine) CanView(ctx context.Context, user crm.UserID, chat channel.Chat) (bool, roles.Reason, error) {
-	st, err := e.knownState(ctx, chat)
+	s := e.set.Load()
+	st, err := e.knownState(ctx, s, chat, e.now())
 	if err != nil {
 		return false, "", err
 	}
-	ok, reason := e.set.Load().table.CanView(user, chat, st)
+	ok, reason := s.table.CanView(user, chat, st)
 	return ok, reason, nil
 }
 
 // VisibleChats filters chats down to those user sees, with the same
 // predicate as CanView.
 func (e *Engine) VisibleChats(ctx context.Context, user crm.UserID, chats []channel.Chat) ([]channel.Chat, error) {
+	s, now := e.set.Load(), e.now()
 	states := make(map[channel.Chat]roles.ChatState, len(chats))
 	for _, c := range chats {
-		st, err := e.knownState(ctx, c)
+		st, err := e.knownState(ctx, s, c, now)
 		if err != nil {
 			return nil, err
 		}
 		states[c] = st
 	}
-	return roles.Filter(e.set.Load().table, user, chats, func(c channel.Chat) (channel.Chat, roles.ChatState) { return c, states[c] }), nil
+	return roles.Filter(s.table, user, chats, func(c channel.Chat) (channel.Chat, roles.ChatState) { return c, states[c] }), nil
 }
 
-func (e *Engine) knownState(ctx context.Context, chat channel.Chat) (roles.ChatState, error) {
+func (e *Engine) knownState(ctx context.Context, s *settings, chat channel.Chat, now time.Time) (roles.ChatState, error) {
 	cr, _, err := e.state.Client(ctx, chat)
 	if err != nil {
 		return roles.ChatState{}, err
@@ -529,5 +542,11 @@ func (e *Engine) knownState(ctx context.Context, chat channel.Chat) (roles.ChatS
 	if err != nil {
 		return roles.ChatState{}, err
 	}
-	return chatView{Rec: cr, Claim: st, Offered: offered}.rolesState(), nil
+	v := chatView{Rec: cr, Claim: st, Offered: offered}
+	if cs := s.chans[chat.Channel]; cs != nil && cr.Contact != "" {
+		if err := e.cover(ctx, s, cs, chat, &v, now); err != nil {
+			return roles.ChatState{}, err
+		}
+	}
+	return v.rolesState(), nil
 }
