@@ -495,7 +495,7 @@ func (c *Client) sendUnsorted(ctx context.Context, op string, plans []dealPlan, 
 			continue
 		}
 		e := entries[k]
-		c.recent.putUID(e.Embedded.Leads[0].ID, e.UID)
+		c.recent.putUID(e.Embedded.Leads[0].ID, e.UID, plans[i].pid)
 		out[i] = c.createdDeal(&plans[i], e.Embedded.Leads[0].ID, e.Embedded.Contacts[0].ID)
 	}
 	return true
@@ -565,7 +565,9 @@ func (c *Client) CompleteTasks(ctx context.Context, ids []crm.TaskID) error {
 // SetResponsible makes it: the leads are read with their contacts (GET
 // /api/v4/leads?filter[id][]=… 50 per request on accounts with API
 // filtering, one by one elsewhere), a lead in Unsorted is accepted first
-// (one request each; see [UnsortedClaim]), then the leads' and the
+// (one request each; see [UnsortedClaim]) — a lead this Client put in
+// Unsorted or found there within the hour is accepted without being
+// read, the accept's answer naming its contacts — then the leads' and the
 // contacts' responsible_user_id are set with PATCH /api/v4/leads and
 // PATCH /api/v4/contacts, 50 per request. A deal named twice gets the
 // last change; a contact of two deals the later deal's user. Unknown deal
@@ -615,23 +617,58 @@ func (c *Client) SetResponsibles(ctx context.Context, cs []crm.ResponsibleChange
 		}
 		return finish()
 	}
+	// A claim of a deal this Client put in Unsorted (or found there) is
+	// accepted at once: the accept answer names the contacts, so the
+	// lead is not read.
+	accepted := map[int]bool{}
+	known := map[int]leadIn{}
+	if c.claim == AcceptOnClaim {
+		for n, i := range live {
+			u, ok := c.recent.uidEntry(leadOf(i))
+			if !ok {
+				continue
+			}
+			l, err := c.acceptKnown(ctx, op, leadOf(i), u, users[i])
+			switch {
+			case err == nil:
+				known[l.ID], accepted[i] = l, true
+			case errors.Is(err, crm.ErrNotFound) || errors.Is(err, crm.ErrInvalid):
+				// Accepted or declined meanwhile: read the lead below.
+			default:
+				items[i] = err
+				for _, j := range live[n+1:] {
+					items[j] = notApplied(op, "accepting deal "+string(cs[i].Deal)+" failed")
+				}
+				for _, j := range live[:n] {
+					if items[j] == nil {
+						items[j] = notApplied(op, "accepting deal "+string(cs[i].Deal)+" failed")
+					}
+				}
+				return finish()
+			}
+		}
+	}
 	ids := make([]int, 0, len(live))
 	for _, i := range live {
-		ids = append(ids, leadOf(i))
+		if !accepted[i] {
+			ids = append(ids, leadOf(i))
+		}
 	}
 	leads, err := c.leadsByID(ctx, op, ids)
 	if err != nil {
 		return failAll(err)
 	}
+	for id, l := range known {
+		leads[id] = l
+	}
 	var patch []int
-	accepted := map[int]bool{}
 	for n, i := range live {
 		l, ok := leads[leadOf(i)]
 		if !ok {
 			items[i] = &Error{Op: op, Detail: "no such deal " + string(cs[i].Deal), Err: crm.ErrNotFound}
 			continue
 		}
-		if c.claim == AcceptOnClaim {
+		if c.claim == AcceptOnClaim && !accepted[i] {
 			kind, kerr := c.stageKind(ctx, op, crm.PipelineID(idStr(l.PipelineID)), crm.StageID(idStr(l.StatusID)))
 			if kerr == nil && kind == crm.StageUnsorted {
 				if err := asNotFound(c.acceptUnsorted(ctx, op, l.ID, l.PipelineID, users[i])); err != nil {

@@ -248,6 +248,14 @@ func TestSetResponsibles(t *testing.T) {
 				}
 			}
 			r := srv.Requests()
+			// The Unsorted deal this Client created is accepted without a read.
+			reads := r["GET /api/v4/leads/{id}"]
+			if filter {
+				reads = r["GET /api/v4/leads"]
+			}
+			if wantReads := map[bool]int{false: 3, true: 1}[filter]; reads != wantReads {
+				t.Errorf("lead reads %v; want %d", r, wantReads)
+			}
 			if r["PATCH /api/v4/leads"] != 1 || r["PATCH /api/v4/contacts"] != 1 || r["POST /api/v4/leads/unsorted/{uid}/accept"] != 1 {
 				t.Errorf("requests %v", r)
 			}
@@ -262,6 +270,19 @@ func TestSetResponsibles(t *testing.T) {
 			}
 			if err := c.SetResponsibles(ctx, []crm.ResponsibleChange{{Deal: open.Deal.ID, User: "501"}}); err != nil {
 				t.Errorf("again: %v", err)
+			}
+			// A deal this Client put in Unsorted but another process
+			// accepted meanwhile: the accept is refused, the lead read.
+			late := mk("70011", 4)
+			other2, _ := newClient(t, srv, nil)
+			if err := other2.SetResponsible(ctx, late.Deal.ID, "501"); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.SetResponsibles(ctx, []crm.ResponsibleChange{{Deal: late.Deal.ID, User: "502"}}); err != nil {
+				t.Errorf("a deal accepted elsewhere: %v", err)
+			}
+			if l, _ := srv.Lead(mustAtoi(t, string(late.Deal.ID))); l.Responsible != 502 || l.Status != 70012 {
+				t.Errorf("a deal accepted elsewhere, then claimed: %+v", l)
 			}
 		})
 	}

@@ -31,8 +31,9 @@ type recentContact struct {
 }
 
 type recentUID struct {
-	uid string
-	at  time.Time
+	uid      string
+	pipeline int
+	at       time.Time
 }
 
 func (r *recentCache) putContact(id int, c crm.Contact, leads []int) {
@@ -78,26 +79,31 @@ func (r *recentCache) forget(contact int) {
 	delete(r.contacts, contact)
 }
 
-// putUID remembers a lead's Unsorted uid (kept for an hour: it only saves
-// a lookup).
-func (r *recentCache) putUID(lead int, uid string) {
+// putUID remembers a lead's Unsorted uid and pipeline (kept for an hour:
+// it only saves a lookup).
+func (r *recentCache) putUID(lead int, uid string, pipeline int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.uids == nil {
 		r.uids = map[int]recentUID{}
 	}
 	r.evict()
-	r.uids[lead] = recentUID{uid: uid, at: r.now()}
+	r.uids[lead] = recentUID{uid: uid, pipeline: pipeline, at: r.now()}
 }
 
 func (r *recentCache) uid(lead int) (string, bool) {
+	e, ok := r.uidEntry(lead)
+	return e.uid, ok
+}
+
+func (r *recentCache) uidEntry(lead int) (recentUID, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e, ok := r.uids[lead]
 	if !ok || r.now().Sub(e.at) >= time.Hour {
-		return "", false
+		return recentUID{}, false
 	}
-	return e.uid, true
+	return e, true
 }
 
 // evict drops expired entries, and everything when still over the cap;

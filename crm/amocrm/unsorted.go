@@ -104,7 +104,7 @@ func (c *Client) findUnsorted(ctx context.Context, op, key string, keep func(crm
 		var leads []int
 		for _, l := range e.Embedded.Leads {
 			leads = append(leads, l.ID)
-			c.recent.putUID(l.ID, e.UID)
+			c.recent.putUID(l.ID, e.UID, e.PipelineID)
 		}
 		for _, ref := range e.Embedded.Contacts {
 			in, err := c.getContact(ctx, op, ref.ID, "")
@@ -142,7 +142,7 @@ func (c *Client) unsortedUID(ctx context.Context, op string, lead, pipeline int)
 	for _, e := range entries {
 		for _, l := range e.Embedded.Leads {
 			if l.ID == lead {
-				c.recent.putUID(lead, e.UID)
+				c.recent.putUID(lead, e.UID, pipeline)
 				return e.UID, nil
 			}
 		}
@@ -172,6 +172,40 @@ func (c *Client) acceptUnsorted(ctx context.Context, op string, lead, pipeline, 
 		err = nil
 	}
 	return err
+}
+
+// acceptKnown accepts the entry uid of a lead this Client put in Unsorted
+// (or found there) without reading the lead first, as acceptUnsorted
+// does, and returns the lead as the accept answer describes it: its
+// pipeline and the entry's contacts (Unsorted API documentation, accept
+// answer: uid, pipeline_id, _embedded leads and contacts; SDK
+// AcceptUnsortedModel). An entry accepted or declined meanwhile answers
+// crm.ErrNotFound or crm.ErrInvalid.
+func (c *Client) acceptKnown(ctx context.Context, op string, lead int, u recentUID, user int) (leadIn, error) {
+	body := map[string]int{"user_id": user}
+	if st, ok := c.firstOpenStage(ctx, op, u.pipeline); ok {
+		body["status_id"] = st
+	}
+	var out struct {
+		PipelineID int `json:"pipeline_id"`
+		Embedded   struct {
+			Leads    []idRef `json:"leads"`
+			Contacts []idRef `json:"contacts"`
+		} `json:"_embedded"`
+	}
+	path := "/api/v4/leads/unsorted/" + url.PathEscape(u.uid) + "/accept"
+	if _, err := c.do(ctx, request{op: op, method: http.MethodPost, path: path, body: body, safe: true}, &out); err != nil {
+		return leadIn{}, err
+	}
+	if !slices.ContainsFunc(out.Embedded.Leads, func(r idRef) bool { return r.ID == lead }) {
+		return leadIn{}, &Error{Op: op, Method: http.MethodPost, Path: path, Detail: "the accept answer names another lead", Err: crm.ErrNotFound}
+	}
+	l := leadIn{ID: lead, PipelineID: u.pipeline}
+	if out.PipelineID != 0 {
+		l.PipelineID = out.PipelineID
+	}
+	l.Embedded.Contacts = out.Embedded.Contacts
+	return l, nil
 }
 
 // firstOpenStage is the first ordinary stage of a pipeline, by sort.
