@@ -22,9 +22,8 @@ type ChatState struct {
 	// is recorded. Set, it overrides Responsible.
 	ClaimedBy crm.UserID
 	// Covering are the employees covering for the chat's owner (the
-	// claimer, else Responsible) while the owner is away. A manager listed
-	// here sees and writes the chat; the write claims nothing. Empty:
-	// nobody covers.
+	// claimer, else Responsible) while the owner is away; see the package
+	// doc for what it grants. Empty: nobody covers.
 	Covering []crm.UserID
 }
 
@@ -61,9 +60,8 @@ const (
 	// ReasonOffered: the chat is offered to the user and unclaimed. Allowed;
 	// from CanWrite it means the reply claims the chat.
 	ReasonOffered Reason = "offered to them and unclaimed: a reply claims it"
-	// ReasonCovering: the user covers for the chat's owner, who is away,
-	// and is neither the owner nor offered the chat. Allowed; the write
-	// claims nothing and changes no owner.
+	// ReasonCovering: a manager in ChatState.Covering who is neither the
+	// owner nor offered the chat. Allowed.
 	ReasonCovering Reason = "covering for the client's owner, who is away"
 	// ReasonClaimedByOther: another employee claimed the chat. Denied to
 	// managers.

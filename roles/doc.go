@@ -47,9 +47,8 @@
 // else the responsible user, is away while the channel's policy lets
 // colleagues cover. The managers listed in Covering see and write it
 // ([ReasonCovering]); their writes claim nothing and the owner stays the
-// owner. Covering is computed at each check, like everything else here, so
-// the cover ends the moment the state passed in no longer lists them: once
-// the owner is back, those managers are refused again. Covering grants
+// owner. The cover ends the moment the state passed in no longer lists
+// them (the owner is back): those managers are refused again. Covering grants
 // nothing to quality control (it never writes) and adds nothing for a
 // supervisor (who sees and writes every chat).
 //
