@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/crmbridge/crmbridge/channel"
+	"github.com/crmbridge/crmbridge/channel/channeltest"
+	"github.com/crmbridge/crmbridge/crm"
+	"github.com/crmbridge/crmbridge/crm/crmtest"
+	"github.com/crmbridge/crmbridge/roles"
+	"github.com/crmbridge/crmbridge/routing/engine"
+)
+
+// The size of the accounts measured: 5 channels and 10 employees each.
+// On every channel 8 employees are managers receiving new clients, one is a
+// supervisor and one quality control; channels alternate round robin and
+// first responder.
+const (
+	benchChannels  = 5
+	benchEmployees = 10
+	benchAccounts  = 10_000
+)
+
+// benchAccount is one account of that size over its own fake CRM.
+func benchAccount(b *testing.B, id string) Account {
+	f := crmtest.NewSeeded(nil)
+	users := make([]crm.User, benchEmployees)
+	for i := range users {
+		users[i] = crm.User{ID: crm.UserID(strconv.Itoa(100 + i)), Name: "Employee " + strconv.Itoa(i), Active: true}
+	}
+	f.AddUsers(users...)
+	ctx := b.Context()
+	us, err := f.ListUsers(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ps, err := f.ListPipelines(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var cfg engine.Config
+	for c := range benchChannels {
+		ch := channel.ID("ch-" + strconv.Itoa(c))
+		stage := crm.StageID("101") // round robin
+		if c%2 == 1 {
+			stage = "100" // Unsorted: first responder
+		}
+		cfg.Channels = append(cfg.Channels, engine.ChannelConfig{ID: ch, Kind: channel.WhatsApp, Pipeline: "10", Stage: stage})
+		for i, u := range users {
+			a := roles.Assignment{User: u.ID, Channel: ch, Role: roles.Manager, ReceivesNewClients: true}
+			switch i {
+			case 8:
+				a.Role, a.ReceivesNewClients = roles.Supervisor, false
+			case 9:
+				a.Role, a.ReceivesNewClients = roles.QualityControl, false
+			}
+			cfg.Roles = append(cfg.Roles, a)
+		}
+	}
+	f.ResetCalls()
+	return Account{ID: id, Config: cfg, Catalog: engine.Catalog{Users: us, Pipelines: ps}, CRM: f, Sender: channeltest.NewRecorder()}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// BenchmarkEngine measures one account's engine (5 channels, 10
+// employees): creating it from the cached configuration and catalog, and
+// the heap an idle one keeps, with the account's empty in-memory stores
+// (with routing/pgstore the stores are a few words). It reports
+// bytes/engine and crm-calls/op; the latter must be 0.
+func BenchmarkEngine(b *testing.B) {
+	acct := benchAccount(b, "acme")
+	f := acct.CRM.(*crmtest.Fake)
+	ctx := context.Background()
+	engines := make([]*engine.Engine, 0, 1024)
+	b.ReportAllocs()
+	before := heapInUse()
+	for b.Loop() {
+		st := memoryStores(nil)
+		e, err := engine.New(ctx, engine.Options{CRM: acct.CRM, Sender: acct.Sender, Config: acct.Config, Catalog: &acct.Catalog,
+			State: st.state, Claims: st.claims, Rotation: st.rotation, Queue: st.queue, Escalations: st.escalations, Streaks: st.streaks})
+		if err != nil {
+			b.Fatal(err)
+		}
+		engines = append(engines, e)
+	}
+	b.StopTimer()
+	engines = engines[:len(engines):len(engines)]
+	after := heapInUse()
+	b.ReportMetric(float64(int64(after)-int64(before))/float64(len(engines)), "bytes/engine")
+	b.ReportMetric(float64(f.TotalCalls())/float64(len(engines)), "crm-calls/op")
+	runtime.KeepAlive(engines)
+}
+
+// BenchmarkEventsAcrossAccounts sends live-chat client messages (a known
+// client with an open deal: the common event) spread evenly over 10,000
+// accounts of 5 channels and 10 employees, from GOMAXPROCS goroutines,
+// through Host.Use, every account's engine live. It reports events/s. An
+// event whose account's engine was dropped costs, on top, one
+// BenchmarkEngine.
+func BenchmarkEventsAcrossAccounts(b *testing.B) {
+	h := NewHost(Options{})
+	ctx := context.Background()
+	ids := make([]string, benchAccounts)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("acct-%05d", i)
+		if err := h.Add(benchAccount(b, ids[i])); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// One client per account, on a round-robin channel, created before
+	// the measurement.
+	chat := channel.Chat{Channel: "ch-0", ChatID: "79161234567"}
+	msg := func(id string) channel.Message {
+		return channel.Message{ID: id, Chat: chat, Direction: channel.Inbound, Author: channel.Author{Kind: channel.AuthorClient},
+			Phone: "+79161234567", Text: "hello"}
+	}
+	for _, id := range ids {
+		if err := h.Use(ctx, id, func(e *engine.Engine) error { _, err := e.ClientMessage(ctx, msg("first")); return err }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var next atomic.Int64
+	b.ReportAllocs()
+	start := time.Now()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := next.Add(1)
+			err := h.Use(ctx, ids[int(n)%len(ids)], func(e *engine.Engine) error {
+				_, err := e.ClientMessage(ctx, msg("m-"+strconv.FormatInt(n, 10)))
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+}
