@@ -145,3 +145,41 @@ func ExampleServer_Block() {
 	// Output:
 	// true true 1
 }
+
+// A deal created in the Unsorted stage becomes an Unsorted entry, whose
+// contact amoCRM's search does not show until the entry is accepted. The
+// adapter finds it through the pending entries, and a claim accepts the
+// entry into the first ordinary stage with the claimer responsible.
+func ExampleServer_Unsorted() {
+	ctx := context.Background()
+	srv := amocrmtest.NewServer(amocrmtest.Options{})
+	defer srv.Close()
+	c, err := amocrm.New(amocrm.Options{BaseURL: srv.URL(), Tokens: amocrm.StaticToken(srv.Token()),
+		RateLimit: rate.Inf})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	deal, _, err := c.CreateDeal(ctx, crm.NewDeal{Name: "WhatsApp", Pipeline: "7001", Stage: "70011",
+		NewContact: &crm.NewContact{Name: "Иван", Phones: []string{"+79161234567"}}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	e := srv.Unsorted()[0]
+	fmt.Println(e.SourceName, e.Category, e.Accepted)
+
+	found, err := c.FindContactsByPhone(ctx, "+79161234567")
+	fmt.Println(len(found), err)
+
+	if err := c.SetResponsible(ctx, deal.ID, "502"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	lead, _ := srv.Lead(e.Lead)
+	fmt.Println(srv.Unsorted()[0].Accepted, lead.Status, lead.Responsible)
+	// Output:
+	// crmbridge forms false
+	// 1 <nil>
+	// true 70012 502
+}
