@@ -394,7 +394,9 @@ func (c *Client) GetDeal(ctx context.Context, id crm.DealID) (crm.Deal, error) {
 // responsible_user_id (PATCH /api/v4/leads/{id}, skipped when already
 // set) and the contacts' (PATCH /api/v4/contacts). A lead in Unsorted is
 // first accepted into its pipeline's first ordinary stage, unless
-// Options.UnsortedClaim is KeepInUnsorted (see [UnsortedClaim]). Unknown
+// Options.UnsortedClaim is KeepInUnsorted (see [UnsortedClaim]); one this
+// Client put in Unsorted or found there within the hour is accepted
+// without being read, the accept's answer naming its contacts. Unknown
 // deal or user: crm.ErrNotFound. Safe to retry; retried.
 func (c *Client) SetResponsible(ctx context.Context, deal crm.DealID, user crm.UserID) error {
 	const op = "SetResponsible"
@@ -409,12 +411,28 @@ func (c *Client) SetResponsible(ctx context.Context, deal crm.DealID, user crm.U
 	if !ok {
 		return notFoundID(op, "user", string(user))
 	}
-	l, err := c.getLead(ctx, op, lid)
-	if err != nil {
-		return err
-	}
+	var l leadIn
 	accepted := false
-	if c.claim == AcceptOnClaim {
+	if u, ok := c.recent.uidEntry(lid); ok && c.claim == AcceptOnClaim {
+		// A deal this Client put in Unsorted (or found there): accepted
+		// without a read, the accept's answer naming its contacts.
+		known, err := c.acceptKnown(ctx, op, lid, u, uid)
+		switch {
+		case err == nil:
+			l, accepted = known, true
+		case errors.Is(err, crm.ErrNotFound) || errors.Is(err, crm.ErrInvalid):
+			// Accepted or declined meanwhile: read the lead.
+		default:
+			return asNotFound(err)
+		}
+	}
+	if !accepted {
+		var err error
+		if l, err = c.getLead(ctx, op, lid); err != nil {
+			return err
+		}
+	}
+	if c.claim == AcceptOnClaim && !accepted {
 		kind, err := c.stageKind(ctx, op, crm.PipelineID(idStr(l.PipelineID)), crm.StageID(idStr(l.StatusID)))
 		if err == nil && kind == crm.StageUnsorted {
 			if err := c.acceptUnsorted(ctx, op, lid, l.PipelineID, uid); err != nil {

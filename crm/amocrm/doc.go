@@ -98,7 +98,9 @@
 //
 //	new client, Unsorted (first responder)       4  search, Unsorted lookup, POST unsorted/forms, POST tasks
 //	new client, round robin                      4  search, Unsorted lookup, POST leads/complex, POST tasks
-//	claim by reply (accept + task done)          5  GET lead, POST accept, PATCH lead, PATCH contacts, PATCH task
+//	claim by reply (accept + task done)          4  POST accept, PATCH lead, PATCH contacts, PATCH task
+//	                                                (+1 GET lead for a deal this Client has not seen in
+//	                                                Unsorted within the hour)
 //	live chat, warm                              0
 //	live chat, cold                              3  GET contact?with=leads, GET lead, POST tasks
 //	reply closing the task                       1  PATCH task

@@ -126,7 +126,7 @@ func TestEngineRequestsPerEvent(t *testing.T) {
 			must(e.ClientMessage(ctx, clientMsg("wa", "79161234567")))
 		}
 	})
-	measure("claim by reply: accept, responsible, task done", 5, func() {
+	measure("claim by reply: accept, responsible, task done", 4, func() {
 		if _, err := e.EmployeeMessage(ctx, engine.EmployeeMessage{ID: "r1", User: "501", Chat: first.Chat, Text: "hello"}); err != nil {
 			t.Fatal(err)
 		}
