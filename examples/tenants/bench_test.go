@@ -76,32 +76,57 @@ func heapInUse() uint64 {
 }
 
 // BenchmarkEngine measures one account's engine (5 channels, 10
-// employees): creating it from the cached configuration and catalog, and
-// the heap an idle one keeps, with the account's empty in-memory stores
-// (with routing/pgstore the stores are a few words). It reports
-// bytes/engine and crm-calls/op; the latter must be 0.
+// employees), created from the cached configuration and catalog:
+//
+//   - create: the time and allocations of engine.New, and its CRM calls
+//     (crm-calls/op, which must be 0);
+//   - idle/memory-stores: the heap an idle engine keeps with its account's
+//     empty in-memory stores (bytes/engine);
+//   - idle/shared-stores: the heap of the engine alone, its stores shared
+//     (as with routing/pgstore, whose per-account view is a few words).
 func BenchmarkEngine(b *testing.B) {
 	acct := benchAccount(b, "acme")
 	f := acct.CRM.(*crmtest.Fake)
 	ctx := context.Background()
-	engines := make([]*engine.Engine, 0, 1024)
-	b.ReportAllocs()
-	before := heapInUse()
-	for b.Loop() {
-		st := memoryStores(nil)
+	newEngine := func(st stores) *engine.Engine {
 		e, err := engine.New(ctx, engine.Options{CRM: acct.CRM, Sender: acct.Sender, Config: acct.Config, Catalog: &acct.Catalog,
 			State: st.state, Claims: st.claims, Rotation: st.rotation, Queue: st.queue, Escalations: st.escalations, Streaks: st.streaks})
 		if err != nil {
 			b.Fatal(err)
 		}
-		engines = append(engines, e)
+		return e
 	}
-	b.StopTimer()
-	engines = engines[:len(engines):len(engines)]
-	after := heapInUse()
-	b.ReportMetric(float64(int64(after)-int64(before))/float64(len(engines)), "bytes/engine")
-	b.ReportMetric(float64(f.TotalCalls())/float64(len(engines)), "crm-calls/op")
-	runtime.KeepAlive(engines)
+	b.Run("create", func(b *testing.B) {
+		f.ResetCalls()
+		b.ReportAllocs()
+		n := 0
+		for b.Loop() {
+			newEngine(memoryStores(nil))
+			n++
+		}
+		b.ReportMetric(float64(f.TotalCalls())/float64(n), "crm-calls/op")
+	})
+	for _, shared := range []bool{false, true} {
+		name := "idle/memory-stores"
+		if shared {
+			name = "idle/shared-stores"
+		}
+		b.Run(name, func(b *testing.B) {
+			one := memoryStores(nil)
+			engines := make([]*engine.Engine, 0, 1<<14)
+			before := heapInUse()
+			for b.Loop() {
+				st := one
+				if !shared {
+					st = memoryStores(nil)
+				}
+				engines = append(engines, newEngine(st))
+			}
+			after := heapInUse()
+			b.ReportMetric(float64(int64(after)-int64(before))/float64(len(engines)), "bytes/engine")
+			runtime.KeepAlive(engines)
+		})
+	}
 }
 
 // BenchmarkEventsAcrossAccounts sends live-chat client messages (a known
