@@ -112,8 +112,10 @@
 // [Client.GetDeal] reads one known deal in one. Through package crmindex
 // (misses trusted, one host instance) over package crmbatch, a new client
 // of a round-robin channel costs no lookup, and its deal and task share
-// one POST leads/complex and one POST tasks with the new clients arriving
-// in the same batch window (up to 50).
+// one POST leads/complex (or unsorted/forms) and one POST tasks with the
+// new clients arriving in the same batch window (up to 50); a claim by
+// reply costs its own POST accept (amoCRM accepts one entry per request)
+// and shares the PATCHes of leads, contacts and tasks.
 //
 // Rate limits and retries:
 //
