@@ -184,8 +184,10 @@
 // streaks and Wazzup's send receipts. Any number of bridge instances on one
 // database keep every guarantee of the engine, and restarts forget nothing.
 // Without it, the state is in memory: a restart forgets which chats were
-// claimed and which messages were processed. Processed messages and
-// receipts older than 72 hours are purged every hour.
+// claimed and which messages were processed. Every hour, processed
+// messages older than 72 hours are purged (and, in PostgreSQL, Wazzup's
+// send receipts of the same age; in memory the receipts keep the most
+// recent 10,000).
 //
 // # Logs
 //

@@ -880,3 +880,49 @@ func TestStartErrors(t *testing.T) {
 
 func crmDeal(id int) crm.DealID    { return crm.DealID(strconv.Itoa(id)) }
 func crmUser(id string) crm.UserID { return crm.UserID(id) }
+
+// TestTickEscalates: Engine.Tick, run by the bridge's timer, passes a
+// client nobody answered to the next manager, notifies them through the
+// outgoing webhook and pushes the new owner to Wazzup.
+func TestTickEscalates(t *testing.T) {
+	f := newFakes(t)
+	in := newInbox()
+	t.Cleanup(in.srv.Close)
+	f.env[envNotifyURL] = in.srv.URL
+	cfg := engine.Config{
+		Channels: []engine.ChannelConfig{{ID: f.ch, Kind: channel.WhatsApp, Pipeline: "7001", Stage: "70012",
+			Features: routing.Features{Escalation: routing.Escalation{After: routing.Duration(time.Minute)}}}},
+		Roles: []roles.Assignment{
+			{User: "501", Channel: f.ch, Role: roles.Manager, ReceivesNewClients: true},
+			{User: "502", Channel: f.ch, Role: roles.Manager, ReceivesNewClients: true},
+		},
+	}
+	data, _ := json.Marshal(cfg)
+	if err := os.WriteFile(f.env[envConfig], data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, logs := startBridge(t, f.env, startOptions{notifyBackoff: noBackoff})
+	if err := f.wazzup.PostMessages(t.Context(), b.baseURL+wazzupPath, f.message("m-1", "79161234567", "Hello")); err != nil {
+		t.Fatal(err)
+	}
+	b.tick(t.Context(), time.Now().Add(2*time.Minute))
+	if err := b.notifier.flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range in.notifications() {
+		got = append(got, n.Event+" "+n.User)
+	}
+	if strings.Join(got, ", ") != "client_message 501, escalation 502" {
+		t.Errorf("notifications = %v, want the new client to 501, then its escalation to 502", got)
+	}
+	if l := f.amo.Leads(); len(l) != 1 || l[0].Responsible != 502 {
+		t.Errorf("leads = %+v, want the deal handed to 502", l)
+	}
+	if c := f.wazzup.Contacts(); len(c) != 1 || c[0].ResponsibleUserID != "502" {
+		t.Errorf("wazzup contacts = %+v, want the client pushed as 502's", c)
+	}
+	if t.Failed() {
+		t.Log(logs)
+	}
+}
