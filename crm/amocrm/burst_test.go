@@ -167,13 +167,19 @@ func runBurst(t *testing.T, clients int, span time.Duration, setup burstSetup) b
 }
 
 // claimBurst has users 501 and 502 (alternately) answer every client at
-// random times within span: each first reply claims the chat (the deal is
-// accepted out of Unsorted with the replier responsible, and its contact)
-// and completes the client's task. Latency runs from the reply until the
-// engine returns. Requests are counted from the first reply on.
+// random times within span, or at 5 replies per second when that is
+// slower: each first reply claims the chat (the deal is accepted out of
+// Unsorted with the replier responsible, and its contact) and completes
+// the client's task. amoCRM accepts one Unsorted entry per request, so
+// claims cannot be placed faster than the rate limit: above it the
+// accepts queue up in the limiter, and once the queue outlasts crmbatch's
+// batch timeout the batches fail and are delivered again. Latency runs
+// from the reply until the engine returns. Requests are counted from the
+// first reply on.
 func claimBurst(t *testing.T, e *engine.Engine, srv *amocrmtest.Server, results []engine.InboundResult, span time.Duration, rnd *rand.Rand) *burstResult {
 	t.Helper()
 	srv.ResetCounts()
+	span = max(span, time.Duration(len(results))*time.Second/5)
 	var res burstResult
 	var mu sync.Mutex
 	lat := make([]time.Duration, len(results))
