@@ -40,6 +40,9 @@ type burstSetup struct {
 	// inbox places the new clients in Unsorted (first responder) instead
 	// of round robin at "First contact".
 	inbox bool
+	// telegram: the channel is Telegram (clients found by identity, which
+	// the index does not hold) instead of WhatsApp.
+	telegram bool
 }
 
 type burstResult struct {
@@ -90,12 +93,15 @@ func runBurst(t *testing.T, clients int, span time.Duration, setup burstSetup) b
 		}
 		// The lease must outlast the slowest event (engine.Options): the
 		// baseline's events wait minutes for the rate limiter.
-		stage, write := crm.StageID("70012"), "POST /api/v4/leads/complex"
+		stage, write, kind := crm.StageID("70012"), "POST /api/v4/leads/complex", channel.WhatsApp
+		if setup.telegram {
+			kind = channel.Telegram
+		}
 		if setup.inbox {
 			stage, write = "70011", "POST /api/v4/leads/unsorted/forms"
 		}
 		e, err := engine.New(ctx, engine.Options{CRM: client, Sender: channeltest.NewRecorder(), LeaseTTL: time.Hour, Config: engine.Config{
-			Channels: []engine.ChannelConfig{{ID: "wa", Kind: channel.WhatsApp, Pipeline: "7001", Stage: stage}},
+			Channels: []engine.ChannelConfig{{ID: "wa", Kind: kind, Pipeline: "7001", Stage: stage}},
 			Roles: []roles.Assignment{
 				{User: "501", Channel: "wa", Role: roles.Manager, ReceivesNewClients: true},
 				{User: "502", Channel: "wa", Role: roles.Manager, ReceivesNewClients: true},
@@ -133,6 +139,12 @@ func runBurst(t *testing.T, clients int, span time.Duration, setup burstSetup) b
 				start := time.Now()
 				msg := channel.Message{ID: fmt.Sprint("m", i), Chat: channel.Chat{Channel: "wa", ChatID: fmt.Sprintf("7916%07d", i)},
 					Direction: channel.Inbound, Author: channel.Author{Kind: channel.AuthorClient}, Text: "hello", Time: start}
+				if setup.telegram {
+					// The provider gives the phone: found by phone in the
+					// index, then by identity when that misses.
+					msg.Phone = "+" + msg.Chat.ChatID
+					msg.Chat.ChatID = fmt.Sprint("tg-user-", i)
+				}
 				for try := 0; ; try++ {
 					r, err := e.ClientMessage(ctx, msg)
 					if err == nil {
@@ -313,8 +325,12 @@ func (r burstResult) line(name string) string {
 // window) as crmbatch's documentation stacks them, beside the unbatched,
 // unindexed adapter in the same run; then again with 429s and lost
 // answers injected. Every client must be placed exactly once (deal,
-// responsible or Unsorted entry, task). The batched runs are held to
-// p50 ≤ 2 s, max ≤ 10 s and ≤ 0.1 requests per new client without faults. With
+// responsible or Unsorted entry, task). The batched WhatsApp runs are held
+// to p50 ≤ 2 s, max ≤ 10 s and ≤ 0.1 requests per new client without
+// faults. A Telegram channel is measured too: a client the index does not
+// know by phone is looked up by messenger identity, which the index does
+// not hold, so each new client costs the adapter's identity search and
+// Unsorted lookup. With
 // CRMBRIDGE_LONG=1 it also runs the baseline with the faults.
 //
 // Run: go test -run TestBurst -v ./crm/amocrm
@@ -329,6 +345,7 @@ func TestBurst(t *testing.T) {
 		{name: "adapter alone (baseline)"},
 		{name: "index + batch", batched: true},
 		{name: "index + batch, 429s and lost answers", batched: true, faults: true},
+		{name: "Telegram (identity not indexed): index + batch", batched: true, telegram: true},
 		{name: "Unsorted: adapter alone", inbox: true},
 		{name: "Unsorted: index + batch", batched: true, inbox: true},
 		{name: "Unsorted: index + batch, faults", batched: true, inbox: true, faults: true},
@@ -345,7 +362,7 @@ func TestBurst(t *testing.T) {
 		if r.claims != nil {
 			t.Log(r.claims.line("  claims by first reply"))
 		}
-		if s.batched && !s.faults && (r.p50 > 2*time.Second || r.max > 10*time.Second || r.perClient > 0.1) {
+		if s.batched && !s.faults && !s.telegram && (r.p50 > 2*time.Second || r.max > 10*time.Second || r.perClient > 0.1) {
 			t.Errorf("%s: p50 %v, max %v, %.3f requests per client; want p50 ≤ 2s, max ≤ 10s, ≤ 0.1", s.name, r.p50, r.max, r.perClient)
 		}
 	}
