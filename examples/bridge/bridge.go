@@ -135,14 +135,6 @@ func startWith(ctx context.Context, s settings, log *slog.Logger, out io.Writer,
 		}
 		log.Info("no credentials given: demo against fakes", "amocrm", b.fakeAmo.URL(), "wazzup", b.fakeWazzup.URL, "notifications", b.s.NotifyURL)
 	}
-	if so.tokens != nil {
-		amoOpt.Tokens = so.tokens
-	}
-	if so.amoRate != 0 {
-		amoOpt.RateLimit = so.amoRate
-	}
-	b.tokens, b.baseCRM = amoOpt.Tokens, amoOpt.BaseURL
-
 	// State: PostgreSQL with a DSN, else memory.
 	if s.DSN != "" {
 		b.stores, err = postgresStores(ctx, s.DSN, s.Account)
@@ -153,6 +145,19 @@ func startWith(ctx context.Context, s settings, log *slog.Logger, out io.Writer,
 		b.stores = memoryStores()
 	}
 	log.Info("state", "store", b.stores.kind, "account", s.Account)
+
+	if s.AmoClientID != "" {
+		if amoOpt.Tokens, err = b.oauth(ctx, log); err != nil {
+			return nil, err
+		}
+	}
+	if so.tokens != nil {
+		amoOpt.Tokens = so.tokens
+	}
+	if so.amoRate != 0 {
+		amoOpt.RateLimit = so.amoRate
+	}
+	b.tokens, b.baseCRM = amoOpt.Tokens, amoOpt.BaseURL
 
 	// The CRM stack, innermost first: the amoCRM adapter; telemetry
 	// (every real request measured); batching (concurrent writes share
@@ -249,6 +254,38 @@ func startWith(ctx context.Context, s settings, log *slog.Logger, out io.Writer,
 	b.startLoops()
 	log.Info("listening", "addr", b.baseURL, "wazzup", b.baseURL+wazzupPath, "amocrm", b.baseURL+amocrmPath, "replies", b.baseURL+repliesPath)
 	return b, nil
+}
+
+// oauth returns amoCRM's OAuth token source over the state's token store.
+// When the store holds no pair yet, AMOCRM_AUTH_CODE (the 20-minute code an
+// administrator copies from the integration's settings) is exchanged for
+// the first one; without it the bridge cannot start. Later starts use the
+// stored pair (in PostgreSQL it survives restarts and is shared by every
+// instance; in memory, each start needs a fresh code).
+func (b *bridge) oauth(ctx context.Context, log *slog.Logger) (*amocrm.OAuth, error) {
+	s := b.s
+	o, err := amocrm.NewOAuth(amocrm.OAuthConfig{BaseURL: s.AmoBaseURL, ClientID: s.AmoClientID, ClientSecret: s.AmoClientSecret,
+		RedirectURI: s.AmoRedirectURI, Logger: log.With("component", "amocrm-oauth")}, b.stores.tokens)
+	if err != nil {
+		return nil, fmt.Errorf("amoCRM OAuth: %w", err)
+	}
+	rec, err := b.stores.tokens.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("amoCRM token store: %w", err)
+	}
+	switch {
+	case rec.Version != 0 && s.AmoAuthCode != "":
+		log.Info("amoCRM tokens already stored; " + envAmoAuthCode + " ignored")
+	case rec.Version == 0 && s.AmoAuthCode == "":
+		return nil, fmt.Errorf("no amoCRM tokens stored yet: give %s, the authorization code from the integration's settings: %w",
+			envAmoAuthCode, amocrm.ErrReauthorize)
+	case rec.Version == 0:
+		if err := o.Exchange(ctx, s.AmoAuthCode, ""); err != nil {
+			return nil, fmt.Errorf("%s: %w", envAmoAuthCode, err)
+		}
+		log.Info("amoCRM authorization code exchanged; tokens stored", "store", b.stores.kind)
+	}
+	return o, nil
 }
 
 func metricHandler(reg *prometheus.Registry) http.Handler {

@@ -56,6 +56,11 @@
 //
 //	AMOCRM_BASE_URL          the account's address, e.g. https://example.amocrm.ru
 //	AMOCRM_TOKEN             a long-lived token (amoCRM: private integration)
+//	AMOCRM_CLIENT_ID,        instead of AMOCRM_TOKEN: OAuth 2.0 with the
+//	AMOCRM_CLIENT_SECRET,    integration's keys; tokens are kept in the state
+//	AMOCRM_REDIRECT_URI      store and refreshed by amocrm.OAuth
+//	AMOCRM_AUTH_CODE         with OAuth, the authorization code to exchange
+//	                         while the store holds no tokens (the first start)
 //	WAZZUP_API_KEY           the API key of Wazzup's "API integration" settings
 //	BRIDGE_CONFIG            path of the routing configuration: an engine.Config
 //	                         in JSON, as demo-config.json (required with
@@ -76,9 +81,13 @@
 //	                         notifications may finish after a signal
 //	                         (default 10s)
 //
-// The three credentials go together: all of them, or none for the demo.
-// Giving only some is an error naming the missing ones, so that a typo never
-// starts the demo by surprise. Each of the three keys left empty is logged as
+// The credentials go together: AMOCRM_BASE_URL, WAZZUP_API_KEY and one way
+// to authorize with amoCRM, or none of them for the demo. Giving only some is
+// an error naming the missing ones, so that a typo never starts the demo by
+// surprise. With OAuth, amoCRM's refresh tokens are single-use: in
+// PostgreSQL the pair survives restarts and is shared by every instance
+// (exactly one refreshes it); in memory every start needs a fresh
+// AMOCRM_AUTH_CODE. Each of the three keys left empty is logged as
 // a warning at start: that endpoint then accepts anyone who can reach it.
 //
 // # Endpoints
@@ -136,7 +145,9 @@
 //
 // GET /healthz answers 200 when the state store answers (a ping of
 // PostgreSQL) and amoCRM's token source gives a token, else 503; the JSON
-// body names each check.
+// body names each check. With OAuth the token check fails once amoCRM has
+// refused the stored refresh token (amocrm.ErrReauthorize: the integration
+// must be authorized again); a long-lived token always passes it.
 //
 // GET /metrics serves the metrics in Prometheus' text format: the
 // OpenTelemetry SDK records through routing/telemetry (every amoCRM request
@@ -213,8 +224,9 @@
 // The tests run the demo end to end on loopback and check its effects on the
 // fakes and on the notifications' receiver, and the metrics served; check the
 // webhook error policy, the replies endpoint, amoCRM's webhooks reaching the
-// engine, the health check, the notifier's retries and bounded queue, and
-// that cancelling the context (what a signal does) lets a request in flight
+// engine, the OAuth code exchange, the health check, Engine.Tick's
+// escalations notified, the notifier's retries and bounded queue, and that
+// cancelling the context (what a signal does) lets a request in flight
 // finish. TestPostgres runs the bridge on PostgreSQL, restarts it and checks
 // that a redelivered message creates nothing twice; it needs CRMBRIDGE_PG_DSN,
 // or:

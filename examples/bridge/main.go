@@ -51,6 +51,10 @@ const (
 	envAmoBaseURL      = "AMOCRM_BASE_URL"
 	envAmoToken        = "AMOCRM_TOKEN"
 	envAmoHookSecret   = "AMOCRM_WEBHOOK_SECRET"
+	envAmoClientID     = "AMOCRM_CLIENT_ID"
+	envAmoClientSecret = "AMOCRM_CLIENT_SECRET"
+	envAmoRedirectURI  = "AMOCRM_REDIRECT_URI"
+	envAmoAuthCode     = "AMOCRM_AUTH_CODE"
 	envWazzupAPIKey    = "WAZZUP_API_KEY"
 	envWazzupBaseURL   = "WAZZUP_BASE_URL"
 	envWazzupHookKey   = "WAZZUP_WEBHOOK_KEY"
@@ -88,8 +92,11 @@ type settings struct {
 	// notifications.
 	APIKey, NotifyURL string
 
-	AmoBaseURL, AmoToken, AmoHookSecret        string
-	WazzupAPIKey, WazzupBaseURL, WazzupHookKey string
+	AmoBaseURL, AmoToken, AmoHookSecret string
+	// OAuth instead of AmoToken: the integration's keys, and an
+	// authorization code to exchange when the token store is empty.
+	AmoClientID, AmoClientSecret, AmoRedirectURI, AmoAuthCode string
+	WazzupAPIKey, WazzupBaseURL, WazzupHookKey                string
 }
 
 // run is the whole program, testable: args are the command-line flags,
@@ -127,7 +134,7 @@ func loadSettings(args []string, env func(string) string, stdout io.Writer) (set
 	serve := fs.Bool("serve", false, "without credentials: run the demo, then keep serving until SIGINT/SIGTERM")
 	dsn := fs.String("dsn", env(envPGDSN), "PostgreSQL connection string for the state (default $"+envPGDSN+"; empty: in memory)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: bridge [-serve] [-dsn postgres://…]\n\nWithout %s, %s and %s the bridge runs a demo against fake servers.\n\n",
+		fmt.Fprintf(fs.Output(), "usage: bridge [-serve] [-dsn postgres://…]\n\nWithout credentials (%s, %s, %s or the OAuth settings) the bridge runs a demo against fake servers.\n\n",
 			envAmoBaseURL, envAmoToken, envWazzupAPIKey)
 		fs.PrintDefaults()
 	}
@@ -139,18 +146,22 @@ func loadSettings(args []string, env func(string) string, stdout io.Writer) (set
 	}
 
 	s := settings{
-		Serve:         *serve,
-		Addr:          env(envAddr),
-		DSN:           *dsn,
-		Account:       env(envAccount),
-		APIKey:        env(envAPIKey),
-		NotifyURL:     env(envNotifyURL),
-		AmoBaseURL:    env(envAmoBaseURL),
-		AmoToken:      env(envAmoToken),
-		AmoHookSecret: env(envAmoHookSecret),
-		WazzupAPIKey:  env(envWazzupAPIKey),
-		WazzupBaseURL: env(envWazzupBaseURL),
-		WazzupHookKey: env(envWazzupHookKey),
+		Serve:           *serve,
+		Addr:            env(envAddr),
+		DSN:             *dsn,
+		Account:         env(envAccount),
+		APIKey:          env(envAPIKey),
+		NotifyURL:       env(envNotifyURL),
+		AmoBaseURL:      env(envAmoBaseURL),
+		AmoToken:        env(envAmoToken),
+		AmoHookSecret:   env(envAmoHookSecret),
+		AmoClientID:     env(envAmoClientID),
+		AmoClientSecret: env(envAmoClientSecret),
+		AmoRedirectURI:  env(envAmoRedirectURI),
+		AmoAuthCode:     env(envAmoAuthCode),
+		WazzupAPIKey:    env(envWazzupAPIKey),
+		WazzupBaseURL:   env(envWazzupBaseURL),
+		WazzupHookKey:   env(envWazzupHookKey),
 	}
 	if s.Account == "" {
 		s.Account = defaultAccount
@@ -174,20 +185,45 @@ func loadSettings(args []string, env func(string) string, stdout io.Writer) (set
 		}
 	}
 
-	credentials := map[string]string{envAmoBaseURL: s.AmoBaseURL, envAmoToken: s.AmoToken, envWazzupAPIKey: s.WazzupAPIKey}
+	// The credentials: amoCRM's address, Wazzup's key, and either a
+	// long-lived amoCRM token or the OAuth integration's three keys.
+	oauth := []string{envAmoClientID, envAmoClientSecret, envAmoRedirectURI}
+	given := map[string]bool{}
+	for _, name := range append([]string{envAmoBaseURL, envAmoToken, envWazzupAPIKey, envAmoAuthCode}, oauth...) {
+		given[name] = env(name) != ""
+	}
 	var missing []string
-	for _, name := range []string{envAmoBaseURL, envAmoToken, envWazzupAPIKey} {
-		if credentials[name] == "" {
-			missing = append(missing, name)
+	s.Demo = true
+	for _, ok := range given {
+		if ok {
+			s.Demo = false
 		}
 	}
-	s.Demo = len(missing) == len(credentials)
+	if !s.Demo {
+		for _, name := range []string{envAmoBaseURL, envWazzupAPIKey} {
+			if !given[name] {
+				missing = append(missing, name)
+			}
+		}
+		usesOAuth := given[envAmoClientID] || given[envAmoClientSecret] || given[envAmoRedirectURI] || given[envAmoAuthCode]
+		switch {
+		case given[envAmoToken] && usesOAuth:
+			return settings{}, fmt.Errorf("%s and the OAuth settings (%s) are both set: give one way to authorize", envAmoToken, strings.Join(oauth, ", "))
+		case usesOAuth:
+			for _, name := range oauth {
+				if !given[name] {
+					missing = append(missing, name)
+				}
+			}
+		case !given[envAmoToken]:
+			missing = append(missing, envAmoToken+" (or "+strings.Join(oauth, ", ")+")")
+		}
+	}
 	configPath := env(envConfig)
 	switch {
 	case s.Demo:
 		if configPath != "" {
-			return settings{}, fmt.Errorf("%s is set but %s are not: give the credentials too, or unset it to run the demo",
-				envConfig, strings.Join(missing, ", "))
+			return settings{}, fmt.Errorf("%s is set but no credentials are: give them too, or unset it to run the demo", envConfig)
 		}
 		if err := json.Unmarshal(demoConfigJSON, &s.Config); err != nil {
 			return settings{}, fmt.Errorf("demo configuration: %w", err)
@@ -200,8 +236,7 @@ func loadSettings(args []string, env func(string) string, stdout io.Writer) (set
 		}
 		return s, nil
 	case len(missing) > 0:
-		return settings{}, fmt.Errorf("missing %s (give all of %s, %s and %s, or none for the demo)",
-			strings.Join(missing, ", "), envAmoBaseURL, envAmoToken, envWazzupAPIKey)
+		return settings{}, fmt.Errorf("missing %s (give the credentials, or none for the demo)", strings.Join(missing, ", "))
 	case configPath == "":
 		return settings{}, fmt.Errorf("missing %s: the path of the routing configuration (JSON, see demo-config.json)", envConfig)
 	}

@@ -812,7 +812,11 @@ func TestLoadSettings(t *testing.T) {
 		{name: "negative tick", env: creds(map[string]string{envTick: "-1s"}), wantErr: []string{envTick}},
 		{name: "bad log level", env: creds(map[string]string{envLogLevel: "loud"}), wantErr: []string{envLogLevel}},
 		{name: "relative notify URL", env: creds(map[string]string{envNotifyURL: "/hook"}), wantErr: []string{envNotifyURL}},
-		{name: "token missing", env: creds(map[string]string{envAmoToken: ""}), wantErr: []string{"missing " + envAmoToken}},
+		{name: "token missing", env: creds(map[string]string{envAmoToken: ""}), wantErr: []string{"missing " + envAmoToken, envAmoClientID}},
+		{name: "oauth", env: creds(map[string]string{envAmoToken: "", envAmoClientID: "i", envAmoClientSecret: "s", envAmoRedirectURI: "https://x/cb"}), addr: defaultServeAddr, timeout: defaultShutdownTimeout},
+		{name: "oauth without its secret", env: creds(map[string]string{envAmoToken: "", envAmoClientID: "i", envAmoRedirectURI: "https://x/cb"}), wantErr: []string{"missing " + envAmoClientSecret}},
+		{name: "token and oauth", env: creds(map[string]string{envAmoClientID: "i"}), wantErr: []string{envAmoToken + " and the OAuth settings"}},
+		{name: "only a code", env: map[string]string{envAmoAuthCode: "c"}, wantErr: []string{envAmoBaseURL, envAmoClientID}},
 		{name: "only the Wazzup key", env: map[string]string{envWazzupAPIKey: "k"}, wantErr: []string{envAmoBaseURL + ", " + envAmoToken}},
 		{name: "config missing", env: creds(map[string]string{envConfig: ""}), wantErr: []string{"missing " + envConfig}},
 		{name: "config unreadable", env: creds(map[string]string{envConfig: filepath.Join(dir, "none.json")}), wantErr: []string{envConfig, "no such file"}},
@@ -924,5 +928,42 @@ func TestTickEscalates(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Log(logs)
+	}
+}
+
+// TestOAuth: with the OAuth integration's keys, the authorization code is
+// exchanged at the first start, the bridge works on the tokens it got, and
+// without a code and with nothing stored it refuses to start, saying what
+// to give.
+func TestOAuth(t *testing.T) {
+	f := newFakes(t)
+	delete(f.env, envAmoToken)
+	f.env[envAmoClientID] = amocrmtest.DefaultClientID
+	f.env[envAmoClientSecret] = amocrmtest.DefaultClientSecret
+	f.env[envAmoRedirectURI] = amocrmtest.DefaultRedirectURI
+
+	s, err := loadSettings(nil, envOf(f.env), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := start(t.Context(), s, testLogger(io.Discard), io.Discard); !errors.Is(err, amocrm.ErrReauthorize) || !strings.Contains(err.Error(), envAmoAuthCode) {
+		t.Errorf("no code, nothing stored: %v, want ErrReauthorize naming %s", err, envAmoAuthCode)
+	}
+
+	f.env[envAmoAuthCode] = f.amo.AuthorizationCode()
+	b, _ := startBridge(t, f.env, startOptions{})
+	if err := f.wazzup.PostMessages(t.Context(), b.baseURL+wazzupPath, f.message("m-1", "79161234567", "Hello")); err != nil {
+		t.Fatal(err)
+	}
+	if l := f.amo.Leads(); len(l) != 1 {
+		t.Errorf("leads = %+v, want the new client's deal, made with the OAuth tokens", l)
+	}
+	resp, err := http.Get(b.baseURL + healthPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("health with OAuth tokens: %d", resp.StatusCode)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/crmbridge/crmbridge/channel/wazzup"
+	"github.com/crmbridge/crmbridge/crm/amocrm"
 	"github.com/crmbridge/crmbridge/routing"
 	"github.com/crmbridge/crmbridge/routing/engine"
 	"github.com/crmbridge/crmbridge/routing/pgstore"
@@ -18,7 +19,8 @@ import (
 // stores are every piece of state the bridge keeps: the engine's own (leases,
 // client records, the journal of processed events), the routing stores
 // (offers and claims, round-robin turns, queues, escalation clocks), the
-// unanswered-message streaks and the Wazzup send receipts. They are all in
+// unanswered-message streaks, the Wazzup send receipts and amoCRM's OAuth
+// tokens. They are all in
 // memory, or all in PostgreSQL under one account.
 type stores struct {
 	kind        string // "memory" or "postgres"
@@ -29,6 +31,7 @@ type stores struct {
 	escalations routing.EscalationStore
 	streaks     tasks.Store
 	receipts    wazzup.ReceiptStore
+	tokens      amocrm.TokenStore // amoCRM OAuth tokens (with AMOCRM_CLIENT_ID)
 
 	// ping checks that the store answers (the health check).
 	ping func(ctx context.Context) error
@@ -52,6 +55,7 @@ func memoryStores() *stores {
 		escalations: &routing.MemoryEscalations{},
 		streaks:     &tasks.MemoryStore{},
 		receipts:    wazzup.NewMemoryReceipts(0),
+		tokens:      amocrm.NewMemoryStore(amocrm.TokenPair{}),
 		ping:        func(ctx context.Context) error { return ctx.Err() },
 		purge: func(ctx context.Context, before time.Time) error {
 			_, err := purgeAll(ctx, func(ctx context.Context, n int) (int, error) { return st.Purge(ctx, before, n) })
@@ -85,6 +89,7 @@ func postgresStores(ctx context.Context, dsn, account string) (*stores, error) {
 		escalations: acct,
 		streaks:     acct.Streaks(),
 		receipts:    receipts,
+		tokens:      acct.Tokens(),
 		ping:        pool.Ping,
 		purge: func(ctx context.Context, before time.Time) error {
 			_, err1 := purgeAll(ctx, func(ctx context.Context, n int) (int, error) { return acct.Purge(ctx, before, n) })
