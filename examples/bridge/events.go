@@ -236,12 +236,14 @@ func (b *bridge) handleAmoCRM(ctx context.Context, events []amocrm.WebhookEvent)
 		var chats []channel.Chat
 		switch ev.Kind {
 		case amocrm.ContactAdded, amocrm.ContactUpdated, amocrm.ContactRestored, amocrm.ContactResponsibleChanged:
-			if ev.Entity == "contacts" {
+			if ev.Entity == "contacts" { // not a company
 				b.index.Apply(ev.Contact)
 			}
 			chats = b.chats.ofContact(crm.ContactID(ev.ID))
 		case amocrm.ContactDeleted:
-			b.index.Remove(crm.ContactID(ev.ID))
+			if ev.Entity == "contacts" {
+				b.index.Remove(crm.ContactID(ev.ID))
+			}
 			chats = b.chats.ofContact(crm.ContactID(ev.ID))
 		case amocrm.DealAdded, amocrm.DealUpdated, amocrm.DealStatusChanged, amocrm.DealResponsibleChanged,
 			amocrm.DealDeleted, amocrm.DealRestored:

@@ -24,6 +24,19 @@
 // responder. Each gets its own decision, its own contact and deal in its
 // own CRM, and a redelivery in one is not mistaken for the other's message.
 //
+// # Adapters per account
+//
+// Each Account carries its own crm.Client and channel.Sender. In production
+// they are the account's amoCRM adapter (amocrm.New with the account's
+// address and amocrm.NewOAuth over the account's token store, e.g.
+// pgstore's db.Account(id).Tokens()) and its Wazzup sender (wazzup.NewSender
+// with the account's API key and its own wazzup.NewLimiter, since Wazzup
+// limits each key). Build them when the account is connected and keep
+// them: unlike the engine, they hold rate limiters and connections that
+// should outlive idle spells. The Account's webhook keys let one host tell
+// its accounts' deliveries apart and refuse one account's key on another's
+// path.
+//
 // # State in PostgreSQL
 //
 // The state here is in memory, one set of stores per account (see
