@@ -1,6 +1,7 @@
 package amocrm_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -285,5 +286,24 @@ func TestSetResponsibles(t *testing.T) {
 				t.Errorf("a deal accepted elsewhere, then claimed: %+v", l)
 			}
 		})
+	}
+}
+
+// A request the rate limiter cannot let out before the deadline is not
+// sent: its error matches the deadline and crm.ErrNotApplied, so a batch
+// caller sends the items again instead of looking for them.
+func TestLimiterRefusalNotApplied(t *testing.T) {
+	srv := newFake(t, amocrmtest.Options{})
+	c, _ := newClient(t, srv, func(o *amocrm.Options) { o.RateLimit, o.Burst = 0.5, 1 })
+	ctx := t.Context()
+	if _, err := c.ListUsers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	srv.ResetCounts()
+	_, err := c.CreateTasks(short, []crm.NewTask{{Contact: "1", Text: "t", Deadline: time.Unix(2e9, 0)}})
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, crm.ErrNotApplied) || srv.TotalRequests() != 0 {
+		t.Errorf("err %v, requests %v; want not sent, matching the deadline and crm.ErrNotApplied", err, srv.Requests())
 	}
 }

@@ -121,7 +121,9 @@
 //
 //   - A client-side limiter (golang.org/x/time/rate, default 7 requests/s,
 //     Options.RateLimit/Burst/Limiter) paces every request of a Client,
-//     retries included.
+//     retries included. A request the limiter cannot let out before the
+//     context's deadline is not sent: its error matches
+//     context.DeadlineExceeded and crm.ErrNotApplied.
 //   - 429 (amoCRM answers with HTML and no Retry-After) is retried for
 //     every operation — the request was refused, not processed — with
 //     Options.Backoff (1 s, 2 s, 4 s, 8 s) up to Options.MaxRetries (3)

@@ -30,6 +30,12 @@ type request struct {
 	safe bool
 }
 
+// errNotSent is a request the rate limiter did not let out before the
+// context's deadline: it matches context.DeadlineExceeded, and
+// crm.ErrNotApplied since nothing was sent (a batch's items may be sent
+// again as they are).
+var errNotSent = fmt.Errorf("%w: %w", crm.ErrNotApplied, context.DeadlineExceeded)
+
 // maxBody bounds a response body read into memory.
 const maxBody = 16 << 20
 
@@ -93,8 +99,8 @@ func (c *Client) do(ctx context.Context, rq request, out any) (int, error) {
 			if ctx.Err() != nil {
 				return ctxErr()
 			}
-			// The wait would outlast the deadline.
-			return fail(0, "rate limiter", context.DeadlineExceeded)
+			// The wait would outlast the deadline: the request is not sent.
+			return fail(0, "rate limiter: the wait would outlast the deadline; not sent", errNotSent)
 		}
 		tok, err := c.tokens.Token(ctx)
 		if err != nil {
