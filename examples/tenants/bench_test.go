@@ -130,30 +130,56 @@ func BenchmarkEngine(b *testing.B) {
 }
 
 // BenchmarkEventsAcrossAccounts sends live-chat client messages (a known
-// client with an open deal: the common event) spread evenly over 10,000
-// accounts of 5 channels and 10 employees, from GOMAXPROCS goroutines,
-// through Host.Use, every account's engine live. It reports events/s. An
-// event whose account's engine was dropped costs, on top, one
-// BenchmarkEngine.
+// client with an open deal: the common event) from GOMAXPROCS goroutines
+// through Host.Use, every engine live, and reports events/s:
+//
+//   - accounts: spread evenly over 10,000 accounts of 5 channels and 10
+//     employees, one client each;
+//   - one-account (the baseline): the same number of clients, 10,000, all in
+//     one account of the same size.
+//
+// Their ratio is what spreading the same traffic over many accounts costs.
+// An event whose account's engine was dropped costs, on top, one
+// BenchmarkEngine/create.
 func BenchmarkEventsAcrossAccounts(b *testing.B) {
+	for _, many := range []bool{true, false} {
+		name := "accounts"
+		if !many {
+			name = "one-account"
+		}
+		b.Run(name, func(b *testing.B) { benchEvents(b, many) })
+	}
+}
+
+func benchEvents(b *testing.B, manyAccounts bool) {
 	h := NewHost(Options{})
 	ctx := context.Background()
-	ids := make([]string, benchAccounts)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("acct-%05d", i)
-		if err := h.Add(benchAccount(b, ids[i])); err != nil {
+	nAccounts, nChats := benchAccounts, 1
+	if !manyAccounts {
+		nAccounts, nChats = 1, benchAccounts
+	}
+	type target struct {
+		account string
+		chat    channel.Chat
+	}
+	var targets []target
+	for i := range nAccounts {
+		id := fmt.Sprintf("acct-%05d", i)
+		if err := h.Add(benchAccount(b, id)); err != nil {
 			b.Fatal(err)
 		}
+		for c := range nChats {
+			// Clients on a round-robin channel.
+			targets = append(targets, target{id, channel.Chat{Channel: "ch-0", ChatID: fmt.Sprintf("7916%07d", c)}})
+		}
 	}
-	// One client per account, on a round-robin channel, created before
-	// the measurement.
-	chat := channel.Chat{Channel: "ch-0", ChatID: "79161234567"}
-	msg := func(id string) channel.Message {
-		return channel.Message{ID: id, Chat: chat, Direction: channel.Inbound, Author: channel.Author{Kind: channel.AuthorClient},
-			Phone: "+79161234567", Text: "hello"}
+	msg := func(t target, id string) channel.Message {
+		return channel.Message{ID: id, Chat: t.chat, Direction: channel.Inbound, Author: channel.Author{Kind: channel.AuthorClient},
+			Phone: "+" + t.chat.ChatID, Text: "hello"}
 	}
-	for _, id := range ids {
-		if err := h.Use(ctx, id, func(e *engine.Engine) error { _, err := e.ClientMessage(ctx, msg("first")); return err }); err != nil {
+	// Every client is created before the measurement.
+	for _, t := range targets {
+		if err := h.Use(ctx, t.account, func(e *engine.Engine) error { _, err := e.ClientMessage(ctx, msg(t, "first")); return err }); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -164,8 +190,9 @@ func BenchmarkEventsAcrossAccounts(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			n := next.Add(1)
-			err := h.Use(ctx, ids[int(n)%len(ids)], func(e *engine.Engine) error {
-				_, err := e.ClientMessage(ctx, msg("m-"+strconv.FormatInt(n, 10)))
+			t := targets[int(n)%len(targets)]
+			err := h.Use(ctx, t.account, func(e *engine.Engine) error {
+				_, err := e.ClientMessage(ctx, msg(t, "m-"+strconv.FormatInt(n, 10)))
 				return err
 			})
 			if err != nil {
