@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -132,7 +133,9 @@ func loadSettings(args []string, env func(string) string, stdout io.Writer) (set
 	fs := flag.NewFlagSet("bridge", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	serve := fs.Bool("serve", false, "without credentials: run the demo, then keep serving until SIGINT/SIGTERM")
-	dsn := fs.String("dsn", env(envPGDSN), "PostgreSQL connection string for the state (default $"+envPGDSN+"; empty: in memory)")
+	// The default is not env(envPGDSN): -h prints defaults, and a DSN may
+	// hold a password.
+	dsn := fs.String("dsn", "", "PostgreSQL connection string for the state (default: $"+envPGDSN+"; neither: in memory)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: bridge [-serve] [-dsn postgres://…]\n\nWithout credentials (%s, %s, %s or the OAuth settings) the bridge runs a demo against fake servers.\n\n",
 			envAmoBaseURL, envAmoToken, envWazzupAPIKey)
@@ -148,7 +151,7 @@ func loadSettings(args []string, env func(string) string, stdout io.Writer) (set
 	s := settings{
 		Serve:           *serve,
 		Addr:            env(envAddr),
-		DSN:             *dsn,
+		DSN:             cmp.Or(*dsn, env(envPGDSN)),
 		Account:         env(envAccount),
 		APIKey:          env(envAPIKey),
 		NotifyURL:       env(envNotifyURL),
