@@ -967,3 +967,16 @@ func TestOAuth(t *testing.T) {
 		t.Errorf("health with OAuth tokens: %d", resp.StatusCode)
 	}
 }
+
+// TestHelpHidesDSN: -h prints the flags' defaults; the DSN from the
+// environment, which may hold a password, is not one of them.
+func TestHelpHidesDSN(t *testing.T) {
+	var out bytes.Buffer
+	_, err := loadSettings([]string{"-h"}, envOf(map[string]string{envPGDSN: "postgres://u:s3cret@db/x"}), &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	if strings.Contains(out.String(), "s3cret") {
+		t.Errorf("-h printed the DSN:\n%s", &out)
+	}
+}
