@@ -73,9 +73,8 @@ type Noter interface {
 }
 
 // TaskBatcher is an optional capability: creating several tasks in one
-// request. The result is in the order of ts, one entry per task; a partial
-// failure is a [*BatchError] naming each task's outcome (the entries of
-// failed tasks are zero), as for the other batch capabilities.
+// request. The result is in the order of ts; a partial failure is
+// reported as [BatchError]'s doc describes for every batch capability.
 type TaskBatcher interface {
 	CreateTasks(ctx context.Context, ts []NewTask) ([]Task, error)
 }
