@@ -141,6 +141,9 @@ func (b *bridge) syncChat(ctx context.Context, chat channel.Chat, contact crm.Co
 	if owner == "" || contact == "" {
 		return nil // offered: Wazzup shows it to the sales reps receiving new clients
 	}
+	// The links are the addresses of amoCRM's contact and lead cards
+	// (/contacts/detail/ID, /leads/detail/ID), as integrations commonly
+	// build them; amoCRM's API documentation does not list them.
 	cs := wazzup.ChatSync{Chat: chat, Kind: b.kind(chat.Channel), ContactID: string(contact), ContactName: name,
 		ContactURI: b.baseCRM + "/contacts/detail/" + string(contact), Responsible: string(owner)}
 	if deal != "" {
