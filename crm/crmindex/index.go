@@ -31,10 +31,11 @@ type Options struct {
 	// PageSize is the number of contacts asked for per page by Sync and
 	// CatchUp. 0 means DefaultPageSize.
 	PageSize int
-	// TrustMisses makes a number that is not in the index answer "no
-	// contact" at once. Zero (false): every miss is confirmed with one
-	// FindContactsByPhone on the wrapped client, whose answer is returned
-	// (and its contacts added to the index). See the package
+	// TrustMisses makes a number or messenger identity that is not in
+	// the index answer "no contact" at once. Zero (false): every miss is
+	// confirmed with one FindContactsByPhone (or FindContactsByIdentity)
+	// on the wrapped client, whose answer is returned (and its contacts
+	// added to the index). See the package
 	// documentation before turning confirmation off.
 	TrustMisses bool
 	// Overlap is how far before the start of the previous pass a CatchUp
@@ -48,13 +49,14 @@ type Options struct {
 // client lets Index embed crm.Client under an unexported name.
 type client = crm.Client
 
-// Index is a crm.Client that answers FindContactsByPhone from an in-memory
-// index of the account's contacts by normalised phone, and passes every
+// Index is a crm.Client that answers FindContactsByPhone and
+// FindContactsByIdentity from an in-memory index of the account's
+// contacts by normalised phone and by messenger identity, and passes every
 // other call to the client it wraps. See the package documentation for
 // how it is filled, how fresh it is, and what a miss means.
 //
-// Until the first Sync (or CatchUp) succeeds, FindContactsByPhone is
-// passed to the wrapped client. CreateContact and CreateDeal add the
+// Until the first Sync (or CatchUp) succeeds, both lookups are passed to
+// the wrapped client. CreateContact and CreateDeal add the
 // contact they created to the index; SetContactResponsible and
 // SetResponsible update the indexed responsible user; ListDeals and
 // SetContactResponsible failing with crm.ErrNotFound remove the contact
@@ -120,20 +122,54 @@ func (x *Index) FindContactsByPhone(ctx context.Context, e164 string) ([]crm.Con
 	x.mu.RLock()
 	st := x.st
 	var found []crm.Contact
-	var num phone.Number
 	var perr error
 	if st != nil {
+		var num phone.Number
 		if num, perr = phone.Parse(e164, x.opt.Phone); perr == nil {
 			found = st.lookup(num)
 		}
 	}
 	x.mu.RUnlock()
-	switch {
-	case st == nil:
-		x.passedThrough.Add(1)
-		return x.client.FindContactsByPhone(ctx, e164)
-	case perr != nil:
+	if perr != nil {
 		return nil, fmt.Errorf("crmindex: FindContactsByPhone: %w: %w", crm.ErrInvalid, perr)
+	}
+	return x.answer(st != nil, found, func() ([]crm.Contact, error) { return x.client.FindContactsByPhone(ctx, e164) })
+}
+
+// FindContactsByIdentity implements crm.Client from the index: the
+// contacts carrying id, ordered by ID. Kinds compare without regard to
+// case ("Telegram" is "telegram"), values exactly, as the amoCRM adapter
+// compares them. An identity the index does not hold is confirmed with
+// one search on the wrapped client unless Options.TrustMisses is set, as
+// for phones. An identity without a Kind or a Value is passed to the
+// wrapped client, which decides whether it is valid.
+func (x *Index) FindContactsByIdentity(ctx context.Context, id crm.Identity) ([]crm.Contact, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("crmindex: FindContactsByIdentity: %w", err)
+	}
+	search := func() ([]crm.Contact, error) { return x.client.FindContactsByIdentity(ctx, id) }
+	if id.Kind == "" || id.Value == "" {
+		return search()
+	}
+	x.mu.RLock()
+	st := x.st
+	var found []crm.Contact
+	if st != nil {
+		found = st.lookupIdentity(id)
+	}
+	x.mu.RUnlock()
+	return x.answer(st != nil, found, search)
+}
+
+// answer completes a lookup whose index answer is found (synced false:
+// there is no index yet): a hit is returned, a miss is answered with none
+// under Options.TrustMisses and otherwise confirmed with search, whose
+// contacts are added to the index.
+func (x *Index) answer(synced bool, found []crm.Contact, search func() ([]crm.Contact, error)) ([]crm.Contact, error) {
+	switch {
+	case !synced:
+		x.passedThrough.Add(1)
+		return search()
 	case len(found) > 0:
 		x.hits.Add(1)
 		return found, nil
@@ -142,7 +178,7 @@ func (x *Index) FindContactsByPhone(ctx context.Context, e164 string) ([]crm.Con
 	if x.opt.TrustMisses {
 		return []crm.Contact{}, nil
 	}
-	found, err := x.client.FindContactsByPhone(ctx, e164)
+	found, err := search()
 	if err != nil {
 		return nil, err
 	}
@@ -297,18 +333,20 @@ func (x *Index) Remove(id crm.ContactID) {
 type Status struct {
 	// Synced is true once a Sync (or a first CatchUp) has succeeded.
 	Synced bool
-	// Contacts and Phones are the indexed contacts and distinct numbers.
-	Contacts, Phones int
+	// Contacts, Phones and Identities are the indexed contacts, distinct
+	// numbers and distinct messenger identities.
+	Contacts, Phones, Identities int
 	// SyncedAt is when the last successful Sync started, by Options.Now.
 	SyncedAt time.Time
 	// CaughtUpAt is when the last successful Sync or CatchUp started:
 	// every change made in the CRM before it, less Options.Overlap, is in
 	// the index.
 	CaughtUpAt time.Time
-	// Hits and Misses count FindContactsByPhone answered from the synced
-	// index with and without contacts; Confirmed counts the misses that
-	// the wrapped client's search answered with contacts (the index was
-	// behind); PassedThrough counts lookups made before the first Sync.
+	// Hits and Misses count the lookups (FindContactsByPhone and
+	// FindContactsByIdentity) answered from the synced index with and
+	// without contacts; Confirmed counts the misses that the wrapped
+	// client's search answered with contacts (the index was behind);
+	// PassedThrough counts lookups made before the first Sync.
 	Hits, Misses, Confirmed, PassedThrough int64
 }
 
@@ -324,6 +362,7 @@ func (x *Index) Status() Status {
 		s.Synced = true
 		s.Contacts = len(x.st.contacts)
 		s.Phones = len(x.st.byPhone)
+		s.Identities = len(x.st.byIdentity)
 	}
 	return s
 }

@@ -2,6 +2,7 @@ package crmindex
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/crmbridge/crmbridge/crm"
@@ -29,6 +30,10 @@ type state struct {
 	// it (see keys). Most numbers have one contact.
 	byPhone map[string][]crm.ContactID
 	byAlt   map[string][]crm.ContactID
+	// byIdentity maps an identity, its Kind in lower case (see idKey),
+	// to the contacts carrying it. The key shares the contact's strings
+	// when the Kind is already in lower case, as messenger kinds are.
+	byIdentity map[crm.Identity][]crm.ContactID
 	// removed holds when each removed contact was removed, so that an
 	// older copy (from a catch-up page read before the Remove) does not
 	// bring it back.
@@ -37,10 +42,11 @@ type state struct {
 
 func newState(size int) *state {
 	return &state{
-		contacts: make(map[crm.ContactID]*entry, size),
-		byPhone:  make(map[string][]crm.ContactID, size),
-		byAlt:    map[string][]crm.ContactID{},
-		removed:  map[crm.ContactID]time.Time{},
+		contacts:   make(map[crm.ContactID]*entry, size),
+		byPhone:    make(map[string][]crm.ContactID, size),
+		byAlt:      map[string][]crm.ContactID{},
+		byIdentity: map[crm.Identity][]crm.ContactID{},
+		removed:    map[crm.ContactID]time.Time{},
 	}
 }
 
@@ -77,6 +83,17 @@ func (s *state) apply(ch change) {
 	for _, k := range e.alt {
 		s.byAlt[k] = append(s.byAlt[k], id)
 	}
+	for _, i := range e.c.Identities {
+		k, ok := idKey(i)
+		if !ok {
+			continue
+		}
+		ids := s.byIdentity[k]
+		if n := len(ids); n > 0 && ids[n-1] == id {
+			continue // the same identity twice on one contact
+		}
+		s.byIdentity[k] = append(ids, id)
+	}
 }
 
 func (s *state) unlink(e *entry) {
@@ -94,6 +111,18 @@ func (s *state) unlink(e *entry) {
 	for _, k := range e.alt {
 		drop(s.byAlt, k)
 	}
+	for _, i := range e.c.Identities {
+		k, ok := idKey(i)
+		if !ok {
+			continue
+		}
+		ids := slices.DeleteFunc(s.byIdentity[k], func(id crm.ContactID) bool { return id == e.c.ID })
+		if len(ids) == 0 {
+			delete(s.byIdentity, k)
+		} else {
+			s.byIdentity[k] = ids
+		}
+	}
 }
 
 // lookup returns copies of the contacts found under n, ordered by ID.
@@ -109,11 +138,45 @@ func (s *state) lookup(n phone.Number) []crm.Contact {
 		slices.SortFunc(ids, func(x, y crm.ContactID) int { return crm.CompareIDs(string(x), string(y)) })
 		ids = slices.Compact(ids)
 	}
+	return s.copies(ids)
+}
+
+// lookupIdentity returns copies of the contacts carrying id (see idKey),
+// ordered by ID; nil when none, or when id has no Kind or no Value.
+func (s *state) lookupIdentity(id crm.Identity) []crm.Contact {
+	k, ok := idKey(id)
+	if !ok {
+		return nil
+	}
+	ids := s.byIdentity[k]
+	if len(ids) > 1 {
+		ids = slices.Clone(ids)
+		slices.SortFunc(ids, func(x, y crm.ContactID) int { return crm.CompareIDs(string(x), string(y)) })
+	}
+	return s.copies(ids)
+}
+
+func (s *state) copies(ids []crm.ContactID) []crm.Contact {
+	if len(ids) == 0 {
+		return nil
+	}
 	out := make([]crm.Contact, len(ids))
 	for i, id := range ids {
 		out[i] = clone(s.contacts[id].c)
 	}
 	return out
+}
+
+// idKey is the key an identity is indexed and looked up under: its Kind
+// in lower case (kinds compare without regard to case, as the amoCRM
+// adapter compares them) and its Value as it is. An identity without a
+// Kind or a Value is not indexed (ok false).
+func idKey(id crm.Identity) (k crm.Identity, ok bool) {
+	if id.Kind == "" || id.Value == "" {
+		return crm.Identity{}, false
+	}
+	id.Kind = strings.ToLower(id.Kind) // no copy when already lower case
+	return id, true
 }
 
 // prune forgets removals made before t: a catch-up from t on only sees
