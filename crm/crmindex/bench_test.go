@@ -35,8 +35,10 @@ func (p *pageSource) ListContacts(ctx context.Context, q crm.ContactQuery) (crm.
 
 // account returns n contacts as an amoCRM account holds them: numeric IDs,
 // a name, a responsible user, an update time, and 1 phone (70%), 2 (25%)
-// or 3 (5%) in the formats CRM users type, in pages of 250.
-func account(n int) (pages [][]crm.Contact, e164s []string) {
+// or 3 (5%) in the formats CRM users type, in pages of 250. With telegram,
+// every contact also has a Telegram identity, a 10-digit user ID as the
+// messenger gives it, returned in ids.
+func account(n int, telegram bool) (pages [][]crm.Contact, e164s []string, ids []crm.Identity) {
 	r := rand.New(rand.NewPCG(7, 7))
 	t0 := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 	var page []crm.Contact
@@ -68,11 +70,18 @@ func account(n int) (pages [][]crm.Contact, e164s []string) {
 				phones[j] = fmt.Sprintf("+7 (%s) %s-%s%s", nsn[:3], nsn[3:6], nsn[6:8], nsn[8:])
 			}
 		}
-		page = append(page, crm.Contact{
+		c := crm.Contact{
 			ID: crm.ContactID(strconv.Itoa(10_000_000 + i)), Name: "Client " + strconv.Itoa(i),
 			Phones: phones, Responsible: crm.UserID(strconv.Itoa(8_000_000 + r.IntN(20))),
 			UpdatedAt: t0.Add(time.Duration(i) * time.Minute),
-		})
+		}
+		if telegram {
+			// The kind as a JSON decoder gives it: its own copy per contact.
+			id := crm.Identity{Kind: string([]byte("telegram")), Value: strconv.Itoa(5_000_000_000 + i*7919)}
+			c.Identities = []crm.Identity{id}
+			ids = append(ids, id)
+		}
+		page = append(page, c)
 		if len(page) == crmindex.DefaultPageSize {
 			pages, page = append(pages, page), nil
 		}
@@ -80,7 +89,7 @@ func account(n int) (pages [][]crm.Contact, e164s []string) {
 	if len(page) > 0 {
 		pages = append(pages, page)
 	}
-	return pages, e164s
+	return pages, e164s, ids
 }
 
 func heapInUse() uint64 {
@@ -92,7 +101,8 @@ func heapInUse() uint64 {
 }
 
 // BenchmarkSync syncs 100 000 contacts (≈135 000 phones) from pages held
-// in memory: one op is the whole Sync. Reported:
+// in memory: one op is the whole Sync; "phones+telegram" gives every
+// contact a Telegram identity as well. Reported:
 //
 //   - ns/contact: the CPU time per contact (reading phones, building the
 //     index), from getrusage, so other load on the machine does not count
@@ -104,17 +114,27 @@ func heapInUse() uint64 {
 //   - B/contact: heap kept by the index per contact, its strings
 //     included (measured once, with the source pages dropped).
 //
-// Figures (Go 1.26, 2 vCPUs shared with other jobs, load average ≈ 15;
-// go test ./crm/crmindex -run '^$' -bench . -benchmem -count 2):
+// Figures (Go 1.26, 2 vCPUs shared with other jobs, load average ≈ 3–6;
+// go test ./crm/crmindex -run '^$' -bench . -benchmem -count 4):
 //
-//	BenchmarkSync   3214–3465 ns/contact CPU   0.32–0.35 cpu-s/100k   57.5 s/100k@7rps
-//	                497 B/contact kept   590 B and 6 allocs per contact per Sync
-//	BenchmarkFind   1.7–2.0 µs CPU per lookup (GC of the 100k-contact heap included)
-//	                165 B, 3 allocs (the returned copy)
+//	BenchmarkSync/phones            2863–3160 ns/contact CPU   0.29–0.32 cpu-s/100k   57.4 s/100k@7rps
+//	                                497 B/contact kept   591 B and 6 allocs per contact per Sync
+//	BenchmarkSync/phones+telegram   4459–4928 ns/contact CPU   0.45–0.49 cpu-s/100k   57.6 s/100k@7rps
+//	                                653 B/contact kept (+156 B, ×1.31: the identity in
+//	                                the contact's copy and its map entry)
+//	                                807 B and 8 allocs per contact per Sync
+//	BenchmarkFind                   1.1–1.6 µs CPU per lookup (GC of the 100k-contact heap included)
+//	                                165 B, 3 allocs (the returned copy)
+//	BenchmarkFindIdentity           1.4–2.0 µs CPU per lookup, 181 B, 3 allocs (the returned copy)
 func BenchmarkSync(b *testing.B) {
+	b.Run("phones", func(b *testing.B) { benchSync(b, false) })
+	b.Run("phones+telegram", func(b *testing.B) { benchSync(b, true) })
+}
+
+func benchSync(b *testing.B, telegram bool) {
 	const n = 100_000
 	base := heapInUse()
-	pages, _ := account(n)
+	pages, _, _ := account(n, telegram)
 	src := &pageSource{pages: pages}
 	idx := crmindex.New(src, crmindex.Options{TrustMisses: true})
 	if _, err := idx.Sync(context.Background()); err != nil {
@@ -125,7 +145,7 @@ func BenchmarkSync(b *testing.B) {
 	perContact := float64(heapInUse()-base) / n
 	runtime.KeepAlive(idx)
 
-	pages, _ = account(n)
+	pages, _, _ = account(n, telegram)
 	src = &pageSource{pages: pages}
 	idx = crmindex.New(src, crmindex.Options{TrustMisses: true})
 	b.ReportAllocs()
@@ -150,7 +170,7 @@ func BenchmarkSync(b *testing.B) {
 // BenchmarkFind looks up numbers of an index of 100 000 contacts: every
 // lookup hits and makes no request.
 func BenchmarkFind(b *testing.B) {
-	pages, e164s := account(100_000)
+	pages, e164s, _ := account(100_000, false)
 	idx := crmindex.New(&pageSource{pages: pages}, crmindex.Options{TrustMisses: true})
 	ctx := context.Background()
 	if _, err := idx.Sync(ctx); err != nil {
@@ -163,6 +183,31 @@ func BenchmarkFind(b *testing.B) {
 		found, err := idx.FindContactsByPhone(ctx, e164s[i%len(e164s)])
 		if err != nil || len(found) == 0 {
 			b.Fatal(e164s[i%len(e164s)], found, err)
+		}
+		i++
+	}
+	if cpu1, _ := cpuTime(); measured {
+		b.ReportMetric(float64((cpu1-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	}
+}
+
+// BenchmarkFindIdentity looks up Telegram identities of an index of
+// 100 000 contacts, each with one: every lookup hits and makes no request.
+func BenchmarkFindIdentity(b *testing.B) {
+	pages, _, tgs := account(100_000, true)
+	idx := crmindex.New(&pageSource{pages: pages}, crmindex.Options{TrustMisses: true})
+	ctx := context.Background()
+	if _, err := idx.Sync(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	i := 0
+	cpu0, measured := cpuTime()
+	for b.Loop() {
+		id := tgs[i%len(tgs)]
+		found, err := idx.FindContactsByIdentity(ctx, id)
+		if err != nil || len(found) != 1 {
+			b.Fatal(id, found, err)
 		}
 		i++
 	}
