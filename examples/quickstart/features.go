@@ -158,6 +158,11 @@ func (s *story) ownerOffShift() error {
 		if _, err := s.client(telegram, "tg-hanna", "Is my order on its way?"); err != nil {
 			return err
 		}
+		if p == routing.CoverOwner { // a covering colleague may answer
+			if err := s.mustReply(boris, telegram, "tg-hanna", "Hi Hanna, Boris here for Vera: it ships today."); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -76,6 +76,7 @@ func TestStory(t *testing.T) {
 		`Hanna: "Is my order on its way?" → open_deal, Vera responsible, notify Vera. Why:`,
 		`Hanna: "Is my order on its way?" → open_deal, Vera responsible, notify Vera, Boris. Why:`,
 		"cover chat telegram/Hanna; owner Vera (on leave)",
+		`Boris: "Hi Hanna, Boris here for Vera: it ships today." → sent.`,
 		`Hanna: "Is my order on its way?" → reassigned, Boris responsible, notify Boris.`,
 		"9 new clients go to Boris, Vera, Boris, Boris, Vera, Boris, Boris, Vera, Boris: Boris 6, Vera 3",
 	} {
