@@ -60,3 +60,20 @@ func ExampleIndex_CatchUp() {
 	// caught up 1 contact; full: false
 	// typed by hand
 }
+
+// On a Telegram channel the engine finds clients by messenger identity:
+// after a Sync those lookups are answered from the index too.
+func ExampleIndex_FindContactsByIdentity() {
+	ctx := context.Background()
+	fake := crmtest.NewSeeded(nil)
+	fake.AddContact(crm.Contact{Name: "Olga", Identities: []crm.Identity{{Kind: "telegram", Value: "5012345678"}}})
+
+	idx := crmindex.New(fake, crmindex.Options{})
+	if _, err := idx.Sync(ctx); err != nil {
+		panic(err)
+	}
+	found, _ := idx.FindContactsByIdentity(ctx, crm.Identity{Kind: "telegram", Value: "5012345678"})
+	fmt.Println(found[0].Name, "found with", fake.Calls(crmtest.MethodFindContactsByIdentity), "searches")
+	// Output:
+	// Olga found with 0 searches
+}
