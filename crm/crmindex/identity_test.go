@@ -3,6 +3,7 @@ package crmindex_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,15 +63,32 @@ func TestIdentityLookupsCostNothing(t *testing.T) {
 	if n := f.TotalCalls(); n != 0 {
 		t.Errorf("identity lookups made %d requests (%v); want 0", n, f.CallCounts())
 	}
+	s := idx.Status()
+	if s.Identities != 300+60+1 || s.Hits != int64(300+2*60+3) {
+		t.Errorf("Status = %+v; want 361 identities, 423 hits", s)
+	}
+	// The same answers as the Fake's own FindContactsByIdentity, for
+	// every identity and for values in another case.
+	for _, c := range slices.Concat(want, shared) {
+		for _, id := range append(slices.Clone(c.Identities), crm.Identity{Kind: "telegram", Value: strings.ToUpper(c.Identities[0].Value)}) {
+			got, err := idx.FindContactsByIdentity(t.Context(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fake, err := f.FindContactsByIdentity(t.Context(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ids(got), ids(fake)) {
+				t.Errorf("FindContactsByIdentity(%+v) = %v from the index; the Fake finds %v", id, ids(got), ids(fake))
+			}
+		}
+	}
 	// Values compare exactly, as the adapters compare them.
 	for _, id := range []crm.Identity{tg("USER7"), {Kind: "instagram", Value: "user7"}} {
 		if found, err := idx.FindContactsByIdentity(t.Context(), id); err != nil || len(found) != 0 {
 			t.Errorf("FindContactsByIdentity(%+v) = %v, %v; want none", id, ids(found), err)
 		}
-	}
-	s := idx.Status()
-	if s.Identities != 300+60+1 || s.Hits != int64(300+2*60+3) {
-		t.Errorf("Status = %+v; want 361 identities, 423 hits", s)
 	}
 }
 
