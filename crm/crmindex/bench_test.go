@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,8 +77,10 @@ func account(n int, telegram bool) (pages [][]crm.Contact, e164s []string, ids [
 			UpdatedAt: t0.Add(time.Duration(i) * time.Minute),
 		}
 		if telegram {
-			// The kind as a JSON decoder gives it: its own copy per contact.
-			id := crm.Identity{Kind: string([]byte("telegram")), Value: strconv.Itoa(5_000_000_000 + i*7919)}
+			// As the amoCRM adapter reads it: Kind and Value cut from
+			// the one stored string "kind:value".
+			kind, value, _ := strings.Cut("telegram:"+strconv.Itoa(5_000_000_000+i*7919), ":")
+			id := crm.Identity{Kind: kind, Value: value}
 			c.Identities = []crm.Identity{id}
 			ids = append(ids, id)
 		}
@@ -114,18 +117,18 @@ func heapInUse() uint64 {
 //   - B/contact: heap kept by the index per contact, its strings
 //     included (measured once, with the source pages dropped).
 //
-// Figures (Go 1.26, 2 vCPUs shared with other jobs, load average ≈ 3–6;
-// go test ./crm/crmindex -run '^$' -bench . -benchmem -count 4):
+// Figures (Go 1.26, 2 vCPUs shared with other jobs, load average ≈ 2–3;
+// go test ./crm/crmindex -run '^$' -bench . -benchmem -count 3):
 //
-//	BenchmarkSync/phones            2863–3160 ns/contact CPU   0.29–0.32 cpu-s/100k   57.4 s/100k@7rps
+//	BenchmarkSync/phones            3205–3418 ns/contact CPU   0.32–0.34 cpu-s/100k   57.5 s/100k@7rps
 //	                                497 B/contact kept   591 B and 6 allocs per contact per Sync
-//	BenchmarkSync/phones+telegram   4459–4928 ns/contact CPU   0.45–0.49 cpu-s/100k   57.6 s/100k@7rps
+//	BenchmarkSync/phones+telegram   4580–5211 ns/contact CPU   0.46–0.52 cpu-s/100k   57.6 s/100k@7rps
 //	                                653 B/contact kept (+156 B, ×1.31: the identity in
 //	                                the contact's copy and its map entry)
 //	                                807 B and 8 allocs per contact per Sync
-//	BenchmarkFind                   1.1–1.6 µs CPU per lookup (GC of the 100k-contact heap included)
+//	BenchmarkFind                   1.3–1.35 µs CPU per lookup (GC of the 100k-contact heap included)
 //	                                165 B, 3 allocs (the returned copy)
-//	BenchmarkFindIdentity           1.4–2.0 µs CPU per lookup, 181 B, 3 allocs (the returned copy)
+//	BenchmarkFindIdentity           1.4–1.65 µs CPU per lookup, 181 B, 3 allocs (the returned copy)
 func BenchmarkSync(b *testing.B) {
 	b.Run("phones", func(b *testing.B) { benchSync(b, false) })
 	b.Run("phones+telegram", func(b *testing.B) { benchSync(b, true) })
