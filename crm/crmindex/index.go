@@ -35,8 +35,8 @@ type Options struct {
 	// the index answer "no contact" at once. Zero (false): every miss is
 	// confirmed with one FindContactsByPhone (or FindContactsByIdentity)
 	// on the wrapped client, whose answer is returned (and its contacts
-	// added to the index). See the package
-	// documentation before turning confirmation off.
+	// added to the index). See the package documentation before turning
+	// confirmation off.
 	TrustMisses bool
 	// Overlap is how far before the start of the previous pass a CatchUp
 	// asks for changes, to cover clock skew between this host and the CRM
@@ -56,11 +56,10 @@ type client = crm.Client
 // how it is filled, how fresh it is, and what a miss means.
 //
 // Until the first Sync (or CatchUp) succeeds, both lookups are passed to
-// the wrapped client. CreateContact and CreateDeal add the
-// contact they created to the index; SetContactResponsible and
-// SetResponsible update the indexed responsible user; ListDeals and
-// SetContactResponsible failing with crm.ErrNotFound remove the contact
-// they named. Besides the contacts, an Index remembers the contacts of
+// the wrapped client. CreateContact and CreateDeal add the contact they
+// created to the index; SetContactResponsible and SetResponsible update
+// the indexed responsible user; ListDeals and SetContactResponsible
+// failing with crm.ErrNotFound remove the contact they named. Besides the contacts, an Index remembers the contacts of
 // each deal it has seen through CreateDeal or ListDeals (a few dozen
 // bytes per deal), for SetResponsible.
 //
