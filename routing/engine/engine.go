@@ -93,8 +93,11 @@ type Options struct {
 //     work) is looked for in the CRM before it is repeated: the
 //     redelivery finds the contact, deal or task instead of making a
 //     second one, also after a restart with fresh state.
-//   - A new client's round-robin turn belongs to the client: every
-//     delivery of any of its messages, in any order, uses one turn.
+//   - A round-robin turn belongs to the client: every delivery of any of
+//     its messages, in any order, uses one turn per new client and one
+//     per reassignment (its responsible away under the reassign policy,
+//     or gone from the channel), even when the CRM write naming the pick
+//     failed and the message is redelivered.
 //   - Exactly one employee wins an offered chat, and round robin keeps
 //     equal shares (see routing.Distributor).
 //   - One task per streak of unanswered messages (see package tasks).

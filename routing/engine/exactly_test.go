@@ -335,3 +335,52 @@ func TestRestartRedeliveryAfterReply(t *testing.T) {
 		t.Errorf("a new message after the reply: %+v (%v); want a new task", later, later.Why)
 	}
 }
+
+// A reassignment's round-robin pick belongs to the client, once per
+// reassignment: the CRM refuses the write that makes the pick responsible,
+// the message is redelivered (with the engine's record of the client
+// fresh, or stale so that the CRM is read again), and the pick made first
+// is the one written. Exactly one turn was consumed: the next new client
+// goes to the other employee. Anna, responsible for the deal, is on leave
+// under the reassign policy, or Olga, responsible, has left the channel.
+func TestReassignmentTurnBelongsToClient(t *testing.T) {
+	leave := map[crm.UserID]routing.Schedule{anna: {Leave: []routing.Period{{From: "2026-11-24", To: "2026-11-30"}}}}
+	for _, c := range []struct {
+		name  string
+		owner crm.UserID
+		stale bool
+	}{
+		{"owner away", anna, false},
+		{"owner away, record stale", anna, true},
+		{"responsible left", olga, false},
+		{"responsible left, record stale", olga, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fx := newFixture(t, withFeatures(tg, routing.Features{OwnerOffShift: routing.ReassignOwner, Schedules: leave}))
+			contact := fx.crm.AddContact(crm.Contact{Identities: []crm.Identity{{Kind: "telegram", Value: "7001"}}, Responsible: c.owner})
+			deal := fx.crm.AddDeal(crm.Deal{Pipeline: "10", Stage: "101", Responsible: c.owner, Contacts: []crm.ContactID{contact.ID}})
+			m := fx.in(tg, "7001", "hello?")
+			fx.crm.FailNext(crmtest.MethodSetResponsible, 1, crm.ErrUnavailable)
+			if _, err := fx.engine.ClientMessage(t.Context(), m); !errors.Is(err, crm.ErrUnavailable) {
+				t.Fatalf("first delivery: err = %v; want ErrUnavailable", err)
+			}
+			if got := fx.dealResponsible(deal.ID); got != c.owner {
+				t.Fatalf("CRM responsible %s after the failed write; want %s still", got, c.owner)
+			}
+			if c.stale {
+				fx.clock.Advance(time.Hour)
+			}
+			r := fx.mustIn(m)
+			if r.Outcome != engine.OutcomeReassigned || r.Responsible != boris || !r.Why.Has(engine.StepTurnKept) {
+				t.Errorf("redelivery: outcome %s, responsible %s (%v); want reassigned to boris, the first pick, kept", r.Outcome, r.Responsible, r.Why)
+			}
+			if got := fx.dealResponsible(deal.ID); got != boris {
+				t.Errorf("CRM responsible %s; want boris, the first pick", got)
+			}
+			next := fx.mustIn(fx.in(tg, "9001", "hi"))
+			if next.Outcome != engine.OutcomeNewClient || next.Responsible != vera {
+				t.Errorf("next new client: %s to %s; want vera (one turn consumed by the reassignment)", next.Outcome, next.Responsible)
+			}
+		})
+	}
+}

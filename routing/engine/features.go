@@ -42,6 +42,15 @@ func (p *inbound) ownerAway(ctx context.Context, plan *inboundPlan) error {
 		(plan.Outcome != OutcomeOpenDeal && plan.Outcome != OutcomeReturningNotify) || p.snap.Offered {
 		return nil
 	}
+	if t := p.snap.Rec.Turn; t != "" && t != owner && p.cs.cfg.OwnerOffShift == routing.ReassignOwner && worksOn(p.s.table, t, p.cs.cfg.ID) {
+		// An earlier delivery reassigned the client and failed before the
+		// CRM named the pick: the pick is the client's, made once per
+		// reassignment, and is carried out instead of a second one.
+		plan.Outcome, plan.SetOwner, plan.NotifyWhy = OutcomeReassigned, true, "client reassigned: its responsible is away"
+		plan.Responsible, plan.Notify, plan.Turn = "", nil, t
+		plan.Why.add(Step{Kind: StepTurnKept, User: t})
+		return nil
+	}
 	d, err := p.e.dist.Owner(ctx, p.distribution(), owner)
 	if err != nil {
 		return err
@@ -54,8 +63,9 @@ func (p *inbound) ownerAway(ctx context.Context, plan *inboundPlan) error {
 		plan.Why.add(Step{Kind: StepDistributed, Decision: &d})
 		return nil
 	}
-	// Reassigned: a round-robin pick is used as the client's turn; an
-	// offer is recorded already, and distributing again returns it.
+	// Reassigned: a round-robin pick is used as the client's turn (apply
+	// records it before the CRM writes); an offer is recorded already,
+	// and distributing again returns it.
 	plan.Outcome, plan.SetOwner, plan.NotifyWhy = OutcomeReassigned, true, "client reassigned: its responsible is away"
 	plan.Responsible, plan.Notify = "", nil
 	plan.Why.add(Step{Kind: StepDistributed, Decision: &d})

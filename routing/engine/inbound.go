@@ -217,6 +217,14 @@ func (p *inbound) apply(ctx context.Context, plan *inboundPlan) error {
 	case plan.Turn != "":
 		d = routing.Decision{User: plan.Turn, Why: routing.Explanation{Rule: routing.RuleRoundRobin, Channel: cs.cfg.ID, Chat: chat}}
 		assign(plan, d)
+		if rec.Turn != plan.Turn && (plan.CreateDeal || plan.SetOwner) {
+			// A pick made for this event (an owner away, reassigned):
+			// recorded before the CRM writes, like a distribution's.
+			rec.Turn = plan.Turn
+			if err := e.state.PutClient(ctx, p.l, rec); err != nil {
+				return err
+			}
+		}
 	case plan.Distribute:
 		var err error
 		if d, err = e.dist.Assign(ctx, p.distribution()); err != nil {
@@ -348,7 +356,8 @@ func (e *Engine) loadClient(ctx context.Context, cs *chanState, chat channel.Cha
 		switch {
 		case err == nil && !d.Closed() && slices.Contains(d.Contacts, prev.Contact):
 			r := keep
-			r.Contact, r.Deal, r.Responsible, r.Turn, r.Fetched = prev.Contact, d.ID, d.Responsible, "", e.now()
+			r.Contact, r.Deal, r.Responsible, r.Fetched = prev.Contact, d.ID, d.Responsible, e.now()
+			r.Turn = turnLeft(r.Turn, d.Responsible)
 			return r, true, nil
 		case err != nil && !errors.Is(err, errors.ErrUnsupported) && !errors.Is(err, crm.ErrNotFound):
 			return keep, false, fmt.Errorf("engine: reading deal %s: %w", prev.Deal, err)
@@ -365,11 +374,23 @@ func (e *Engine) loadClient(ctx context.Context, cs *chanState, chat channel.Cha
 	r := keep
 	r.Contact, r.Responsible, r.Fetched = contact.ID, contact.Responsible, e.now()
 	if d, ok := crm.LatestOpen(deals); ok {
-		r.Deal, r.Responsible, r.Turn = d.ID, d.Responsible, ""
+		r.Deal, r.Responsible, r.Turn = d.ID, d.Responsible, turnLeft(r.Turn, d.Responsible)
 	} else if r.Responsible == "" {
 		r.Responsible = prev.Responsible
 	}
 	return r, true, nil
+}
+
+// turnLeft is what remains of a reserved turn once an open deal is found
+// with responsible: nothing when the turn's employee is responsible (the
+// deal was created with them, or the reassignment written, and the answer
+// was lost), else the turn, still to be carried out. Without an open deal
+// the turn stays: a new client's contact may already name the pick.
+func turnLeft(turn, responsible crm.UserID) crm.UserID {
+	if turn == responsible {
+		return ""
+	}
+	return turn
 }
 
 // clientPhone reads the client's phone: the provider's phone if given,

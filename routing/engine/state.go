@@ -59,9 +59,9 @@ type ClientRecord struct {
 	// claim, kept after the claim record is released so that a later reply
 	// of another employee is refused naming the winner.
 	ClaimedBy crm.UserID
-	// Turn is the round-robin pick made for this chat's new client, kept
-	// until the client's deal exists, so that every delivery of any of the
-	// client's messages, in any order, uses one turn.
+	// Turn is the round-robin pick made for this chat's client (new, or
+	// reassigned), recorded before the CRM writes that depend on it and
+	// kept until the CRM names the pick responsible (see Engine).
 	Turn crm.UserID
 	// Fetched is when the record was last read from, or written to, the
 	// CRM; the zero time marks it stale.
