@@ -498,7 +498,18 @@ func (d *Distributor) ClaimState(ctx context.Context, chat channel.Chat) (st Cla
 
 // Release deletes the chat's offer and claim, so the CRM alone decides whose
 // client it is and a later offer starts a new round. Call it once the CRM
-// names the claimer as responsible, or to withdraw an offer.
+// names the claimer as responsible, or to withdraw an offer. The offer
+// stops counting toward the offered employees' capacity (see
+// [Features.Capacity]).
 func (d *Distributor) Release(ctx context.Context, chat channel.Chat) error {
+	st, found, err := d.claims.Get(ctx, chat)
+	if err != nil {
+		return err
+	}
+	if found {
+		if err := d.freeOffers(ctx, chat, st.Offered); err != nil {
+			return err
+		}
+	}
 	return d.claims.Release(ctx, chat)
 }

@@ -71,8 +71,8 @@ func (s *Features) Limited() bool { return s.capped() }
 //     client in one atomic store operation (the pick is keyed by the
 //     chat, so a repeated Assign returns the same employee with
 //     Why.Repeat, as long as they are still eligible; otherwise the hold
-//     moves to a new pick); first-responder offers go to those below
-//     their limit.
+//     moves to a new pick); a first-responder offer goes to those with
+//     room and counts toward their limits ([Features.Capacity]).
 //     A channel with a queue keys its picks the same way, so that Assign
 //     and [Distributor.Drain] agree on a client.
 //   - Weights: round robin follows [SmoothWeighted].
@@ -169,26 +169,112 @@ func (d *Distributor) assign(ctx context.Context, r *Request, keyed bool) (Decis
 	}
 	if r.Mode == FirstResponder {
 		if r.Settings.capped() {
-			ms, err := d.rotation.Members(ctx, string(r.Chat.Channel), eligible)
-			if err != nil {
-				return Decision{}, err
-			}
-			eligible = eligible[:0]
-			for _, m := range ms {
-				if lim := r.Settings.limit(m.User); lim > 0 && m.Open >= lim {
-					skipped = append(skipped, Skip{m.User, SkipAtCapacity})
-				} else {
-					eligible = append(eligible, m.User)
-				}
-			}
-			sortSkips(skipped)
-			if len(eligible) == 0 {
-				return Decision{}, &NoEligibleError{Rule: rule, Channel: r.Chat.Channel, Skipped: skipped}
-			}
+			return d.offerWithin(ctx, r, rule, considered, eligible, skipped)
 		}
 		return d.offer(ctx, r.Chat, rule, considered, eligible, skipped)
 	}
 	return d.pick(ctx, r, considered, eligible, skipped, "", keyed)
+}
+
+// offerKey is the hold key of chat's offer to user in the channel's
+// pool; the unit separators keep it apart from every chat's own key.
+func offerKey(chatID string, user crm.UserID) string {
+	return "offer\x1f" + string(user) + "\x1f" + chatID
+}
+
+// capChooser admits the one member of a pick while they hold fewer than
+// lim clients and offers (0: no limit).
+func capChooser(lim int) Chooser {
+	return func(p PoolState) Choice {
+		if lim > 0 && p.Members[0].Open >= lim {
+			return Choice{Index: -1}
+		}
+		return Choice{Index: 0}
+	}
+}
+
+// holdOffers counts chat's offer to each of users who has room below
+// their limit (see [Features.Capacity]), each in one atomic store
+// operation, and returns who got it and who was at capacity. An offer
+// counted already (a repeat) stays counted. Employees without a limit
+// take no hold.
+func (d *Distributor) holdOffers(ctx context.Context, f *Features, chat channel.Chat, users []crm.UserID) (held []crm.UserID, full []Skip, err error) {
+	for _, u := range users {
+		lim := f.limit(u)
+		if lim <= 0 {
+			held = append(held, u)
+			continue
+		}
+		_, err := d.rotation.Pick(ctx, string(chat.Channel), offerKey(chat.ChatID, u), []crm.UserID{u}, capChooser(lim))
+		switch {
+		case err == nil:
+			held = append(held, u)
+		case errors.Is(err, ErrNoEligible) && ctx.Err() == nil:
+			full = append(full, Skip{u, SkipAtCapacity})
+		default:
+			return held, full, err
+		}
+	}
+	return held, full, nil
+}
+
+// freeOffers ends the offer holds of chat for users (none held: no
+// change).
+func (d *Distributor) freeOffers(ctx context.Context, chat channel.Chat, users []crm.UserID) error {
+	for _, u := range users {
+		if _, _, err := d.rotation.Free(ctx, string(chat.Channel), offerKey(chat.ChatID, u)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// offerWithin offers a chat on a channel with a capacity limit: to the
+// eligible who have room, each counted first (see [Features.Capacity]).
+// A chat offered already keeps its offer (first wins), and holds taken
+// for employees left out of the recorded group are freed.
+func (d *Distributor) offerWithin(ctx context.Context, r *Request, rule Rule, considered, eligible []crm.UserID, skipped []Skip) (Decision, error) {
+	chat := r.Chat
+	st, found, err := d.claims.Get(ctx, chat)
+	if err != nil {
+		return Decision{}, err
+	}
+	if found {
+		return Decision{Offered: st.Offered, Why: Explanation{
+			Rule: rule, Channel: chat.Channel, Chat: chat,
+			Considered: considered, Eligible: st.Offered, Skipped: skipped, Repeat: true,
+		}}, nil
+	}
+	held, full, err := d.holdOffers(ctx, &r.Settings.Features, chat, eligible)
+	if err != nil {
+		return Decision{}, err
+	}
+	if len(full) > 0 {
+		skipped = append(slices.Clone(skipped), full...)
+		sortSkips(skipped)
+	}
+	if len(held) == 0 {
+		return Decision{}, &NoEligibleError{Rule: rule, Channel: chat.Channel, Skipped: skipped}
+	}
+	st, created, err := d.claims.Offer(ctx, chat, held)
+	if err != nil {
+		return Decision{}, err
+	}
+	if !created {
+		var out []crm.UserID
+		for _, u := range held {
+			if !st.OfferedTo(u) {
+				out = append(out, u)
+			}
+		}
+		if err := d.freeOffers(ctx, chat, out); err != nil {
+			return Decision{}, err
+		}
+	}
+	return Decision{Offered: st.Offered, Why: Explanation{
+		Rule: rule, Channel: chat.Channel, Chat: chat,
+		Considered: considered, Eligible: held, Skipped: skipped, Repeat: !created,
+	}}, nil
 }
 
 // pick makes the round-robin pick among eligible minus exclude.
@@ -345,12 +431,13 @@ func (e *AtCapacityError) Is(target error) bool { return target == ErrAtCapacity
 
 // ClaimWithin is [Distributor.Claim] on a channel with features: when f
 // limits capacity, the claim also counts the chat as the claimer's open
-// client, and a claimer at their limit is refused with an
-// [*AtCapacityError] (the chat stays offered to the others). The count
-// comes first, in one atomic store operation keyed by the chat, so among
-// concurrent claimants the one whose count was recorded wins and the
-// others get a [*ClaimedError]; with no limit it is Claim. All claims of
-// a limited channel must go through ClaimWithin.
+// client in place of the offer ([Features.Capacity]), and a claimer at
+// their limit is refused with an [*AtCapacityError] (the chat stays
+// offered to the others). The count comes first, in one atomic store
+// operation keyed by the chat, so among concurrent claimants the one
+// whose count was recorded wins and the others get a [*ClaimedError];
+// with no limit it is Claim. All claims of a limited channel must go
+// through ClaimWithin.
 func (d *Distributor) ClaimWithin(ctx context.Context, f Features, chat channel.Chat, user crm.UserID) (Decision, error) {
 	if !f.capped() {
 		return d.Claim(ctx, chat, user)
@@ -366,12 +453,26 @@ func (d *Distributor) ClaimWithin(ctx context.Context, f Features, chat channel.
 		return d.Claim(ctx, chat, user) // the store's answer: no offer, the winner, not offered
 	}
 	lim := f.limit(user)
-	turn, err := d.rotation.Pick(ctx, string(chat.Channel), chat.ChatID, []crm.UserID{user}, func(p PoolState) Choice {
-		if lim > 0 && p.Members[0].Open >= lim {
-			return Choice{Index: -1}
+	pool := string(chat.Channel)
+	turn, err := d.rotation.Pick(ctx, pool, chat.ChatID, []crm.UserID{user}, capChooser(lim))
+	if errors.Is(err, ErrNoEligible) && ctx.Err() == nil {
+		// At the limit, perhaps by this very offer: the claim turns the
+		// offer into the client, so its hold makes room for the client's.
+		_, had, ferr := d.rotation.Free(ctx, pool, offerKey(chat.ChatID, user))
+		if ferr != nil {
+			return Decision{}, ferr
 		}
-		return Choice{Index: 0}
-	})
+		if had {
+			turn, err = d.rotation.Pick(ctx, pool, chat.ChatID, []crm.UserID{user}, capChooser(lim))
+			if err != nil {
+				// Still at the limit (another offer took the room): the
+				// offer is counted again if there is room for it.
+				if _, _, herr := d.holdOffers(ctx, &f, chat, []crm.UserID{user}); herr != nil {
+					return Decision{}, errors.Join(err, herr)
+				}
+			}
+		}
+	}
 	switch {
 	case errors.Is(err, ErrNoEligible) && ctx.Err() == nil:
 		return Decision{}, &AtCapacityError{Chat: chat, User: user, Limit: lim}
@@ -385,6 +486,10 @@ func (d *Distributor) ClaimWithin(ctx context.Context, f Features, chat channel.
 		if _, _, ferr := d.rotation.Free(ctx, string(chat.Channel), chat.ChatID); ferr != nil {
 			return Decision{}, errors.Join(err, ferr)
 		}
+	}
+	if err == nil {
+		// Claimed: the offer stops counting for everyone offered.
+		err = d.freeOffers(ctx, chat, dec.Offered)
 	}
 	return dec, err
 }
@@ -486,7 +591,8 @@ func (d *Distributor) Replied(ctx context.Context, chat channel.Chat) error {
 // Why.Fallback set. First responder: an unclaimed offer widens to
 // everyone who may write on the channel and is available at r.At
 // (supervisors, and managers whatever their "receives new clients"
-// switch), through [ClaimStore.Widen]; Why.Repeat says nobody was added.
+// switch), through [ClaimStore.Widen], except those at their capacity
+// limit ([Features.Capacity]); Why.Repeat says nobody was added.
 // A claimed offer stops being watched (ok false).
 func (d *Distributor) Escalate(ctx context.Context, r Request, w Watch, current crm.UserID) (dec Decision, ok bool, err error) {
 	r.Chat = w.Chat
@@ -533,10 +639,36 @@ func (d *Distributor) Escalate(ctx context.Context, r Request, w Watch, current 
 				skipped = append(skipped, Skip{u, why})
 			}
 		}
+		if r.Settings.capped() {
+			// Those added are counted first, within their limits.
+			var add []crm.UserID
+			for _, u := range writers {
+				if !st.OfferedTo(u) {
+					add = append(add, u)
+				}
+			}
+			held, full, err := d.holdOffers(ctx, &r.Settings.Features, w.Chat, add)
+			if err != nil {
+				return Decision{}, false, err
+			}
+			if len(full) > 0 {
+				writers = slices.DeleteFunc(writers, func(u crm.UserID) bool {
+					return !st.OfferedTo(u) && !slices.Contains(held, u)
+				})
+				skipped = append(skipped, full...)
+				sortSkips(skipped)
+			}
+		}
 		before := len(st.Offered)
 		st, err = d.claims.Widen(ctx, w.Chat, writers)
 		if err != nil {
 			return Decision{}, false, err
+		}
+		if st.Claimed() && r.Settings.capped() {
+			// Claimed meanwhile: the offer counts for nobody.
+			if err := d.freeOffers(ctx, w.Chat, st.Offered); err != nil {
+				return Decision{}, false, err
+			}
 		}
 		return Decision{User: st.ClaimedBy, Offered: st.Offered, Why: Explanation{
 			Rule: RuleEscalation, Channel: w.Chat.Channel, Chat: w.Chat,

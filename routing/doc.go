@@ -72,12 +72,11 @@
 // them all to a new client at the event's time ([Request]).
 //
 //   - Capacity ([Features.Capacity], CapacityOf): the most open
-//     clients an employee holds on the channel. A round-robin pick and the
-//     count change in one atomic store operation, so no number of
-//     simultaneous clients or host instances takes anyone past the limit;
-//     first-responder offers skip those at the limit and a claim counts
-//     (and is refused at the limit) the same way ([Distributor.ClaimWithin]).
-//     "Open" is defined at [Distributor.Hold].
+//     clients and unclaimed first-responder offers an employee holds on
+//     the channel, never exceeded under concurrency: a round-robin pick,
+//     an offer and a claim ([Distributor.ClaimWithin]) each count in one
+//     atomic store operation. What counts, and for how long, is defined
+//     at [Features.Capacity].
 //   - Schedules ([Schedule]): weekly shifts in a time zone, days off and
 //     leave; availability follows at the event's time, across daylight-
 //     saving changes. The [Availability] hook still applies on top.
@@ -154,7 +153,10 @@
 // -update-rotation-golden), and a restart-continuity test. The features
 // have their own: 50 simultaneous clients on four Distributors sharing
 // one store against a limit of 3 (the open counts sampled during the
-// race), oldest-first draining by concurrent Distributors, one escalation
+// race), 80 simultaneous first-responder clients on four Distributors
+// whose offers, claims, withdrawals and drains never take anyone past
+// their limit (sampled throughout, and checked against the records),
+// oldest-first draining by concurrent Distributors, one escalation
 // among 8 instances per deadline, schedules across time zones and both
 // daylight-saving changes, the weighted-share bound over random weights
 // and churn, and a golden file of every feature's explanations

@@ -106,9 +106,23 @@ type ChannelSettings struct {
 // responder do. Embed it in a host's own channel configuration to carry
 // the features with the same JSON names.
 type Features struct {
-	// Capacity is the most open clients an employee holds on the channel
-	// (see [Distributor.Hold] for what "open" means); 0: no limit. An
-	// employee at the limit is skipped ([SkipAtCapacity]).
+	// Capacity is the most clients an employee holds on the channel at
+	// once; 0: no limit. An employee at the limit is skipped
+	// ([SkipAtCapacity]): not picked, not offered a chat, not added to a
+	// widened offer, and refused a claim ([ErrAtCapacity]).
+	//
+	// What counts: the employee's open clients (see [Distributor.Hold]
+	// for what "open" means) plus the first-responder offers they hold
+	// unclaimed. An offer counts for every employee it was offered to
+	// within the limits, from the offer until it is claimed (then it is
+	// the claimer's open client, counted once, and stops counting for the
+	// others) or withdrawn ([Distributor.Release]). Each offer and each
+	// claim is counted in one atomic store operation per employee, so no
+	// number of simultaneous clients or host instances takes anyone past
+	// the limit. A claim by an employee at the limit only because of that
+	// very offer succeeds: the offer becomes the client. The fallback
+	// offer to every writer, made when nobody has room
+	// ([OfferWhenNobody]), counts for nobody.
 	Capacity int `json:"capacity,omitempty"`
 	// CapacityOf overrides Capacity per employee (a value of 0 falls back
 	// to Capacity).
