@@ -449,3 +449,121 @@ func TestEngineOwnerOffShiftCoverStopsEscalation(t *testing.T) {
 		t.Errorf("CRM responsible %s; want boris", got)
 	}
 }
+
+// Offers count toward capacity across host instances: three Engines on
+// one set of stores receive 30 new WhatsApp clients at once (first
+// responder, Anna and Boris eligible, a limit of 1 each) while Anna and
+// Boris reply to random chats. Nobody's open clients plus unclaimed
+// offers exceed the limit at any sampled point or by the records at the
+// end, and every client is offered: within the limits, or to every writer
+// when nobody has room.
+func TestEngineOffersWithinCapacity(t *testing.T) {
+	fx := newFixture(t)
+	cfg := testConfig()
+	cfg.Channels[0].Features = routing.Features{Capacity: 1}
+	claims, rotation := &routing.MemoryClaims{}, &routing.MemoryRotation{}
+	opt := engine.Options{CRM: fx.crm, Sender: fx.sent, Config: cfg, Now: fx.clock.Now,
+		State: &engine.MemoryState{Now: fx.clock.Now}, Claims: claims, Rotation: rotation, Streaks: &tasks.MemoryStore{}}
+	var es [3]*engine.Engine
+	for i := range es {
+		var err error
+		if es[i], err = engine.New(t.Context(), opt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	users := []crm.UserID{anna, boris}
+	open := func() []routing.Member {
+		ms, err := rotation.Members(context.Background(), string(wa), users)
+		if err != nil {
+			t.Error(err)
+		}
+		return ms
+	}
+	var over atomic.Int64
+	done := make(chan struct{})
+	var sampler sync.WaitGroup
+	sampler.Go(func() {
+		for {
+			for _, m := range open() {
+				if m.Open > 1 {
+					over.Add(1)
+				}
+			}
+			select {
+			case <-done:
+				return
+			default:
+			}
+		}
+	})
+	const clients = 30
+	chatID := func(i int) string { return fmt.Sprintf("7916%07d", i) }
+	var mu sync.Mutex
+	fallback := map[string]bool{}
+	claimedBy := map[string]crm.UserID{}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range clients {
+		e := es[i%len(es)]
+		m := fx.in(wa, chatID(i), "hi")
+		wg.Go(func() {
+			<-start
+			r, err := e.ClientMessage(t.Context(), m)
+			if err != nil {
+				t.Errorf("client %d: %v", i, err)
+				return
+			}
+			if r.Outcome != engine.OutcomeOffered && r.Outcome != engine.OutcomeNewClient || len(r.Notify) == 0 {
+				t.Errorf("client %d: outcome %s, notify %v; want offered", i, r.Outcome, notified(r.Notify))
+			}
+			if d := r.Distribution; d != nil && d.Why.Fallback != nil {
+				mu.Lock()
+				fallback[chatID(i)] = true
+				mu.Unlock()
+			}
+		})
+		u := users[i%2]
+		reply := fx.out(u, wa, chatID((i*7)%clients), "hello")
+		wg.Go(func() {
+			<-start
+			r, err := e.EmployeeMessage(t.Context(), reply)
+			switch {
+			case err == nil && r.Claimed:
+				mu.Lock()
+				claimedBy[reply.Chat.ChatID] = u
+				mu.Unlock()
+			case err == nil, errors.Is(err, routing.ErrAtCapacity), errors.Is(err, engine.ErrForbidden):
+			default:
+				t.Errorf("%s replies to %s: %v", u, reply.Chat, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(done)
+	sampler.Wait()
+	if n := over.Load(); n > 0 {
+		t.Errorf("%d samples with someone over the limit of 1", n)
+	}
+	got := map[crm.UserID]int{}
+	for i := range clients {
+		chat := channel.Chat{Channel: wa, ChatID: chatID(i)}
+		if u := claimedBy[chat.ChatID]; u != "" {
+			got[u]++
+		}
+		st, found, err := claims.Get(t.Context(), chat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if found && !st.Claimed() && !fallback[chat.ChatID] {
+			for _, u := range st.Offered {
+				got[u]++
+			}
+		}
+	}
+	for _, m := range open() {
+		if got[m.User] > 1 || got[m.User] != m.Open {
+			t.Errorf("%s holds %d open clients and offers by the records, %d by the store; limit 1", m.User, got[m.User], m.Open)
+		}
+	}
+}
