@@ -6,7 +6,9 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/crmbridge/crmbridge/channel"
 	"github.com/crmbridge/crmbridge/crm"
 )
 
@@ -222,4 +224,93 @@ func offerCapacityRun(t *testing.T, queue bool) {
 	if oc := openCounts(t, &st.rotation, users...); oc["m1"]+oc["m2"]+oc["m3"] != 0 {
 		t.Errorf("open counts %v after every chat closed and released; want none", oc)
 	}
+}
+
+// TestOfferCapacitySteps walks through the definition with a limit of 1:
+// an offer counts for every offered employee; nobody with room left gets
+// the fallback offer to every writer, which counts for nobody; a claim by
+// an employee at the limit only through that offer turns it into their
+// client and frees the others; a withdrawn offer frees everyone; an
+// escalation widens only to those with room, and counts them.
+func TestOfferCapacitySteps(t *testing.T) {
+	var st shared
+	d := st.distributor(nil)
+	f := Features{Capacity: 1, Escalation: Escalation{After: Duration(5 * time.Minute)}}
+	tbl := managers(t, 3)
+	req := func(c channel.Chat, at time.Time) Request {
+		return Request{Settings: ChannelSettings{Channel: "wa", Features: f}, Mode: FirstResponder, Roles: tbl, Chat: c, At: at}
+	}
+	all := []crm.UserID{"m1", "m2", "m3", "sup"}
+	counts := func(step string, want ...int) {
+		t.Helper()
+		oc := openCounts(t, &st.rotation, all...)
+		got := []int{oc["m1"], oc["m2"], oc["m3"], oc["sup"]}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: counts of m1, m2, m3, sup = %v; want %v", step, got, want)
+		}
+	}
+	assign := func(c channel.Chat) Decision {
+		t.Helper()
+		dec, err := d.Assign(t.Context(), req(c, t0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dec
+	}
+	a, b, c, e := waChat(1), waChat(2), waChat(3), waChat(4)
+
+	if dec := assign(a); !slices.Equal(dec.Offered, []crm.UserID{"m1", "m2", "m3"}) {
+		t.Errorf("a offered to %v; want m1, m2, m3", dec.Offered)
+	}
+	counts("a offered", 1, 1, 1, 0)
+	dec := assign(b)
+	if dec.Why.Fallback == nil || !slices.Equal(dec.Offered, all) || !slices.Contains(dec.Why.Fallback.Skipped, Skip{"m1", SkipAtCapacity}) {
+		t.Errorf("b = %v; want the fallback to every writer, m1 skipped at capacity", dec)
+	}
+	counts("b offered to every writer", 1, 1, 1, 0)
+	if again := assign(a); !again.Why.Repeat {
+		t.Errorf("a offered again: %v; want a repeat", again)
+	}
+	counts("a offered again", 1, 1, 1, 0)
+
+	if _, err := d.ClaimWithin(t.Context(), f, a, "m2"); err != nil {
+		t.Fatalf("m2 claims a, at the limit only through a's offer: %v", err)
+	}
+	counts("a claimed by m2", 0, 1, 0, 0)
+	if _, err := d.ClaimWithin(t.Context(), f, a, "m2"); err != nil {
+		t.Fatalf("m2 claims a again: %v", err)
+	}
+	counts("a claimed again", 0, 1, 0, 0)
+
+	if dec := assign(c); !slices.Equal(dec.Offered, []crm.UserID{"m1", "m3"}) || !slices.Contains(dec.Why.Skipped, Skip{"m2", SkipAtCapacity}) {
+		t.Errorf("c = %v; want offered to m1 and m3, m2 at capacity", dec)
+	}
+	counts("c offered", 1, 1, 1, 0)
+	if err := d.Release(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	counts("c withdrawn", 0, 1, 0, 0)
+
+	assign(e)
+	counts("e offered", 1, 1, 1, 0)
+	ws, err := d.DueEscalations(t.Context(), t0.Add(5*time.Minute), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ws, func(w Watch) bool { return w.Chat == e })
+	if i < 0 {
+		t.Fatalf("no escalation due for e in %v", ws)
+	}
+	dec, ok, err := d.Escalate(t.Context(), req(e, t0.Add(5*time.Minute)), ws[i], "")
+	if err != nil || !ok {
+		t.Fatalf("escalating e: %v, %v", ok, err)
+	}
+	if !slices.Equal(dec.Offered, []crm.UserID{"m1", "m3", "sup"}) || !slices.Contains(dec.Why.Skipped, Skip{"m2", SkipAtCapacity}) {
+		t.Errorf("e widened = %v; want m1, m3 and sup, m2 at capacity", dec)
+	}
+	counts("e widened", 1, 1, 1, 1)
+	if _, err := d.ClaimWithin(t.Context(), f, e, "sup"); err != nil {
+		t.Fatalf("sup claims e: %v", err)
+	}
+	counts("e claimed by sup", 0, 1, 0, 1)
 }
