@@ -507,7 +507,19 @@ func (d *Distributor) Release(ctx context.Context, chat channel.Chat) error {
 		return err
 	}
 	if found {
-		if err := d.freeOffers(ctx, chat, st.Offered); err != nil {
+		// Only those holding anything may hold this offer: on a channel
+		// without a limit nobody does, and nothing more is written.
+		ms, err := d.rotation.Members(ctx, string(chat.Channel), st.Offered)
+		if err != nil {
+			return err
+		}
+		var holding []crm.UserID
+		for _, m := range ms {
+			if m.Open > 0 {
+				holding = append(holding, m.User)
+			}
+		}
+		if err := d.freeOffers(ctx, chat, holding); err != nil {
 			return err
 		}
 	}
