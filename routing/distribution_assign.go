@@ -457,20 +457,17 @@ func (d *Distributor) ClaimWithin(ctx context.Context, f Features, chat channel.
 	turn, err := d.rotation.Pick(ctx, pool, chat.ChatID, []crm.UserID{user}, capChooser(lim))
 	if errors.Is(err, ErrNoEligible) && ctx.Err() == nil {
 		// At the limit, perhaps by this very offer: the claim turns the
-		// offer into the client, so its hold makes room for the client's.
-		_, had, ferr := d.rotation.Free(ctx, pool, offerKey(chat.ChatID, user))
-		if ferr != nil {
-			return Decision{}, ferr
-		}
-		if had {
-			turn, err = d.rotation.Pick(ctx, pool, chat.ChatID, []crm.UserID{user}, capChooser(lim))
-			if err != nil {
-				// Still at the limit (another offer took the room): the
-				// offer is counted again if there is room for it.
-				if _, _, herr := d.holdOffers(ctx, &f, chat, []crm.UserID{user}); herr != nil {
-					return Decision{}, errors.Join(err, herr)
-				}
-			}
+		// offer into the client, so the claimer's own offer hold makes
+		// room. A pick whose chooser admits nobody records nothing and
+		// tells whether the key is held. The client is counted before
+		// the offer stops counting, so for that instant the store counts
+		// the chat twice (never a client or offer more than the limit).
+		held, herr := d.rotation.Pick(ctx, pool, offerKey(chat.ChatID, user), []crm.UserID{user}, func(PoolState) Choice { return Choice{Index: -1} })
+		switch {
+		case herr == nil && held.Repeat && held.User == user:
+			turn, err = d.rotation.Pick(ctx, pool, chat.ChatID, []crm.UserID{user}, capChooser(lim+1))
+		case herr != nil && !errors.Is(herr, ErrNoEligible):
+			return Decision{}, herr
 		}
 	}
 	switch {
@@ -488,8 +485,10 @@ func (d *Distributor) ClaimWithin(ctx context.Context, f Features, chat channel.
 		}
 	}
 	if err == nil {
-		// Claimed: the offer stops counting for everyone offered.
-		err = d.freeOffers(ctx, chat, dec.Offered)
+		// Claimed: the offer stops counting for everyone offered, the
+		// claimer first.
+		others := slices.DeleteFunc(slices.Clone(dec.Offered), func(u crm.UserID) bool { return u == user })
+		err = d.freeOffers(ctx, chat, append([]crm.UserID{user}, others...))
 	}
 	return dec, err
 }

@@ -120,9 +120,11 @@ type Features struct {
 	// claim is counted in one atomic store operation per employee, so no
 	// number of simultaneous clients or host instances takes anyone past
 	// the limit. A claim by an employee at the limit only because of that
-	// very offer succeeds: the offer becomes the client. The fallback
-	// offer to every writer, made when nobody has room
-	// ([OfferWhenNobody]), counts for nobody.
+	// very offer succeeds: the offer becomes the client (counted before
+	// the offer stops counting, so for that instant the store's count,
+	// [Member.Open], has the chat twice). The fallback offer to every
+	// writer, made when nobody has room ([OfferWhenNobody]), counts for
+	// nobody.
 	Capacity int `json:"capacity,omitempty"`
 	// CapacityOf overrides Capacity per employee (a value of 0 falls back
 	// to Capacity).

