@@ -638,6 +638,7 @@ func (d *Distributor) Escalate(ctx context.Context, r Request, w Watch, current 
 				skipped = append(skipped, Skip{u, why})
 			}
 		}
+		var held []crm.UserID
 		if r.Settings.capped() {
 			// Those added are counted first, within their limits.
 			var add []crm.UserID
@@ -646,7 +647,8 @@ func (d *Distributor) Escalate(ctx context.Context, r Request, w Watch, current 
 					add = append(add, u)
 				}
 			}
-			held, full, err := d.holdOffers(ctx, &r.Settings.Features, w.Chat, add)
+			var full []Skip
+			held, full, err = d.holdOffers(ctx, &r.Settings.Features, w.Chat, add)
 			if err != nil {
 				return Decision{}, false, err
 			}
@@ -664,8 +666,9 @@ func (d *Distributor) Escalate(ctx context.Context, r Request, w Watch, current 
 			return Decision{}, false, err
 		}
 		if st.Claimed() && r.Settings.capped() {
-			// Claimed meanwhile: the offer counts for nobody.
-			if err := d.freeOffers(ctx, w.Chat, st.Offered); err != nil {
+			// Claimed meanwhile: the offer counts for nobody, not even
+			// those just counted for the widening.
+			if err := d.freeOffers(ctx, w.Chat, append(slices.Clone(st.Offered), held...)); err != nil {
 				return Decision{}, false, err
 			}
 		}
