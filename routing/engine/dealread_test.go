@@ -7,6 +7,7 @@ import (
 	"github.com/crmbridge/crmbridge/channel"
 	"github.com/crmbridge/crmbridge/crm"
 	"github.com/crmbridge/crmbridge/crm/crmtest"
+	"github.com/crmbridge/crmbridge/routing/engine"
 )
 
 // A stale record's open deal is re-read alone; a deal added by hand is
@@ -50,5 +51,26 @@ func TestStaleRecordRereadsKnownDeal(t *testing.T) {
 	fx.clock.Advance(10 * time.Minute)
 	if res := fx.mustIn(fx.in(wa, "79161234567", "4")); res.Deal != first.ID || res.Responsible != anna {
 		t.Errorf("known deal closed: deal %s of %s; want the other open deal %s of Anna", res.Deal, res.Responsible, first.ID)
+	}
+}
+
+// Matching never depends on how the CRM searches: with the 8→+7 rule off,
+// a contact whose phone was typed "8 (916) 123-45-67" is not the WhatsApp
+// client 79161234567, even though the CRM's own search (here the Fake,
+// which reads 8 as +7) returns it.
+func TestPhoneRuleOffDoesNotDependOnCRMSearch(t *testing.T) {
+	fx := newFixture(t, func(c *engine.Config, _ *engine.Options) { c.Global.DisableEightAsSeven = true })
+	typed := fx.crm.AddContact(crm.Contact{Phones: []string{"8 (916) 123-45-67"}, Responsible: anna})
+	fx.crm.AddDeal(crm.Deal{Pipeline: "10", Stage: "102", Responsible: anna, Contacts: []crm.ContactID{typed.ID}})
+	res := fx.mustIn(fx.in(wa, "79161234567", "hello"))
+	if res.Outcome != engine.OutcomeNewClient || res.Contact == typed.ID {
+		t.Errorf("rule off: outcome %s with contact %s; want a new client, not the contact typed with 8 (%s)", res.Outcome, res.Contact, typed.ID)
+	}
+
+	on := newFixture(t)
+	typed = on.crm.AddContact(crm.Contact{Phones: []string{"8 (916) 123-45-67"}, Responsible: anna})
+	on.crm.AddDeal(crm.Deal{Pipeline: "10", Stage: "102", Responsible: anna, Contacts: []crm.ContactID{typed.ID}})
+	if res := on.mustIn(on.in(wa, "79161234567", "hello")); res.Outcome != engine.OutcomeOpenDeal || res.Contact != typed.ID {
+		t.Errorf("rule on: outcome %s with contact %s; want the open deal of the contact typed with 8 (%s)", res.Outcome, res.Contact, typed.ID)
 	}
 }

@@ -409,7 +409,8 @@ func (e *Engine) clientPhone(s *settings, cs *chanState, chat channel.Chat, phon
 // ID is not the phone) by messenger identity. Several matches: the most
 // recently updated, with a warning.
 func (e *Engine) findContact(ctx context.Context, cs *chanState, chat channel.Chat, phoneText string, warn func(string)) (crm.Contact, bool, error) {
-	num, err := e.clientPhone(e.set.Load(), cs, chat, phoneText)
+	s := e.set.Load()
+	num, err := e.clientPhone(s, cs, chat, phoneText)
 	if err != nil {
 		warn("client phone not usable: " + err.Error())
 	}
@@ -418,6 +419,17 @@ func (e *Engine) findContact(ctx context.Context, cs *chanState, chat channel.Ch
 		if found, err = e.crm.FindContactsByPhone(ctx, num.E164()); err != nil {
 			return crm.Contact{}, false, fmt.Errorf("engine: finding contact by phone: %w", err)
 		}
+		// Matching never depends on how the CRM searches: a contact
+		// whose stored phones are not the client's number under the
+		// engine's own phone settings (the 8→+7 rule) is not the client.
+		// A contact returned without phones cannot be checked and is kept.
+		found = slices.DeleteFunc(found, func(c crm.Contact) bool {
+			if len(c.Phones) == 0 {
+				return false
+			}
+			_, ok := phone.Match(num, c.Phones, s.phoneOpt)
+			return !ok
+		})
 	}
 	if len(found) == 0 && cs.cfg.Kind != channel.WhatsApp {
 		if found, err = e.crm.FindContactsByIdentity(ctx, identity(cs, chat)); err != nil {
