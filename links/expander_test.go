@@ -377,8 +377,16 @@ func TestExpandSlowServer(t *testing.T) {
 		}
 		<-entered
 		release <- struct{}{} // not closed: lets exactly the pending request through
-		// The next message gets the background fetch's result (joined or cached).
-		res = mustExpand(t, e, text)
+		// The next message gets the background fetch's result (joined or
+		// cached). A message that joins the fetch still waits at most its
+		// own 50ms budget, so on a loaded machine a few may come back
+		// before the fetch ends; none of them fetches again.
+		for range 200 {
+			res = mustExpand(t, e, text)
+			if l := res.Links[0]; !errors.Is(l.Err, context.DeadlineExceeded) || !l.Cached {
+				break
+			}
+		}
 		if l := res.Links[0]; l.Err != nil || l.Long != ts.URL+"/final" || !l.Cached {
 			t.Errorf("second message: link = %+v; want the background result, Cached", l)
 		}
