@@ -1,7 +1,6 @@
 package wazzuptest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -558,29 +557,11 @@ func (s *Server) RequestDeal(ctx context.Context, webhookURL string, req DealCre
 }
 
 func (s *Server) postCreation(ctx context.Context, webhookURL string, body, out any) error {
-	b, err := json.Marshal(body)
+	b, err := s.post(ctx, webhookURL, body, 1<<16)
 	if err != nil {
-		return fmt.Errorf("wazzuptest: encoding webhook: %w", err)
+		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, webhookURL, bytes.NewReader(b))
-	if err != nil {
-		return fmt.Errorf("wazzuptest: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json; charset-utf-8")
-	if s.opt.CRMKey != "" {
-		req.Header.Set("Authorization", "Bearer "+s.opt.CRMKey)
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("wazzuptest: posting webhook: %w", err)
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	_, _ = buf.ReadFrom(http.MaxBytesReader(nil, resp.Body, 1<<16))
-	if resp.StatusCode != http.StatusOK {
-		return &WebhookError{Status: resp.StatusCode, Body: buf.String()}
-	}
-	if err := json.Unmarshal(buf.Bytes(), out); err != nil {
+	if err := json.Unmarshal(b, out); err != nil {
 		return fmt.Errorf("wazzuptest: the answer is not the created entity as JSON: %v", err)
 	}
 	return nil

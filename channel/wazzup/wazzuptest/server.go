@@ -159,8 +159,7 @@ type Server struct {
 	nextID    uint64
 	nextReqID uint64
 
-	messageRequests int
-	entities        // users, contacts, deals, roles, webhooks settings
+	entities // users, contacts, deals, roles, webhooks settings
 }
 
 type failure struct {
@@ -430,9 +429,6 @@ var textLimits = map[string]struct {
 }
 
 func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, now time.Time) {
-	s.mu.Lock()
-	s.messageRequests++
-	s.mu.Unlock()
 	s.mu.Lock()
 	var fail *failure
 	if len(s.failures) > 0 {
@@ -774,28 +770,38 @@ func (s *Server) PostTest(ctx context.Context, webhookURL string) error {
 // PostWebhook posts body, encoded as JSON, to webhookURL the way Wazzup
 // does (with the bearer CRMKey if set) and fails unless the answer is 200.
 func (s *Server) PostWebhook(ctx context.Context, webhookURL string, body any) error {
+	_, err := s.post(ctx, webhookURL, body, 4096)
+	return err
+}
+
+// post posts body as a Wazzup webhook and returns at most limit bytes of
+// a 200 answer; another status is a *WebhookError.
+func (s *Server) post(ctx context.Context, webhookURL string, body any, limit int64) ([]byte, error) {
 	b, err := json.Marshal(body)
 	if err != nil {
-		return fmt.Errorf("wazzuptest: encoding webhook: %w", err)
+		return nil, fmt.Errorf("wazzuptest: encoding webhook: %w", err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, webhookURL, bytes.NewReader(b))
 	if err != nil {
-		return fmt.Errorf("wazzuptest: %w", err)
+		return nil, fmt.Errorf("wazzuptest: %w", err)
 	}
-	// Wazzup's documented content type, typo included.
+	// Wazzup's documented content type, typo included (webhooks page,
+	// https://wazzup24.com/help/api-en/webhooks/).
 	req.Header.Set("Content-Type", "application/json; charset-utf-8")
 	if s.opt.CRMKey != "" {
+		// "If we have your crmKey, we add the Authorization: Bearer
+		// ${crmKey} header" (webhooks page).
 		req.Header.Set("Authorization", "Bearer "+s.opt.CRMKey)
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("wazzuptest: posting webhook: %w", err)
+		return nil, fmt.Errorf("wazzuptest: posting webhook: %w", err)
 	}
 	defer resp.Body.Close()
 	var buf bytes.Buffer
-	_, _ = buf.ReadFrom(io.LimitReader(resp.Body, 4096))
+	_, _ = buf.ReadFrom(io.LimitReader(resp.Body, limit))
 	if resp.StatusCode != http.StatusOK {
-		return &WebhookError{Status: resp.StatusCode, Body: buf.String()}
+		return nil, &WebhookError{Status: resp.StatusCode, Body: buf.String()}
 	}
-	return nil
+	return buf.Bytes(), nil
 }
