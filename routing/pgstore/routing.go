@@ -10,6 +10,7 @@ import (
 	"github.com/crmbridge/crmbridge/crm"
 	"github.com/crmbridge/crmbridge/routing"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -29,6 +30,38 @@ func bytesToUsers(b [][]byte) []crm.UserID {
 	return u
 }
 
+// writeThenGet runs stmt (with the chat's key and then arg) and getClaim
+// in one batch, which PostgreSQL runs as one transaction, and returns the
+// statement's tag and the record the SELECT saw; found is false if the
+// chat had no record by then.
+func (a *Account) writeThenGet(ctx context.Context, op, stmt string, chat channel.Chat, arg any) (tag pgconn.CommandTag, st routing.ClaimState, found bool, err error) {
+	args := []any{a.id, []byte(chat.Channel), []byte(chat.ChatID)}
+	b := &pgx.Batch{}
+	b.Queue(stmt, append(args, arg)...)
+	b.Queue(a.db.q.getClaim, args...)
+	res := a.db.pool.SendBatch(ctx, b)
+	tag, err = res.Exec()
+	var offered [][]byte
+	var claimed []byte
+	found = true
+	if err == nil {
+		err = res.QueryRow().Scan(&offered, &claimed)
+		if errors.Is(err, pgx.ErrNoRows) {
+			found, err = false, nil
+		}
+	}
+	if cerr := res.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return tag, routing.ClaimState{}, false, fail(ctx, op+" "+chat.String(), err)
+	}
+	if !found {
+		return tag, routing.ClaimState{}, false, nil
+	}
+	return tag, routing.ClaimState{Chat: chat, Offered: bytesToUsers(offered), ClaimedBy: crm.UserID(claimed)}, true, nil
+}
+
 // Offer implements [routing.ClaimStore]. It is one batch, run as one
 // transaction: an INSERT that does nothing if the chat has a record, then
 // a SELECT of the record, which sees the first offer's.
@@ -46,30 +79,12 @@ func (a *Account) Offer(ctx context.Context, chat channel.Chat, users []crm.User
 		return routing.ClaimState{}, false, fmt.Errorf("pgstore: %w: offer of chat %s to an empty user ID", routing.ErrInvalid, chat)
 	}
 	group := usersToBytes(dedup(users))
-	args := []any{a.id, []byte(chat.Channel), []byte(chat.ChatID)}
 	for {
-		b := &pgx.Batch{}
-		b.Queue(a.db.q.offer, append(args, group)...)
-		b.Queue(a.db.q.getClaim, args...)
-		res := a.db.pool.SendBatch(ctx, b)
-		tag, err := res.Exec()
-		var offered [][]byte
-		var claimed []byte
-		found := true
-		if err == nil {
-			err = res.QueryRow().Scan(&offered, &claimed)
-			if errors.Is(err, pgx.ErrNoRows) {
-				found, err = false, nil
-			}
-		}
-		if cerr := res.Close(); err == nil {
-			err = cerr
-		}
+		tag, st, found, err := a.writeThenGet(ctx, "Offer", a.db.q.offer, chat, group)
 		if err != nil {
-			return routing.ClaimState{}, false, fail(ctx, "Offer "+chat.String(), err)
+			return routing.ClaimState{}, false, err
 		}
 		if found {
-			st := routing.ClaimState{Chat: chat, Offered: bytesToUsers(offered), ClaimedBy: crm.UserID(claimed)}
 			return st, tag.RowsAffected() == 1, nil
 		}
 		// Released between the two statements: try again.
@@ -94,28 +109,10 @@ func (a *Account) Claim(ctx context.Context, chat channel.Chat, user crm.UserID)
 		if err := ctx.Err(); err != nil {
 			return routing.ClaimState{}, err
 		}
-		args := []any{a.id, []byte(chat.Channel), []byte(chat.ChatID)}
-		b := &pgx.Batch{}
-		b.Queue(a.db.q.claim, append(args, []byte(user))...)
-		b.Queue(a.db.q.getClaim, args...)
-		res := a.db.pool.SendBatch(ctx, b)
-		_, err := res.Exec()
-		var offered [][]byte
-		var claimed []byte
-		found := true
-		if err == nil {
-			err = res.QueryRow().Scan(&offered, &claimed)
-			if errors.Is(err, pgx.ErrNoRows) {
-				found, err = false, nil
-			}
-		}
-		if cerr := res.Close(); err == nil {
-			err = cerr
-		}
+		_, st, found, err := a.writeThenGet(ctx, "Claim", a.db.q.claim, chat, []byte(user))
 		if err != nil {
-			return routing.ClaimState{}, fail(ctx, "Claim "+chat.String(), err)
+			return routing.ClaimState{}, err
 		}
-		st := routing.ClaimState{Chat: chat, Offered: bytesToUsers(offered), ClaimedBy: crm.UserID(claimed)}
 		switch {
 		case !found:
 			return routing.ClaimState{}, &routing.NotOfferedError{Chat: chat, User: user, NoOffer: true}
@@ -145,31 +142,13 @@ func (a *Account) Widen(ctx context.Context, chat channel.Chat, users []crm.User
 		if err := ctx.Err(); err != nil {
 			return routing.ClaimState{}, err
 		}
-		args := []any{a.id, []byte(chat.Channel), []byte(chat.ChatID)}
-		b := &pgx.Batch{}
-		b.Queue(a.db.q.widen, append(args, usersToBytes(users))...)
-		b.Queue(a.db.q.getClaim, args...)
-		res := a.db.pool.SendBatch(ctx, b)
-		_, err := res.Exec()
-		var offered [][]byte
-		var claimed []byte
-		found := true
-		if err == nil {
-			err = res.QueryRow().Scan(&offered, &claimed)
-			if errors.Is(err, pgx.ErrNoRows) {
-				found, err = false, nil
-			}
-		}
-		if cerr := res.Close(); err == nil {
-			err = cerr
-		}
+		_, st, found, err := a.writeThenGet(ctx, "Widen", a.db.q.widen, chat, usersToBytes(users))
 		if err != nil {
-			return routing.ClaimState{}, fail(ctx, "Widen "+chat.String(), err)
+			return routing.ClaimState{}, err
 		}
 		if !found {
 			return routing.ClaimState{}, &routing.NotOfferedError{Chat: chat, NoOffer: true}
 		}
-		st := routing.ClaimState{Chat: chat, Offered: bytesToUsers(offered), ClaimedBy: crm.UserID(claimed)}
 		if st.Claimed() || !slices.ContainsFunc(users, func(u crm.UserID) bool { return !st.OfferedTo(u) }) {
 			return st, nil
 		}
