@@ -27,7 +27,8 @@ type User struct {
 	Phone string `json:"phone,omitempty"`
 }
 
-// ContactChat is one item of a contact's contactData.
+// ContactChat is one item of a contact's contactData
+// (https://wazzup24.com/help/api-en/working-with-contacts/).
 type ContactChat struct {
 	ChatType string `json:"chatType"`
 	ChatID   string `json:"chatId,omitempty"`
@@ -78,7 +79,8 @@ type roleSetting struct {
 	receivesNewClients bool
 }
 
-// Subscriptions are the webhook kinds of PATCH /v3/webhooks.
+// Subscriptions are the webhook kinds of PATCH /v3/webhooks
+// (https://wazzup24.com/help/api-en/webhooks/).
 type Subscriptions struct {
 	MessagesAndStatuses      bool `json:"messagesAndStatuses"`
 	ContactsAndDealsCreation bool `json:"contactsAndDealsCreation"`
@@ -258,7 +260,8 @@ func tooLong(s string, n int) bool { return utf8.RuneCountInString(s) > n }
 
 // decodeEntities reads a JSON array body of at most maxEntities items.
 // It answers the error itself and returns false when the body is not
-// one.
+// one. The 1 MiB body limit and the error text are the fake's choice
+// (UNVERIFIED).
 func (s *Server) decodeEntities(w http.ResponseWriter, r *http.Request, code string, v any) bool {
 	var raw []json.RawMessage
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&raw); err != nil {
@@ -457,6 +460,8 @@ func (s *Server) patchWebhooks(w http.ResponseWriter, r *http.Request, _ time.Ti
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 }
 
+// getWebhooks answers the last PATCHed settings; the shape of Wazzup's
+// GET /v3/webhooks answer is UNVERIFIED.
 func (s *Server) getWebhooks(w http.ResponseWriter, _ *http.Request, _ time.Time) {
 	writeJSON(w, http.StatusOK, s.Webhooks())
 }
@@ -494,7 +499,9 @@ func (s *Server) GroupWrites(ctx context.Context, webhookURL string, ch channel.
 }
 
 // PostStatusError posts a statuses[] webhook telling that messageID
-// failed with Wazzup's error code (24_HOURS_EXCEEDED, BAD_CONTACT, …).
+// failed with Wazzup's error code (24_HOURS_EXCEEDED, BAD_CONTACT, …,
+// webhooks page). The shape of the status's error object
+// ({"error": code, "description": …}) is UNVERIFIED.
 func (s *Server) PostStatusError(ctx context.Context, webhookURL, messageID, code, description string) error {
 	st := map[string]any{
 		"messageId": messageID,
@@ -505,7 +512,8 @@ func (s *Server) PostStatusError(ctx context.Context, webhookURL, messageID, cod
 	return s.PostWebhook(ctx, webhookURL, map[string]any{"statuses": []any{st}})
 }
 
-// ContactCreation is the body of a createContact webhook.
+// ContactCreation is the body of a createContact webhook
+// (https://wazzup24.com/help/api-en/webhooks/).
 type ContactCreation struct {
 	ResponsibleUserID string        `json:"responsibleUserId"`
 	Name              string        `json:"name"`
@@ -514,7 +522,7 @@ type ContactCreation struct {
 	Source string `json:"source"`
 }
 
-// DealCreation is the body of a createDeal webhook.
+// DealCreation is the body of a createDeal webhook (webhooks page).
 type DealCreation struct {
 	ResponsibleUserID string   `json:"responsibleUserId"`
 	Contacts          []string `json:"contacts"`

@@ -118,7 +118,9 @@ type Options struct {
 	// RateLimit is how many requests each RateWindow accepts before
 	// answering 429; 0 means DefaultRateLimit, negative means no limit.
 	RateLimit int
-	// HTTPClient posts webhooks; nil means a client with a 10 s timeout.
+	// HTTPClient posts webhooks; nil means a client with a 10 s timeout
+	// (shorter than Wazzup's documented 30 s, so slow handlers fail
+	// sooner in tests; webhooks page).
 	HTTPClient *http.Client
 }
 
@@ -279,7 +281,8 @@ func (s *Server) Requests() int {
 // channel.ErrUnavailable → 500 UNKNOWN_ERROR; channel.ErrUnauthorized →
 // 401; channel.ErrRejected → 400 BAD_CONTACT; channel.ErrNotFound → 400
 // CHANNEL_NOT_FOUND; channel.ErrInvalid → 400 INVALID_MESSAGE_DATA;
-// anything else → 500.
+// anything else → 500. The codes are the sending page's error table; the
+// statuses other than 429 and 401 (common errors page) are UNVERIFIED.
 func (s *Server) FailNext(n int, want error) {
 	f := failure{status: 500, code: "UNKNOWN_ERROR", desc: "Unknown error"}
 	switch {
@@ -364,6 +367,8 @@ var routes = map[string]map[string]func(s *Server, w http.ResponseWriter, r *htt
 	"/v3/deals":    {http.MethodPost: (*Server).postDeals},
 }
 
+// getChannels answers [{channelId, transport, plainId, state}]
+// (https://wazzup24.com/help/api-en/working-with-channels/).
 func (s *Server) getChannels(w http.ResponseWriter) {
 	type wire struct {
 		ChannelID string `json:"channelId"`
@@ -603,7 +608,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // WebhookMessage is one item of a webhook's messages[], as Wazzup sends
-// it. Empty fields are left out.
+// it (fields of https://wazzup24.com/help/api-en/webhooks/ and its
+// examples). Empty fields are left out; that Wazzup omits them rather
+// than sending null is UNVERIFIED.
 type WebhookMessage struct {
 	MessageID   string          `json:"messageId"`
 	DateTime    string          `json:"dateTime,omitempty"`
@@ -621,7 +628,8 @@ type WebhookMessage struct {
 	SentFromApp bool            `json:"sentFromApp,omitempty"`
 }
 
-// WebhookContact is the contact object of a webhook message.
+// WebhookContact is the contact object of a webhook message (webhooks
+// page).
 type WebhookContact struct {
 	Name      string `json:"name,omitempty"`
 	AvatarURI string `json:"avatarUri,omitempty"`
@@ -629,7 +637,7 @@ type WebhookContact struct {
 	Phone     string `json:"phone,omitempty"`
 }
 
-// WebhookStatus is one item of a webhook's statuses[].
+// WebhookStatus is one item of a webhook's statuses[] (webhooks page).
 type WebhookStatus struct {
 	MessageID string `json:"messageId"`
 	Timestamp string `json:"timestamp"`
