@@ -102,7 +102,19 @@
 //     400 validation error (Docs tasks-api closes tasks with both; the
 //     exact refusal is UNVERIFIED).
 //   - Statuses 142 (won) and 143 (lost) exist in every pipeline (Docs
-//     leads_pipelines; SDK LeadModel constants).
+//     leads_pipelines; SDK LeadModel constants). A lead moved to either
+//     gets closed_at set to the time of the move, and loses it when moved
+//     back (UNVERIFIED: Docs list closed_at without saying when it is set).
+//   - POST /api/v4/leads/complex and Unsorted entries embed at most one
+//     contact, existing by id or new; more is a validation error on
+//     _embedded.contacts (UNVERIFIED: the limit and its error text).
+//   - POST /api/v4/{leads,contacts}/{id}/notes takes note_type common,
+//     service_message, call_in, call_out, sms_in or sms_out (SDK
+//     Models/NoteType, examples/notes_actions.php) with params.text; another
+//     type or an empty text is a validation error (UNVERIFIED: the
+//     refusal's text). An unknown entity answers 404 (UNVERIFIED).
+//   - GET /api/v4/users answers each user's rights.is_active (SDK
+//     Models/Rights/RightModel); the other rights fields are constants.
 //   - Fault knobs: [Server.SetRateLimit] answers 429 with an HTML body and
 //     no Retry-After above a rate (#526, PR #517); [Server.Block] answers
 //     every request, the token endpoint included, with an nginx HTML 403
