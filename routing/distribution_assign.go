@@ -741,15 +741,15 @@ func (d *Distributor) Owner(ctx context.Context, r Request, owner crm.UserID) (D
 	if ok || r.Settings.OwnerOffShift == KeepOwner {
 		return keep, nil
 	}
-	considered, eligible, skipped, err := d.candidatesAt(ctx, r.Roles, r.Chat.Channel, &r.Settings, r.At)
-	if err != nil {
-		return Decision{}, err
-	}
-	if i := slices.Index(eligible, owner); i >= 0 { // the hook and schedule said away; a stale table might not
-		eligible = slices.Delete(eligible, i, i+1)
-	}
 	switch r.Settings.OwnerOffShift {
 	case CoverOwner:
+		considered, eligible, skipped, err := d.candidatesAt(ctx, r.Roles, r.Chat.Channel, &r.Settings, r.At)
+		if err != nil {
+			return Decision{}, err
+		}
+		if i := slices.Index(eligible, owner); i >= 0 { // the hook and schedule said away; a stale table might not
+			eligible = slices.Delete(eligible, i, i+1)
+		}
 		if len(eligible) == 0 {
 			keep.Why.Fallback = &NoEligibleError{Rule: RuleCover, Channel: r.Chat.Channel, Skipped: skipped}
 			return keep, nil
