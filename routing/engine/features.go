@@ -20,17 +20,6 @@ func (p *inbound) distribution() routing.Request {
 	return routing.Request{Settings: p.cs.cfg.Settings(), Mode: p.cs.mode, Roles: p.s.table, Chat: p.m.Chat, At: at}
 }
 
-// claim claims an offered chat for user; on a channel with a capacity
-// limit the claim counts toward it and a claimer at the limit is refused
-// (routing.Distributor.ClaimWithin).
-func (e *Engine) claim(ctx context.Context, chat channel.Chat, user crm.UserID) (routing.Decision, error) {
-	var f routing.Features
-	if cs := e.set.Load().chans[chat.Channel]; cs != nil {
-		f = cs.cfg.Features
-	}
-	return e.dist.ClaimWithin(ctx, f, chat, user)
-}
-
 // ownerAway applies the channel's owner-off-shift policy to a plan that
 // leaves the client with its responsible (an open deal, a returning
 // client notified) when the responsible is away at the message's time:

@@ -178,7 +178,7 @@ func (p *inbound) run(ctx context.Context) error {
 	if found && cr.Contact != "" && e.fresh(cr) {
 		p.res.Why.add(Step{Kind: StepKnownClient, Contact: cr.Contact})
 	} else {
-		loaded, known, err := e.loadClient(ctx, p.cs, chat, p.m.Phone, cr, p.warn)
+		loaded, known, err := e.loadClient(ctx, p.s, p.cs, chat, p.m.Phone, cr, p.warn)
 		if err != nil {
 			return err
 		}
@@ -334,7 +334,7 @@ func (p *inbound) createDeal(ctx context.Context, plan *inboundPlan, rec *Client
 // through crm.DealGetter), else the deals of a contact the engine already
 // knows (one call), or a lookup by phone and identity and then the deals. The result's Contact is empty when the CRM has no such
 // client; what the CRM does not hold (ClaimedBy, Turn) is kept from prev.
-func (e *Engine) loadClient(ctx context.Context, cs *chanState, chat channel.Chat, phoneText string, prev ClientRecord, warn func(string)) (ClientRecord, bool, error) {
+func (e *Engine) loadClient(ctx context.Context, s *settings, cs *chanState, chat channel.Chat, phoneText string, prev ClientRecord, warn func(string)) (ClientRecord, bool, error) {
 	keep := ClientRecord{ClaimedBy: prev.ClaimedBy, Turn: prev.Turn}
 	var contact crm.Contact
 	if prev.Contact != "" {
@@ -343,7 +343,7 @@ func (e *Engine) loadClient(ctx context.Context, cs *chanState, chat channel.Cha
 			contact.Responsible = "" // the deal's responsible; the contact's is unknown
 		}
 	} else {
-		c, found, err := e.findContact(ctx, cs, chat, phoneText, warn)
+		c, found, err := e.findContact(ctx, s, cs, chat, phoneText, warn)
 		if err != nil || !found {
 			return keep, false, err
 		}
@@ -366,7 +366,7 @@ func (e *Engine) loadClient(ctx context.Context, cs *chanState, chat channel.Cha
 	deals, err := e.crm.ListDeals(ctx, contact.ID)
 	if errors.Is(err, crm.ErrNotFound) && prev.Contact != "" {
 		// The contact was deleted or merged in the CRM: look it up afresh.
-		return e.loadClient(ctx, cs, chat, phoneText, keep, warn)
+		return e.loadClient(ctx, s, cs, chat, phoneText, keep, warn)
 	}
 	if err != nil {
 		return keep, false, fmt.Errorf("engine: listing deals of contact %s: %w", contact.ID, err)
@@ -408,8 +408,7 @@ func (e *Engine) clientPhone(s *settings, cs *chanState, chat channel.Chat, phon
 // findContact finds the client by phone, then (on messengers whose chat
 // ID is not the phone) by messenger identity. Several matches: the most
 // recently updated, with a warning.
-func (e *Engine) findContact(ctx context.Context, cs *chanState, chat channel.Chat, phoneText string, warn func(string)) (crm.Contact, bool, error) {
-	s := e.set.Load()
+func (e *Engine) findContact(ctx context.Context, s *settings, cs *chanState, chat channel.Chat, phoneText string, warn func(string)) (crm.Contact, bool, error) {
 	num, err := e.clientPhone(s, cs, chat, phoneText)
 	if err != nil {
 		warn("client phone not usable: " + err.Error())

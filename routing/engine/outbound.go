@@ -119,7 +119,7 @@ func (e *Engine) EmployeeMessage(ctx context.Context, m EmployeeMessage) (res Ou
 		return res, err
 	}
 
-	v, err := e.chatView(ctx, l, cs, m.Chat)
+	v, err := e.chatView(ctx, l, s, cs, m.Chat)
 	if err != nil {
 		return res, err
 	}
@@ -135,7 +135,7 @@ func (e *Engine) EmployeeMessage(ctx context.Context, m EmployeeMessage) (res Ou
 		res.Why.add(Step{Kind: StepCovering, User: m.User, Decision: v.Cover})
 	}
 	if plan.Claim {
-		d, err := e.claimByReply(ctx, l, m.Chat, &v.Rec, m.User)
+		d, err := e.claimByReply(ctx, l, cs, m.Chat, &v.Rec, m.User)
 		if err != nil {
 			if errors.Is(err, routing.ErrAlreadyClaimed) {
 				return res, &PermissionError{User: m.User, Chat: m.Chat, Role: role, Action: "write",
@@ -169,13 +169,13 @@ func (e *Engine) EmployeeMessage(ctx context.Context, m EmployeeMessage) (res Ou
 
 // chatView returns what the engine knows of the chat's client (reading
 // the CRM when the record is stale) and its offer/claim state.
-func (e *Engine) chatView(ctx context.Context, l Lease, cs *chanState, chat channel.Chat) (chatView, error) {
+func (e *Engine) chatView(ctx context.Context, l Lease, s *settings, cs *chanState, chat channel.Chat) (chatView, error) {
 	cr, _, err := e.state.Client(ctx, chat)
 	if err != nil {
 		return chatView{}, err
 	}
 	if cr.Contact == "" || !e.fresh(cr) {
-		loaded, found, err := e.loadClient(ctx, cs, chat, "", cr, func(string) {})
+		loaded, found, err := e.loadClient(ctx, s, cs, chat, "", cr, func(string) {})
 		if err != nil {
 			return chatView{}, err
 		}
@@ -193,10 +193,12 @@ func (e *Engine) chatView(ctx context.Context, l Lease, cs *chanState, chat chan
 	return chatView{Rec: cr, Claim: st, Offered: offered}, nil
 }
 
-// claimByReply claims an offered chat for the author of a reply, makes
-// them responsible in the CRM, and releases the claim record.
-func (e *Engine) claimByReply(ctx context.Context, l Lease, chat channel.Chat, cr *ClientRecord, user crm.UserID) (routing.Decision, error) {
-	d, err := e.claim(ctx, chat, user)
+// claimByReply claims an offered chat for the author of a reply (on a
+// channel with a capacity limit the claim counts toward it, and a claimer
+// at the limit is refused), makes them responsible in the CRM, and
+// releases the claim record.
+func (e *Engine) claimByReply(ctx context.Context, l Lease, cs *chanState, chat channel.Chat, cr *ClientRecord, user crm.UserID) (routing.Decision, error) {
+	d, err := e.dist.ClaimWithin(ctx, cs.cfg.Features, chat, user)
 	if err != nil {
 		return routing.Decision{}, err
 	}
@@ -281,13 +283,13 @@ func (e *Engine) EmployeeReplied(ctx context.Context, m channel.Message) (res Ou
 	}
 	user := crm.UserID(m.Author.UserID)
 	if user != "" && s.table.Role(user, cs.cfg.ID) != roles.NoRole && !m.Group {
-		v, err := e.chatView(ctx, l, cs, m.Chat)
+		v, err := e.chatView(ctx, l, s, cs, m.Chat)
 		if err != nil {
 			return res, err
 		}
 		res.Responsible = v.Rec.Responsible
 		if claims(user, v) {
-			d, err := e.claimByReply(ctx, l, m.Chat, &v.Rec, user)
+			d, err := e.claimByReply(ctx, l, cs, m.Chat, &v.Rec, user)
 			var ce *routing.ClaimedError
 			switch {
 			case errors.As(err, &ce):
@@ -489,7 +491,7 @@ func (e *Engine) ResetUnread(ctx context.Context, r UnreadReset) (res OutboundRe
 		return OutboundResult{}, err
 	}
 	defer release()
-	v, err := e.chatView(ctx, l, cs, r.Chat)
+	v, err := e.chatView(ctx, l, s, cs, r.Chat)
 	if err != nil {
 		return OutboundResult{}, err
 	}
