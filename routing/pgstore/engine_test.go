@@ -205,4 +205,8 @@ CREATE TRIGGER fence_order BEFORE UPDATE ON `+q+`.clients FOR EACH ROW EXECUTE F
 	}
 	wg.Wait()
 	t.Logf("%d writes, %d refused with ErrLeaseLost", written, lost)
+	// A store refusing every write would pass the checks above.
+	if written == 0 {
+		t.Errorf("no write of %d succeeded; want the holders of unexpired leases to write", lost)
+	}
 }
