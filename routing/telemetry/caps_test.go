@@ -67,8 +67,10 @@ func mustInstruments(t *testing.T) instruments {
 }
 
 // TestInstrumentNamesValid creates every instrument on the SDK, which
-// rejects invalid names, units and bucket boundaries (WrapCRM, WrapSender
-// and NewObserver cannot report such an error, so it is checked here).
+// rejects invalid names and histogram bucket boundaries (sdk/metric
+// meter.go: validateInstrumentName, histogramAggs); it does not check
+// units. WrapCRM, WrapSender and NewObserver cannot report such an
+// error, so it is checked here.
 func TestInstrumentNamesValid(t *testing.T) {
 	o := Options{MeterProvider: sdkmetric.NewMeterProvider()}
 	for _, names := range [][2]string{
