@@ -461,8 +461,8 @@ func (d *Distributor) Distribute(ctx context.Context, mode Mode, t *roles.Table,
 	default:
 		return Decision{}, fmt.Errorf("%w: unknown mode %d", ErrInvalid, int(mode))
 	}
-	var none *NoEligibleError
-	if !errors.As(err, &none) {
+	none, ok := errors.AsType[*NoEligibleError](err)
+	if !ok {
 		return dec, err
 	}
 	dec, err = d.OfferToWriters(ctx, t, chat)

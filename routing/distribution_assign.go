@@ -103,8 +103,8 @@ func (d *Distributor) Assign(ctx context.Context, r Request) (Decision, error) {
 		}
 	}
 	dec, err := d.assign(ctx, &r, queueing)
-	var none *NoEligibleError
-	if !errors.As(err, &none) {
+	none, ok := errors.AsType[*NoEligibleError](err)
+	if !ok {
 		if err == nil {
 			err = d.watch(ctx, &r, dec)
 		}
@@ -689,8 +689,7 @@ func (d *Distributor) Escalate(ctx context.Context, r Request, w Watch, current 
 		}
 	}
 	dec, err = d.pick(ctx, &r, considered, eligible, skipped, current, false)
-	var none *NoEligibleError
-	if errors.As(err, &none) {
+	if none, ok := errors.AsType[*NoEligibleError](err); ok {
 		if prev != "" {
 			if _, err := d.rotation.Hold(ctx, string(w.Chat.Channel), w.Chat.ChatID, prev); err != nil {
 				return Decision{}, false, err
@@ -762,8 +761,7 @@ func (d *Distributor) Owner(ctx context.Context, r Request, owner crm.UserID) (D
 		q := r
 		q.Settings.Escalation, q.Settings.WhenNobody = Escalation{}, OfferWhenNobody
 		dec, err := d.assign(ctx, &q, false)
-		var none *NoEligibleError
-		if errors.As(err, &none) {
+		if none, ok := errors.AsType[*NoEligibleError](err); ok {
 			keep.Why.Fallback = none
 			return keep, nil
 		}
