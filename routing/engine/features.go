@@ -11,13 +11,10 @@ import (
 )
 
 // distribution is the request for the channel's distribution of this
-// event's client, at the message's time (zero: now).
+// event's client, at the message's time (ClientMessage sets a zero time
+// to now before the event runs).
 func (p *inbound) distribution() routing.Request {
-	at := p.m.Time
-	if at.IsZero() {
-		at = p.e.now()
-	}
-	return routing.Request{Settings: p.cs.cfg.Settings(), Mode: p.cs.mode, Roles: p.s.table, Chat: p.m.Chat, At: at}
+	return routing.Request{Settings: p.cs.cfg.Settings(), Mode: p.cs.mode, Roles: p.s.table, Chat: p.m.Chat, At: p.m.Time}
 }
 
 // ownerAway applies the channel's owner-off-shift policy to a plan that
@@ -165,10 +162,10 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) (TickResult, error) {
 		}
 	}
 	for _, cc := range s.cfg.Channels {
-		cs := s.chans[cc.ID]
-		if cs == nil || cc.WhenNobody != routing.QueueWhenNobody {
+		if cc.WhenNobody != routing.QueueWhenNobody {
 			continue
 		}
+		cs := s.chans[cc.ID] // compile made one per configured channel
 		r := routing.Request{Settings: cc.Settings(), Mode: cs.mode, Roles: s.table, Chat: channel.Chat{Channel: cc.ID}, At: now}
 		decs, err := e.dist.Drain(ctx, r, tickBatch, func(ctx context.Context, d routing.Decision) error {
 			return e.handOver(ctx, d.Why.Chat, d.User)
