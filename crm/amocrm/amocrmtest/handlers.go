@@ -859,23 +859,36 @@ func (s *Server) handlePatchContacts(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handlePatchContact(w http.ResponseWriter, r *http.Request) {
+	patchOne(s, w, r, "/api/v4/contacts/", s.contacts, "Contact not found", func(c *contact, in contactIn) (int64, []vErr) {
+		errs := s.patchContact(c, in, "0")
+		return c.updatedAt, errs
+	})
+}
+
+// patchOne serves PATCH {base}{id} of one entity: it decodes the change,
+// answers 404 with missing when m has no such id, and otherwise lets
+// apply check and write the change under s.mu. apply returns the
+// entity's updated_at, or the validation errors that refuse the change
+// (then nothing is written); the answer is {id, updated_at, _links}.
+func patchOne[T, E any](s *Server, w http.ResponseWriter, r *http.Request, base string, m map[int]*E, missing string, apply func(e *E, in T) (updatedAt int64, errs []vErr)) {
 	id, _ := pathID(r)
-	in, ok := decodeObject[contactIn](w, r)
+	in, ok := decodeObject[T](w, r)
 	if !ok {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, found := s.contacts[id]
+	e, found := m[id]
 	if !found {
-		notFound(w, "Contact not found")
+		notFound(w, missing)
 		return
 	}
-	if errs := s.patchContact(c, in, "0"); len(errs) > 0 {
+	updated, errs := apply(e, in)
+	if len(errs) > 0 {
 		writeValidation(w, errs)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": c.id, "updated_at": c.updatedAt, "_links": s.href("/api/v4/contacts/" + strconv.Itoa(c.id))})
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "updated_at": updated, "_links": s.href(base + strconv.Itoa(id))})
 }
 
 // ---- leads ----
@@ -1120,25 +1133,14 @@ func (s *Server) applyLeadPatch(l *lead, in leadIn, pid, sid int) {
 }
 
 func (s *Server) handlePatchLead(w http.ResponseWriter, r *http.Request) {
-	id, _ := pathID(r)
-	in, ok := decodeObject[leadIn](w, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l, found := s.leads[id]
-	if !found {
-		notFound(w, "Lead not found")
-		return
-	}
-	pid, sid, errs := s.checkLeadPatch(l, in, "0")
-	if len(errs) > 0 {
-		writeValidation(w, errs)
-		return
-	}
-	s.applyLeadPatch(l, in, pid, sid)
-	writeJSON(w, http.StatusOK, map[string]any{"id": l.id, "updated_at": l.updatedAt, "_links": s.href("/api/v4/leads/" + strconv.Itoa(l.id))})
+	patchOne(s, w, r, "/api/v4/leads/", s.leads, "Lead not found", func(l *lead, in leadIn) (int64, []vErr) {
+		pid, sid, errs := s.checkLeadPatch(l, in, "0")
+		if len(errs) > 0 {
+			return 0, errs
+		}
+		s.applyLeadPatch(l, in, pid, sid)
+		return l.updatedAt, nil
+	})
 }
 
 // handlePatchLeads is PATCH /api/v4/leads: an array of changes, each
@@ -1655,24 +1657,13 @@ func (s *Server) applyTaskPatch(t *task, in taskIn) {
 }
 
 func (s *Server) handlePatchTask(w http.ResponseWriter, r *http.Request) {
-	id, _ := pathID(r)
-	in, ok := decodeObject[taskIn](w, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, found := s.tasks[id]
-	if !found {
-		notFound(w, "Task not found")
-		return
-	}
-	if errs := s.checkTaskPatch(in, "0"); len(errs) > 0 {
-		writeValidation(w, errs)
-		return
-	}
-	s.applyTaskPatch(t, in)
-	writeJSON(w, http.StatusOK, map[string]any{"id": t.ID, "updated_at": t.updatedAt, "_links": s.href("/api/v4/tasks/" + strconv.Itoa(t.ID))})
+	patchOne(s, w, r, "/api/v4/tasks/", s.tasks, "Task not found", func(t *task, in taskIn) (int64, []vErr) {
+		if errs := s.checkTaskPatch(in, "0"); len(errs) > 0 {
+			return 0, errs
+		}
+		s.applyTaskPatch(t, in)
+		return t.updatedAt, nil
+	})
 }
 
 // handlePatchTasks is PATCH /api/v4/tasks: an array of changes, each
