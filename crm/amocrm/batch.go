@@ -208,20 +208,20 @@ func (c *Client) CreateDeals(ctx context.Context, ds []crm.NewDeal) ([]crm.Creat
 	return c.createDeals(ctx, "CreateDeals", ds)
 }
 
-func (c *Client) createDeals(ctx context.Context, op string, ds []crm.NewDeal) ([]crm.CreatedDeal, error) {
-	out := make([]crm.CreatedDeal, len(ds))
-	if err := ctx.Err(); err != nil {
-		return out, canceled(op, err)
-	}
-	items := make([]error, len(ds))
-	plans := make([]dealPlan, len(ds))
-	var live []int
-	for i, d := range ds {
+// checkItems checks each item of a call with check, which is given the
+// prefix naming the item in errors: "[i]." when op is the batch
+// operation batchOp, "" for the single-item operation built on it. It
+// returns the plan of each item, the error of each refused item, and the
+// indices of the items that passed, in order.
+func checkItems[T, P any](op, batchOp string, in []T, check func(i int, t T, item string) (P, error)) (plans []P, items []error, live []int) {
+	plans = make([]P, len(in))
+	items = make([]error, len(in))
+	for i, t := range in {
 		item := ""
-		if op == "CreateDeals" {
+		if op == batchOp {
 			item = "[" + strconv.Itoa(i) + "]."
 		}
-		p, err := checkDeal(op, d, item)
+		p, err := check(i, t, item)
 		if err != nil {
 			items[i] = err
 			continue
@@ -229,6 +229,17 @@ func (c *Client) createDeals(ctx context.Context, op string, ds []crm.NewDeal) (
 		plans[i] = p
 		live = append(live, i)
 	}
+	return plans, items, live
+}
+
+func (c *Client) createDeals(ctx context.Context, op string, ds []crm.NewDeal) ([]crm.CreatedDeal, error) {
+	out := make([]crm.CreatedDeal, len(ds))
+	if err := ctx.Err(); err != nil {
+		return out, canceled(op, err)
+	}
+	plans, items, live := checkItems(op, "CreateDeals", ds, func(_ int, d crm.NewDeal, item string) (dealPlan, error) {
+		return checkDeal(op, d, item)
+	})
 	// Stages: the cached pipelines, read again (once) when one is missing.
 	if len(live) > 0 {
 		ps, fresh := c.freshPipelines()

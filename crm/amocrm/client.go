@@ -554,22 +554,9 @@ func (c *Client) createTasks(ctx context.Context, op string, ts []crm.NewTask) (
 	if err := ctx.Err(); err != nil {
 		return out, canceled(op, err)
 	}
-	items := make([]error, len(ts))
-	bodies := make([]taskOut, len(ts))
-	var live []int
-	for i, t := range ts {
-		item := ""
-		if op == "CreateTasks" {
-			item = "[" + strconv.Itoa(i) + "]."
-		}
-		b, err := c.taskOut(op, t, item, i)
-		if err != nil {
-			items[i] = err
-			continue
-		}
-		bodies[i] = b
-		live = append(live, i)
-	}
+	bodies, items, live := checkItems(op, "CreateTasks", ts, func(i int, t crm.NewTask, item string) (taskOut, error) {
+		return c.taskOut(op, t, item, i)
+	})
 	stop := false
 	chunks(op, live, items, &stop, func(part []int) bool {
 		body := make([]taskOut, 0, len(part))
