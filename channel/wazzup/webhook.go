@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/crmbridge/crmbridge/channel"
 )
@@ -471,11 +472,16 @@ func (wt *wireTime) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	var s string
-	if len(b) > 0 && b[0] == '"' {
+	switch {
+	case len(b) >= 2 && b[0] == '"' && bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b):
+		// A plain string (every time Wazzup sends; the caller validated
+		// the JSON): no reflection.
+		s = string(b[1 : len(b)-1])
+	case len(b) > 0 && b[0] == '"':
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
 		}
-	} else {
+	default:
 		s = string(b)
 	}
 	t, err := parseTime(s)
@@ -546,7 +552,7 @@ type wireBody struct {
 // no creation webhook) in one pass; it reports false whenever
 // decodeSlow could decide differently, which then decides.
 func decodeFast(body []byte) (Webhook, bool) {
-	if countKey(body, "messages") > 1 || countKey(body, "statuses") > 1 || countKey(body, "test") > 1 {
+	if mayHideKey(body) || countKey(body, "messages") > 1 || countKey(body, "statuses") > 1 || countKey(body, "test") > 1 {
 		return Webhook{}, false
 	}
 	var wb wireBody
@@ -585,9 +591,9 @@ func decodeFast(body []byte) (Webhook, bool) {
 
 // countKey counts the places where body may hold key as an object key:
 // the quoted key in any letter case (encoding/json matches keys without
-// case) and any string holding an escape (which could spell it). It may
-// count occurrences inside string values too; that only sends the body
-// to the slow path.
+// case). It may count occurrences inside string values too; that only
+// sends the body to the slow path. Keys spelled with escapes are
+// mayHideKey's.
 func countKey(body []byte, key string) int {
 	n := 0
 	for i := 0; i+len(key)+2 <= len(body); i++ {
@@ -598,13 +604,14 @@ func countKey(body []byte, key string) int {
 			n++
 		}
 	}
-	// An escaped key, or one with the two non-ASCII letters that fold to
-	// ASCII (ſ to s, the Kelvin sign to k), could spell it too: let the
-	// slow path decide.
-	if bytes.Contains(body, []byte(`\u`)) || bytes.Contains(body, []byte("ſ")) || bytes.Contains(body, []byte("\u212a")) {
-		n += 2
-	}
 	return n
+}
+
+// mayHideKey reports whether body could spell a key countKey does not
+// see: an escaped key, or one with the two non-ASCII letters that fold to
+// ASCII (ſ to s, the Kelvin sign to k). The slow path then decides.
+func mayHideKey(body []byte) bool {
+	return bytes.Contains(body, []byte(`\u`)) || bytes.Contains(body, []byte("ſ")) || bytes.Contains(body, []byte("\u212a"))
 }
 
 // decodeSlow decodes the body key by key and item by item, rejecting
