@@ -45,13 +45,23 @@ var (
 	ErrNewerSchema = errors.New("pgstore: schema is newer than this package")
 )
 
-// OptionError reports an invalid [Options] field.
+// OptionError reports an invalid argument of [Open]: a field of
+// [Options], or the pool itself when it is nil.
 type OptionError struct {
-	Field, Reason string
+	// Field names the Options field, or is "pool" for Open's pool.
+	Field string
+	// Reason says what is wrong with it.
+	Reason string
 }
 
 // Error implements the error interface.
-func (e *OptionError) Error() string { return "pgstore: Options." + e.Field + ": " + e.Reason }
+func (e *OptionError) Error() string {
+	name := "Options." + e.Field
+	if e.Field == "pool" {
+		name = "pool"
+	}
+	return "pgstore: Open: " + name + ": " + e.Reason
+}
 
 // DB is a crmbridge state store on one PostgreSQL database. It is safe for
 // concurrent use, by any number of goroutines and host instances at once.
@@ -75,11 +85,11 @@ var schemaName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
 // Open checks opts, applies the schema migrations this version needs and
 // returns the store, with a connection of its own (not from the pool)
-// that listens for lease releases until [DB.Close]. Several instances may call Open on one database at
-// once: migrations run under a transaction-scoped advisory lock, each at
-// most once, recorded in the schema_version table. pool stays the
-// caller's: closing it is the caller's business, after the last use of
-// the DB.
+// that listens for lease releases until [DB.Close]. Several instances
+// may call Open on one database at once: migrations run under a
+// transaction-scoped advisory lock, each at most once, recorded in the
+// schema_version table. pool stays the caller's: closing it is the
+// caller's business, after the last use of the DB.
 func Open(ctx context.Context, pool *pgxpool.Pool, opts Options) (*DB, error) {
 	if pool == nil {
 		return nil, &OptionError{Field: "pool", Reason: "a *pgxpool.Pool is required"}
