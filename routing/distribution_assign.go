@@ -354,11 +354,14 @@ func (d *Distributor) pick(ctx context.Context, r *Request, considered, eligible
 }
 
 // featureChooser composes capacity and weights around the fairness rule;
-// full records, by index, who was at capacity at the last call.
+// full records, by index, who was at capacity at the last call. credits
+// holds a weighted answer's credits for small pools (the store reads them
+// before the pick returns).
 type featureChooser struct {
-	f    Features
-	full []bool
-	buf  [16]bool
+	f       Features
+	full    []bool
+	buf     [16]bool
+	credits [16]int64
 }
 
 func (c *featureChooser) choose(p PoolState) Choice {
@@ -368,7 +371,7 @@ func (c *featureChooser) choose(p PoolState) Choice {
 		c.full = append(c.full, lim > 0 && m.Open >= lim)
 	}
 	if len(c.f.Weights) > 0 {
-		return smoothWeighted(p, c.f.weight, c.full)
+		return smoothWeighted(p, c.f.weight, c.full, c.credits[:])
 	}
 	best := -1
 	for i := range p.Members {

@@ -170,7 +170,7 @@ func BenchmarkPickCapacityWeights(b *testing.B) {
 			for _, m := range p.Members {
 				full = append(full, m.Open >= settings.limit(m.User))
 			}
-			return smoothWeighted(p, settings.weight, full)
+			return smoothWeighted(p, settings.weight, full, nil)
 		}
 		b.ReportAllocs()
 		for b.Loop() {

@@ -43,7 +43,7 @@ const MaxWeight = 1_000_000
 // equal-shares bound is tighter.
 func SmoothWeighted(weight func(crm.UserID) int) Chooser {
 	return func(p PoolState) Choice {
-		return smoothWeighted(p, weight, nil)
+		return smoothWeighted(p, weight, nil, nil)
 	}
 }
 
@@ -52,10 +52,17 @@ func clampWeight(w int) int64 {
 }
 
 // smoothWeighted runs the rule over the members not excluded (exclude
-// nil: none excluded; else by index); the excluded get zero credit.
-func smoothWeighted(p PoolState, weight func(crm.UserID) int, exclude []bool) Choice {
+// nil: none excluded; else by index); the excluded get zero credit. The
+// credits are written to buf when it is long enough.
+func smoothWeighted(p PoolState, weight func(crm.UserID) int, exclude []bool, buf []int64) Choice {
 	n := len(p.Members)
-	credits := make([]int64, n)
+	credits := buf[:0]
+	if cap(credits) < n {
+		credits = make([]int64, n)
+	} else {
+		credits = credits[:n]
+		clear(credits)
+	}
 	var wbuf [32]int64
 	ws := wbuf[:0]
 	if n > len(wbuf) {
