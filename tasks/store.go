@@ -12,6 +12,7 @@ import (
 
 // Streak is an open run of unanswered client messages in one chat.
 type Streak struct {
+	// Chat is the chat whose client waits for an answer.
 	Chat channel.Chat
 	// Opener is the ID of the client message that opened the streak; its
 	// handler creates the task (again, on redelivery, if Task is empty).
