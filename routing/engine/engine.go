@@ -35,7 +35,8 @@ type Options struct {
 	// State keeps leases on chats, client records and the journal of
 	// processed events; nil: a MemoryState private to this Engine. Give
 	// several Engines (or host instances) the same State, Claims,
-	// Rotation and Streaks to share every guarantee between them.
+	// Rotation, Queue, Escalations and Streaks to share every guarantee
+	// between them.
 	State State
 	// Claims and Rotation keep first-responder offers and round-robin
 	// turns; nil: in-memory stores private to this Engine.
