@@ -355,12 +355,23 @@ func (s *Server) postContacts(w http.ResponseWriter, r *http.Request, _ time.Tim
 	w.WriteHeader(http.StatusOK)
 }
 
-func checkContact(c Contact) string {
+// checkIDs checks the id and responsibleUserId every contact and deal
+// has: required, at most 100 characters (contacts and deals pages).
+func checkIDs(id, responsibleUserID string) string {
 	switch {
-	case c.ID == "" || tooLong(c.ID, 100):
+	case id == "" || tooLong(id, 100):
 		return "id is required, at most 100 characters"
-	case c.ResponsibleUserID == "" || tooLong(c.ResponsibleUserID, 100):
+	case responsibleUserID == "" || tooLong(responsibleUserID, 100):
 		return "responsibleUserId is required, at most 100 characters"
+	}
+	return ""
+}
+
+func checkContact(c Contact) string {
+	if reason := checkIDs(c.ID, c.ResponsibleUserID); reason != "" {
+		return reason
+	}
+	switch {
 	case c.Name == "" || tooLong(c.Name, 200):
 		return "name is required, at most 200 characters"
 	case len(c.ContactData) == 0:
@@ -411,12 +422,10 @@ func (s *Server) postDeals(w http.ResponseWriter, r *http.Request, _ time.Time) 
 }
 
 func checkDeal(d Deal) string {
-	switch {
-	case d.ID == "" || tooLong(d.ID, 100):
-		return "id is required, at most 100 characters"
-	case d.ResponsibleUserID == "" || tooLong(d.ResponsibleUserID, 100):
-		return "responsibleUserId is required"
-	case d.Name == "":
+	if reason := checkIDs(d.ID, d.ResponsibleUserID); reason != "" {
+		return reason
+	}
+	if d.Name == "" {
 		return "name is required"
 	}
 	return ""
