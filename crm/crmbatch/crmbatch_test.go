@@ -229,12 +229,30 @@ func TestPartialFailureItemByItem(t *testing.T) {
 	})
 }
 
+// wholeRefusal is a CRM that refuses a whole CreateTasks request for one
+// bad item without saying which: it reports the Fake's *crm.BatchError
+// as the refused item's error alone.
+type wholeRefusal struct{ *crmtest.Fake }
+
+func (w wholeRefusal) CreateTasks(ctx context.Context, ts []crm.NewTask) ([]crm.Task, error) {
+	out, err := w.Fake.CreateTasks(ctx, ts)
+	var be *crm.BatchError
+	if errors.As(err, &be) {
+		for _, e := range be.Items {
+			if e != nil && !errors.Is(e, crm.ErrNotApplied) {
+				return nil, e
+			}
+		}
+	}
+	return out, err
+}
+
 func TestWholeRefusalIsSplit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		// Fake.CreateTasks refuses a whole request for one bad item,
-		// without saying which: the batch is halved until it is alone.
+		// A CRM that refuses a whole request for one bad item, without
+		// saying which: the batch is halved until it is alone.
 		f, c, deal := seeded(t)
-		b := crmbatch.New(f, nil)
+		b := crmbatch.New(wholeRefusal{f}, nil)
 		defer b.Close()
 		warm(t, b, c.ID, deal.ID)
 		f.ResetCalls()

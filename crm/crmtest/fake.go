@@ -536,18 +536,28 @@ func (f *Fake) CreateTask(ctx context.Context, nt crm.NewTask) (crm.Task, error)
 }
 
 func (f *Fake) createTask(op string, nt crm.NewTask) (crm.Task, error) {
-	if (nt.Deal == "") == (nt.Contact == "") {
-		return crm.Task{}, fmt.Errorf("crmtest: %s: %w: exactly one of Deal and Contact must be set", op, crm.ErrInvalid)
-	}
-	if _, ok := f.deals[nt.Deal]; nt.Deal != "" && !ok {
-		return crm.Task{}, fmt.Errorf("crmtest: %s: deal %q: %w", op, nt.Deal, crm.ErrNotFound)
-	}
-	if _, ok := f.contacts[nt.Contact]; nt.Contact != "" && !ok {
-		return crm.Task{}, fmt.Errorf("crmtest: %s: contact %q: %w", op, nt.Contact, crm.ErrNotFound)
-	}
-	if err := f.checkUser(op, nt.Responsible, true); err != nil {
+	if err := f.checkTask(op, nt); err != nil {
 		return crm.Task{}, err
 	}
+	return f.applyTask(nt), nil
+}
+
+// checkTask validates nt as CreateTask does. It runs with f.mu held.
+func (f *Fake) checkTask(op string, nt crm.NewTask) error {
+	if (nt.Deal == "") == (nt.Contact == "") {
+		return fmt.Errorf("crmtest: %s: %w: exactly one of Deal and Contact must be set", op, crm.ErrInvalid)
+	}
+	if _, ok := f.deals[nt.Deal]; nt.Deal != "" && !ok {
+		return fmt.Errorf("crmtest: %s: deal %q: %w", op, nt.Deal, crm.ErrNotFound)
+	}
+	if _, ok := f.contacts[nt.Contact]; nt.Contact != "" && !ok {
+		return fmt.Errorf("crmtest: %s: contact %q: %w", op, nt.Contact, crm.ErrNotFound)
+	}
+	return f.checkUser(op, nt.Responsible, true)
+}
+
+// applyTask creates a task checkTask accepted. It runs with f.mu held.
+func (f *Fake) applyTask(nt crm.NewTask) crm.Task {
 	t := crm.Task{
 		ID:          crm.TaskID(f.nextID()),
 		Deal:        nt.Deal,
@@ -557,27 +567,21 @@ func (f *Fake) createTask(op string, nt crm.NewTask) (crm.Task, error) {
 		Deadline:    nt.Deadline,
 	}
 	f.tasks[t.ID] = &t
-	return t, nil
+	return t
 }
 
-// CreateTasks implements crm.TaskBatcher. It is all or nothing.
+// CreateTasks implements crm.TaskBatcher as the other batch capabilities
+// do: each task checked as CreateTask checks it, up to 50 per request, a
+// partial failure reported in a *crm.BatchError.
 func (f *Fake) CreateTasks(ctx context.Context, ts []crm.NewTask) ([]crm.Task, error) {
-	if err := f.enter(ctx, MethodCreateTasks); err != nil {
+	out := make([]crm.Task, len(ts))
+	err := f.batch(ctx, MethodCreateTasks, len(ts),
+		func(i int) error { return f.checkTask(MethodCreateTasks, ts[i]) },
+		func(i int) { out[i] = f.applyTask(ts[i]) })
+	if err != nil && !isBatch(err) {
 		return nil, err
 	}
-	defer f.mu.Unlock()
-	out := make([]crm.Task, 0, len(ts))
-	for _, nt := range ts {
-		t, err := f.createTask(MethodCreateTasks, nt)
-		if err != nil {
-			for _, done := range out {
-				delete(f.tasks, done.ID)
-			}
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, nil
+	return out, err
 }
 
 // CompleteTask implements crm.Client.

@@ -87,3 +87,32 @@ func TestFakeBatchRefusesWholeRequest(t *testing.T) {
 		t.Errorf("CreateDeals refused as a whole: %v; want crm.ErrRateLimited, not a BatchError", err)
 	}
 }
+
+func TestFakeCreateTasksBatchError(t *testing.T) {
+	ctx := context.Background()
+	f := crmtest.NewSeeded(nil)
+	ct := f.AddContact(crm.Contact{Name: "Ivan"})
+	ts := make([]crm.NewTask, 60)
+	for i := range ts {
+		ts[i] = crm.NewTask{Contact: ct.ID, Text: fmt.Sprint(i)}
+	}
+	ts[55].Contact = "404"
+	out, err := f.CreateTasks(ctx, ts)
+	var be *crm.BatchError
+	if !errors.As(err, &be) || len(be.Items) != 60 || len(out) != 60 {
+		t.Fatalf("CreateTasks with an unknown contact: %d results, %v; want 60 and a BatchError of 60 items", len(out), err)
+	}
+	for i, e := range be.Items {
+		switch {
+		case i < 50 && (e != nil || out[i].Text != fmt.Sprint(i)):
+			t.Errorf("item %d of the first request: %v, %+v; want written", i, e, out[i])
+		case i == 55 && !errors.Is(e, crm.ErrNotFound):
+			t.Errorf("the unknown contact: %v; want crm.ErrNotFound", e)
+		case i >= 50 && i != 55 && !errors.Is(e, crm.ErrNotApplied):
+			t.Errorf("item %d of the refused request: %v; want crm.ErrNotApplied", i, e)
+		}
+	}
+	if got := len(f.Tasks()); got != 50 {
+		t.Errorf("the Fake holds %d tasks; want 50", got)
+	}
+}
