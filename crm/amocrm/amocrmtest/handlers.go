@@ -673,12 +673,17 @@ func (s *Server) handleListContacts(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetContact(w http.ResponseWriter, r *http.Request) {
+	getOne(s, w, r, s.contacts, func(c *contact) map[string]any { return s.contactJSON(c, hasWith(r.URL.Query(), "leads")) })
+}
+
+// getOne serves GET of one entity by the {id} of the path: toJSON's
+// answer under s.mu, or 204 when m has no such id.
+func getOne[E any](s *Server, w http.ResponseWriter, r *http.Request, m map[int]*E, toJSON func(e *E) map[string]any) {
 	id, ok := pathID(r)
 	s.mu.Lock()
-	c, found := s.contacts[id]
 	var out map[string]any
-	if ok && found {
-		out = s.contactJSON(c, hasWith(r.URL.Query(), "leads"))
+	if e, found := m[id]; ok && found {
+		out = toJSON(e)
 	}
 	s.mu.Unlock()
 	if out == nil {
@@ -950,19 +955,7 @@ func (s *Server) handleListLeads(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetLead(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(r)
-	s.mu.Lock()
-	l, found := s.leads[id]
-	var out map[string]any
-	if ok && found {
-		out = s.leadJSON(l, hasWith(r.URL.Query(), "contacts"))
-	}
-	s.mu.Unlock()
-	if out == nil {
-		noContent(w)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	getOne(s, w, r, s.leads, func(l *lead) map[string]any { return s.leadJSON(l, hasWith(r.URL.Query(), "contacts")) })
 }
 
 // placeLead resolves pipeline and status for a new lead; s.mu held.
@@ -1533,19 +1526,7 @@ func (s *Server) handleListTasks(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetTask(w http.ResponseWriter, r *http.Request) {
-	id, _ := pathID(r)
-	s.mu.Lock()
-	t, ok := s.tasks[id]
-	var out map[string]any
-	if ok {
-		out = s.taskJSON(t)
-	}
-	s.mu.Unlock()
-	if out == nil {
-		noContent(w)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	getOne(s, w, r, s.tasks, s.taskJSON)
 }
 
 func (s *Server) entityExists(typ string, id int) bool {
