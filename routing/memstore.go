@@ -233,6 +233,22 @@ func (r *memMember) state(u crm.UserID) Member {
 
 // Pick implements [RotationStore].
 func (m *MemoryRotation) Pick(ctx context.Context, pool, key string, eligible []crm.UserID, choose Chooser) (Turn, error) {
+	return m.pick(ctx, pool, key, eligible, choose, false)
+}
+
+// Reassign implements [RotationStore].
+func (m *MemoryRotation) Reassign(ctx context.Context, pool, key string, eligible []crm.UserID, choose Chooser) (Turn, error) {
+	if key == "" {
+		if err := ctx.Err(); err != nil {
+			return Turn{}, err
+		}
+		return Turn{}, fmt.Errorf("%w: reassign in pool %q with an empty key", ErrInvalid, pool)
+	}
+	return m.pick(ctx, pool, key, eligible, choose, true)
+}
+
+// pick is Pick, or Reassign when move is set.
+func (m *MemoryRotation) pick(ctx context.Context, pool, key string, eligible []crm.UserID, choose Chooser, move bool) (Turn, error) {
 	if err := ctx.Err(); err != nil {
 		return Turn{}, err
 	}
@@ -248,10 +264,14 @@ func (m *MemoryRotation) Pick(ctx context.Context, pool, key string, eligible []
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p := m.pool(pool)
+	from := crm.UserID("")
 	if key != "" {
 		if u, ok := p.holds[key]; ok {
-			r := p.members[u]
-			return Turn{User: u, Seq: p.seq, Previous: r.last, Open: r.open, Repeat: true}, nil
+			if !move || slices.Contains(eligible, u) {
+				r := p.members[u]
+				return Turn{User: u, Seq: p.seq, Previous: r.last, Open: r.open, Repeat: true}, nil
+			}
+			from = u
 		}
 	}
 	ms, rs := m.scratch[:0], m.records[:0]
@@ -296,11 +316,14 @@ func (m *MemoryRotation) Pick(ctx context.Context, pool, key string, eligible []
 		}
 	}
 	u, r := ms[c.Index].User, rs[c.Index]
-	t := Turn{User: u, Seq: p.seq, Previous: r.last}
+	t := Turn{User: u, Seq: p.seq, Previous: r.last, From: from}
 	r.last = p.seq
 	if key != "" {
 		if p.holds == nil {
 			p.holds = map[string]crm.UserID{}
+		}
+		if from != "" {
+			p.members[from].open--
 		}
 		p.holds[key] = u
 		r.open++

@@ -97,6 +97,9 @@ type Turn struct {
 	// Repeat is true when the key was already held: the pick returned its
 	// holder and recorded nothing.
 	Repeat bool
+	// From is, for [RotationStore.Reassign], the member whose hold of the
+	// key moved to User; "" when the key was not held or for Pick.
+	From crm.UserID
 }
 
 // RotationStore keeps the state of round-robin pools (one per channel): a
@@ -146,6 +149,23 @@ type RotationStore interface {
 	// a choice out of range: an error matching ErrInvalid, nothing
 	// recorded.
 	Pick(ctx context.Context, pool, key string, eligible []crm.UserID, choose Chooser) (Turn, error)
+
+	// Reassign is Pick for a key that must end up held by one of
+	// eligible: a client whose holder left, went away or is escalated
+	// from. In one atomic operation: a key held by a member of eligible
+	// returns that holder with Repeat set and changes nothing; otherwise
+	// the pick is made and recorded as Pick records it, and the key's
+	// hold moves to the member picked (the previous holder's Open - 1,
+	// named in Turn.From) or is created. A choice of nobody (or empty
+	// eligible): an error matching ErrNoEligible, and nothing changes —
+	// the hold stays with its holder, so a capacity count never drops
+	// for an instant a concurrent pick could use. An empty key, an empty
+	// user ID, a nil choose or a choice out of range: an error matching
+	// ErrInvalid, nothing recorded.
+	//
+	// On PostgreSQL it is Pick's transaction with the hold read FOR
+	// UPDATE after the pool's row lock and written by an upsert.
+	Reassign(ctx context.Context, pool, key string, eligible []crm.UserID, choose Chooser) (Turn, error)
 
 	// Hold records that user holds key in pool (Open + 1), without a
 	// pick: a client who reached the member another way (a claim). A key

@@ -308,6 +308,112 @@ func TestRotationStore(t *testing.T, newBackend func(t *testing.T) func(account 
 		}
 		checkMembers(t, s, "wa", map[crm.UserID]int{"a": limit, "b": limit, "c": limit}, "after 50 capped picks")
 	})
+	t.Run("Reassign keeps an eligible holder and moves any other hold in one step", func(t *testing.T) {
+		s := fresh(t)
+		ctx := t.Context()
+		if _, err := s.Hold(ctx, "wa", "chat-1", "x"); err != nil {
+			t.Fatal(err)
+		}
+		turn, err := s.Reassign(ctx, "wa", "chat-1", []crm.UserID{"x", "a"}, lru)
+		if err != nil || !turn.Repeat || turn.User != "x" || turn.From != "" {
+			t.Errorf("Reassign with the holder eligible = %+v, %v; want x again, Repeat, nothing moved", turn, err)
+		}
+		turn, err = s.Reassign(ctx, "wa", "chat-1", []crm.UserID{"b", "a"}, lru)
+		if err != nil || turn.Repeat || turn.User != "a" || turn.From != "x" || turn.Seq != 1 || turn.Open != 1 {
+			t.Errorf("Reassign away from x = %+v, %v; want a at #1 with Open 1, From x", turn, err)
+		}
+		checkMembers(t, s, "wa", map[crm.UserID]int{"a": 1, "b": 0, "x": 0}, "after the move")
+		if u, ok, err := s.Free(ctx, "wa", "chat-1"); err != nil || !ok || u != "a" {
+			t.Errorf("Free after Reassign = %q, %v, %v; want a holds it", u, ok, err)
+		}
+		turn, err = s.Reassign(ctx, "wa", "chat-2", []crm.UserID{"a", "b"}, lru)
+		if err != nil || turn.User != "b" || turn.From != "" || turn.Seq != 2 || turn.Open != 1 {
+			t.Errorf("Reassign of a key nobody holds = %+v, %v; want a new pick of b at #2, From empty", turn, err)
+		}
+		nobody := func(routing.PoolState) routing.Choice { return routing.Choice{Index: -1} }
+		if _, err := s.Reassign(ctx, "wa", "chat-2", []crm.UserID{"a"}, nobody); !errors.Is(err, routing.ErrNoEligible) {
+			t.Errorf("Reassign choosing nobody: %v; want ErrNoEligible", err)
+		}
+		if _, err := s.Reassign(ctx, "wa", "chat-2", nil, lru); !errors.Is(err, routing.ErrNoEligible) {
+			t.Errorf("Reassign among nobody: %v; want ErrNoEligible", err)
+		}
+		checkMembers(t, s, "wa", map[crm.UserID]int{"a": 0, "b": 1}, "after refused Reassigns (the hold stays)")
+		if turn := mustPick(t, s, "wa", "chat-3", lru, "a", "b"); turn.Seq != 3 {
+			t.Errorf("pick after refused Reassigns at #%d; want #3 (they recorded nothing)", turn.Seq)
+		}
+		for _, c := range []struct {
+			key      string
+			eligible []crm.UserID
+			choose   routing.Chooser
+		}{{"", []crm.UserID{"a"}, lru}, {"k", []crm.UserID{"a", ""}, lru}, {"k", []crm.UserID{"a"}, nil}} {
+			if _, err := s.Reassign(ctx, "wa", c.key, c.eligible, c.choose); !errors.Is(err, routing.ErrInvalid) {
+				t.Errorf("Reassign(key %q, %q, chooser set %v): %v; want ErrInvalid", c.key, c.eligible, c.choose != nil, err)
+			}
+		}
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := s.Reassign(cancelled, "wa", "chat-3", []crm.UserID{"z"}, lru); !errors.Is(err, context.Canceled) {
+			t.Errorf("Reassign with a cancelled context: %v; want context.Canceled", err)
+		}
+		checkMembers(t, s, "wa", map[crm.UserID]int{"a": 1, "b": 1, "z": 0}, "at the end")
+	})
+	t.Run("concurrent Reassigns and picks never exceed a capacity limit nor lose a hold", func(t *testing.T) {
+		s := fresh(t)
+		const limit, moved, newer = 2, 24, 24
+		users := []crm.UserID{"a", "b", "c"}
+		for i := range moved {
+			if _, err := s.Hold(t.Context(), "wa", fmt.Sprintf("old-%d", i), "x"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		capped := func(p routing.PoolState) routing.Choice {
+			best := -1
+			for i, m := range p.Members {
+				if m.Open < limit && (best < 0 || m.LastServed < p.Members[best].LastServed) {
+					best = i
+				}
+			}
+			return routing.Choice{Index: best}
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		placed := map[string]crm.UserID{}
+		start := make(chan struct{})
+		for i := range moved + newer {
+			wg.Go(func() {
+				<-start
+				var turn routing.Turn
+				var err error
+				key := fmt.Sprintf("new-%d", i-moved)
+				if i < moved {
+					key = fmt.Sprintf("old-%d", i)
+					turn, err = s.Reassign(t.Context(), "wa", key, users, capped)
+				} else {
+					turn, err = s.Pick(t.Context(), "wa", key, users, capped)
+				}
+				if err != nil && !errors.Is(err, routing.ErrNoEligible) {
+					t.Errorf("%s: %v", key, err)
+				}
+				if err == nil {
+					mu.Lock()
+					placed[key] = turn.User
+					mu.Unlock()
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if len(placed) != limit*len(users) {
+			t.Errorf("%d clients placed; want %d (limit %d × %d members)", len(placed), limit*len(users), limit, len(users))
+		}
+		stayed := 0
+		for i := range moved {
+			if _, ok := placed[fmt.Sprintf("old-%d", i)]; !ok {
+				stayed++
+			}
+		}
+		checkMembers(t, s, "wa", map[crm.UserID]int{"a": limit, "b": limit, "c": limit, "x": stayed}, "after concurrent Reassigns and picks")
+	})
 	t.Run("accounts on one backend are isolated", func(t *testing.T) {
 		account := newBackend(t)
 		a, b := account("acme"), account("globex")
