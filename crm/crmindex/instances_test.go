@@ -53,39 +53,98 @@ func contactsWith(f *crmtest.Fake, e164 string) int {
 }
 
 // TestInstancesCreateOneClient: two host instances, each with its own
-// Index over one CRM, receive the first messages of 40 new clients at
-// once, 8 goroutines each; with the rule (misses confirmed, a lease per
-// number) every client gets exactly one contact.
+// Index over one CRM and no webhooks or CatchUp between them.
+//
+// First the case the rule is for, forced: instance a creates a client;
+// instance b's index has not seen it, so b's lookup misses, the miss is
+// confirmed with one search of the CRM, which finds a's contact, and b
+// creates nothing. Were misses not confirmed, b would create a duplicate.
+//
+// Then the first messages of 40 new clients reach both instances at once,
+// 8 goroutines each, every goroutine visiting every number under a lease
+// per number. Whichever instance gets a number first creates its contact;
+// the other instance's index cannot have seen it, so its first lookup of
+// the number is a miss confirmed by the CRM: exactly one confirmation per
+// client, whatever the schedule.
 func TestInstancesCreateOneClient(t *testing.T) {
-	f := crmtest.NewSeeded(nil)
-	a := synced(t, f, crmindex.Options{})
-	b := synced(t, f, crmindex.Options{})
-	l := &leases{m: map[string]*sync.Mutex{}}
-	const clients = 40
-	var wg sync.WaitGroup
-	for i, inst := range []*crmindex.Index{a, b, a, b, a, b, a, b, a, b, a, b, a, b, a, b} {
-		wg.Go(func() {
-			for k := range clients {
-				e164 := fmt.Sprintf("+7916555%04d", (k+i)%clients)
-				unlock := l.lock(e164)
-				_, err := findOrCreate(t.Context(), inst, e164)
-				unlock()
-				if err != nil {
-					t.Error(err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	for k := range clients {
-		e164 := fmt.Sprintf("+7916555%04d", k)
+	ctx := t.Context()
+	t.Run("index behind", func(t *testing.T) {
+		f := crmtest.NewSeeded(nil)
+		a := synced(t, f, crmindex.Options{})
+		b := synced(t, f, crmindex.Options{})
+		const e164 = "+79161234567"
+		if created, err := findOrCreate(ctx, a, e164); err != nil || !created {
+			t.Fatalf("instance a: created %v, %v; want the contact created", created, err)
+		}
+		if s := b.Status(); s.Contacts != 0 {
+			t.Fatalf("instance b's index holds %d contacts before its lookup; the test needs it behind (0)", s.Contacts)
+		}
+		f.ResetCalls()
+		if created, err := findOrCreate(ctx, b, e164); err != nil || created {
+			t.Errorf("instance b: created %v, %v; want a's contact found and nothing created", created, err)
+		}
+		if n := f.Calls(crmtest.MethodFindContactsByPhone); n != 1 {
+			t.Errorf("instance b searched the CRM %d times; want 1 (the confirmation of its miss)", n)
+		}
+		if s := b.Status(); s.Misses != 1 || s.Confirmed != 1 || s.Contacts != 1 {
+			t.Errorf("instance b: %d misses, %d confirmed, %d contacts indexed; want 1, 1, 1 (the miss confirmed and the contact added)", s.Misses, s.Confirmed, s.Contacts)
+		}
 		if n := contactsWith(f, e164); n != 1 {
 			t.Errorf("%s has %d contacts in the CRM; want exactly 1", e164, n)
 		}
-	}
-	if s := a.Status(); s.Confirmed == 0 {
-		t.Logf("instance a: %+v", s)
-	}
+		// The confirmed contact is now b's own: the next lookup costs nothing.
+		f.ResetCalls()
+		if found, err := b.FindContactsByPhone(ctx, e164); err != nil || len(found) != 1 {
+			t.Errorf("instance b's second lookup: %v, %v; want a's contact", ids(found), err)
+		}
+		if n := f.TotalCalls(); n != 0 {
+			t.Errorf("instance b's second lookup made %d CRM calls; want 0", n)
+		}
+	})
+
+	t.Run("concurrent", func(t *testing.T) {
+		f := crmtest.NewSeeded(nil)
+		a := synced(t, f, crmindex.Options{})
+		b := synced(t, f, crmindex.Options{})
+		f.ResetCalls()
+		l := &leases{m: map[string]*sync.Mutex{}}
+		const clients, perInstance = 40, 8
+		var wg sync.WaitGroup
+		for i := range 2 * perInstance {
+			inst := a
+			if i%2 == 1 {
+				inst = b
+			}
+			wg.Go(func() {
+				for k := range clients {
+					e164 := fmt.Sprintf("+7916555%04d", (k+i)%clients)
+					unlock := l.lock(e164)
+					_, err := findOrCreate(ctx, inst, e164)
+					unlock()
+					if err != nil {
+						t.Error(err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for k := range clients {
+			e164 := fmt.Sprintf("+7916555%04d", k)
+			if n := contactsWith(f, e164); n != 1 {
+				t.Errorf("%s has %d contacts in the CRM; want exactly 1", e164, n)
+			}
+		}
+		sa, sb := a.Status(), b.Status()
+		if got := sa.Confirmed + sb.Confirmed; got != clients {
+			t.Errorf("%d misses confirmed by the CRM (a %+v, b %+v); want %d, one per client on the instance that did not create it", got, sa, sb, clients)
+		}
+		if got := sa.Misses + sb.Misses; got != 2*clients {
+			t.Errorf("%d misses; want %d, the creating lookup and the confirmed one per client", got, 2*clients)
+		}
+		if n := f.Calls(crmtest.MethodFindContactsByPhone); n != 2*clients {
+			t.Errorf("%d searches of the CRM; want %d, one per miss", n, 2*clients)
+		}
+	})
 }
 
 // TestInstancesTrustingMissesDuplicate shows why misses are confirmed:
