@@ -94,7 +94,10 @@ func (e *BatchError) Unwrap() []error {
 // CreatedDeal is one result of [DealBatcher.CreateDeals]: the deal and its
 // contact, as [Client.CreateDeal] returns them.
 type CreatedDeal struct {
-	Deal    Deal
+	// Deal is the created deal; zero for an item that failed.
+	Deal Deal
+	// Contact is the deal's contact: the existing one it was linked to,
+	// or the one created with it.
 	Contact Contact
 }
 
@@ -104,6 +107,8 @@ type CreatedDeal struct {
 // would; the results are in the order of ds. Partial failures are
 // reported with a [*BatchError]. Not safe to retry blindly.
 type DealBatcher interface {
+	// CreateDeals creates every deal of ds and returns one CreatedDeal per
+	// item.
 	CreateDeals(ctx context.Context, ds []NewDeal) ([]CreatedDeal, error)
 }
 
@@ -112,13 +117,19 @@ type DealBatcher interface {
 // [Client.CompleteTask] would (a task already done succeeds). Partial
 // failures are reported with a [*BatchError]. Safe to retry.
 type TaskCompleter interface {
+	// CompleteTasks marks every task of ids done. ErrNotFound (for that
+	// item, in a *BatchError): no such task.
 	CompleteTasks(ctx context.Context, ids []TaskID) error
 }
 
 // ResponsibleChange is one item of [ResponsibleBatcher.SetResponsibles]:
 // make User responsible for Deal and for each of the deal's contacts.
 type ResponsibleChange struct {
+	// Deal is the deal to change; it must exist (else ErrNotFound for
+	// the item).
 	Deal DealID
+	// User is the user to make responsible; it must exist (else
+	// ErrNotFound for the item).
 	User UserID
 }
 
@@ -128,6 +139,7 @@ type ResponsibleChange struct {
 // named twice is changed in input order, the last change winning. Partial
 // failures are reported with a [*BatchError]. Safe to retry.
 type ResponsibleBatcher interface {
+	// SetResponsibles makes every change of cs.
 	SetResponsibles(ctx context.Context, cs []ResponsibleChange) error
 }
 

@@ -69,6 +69,10 @@ type Client interface {
 
 // Noter is an optional capability: adding a note to a deal or a contact.
 type Noter interface {
+	// AddNote adds n to its deal or contact. ErrNotFound: the deal or
+	// contact does not exist; ErrInvalid: both or neither of Deal and
+	// Contact set. Not safe to retry blindly: a retry after a timeout may
+	// add the note twice.
 	AddNote(ctx context.Context, n Note) error
 }
 
@@ -76,12 +80,16 @@ type Noter interface {
 // request. The result is in the order of ts; a partial failure is
 // reported as [BatchError]'s doc describes for every batch capability.
 type TaskBatcher interface {
+	// CreateTasks creates ts, each checked and created as
+	// [Client.CreateTask] would, and returns one Task per item of ts.
+	// Not safe to retry blindly.
 	CreateTasks(ctx context.Context, ts []NewTask) ([]Task, error)
 }
 
 // Wrapper is implemented by Clients that wrap another (logging, metrics,
 // retries), so helpers can find optional capabilities underneath.
 type Wrapper interface {
+	// Unwrap returns the Client this one wraps; nil when it wraps none.
 	Unwrap() Client
 }
 

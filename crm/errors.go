@@ -33,8 +33,11 @@ var (
 // retrying. Err is the classification (usually ErrRateLimited or
 // ErrUnavailable, possibly wrapping vendor detail).
 type RetryAfterError struct {
+	// RetryAfter is how long the CRM asked the caller to wait before
+	// retrying; zero means it asked for no wait.
 	RetryAfter time.Duration
-	Err        error
+	// Err is the classification, matched by errors.Is through Unwrap.
+	Err error
 }
 
 // Error implements the error interface.
@@ -58,7 +61,10 @@ type FieldError struct {
 // InvalidError is a validation failure that names the rejected fields.
 // It matches ErrInvalid.
 type InvalidError struct {
-	Op     string // the operation, e.g. "CreateDeal"
+	// Op is the operation, e.g. "CreateDeal"; may be empty.
+	Op string
+	// Fields are the rejected fields, in the order the CRM or the adapter
+	// reported them; may be empty when the CRM named none.
 	Fields []FieldError
 }
 

@@ -32,6 +32,8 @@ type ContactQuery struct {
 
 // ContactPage is one page of ContactLister.ListContacts.
 type ContactPage struct {
+	// Contacts are the page's contacts, in the order ContactLister
+	// describes; empty on a page with none.
 	Contacts []Contact
 	// Next is the cursor of the next page; "" when this page is the last.
 	Next string

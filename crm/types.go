@@ -25,10 +25,15 @@ type (
 
 // User is a CRM user who may work chats in the integration.
 type User struct {
-	ID    UserID
-	Name  string
+	// ID is the user's ID in the CRM (amoCRM: the user's id); never empty
+	// in a user a Client returns.
+	ID UserID
+	// Name is the user's display name as the CRM shows it; may be empty.
+	Name string
+	// Email is the user's login e-mail as the CRM reports it; may be empty.
 	Email string
-	// Active is false for users the CRM reports as deactivated.
+	// Active is false for users the CRM reports as deactivated (amoCRM:
+	// rights.is_active false); a CRM that does not say is taken as active.
 	Active bool
 }
 
@@ -43,7 +48,10 @@ type Identity struct {
 
 // Contact is a client in the CRM.
 type Contact struct {
-	ID   ContactID
+	// ID is the contact's ID in the CRM; never empty in a contact a Client
+	// returns.
+	ID ContactID
+	// Name is the contact's name as stored in the CRM; may be empty.
 	Name string
 	// Phones are the numbers as typed in the CRM ("8 (916) 123-45-67"),
 	// not normalised. Match them with package phone.
@@ -52,7 +60,10 @@ type Contact struct {
 	Identities []Identity
 	// Responsible is the user the client belongs to; may be empty.
 	Responsible UserID
-	UpdatedAt   time.Time
+	// UpdatedAt is when the CRM last changed the contact (amoCRM:
+	// updated_at, to the second); zero when the CRM did not say.
+	// ContactLister pages are ordered and filtered by it.
+	UpdatedAt time.Time
 }
 
 // DealStatus tells whether a deal is open or closed, and how it closed.
@@ -60,9 +71,9 @@ type DealStatus int
 
 // Deal statuses.
 const (
-	DealOpen DealStatus = iota
-	DealWon
-	DealLost
+	DealOpen DealStatus = iota // not closed: in an open or Unsorted stage
+	DealWon                    // closed, won (amoCRM status 142)
+	DealLost                   // closed, lost (amoCRM status 143)
 )
 
 // String implements fmt.Stringer.
@@ -80,14 +91,29 @@ func (s DealStatus) String() string {
 
 // Deal is a sales opportunity (amoCRM: lead).
 type Deal struct {
-	ID          DealID
-	Name        string
-	Pipeline    PipelineID
-	Stage       StageID
-	Status      DealStatus
+	// ID is the deal's ID in the CRM (amoCRM: the lead's id); never empty
+	// in a deal a Client returns.
+	ID DealID
+	// Name is the deal's title as stored in the CRM; may be empty.
+	Name string
+	// Pipeline is the pipeline the deal is in (amoCRM: pipeline_id).
+	Pipeline PipelineID
+	// Stage is the deal's stage within Pipeline (amoCRM: status_id).
+	Stage StageID
+	// Status tells whether the deal is open, won or lost; it follows from
+	// the kind of Stage (StageWon or StageLost closes the deal). The zero
+	// value is DealOpen.
+	Status DealStatus
+	// Responsible is the user responsible for the deal; empty when the
+	// CRM names none.
 	Responsible UserID
-	Contacts    []ContactID
-	UpdatedAt   time.Time
+	// Contacts are the contacts linked to the deal, the main contact first
+	// where the CRM marks one (amoCRM: is_main); may be empty.
+	Contacts []ContactID
+	// UpdatedAt is when the CRM last changed the deal (amoCRM: updated_at,
+	// to the second); zero when the CRM did not say. LatestOpen
+	// picks the open deal with the latest UpdatedAt.
+	UpdatedAt time.Time
 }
 
 // Closed reports whether the deal is won or lost.
@@ -148,16 +174,26 @@ func (k StageKind) String() string {
 
 // Stage is a column of a pipeline.
 type Stage struct {
-	ID   StageID
+	// ID is the stage's ID in the CRM (amoCRM: the status id, which is
+	// 142 and 143 for the won and lost stages of every pipeline).
+	ID StageID
+	// Name is the stage's title as the CRM shows it.
 	Name string
+	// Kind classifies the stage; the zero value is StageOpen.
 	Kind StageKind
 }
 
 // Pipeline is a funnel with its stages in order.
 type Pipeline struct {
-	ID     PipelineID
-	Name   string
-	Main   bool
+	// ID is the pipeline's ID in the CRM.
+	ID PipelineID
+	// Name is the pipeline's title as the CRM shows it.
+	Name string
+	// Main is true for the account's main pipeline (amoCRM: is_main).
+	Main bool
+	// Stages are the pipeline's stages in the CRM's display order (amoCRM:
+	// by the statuses' sort). Use Pipeline.Stage and Pipeline.Unsorted to
+	// find one.
 	Stages []Stage
 }
 
@@ -181,31 +217,64 @@ func (p Pipeline) Unsorted() (Stage, bool) {
 
 // Task is a to-do for a user, attached to a deal or a contact.
 type Task struct {
+	// ID is the task's ID in the CRM; never empty in a task a Client
+	// returns.
 	ID TaskID
-	// Deal or Contact names what the task belongs to; exactly one is set.
-	Deal        DealID
-	Contact     ContactID
+	// Deal is the deal the task is attached to (amoCRM: entity_type
+	// "leads"); empty when the task is a contact's. Exactly one of Deal
+	// and Contact is set.
+	Deal DealID
+	// Contact is the contact the task is attached to (amoCRM: entity_type
+	// "contacts"); empty when the task is a deal's.
+	Contact ContactID
+	// Responsible is the user who must do the task; empty when the CRM
+	// names none.
 	Responsible UserID
-	Text        string
-	Deadline    time.Time
-	Done        bool
+	// Text is what the task asks for, as shown in the CRM.
+	Text string
+	// Deadline is when the task is due (amoCRM: complete_till, to the
+	// second).
+	Deadline time.Time
+	// Done is true once the task is completed (amoCRM: is_completed).
+	Done bool
 }
 
 // NewContact describes a contact to create.
 type NewContact struct {
-	Name        string
-	Phones      []string // E.164 preferred
-	Identities  []Identity
+	// Name is the contact's name; may be empty.
+	Name string
+	// Phones are stored as given, E.164 ("+79161234567") preferred; an
+	// entry must not be blank (the amoCRM adapter refuses one with an
+	// error matching ErrInvalid). May be empty.
+	Phones []string
+	// Identities are the client's messenger identities to store with the
+	// contact; may be empty. The amoCRM adapter refuses one without a
+	// Value, or whose Kind is empty or holds ':', with an error matching
+	// ErrInvalid.
+	Identities []Identity
+	// Responsible is the user the client will belong to; empty leaves it
+	// to the CRM. For a contact created with a deal (CreateDeal,
+	// CreateDeals), the amoCRM adapter uses the deal's Responsible instead of an empty one. A user the CRM
+	// does not know: an error matching ErrNotFound.
 	Responsible UserID
 }
 
 // NewDeal describes a deal to create, for an existing contact or together
 // with a new one.
 type NewDeal struct {
-	Name        string
-	Pipeline    PipelineID
-	Stage       StageID
-	Responsible UserID // may be empty: the CRM's default (e.g. Unsorted)
+	// Name is the deal's title; may be empty (the amoCRM adapter then
+	// sends none).
+	Name string
+	// Pipeline is the pipeline to create the deal in; required.
+	Pipeline PipelineID
+	// Stage is the stage of Pipeline to create the deal in; required. A
+	// pipeline or stage the CRM does not know: an error matching
+	// ErrNotFound.
+	Stage StageID
+	// Responsible is the user responsible for the deal; may be empty: the
+	// CRM's default (e.g. Unsorted). A user the CRM does not know: an
+	// error matching ErrNotFound.
+	Responsible UserID
 	// Contact is an existing contact to link. Exactly one of Contact and
 	// NewContact is set.
 	Contact ContactID
@@ -215,25 +284,44 @@ type NewDeal struct {
 
 // NewTask describes a task to create.
 type NewTask struct {
-	// Exactly one of Deal and Contact is set.
-	Deal        DealID
-	Contact     ContactID
+	// Deal is the deal to attach the task to. Exactly one of Deal and
+	// Contact is set; both or neither: an error matching ErrInvalid.
+	Deal DealID
+	// Contact is the contact to attach the task to (for a client without a
+	// deal).
+	Contact ContactID
+	// Responsible is the user who must do the task; empty leaves it to the
+	// CRM. A user the CRM does not know: an error matching ErrNotFound.
 	Responsible UserID
-	Text        string
-	Deadline    time.Time
+	// Text is what the task asks for. The amoCRM adapter refuses a blank
+	// one with an error matching ErrInvalid.
+	Text string
+	// Deadline is when the task is due; the CRM keeps it to the second. The
+	// amoCRM adapter refuses a zero one with an error matching ErrInvalid.
+	Deadline time.Time
 }
 
 // Note is a free-text note on a deal or a contact (optional capability).
 type Note struct {
-	Deal    DealID
+	// Deal is the deal to add the note to. Exactly one of Deal and Contact
+	// is set; both or neither: an error matching ErrInvalid.
+	Deal DealID
+	// Contact is the contact to add the note to.
 	Contact ContactID
-	Text    string
+	// Text is the note's text (amoCRM: a "common" note's params.text). The
+	// amoCRM adapter refuses a blank one with an error matching ErrInvalid.
+	Text string
 }
 
 // TaskFilter selects tasks for Client.ListTasks: those attached to Deal or
 // to Contact (exactly one is set), only the open ones when OpenOnly.
 type TaskFilter struct {
-	Deal     DealID
-	Contact  ContactID
+	// Deal selects the tasks attached to this deal.
+	Deal DealID
+	// Contact selects the tasks attached to this contact (not those of
+	// its deals).
+	Contact ContactID
+	// OpenOnly keeps only the tasks not yet done; false lists done tasks
+	// too.
 	OpenOnly bool
 }
