@@ -20,6 +20,7 @@ import (
 // creates its own contacts, deals and tasks, with unique phones and names,
 // so it can run against a shared sandbox account.
 type Harness struct {
+	// Client is the adapter under test; required (nil fails the subtest).
 	Client crm.Client
 	// FailNext, when non-nil, makes the backend fail the next n calls of
 	// the Client method named op (see the Method constants) in the way the
