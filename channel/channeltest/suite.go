@@ -13,6 +13,7 @@ import (
 
 // Harness is what a conformance run needs from the Sender under test.
 type Harness struct {
+	// Sender is the adapter under test; required (nil fails the subtest).
 	Sender channel.Sender
 	// Chat is a chat the backend accepts.
 	Chat channel.Chat
