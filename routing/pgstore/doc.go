@@ -29,10 +29,10 @@
 //     it, so no operation of one account reads, changes, locks or purges
 //     another's state, whatever chat, user or message IDs they share.
 //   - Atomicity: every operation is one SQL statement, or one batch that
-//     PostgreSQL runs as a single transaction, or (a rotation pick, whose
-//     fairness rule runs in Go) one transaction that locks the pool's row
-//     before reading it. Nothing reads a row and then writes it from Go
-//     without holding its lock.
+//     PostgreSQL runs as a single transaction, or (a rotation pick or
+//     reassignment, whose fairness rule runs in Go) one transaction that
+//     locks the pool's row before reading it. Nothing reads a row and then
+//     writes it from Go without holding its lock.
 //   - Migrations: [Open] creates or upgrades the schema itself. It takes a
 //     transaction-scoped advisory lock first, so instances starting
 //     together migrate once; the version is in the schema_version table.

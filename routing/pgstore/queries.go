@@ -30,6 +30,7 @@ type queries struct {
 	startWatch, getWatch, dueBy, advance        string
 	stopWatch                                   string
 	lockPool, holder, members, pick, hold, free string
+	lockHolder                                  string
 
 	openStreak, getStreak, setTask, closeStreak string
 
@@ -40,6 +41,10 @@ type queries struct {
 
 func newQueries(schema string) queries {
 	s := func(q string) string { return strings.ReplaceAll(q, "{s}", schema) }
+	// holder reads the key's holder with the holder's record.
+	const holder = `SELECT h.user_id, coalesce(m.last_served, 0), coalesce(m.open, 0) FROM {s}.rotation_holds h
+LEFT JOIN {s}.rotation_members m ON m.account = h.account AND m.pool = h.pool AND m.user_id = h.user_id
+WHERE h.account = $1 AND h.pool = $2 AND h.key = $3`
 	// live is the lease check of every fenced write: the lease row must
 	// still carry the writer's fence and be unexpired. FOR SHARE holds
 	// off a takeover of the lease (an UPDATE of the row) until the write
@@ -99,16 +104,20 @@ WHERE account = $1 AND channel = $2 AND chat_id = $3 AND claimed_by IS NULL
 		// change.
 		lockPool: s(`INSERT INTO {s}.rotation_pools AS p (account, pool, seq) VALUES ($1, $2, 0)
 ON CONFLICT (account, pool) DO UPDATE SET seq = p.seq RETURNING seq`),
-		holder: s(`SELECT h.user_id, coalesce(m.last_served, 0), coalesce(m.open, 0) FROM {s}.rotation_holds h
-LEFT JOIN {s}.rotation_members m ON m.account = h.account AND m.pool = h.pool AND m.user_id = h.user_id
-WHERE h.account = $1 AND h.pool = $2 AND h.key = $3`),
+		holder: s(holder),
+		// lockHolder is holder for Reassign, which may move the hold: it
+		// also locks the hold's row until the transaction ends.
+		lockHolder: s(holder + ` FOR UPDATE OF h`),
 		members: s(`SELECT u.u, coalesce(m.last_served, 0), coalesce(m.seen, 0), coalesce(m.open, 0), coalesce(m.credit, 0)
 FROM unnest($3::bytea[]) WITH ORDINALITY AS u(u, ord)
 LEFT JOIN {s}.rotation_members m ON m.account = $1 AND m.pool = $2 AND m.user_id = u.u
 ORDER BY u.ord`),
 		// pick records a choice: $3 the eligible, $4 the chosen, $5
 		// whether key $8 is held by the pick, $6 the credits and $7
-		// whether they are to be stored.
+		// whether they are to be stored; $9 is the key's holder a
+		// Reassign moves it from (never one of $3), NULL otherwise. The
+		// hold is an upsert, so that it moves to $4, and $9's open count
+		// drops by one: each row is changed by one part of the statement.
 		pick: s(`WITH p AS (UPDATE {s}.rotation_pools SET seq = seq + 1 WHERE account = $1 AND pool = $2 RETURNING seq),
 m AS (
 	INSERT INTO {s}.rotation_members AS m (account, pool, user_id, last_served, seen, credit, open)
@@ -120,7 +129,12 @@ m AS (
 		last_served = CASE WHEN m.user_id = $4 THEN EXCLUDED.last_served ELSE m.last_served END,
 		open = m.open + EXCLUDED.open
 	RETURNING user_id, open),
-h AS (INSERT INTO {s}.rotation_holds (account, pool, key, user_id) SELECT $1, $2, $8, $4 WHERE $5)
+h AS (
+	INSERT INTO {s}.rotation_holds (account, pool, key, user_id) SELECT $1, $2, $8, $4 WHERE $5
+	ON CONFLICT (account, pool, key) DO UPDATE SET user_id = EXCLUDED.user_id),
+dec AS (
+	UPDATE {s}.rotation_members SET open = open - 1
+	WHERE account = $1 AND pool = $2 AND user_id = $9::bytea AND $5)
 SELECT p.seq, m.open FROM p, m WHERE m.user_id = $4`),
 		hold: s(`WITH old AS (SELECT user_id FROM {s}.rotation_holds WHERE account = $1 AND pool = $2 AND key = $3),
 up AS (

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/crmbridge/crmbridge/channel"
 	"github.com/crmbridge/crmbridge/crm"
@@ -203,11 +204,34 @@ func dedup(users []crm.UserID) []crm.UserID {
 // eligible members' records; choose runs in Go; the second writes the
 // pick (sequence, member records, hold) and commits. choose runs once.
 func (a *Account) Pick(ctx context.Context, pool, key string, eligible []crm.UserID, choose routing.Chooser) (routing.Turn, error) {
+	return a.pickOrMove(ctx, "Pick", pool, key, eligible, choose, false)
+}
+
+// Reassign implements [routing.RotationStore]. It is Pick's transaction:
+// the key's hold is read, and locked, after the pool's row lock, so no
+// other pick, hold or free in the pool runs between the read and the
+// write; a holder among eligible ends it there (Repeat); otherwise the
+// pick's write also moves the hold by an upsert and takes one off the
+// previous holder's open count, in the same statement. A choice of
+// nobody rolls the transaction back, leaving the hold where it was.
+func (a *Account) Reassign(ctx context.Context, pool, key string, eligible []crm.UserID, choose routing.Chooser) (routing.Turn, error) {
+	if key == "" {
+		if err := ctx.Err(); err != nil {
+			return routing.Turn{}, err
+		}
+		return routing.Turn{}, fmt.Errorf("pgstore: %w: reassign in pool %q with an empty key", routing.ErrInvalid, pool)
+	}
+	return a.pickOrMove(ctx, "Reassign", pool, key, eligible, choose, true)
+}
+
+// pickOrMove is Pick, or Reassign when move is set; op names it in
+// errors.
+func (a *Account) pickOrMove(ctx context.Context, op, pool, key string, eligible []crm.UserID, choose routing.Chooser, move bool) (routing.Turn, error) {
 	if err := ctx.Err(); err != nil {
 		return routing.Turn{}, err
 	}
 	if choose == nil {
-		return routing.Turn{}, fmt.Errorf("pgstore: %w: pick in pool %q without a chooser", routing.ErrInvalid, pool)
+		return routing.Turn{}, fmt.Errorf("pgstore: %w: %s in pool %q without a chooser", routing.ErrInvalid, strings.ToLower(op), pool)
 	}
 	if len(eligible) == 0 {
 		return routing.Turn{}, fmt.Errorf("pgstore: %w in pool %q: empty eligible list", routing.ErrNoEligible, pool)
@@ -223,30 +247,35 @@ func (a *Account) Pick(ctx context.Context, pool, key string, eligible []crm.Use
 	defer unlock()
 	conn, err := a.db.pool.Acquire(ctx)
 	if err != nil {
-		return routing.Turn{}, fail(ctx, fmt.Sprintf("Pick in pool %q", pool), err)
+		return routing.Turn{}, fail(ctx, fmt.Sprintf("%s in pool %q", op, pool), err)
 	}
 	// A connection released inside a transaction (after an error, say)
 	// is closed by the pool, never reused: the transaction dies with it.
 	defer conn.Release()
-	turn, err := a.pick(ctx, conn, pool, key, users, choose)
+	turn, err := a.pick(ctx, conn, pool, key, users, choose, move)
 	if err != nil {
 		_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 		if errors.Is(err, routing.ErrInvalid) || errors.Is(err, routing.ErrNoEligible) {
 			return routing.Turn{}, err
 		}
-		return routing.Turn{}, fail(ctx, fmt.Sprintf("Pick in pool %q", pool), err)
+		return routing.Turn{}, fail(ctx, fmt.Sprintf("%s in pool %q", op, pool), err)
 	}
 	return turn, nil
 }
 
-// pick runs Pick's transaction in two round trips on conn: BEGIN, the
-// pool's lock and the reads; then the write and COMMIT.
-func (a *Account) pick(ctx context.Context, conn *pgxpool.Conn, pool, key string, users []crm.UserID, choose routing.Chooser) (routing.Turn, error) {
+// pick runs Pick's (or, when move is set, Reassign's) transaction in two
+// round trips on conn: BEGIN, the pool's lock and the reads; then the
+// write and COMMIT.
+func (a *Account) pick(ctx context.Context, conn *pgxpool.Conn, pool, key string, users []crm.UserID, choose routing.Chooser, move bool) (routing.Turn, error) {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue(a.db.q.lockPool, a.id, []byte(pool))
 	if key != "" {
-		b.Queue(a.db.q.holder, a.id, []byte(pool), []byte(key))
+		holder := a.db.q.holder
+		if move {
+			holder = a.db.q.lockHolder
+		}
+		b.Queue(holder, a.id, []byte(pool), []byte(key))
 	}
 	b.Queue(a.db.q.members, a.id, []byte(pool), usersToBytes(users))
 	res := conn.SendBatch(ctx, b)
@@ -259,13 +288,17 @@ func (a *Account) pick(ctx context.Context, conn *pgxpool.Conn, pool, key string
 		return routing.Turn{}, err
 	}
 	var repeat *routing.Turn
+	var from []byte // the holder a Reassign moves the key from
 	if key != "" {
 		var holder []byte
 		var last, open int64
 		err := res.QueryRow().Scan(&holder, &last, &open)
-		if err == nil {
+		switch {
+		case err == nil && (!move || slices.Contains(users, crm.UserID(holder))):
 			repeat = &routing.Turn{User: crm.UserID(holder), Seq: uint64(seq), Previous: uint64(last), Open: int(open), Repeat: true}
-		} else if !errors.Is(err, pgx.ErrNoRows) {
+		case err == nil:
+			from = holder
+		case !errors.Is(err, pgx.ErrNoRows):
 			return routing.Turn{}, err
 		}
 	}
@@ -298,7 +331,7 @@ func (a *Account) pick(ctx context.Context, conn *pgxpool.Conn, pool, key string
 	chosen := ms[c.Index]
 	b = &pgx.Batch{}
 	b.Queue(a.db.q.pick, a.id, []byte(pool), usersToBytes(users), []byte(chosen.User),
-		key != "", credits, c.Credits != nil, []byte(key))
+		key != "", credits, c.Credits != nil, []byte(key), from)
 	b.Queue("COMMIT")
 	res2 := conn.SendBatch(ctx, b)
 	defer res2.Close()
@@ -312,7 +345,7 @@ func (a *Account) pick(ctx context.Context, conn *pgxpool.Conn, pool, key string
 	if err := res2.Close(); err != nil {
 		return routing.Turn{}, err
 	}
-	return routing.Turn{User: chosen.User, Seq: uint64(seq), Previous: chosen.LastServed, Open: int(open)}, nil
+	return routing.Turn{User: chosen.User, Seq: uint64(seq), Previous: chosen.LastServed, Open: int(open), From: crm.UserID(from)}, nil
 }
 
 func scanMembers(res pgx.BatchResults, n int) ([]routing.Member, error) {
