@@ -26,8 +26,13 @@ const (
 
 // Channel is one connected messenger account.
 type Channel struct {
-	ID   ID
+	// ID is the provider's ID of the channel (Wazzup: channelId).
+	ID ID
+	// Kind is the channel's messenger; empty when unknown.
 	Kind Kind
+	// Name is how people recognise the account: its number, username or
+	// ID (Wazzup: plainId); may be empty, and then readers such as task
+	// texts show ID instead.
 	Name string
 }
 
@@ -36,8 +41,12 @@ type Channel struct {
 // WhatsApp ("79161234567"), a user ID or username elsewhere.
 // Chat is comparable and can key a map.
 type Chat struct {
+	// Channel is the channel the conversation runs on (Wazzup:
+	// channelId); required in an Outgoing.
 	Channel ID
-	ChatID  string
+	// ChatID is the client's ID on the messenger (Wazzup: chatId), as
+	// described above; required in an Outgoing.
+	ChatID string
 }
 
 // String implements fmt.Stringer.
@@ -88,6 +97,7 @@ func (k AuthorKind) String() string {
 
 // Author is who wrote a message.
 type Author struct {
+	// Kind tells who wrote the message; the zero value is AuthorClient.
 	Kind AuthorKind
 	// UserID is the CRM user ID (crm.UserID) when Kind is AuthorEmployee.
 	UserID string
@@ -96,14 +106,25 @@ type Author struct {
 // Message is one message in a chat, in either direction.
 type Message struct {
 	// ID is the provider's message ID; it makes deliveries idempotent.
-	ID        string
-	Chat      Chat
+	ID string
+	// Chat is the conversation the message belongs to; for a group chat,
+	// the group.
+	Chat Chat
+	// Direction is Inbound for a message from the client, Outbound for
+	// one sent to them (Wazzup: isEcho true), including messages an
+	// employee wrote outside the integration.
 	Direction Direction
-	Author    Author
-	Text      string
+	// Author is who wrote the message: the client for an inbound one; for
+	// an outbound one the employee (Wazzup: authorId, empty when the
+	// employee wrote on the phone itself), Salesbot or system.
+	Author Author
+	// Text is the message's text; empty for a media-only message.
+	Text string
 	// ContentURI is a media attachment's address, if any.
 	ContentURI string
-	Time       time.Time
+	// Time is when the message was sent, as the provider reports it
+	// (Wazzup: dateTime); zero when the provider did not say.
+	Time time.Time
 	// Phone is the client's phone number when the provider knows it.
 	Phone string
 	// Username is the client's username when the provider knows it.
@@ -118,8 +139,14 @@ type Message struct {
 
 // Outgoing is a message to send to a client.
 type Outgoing struct {
-	Chat       Chat
-	Text       string
+	// Chat is the conversation to send to; both of its fields are
+	// required.
+	Chat Chat
+	// Text is the message's text. At least one of Text and ContentURI is
+	// required; the Wazzup adapter refuses both at once (ErrInvalid), as
+	// Wazzup sends one or the other.
+	Text string
+	// ContentURI is the public address of a file to send as media.
 	ContentURI string
 	// Author is the employee, Salesbot or system sending it.
 	Author Author
@@ -146,21 +173,38 @@ type Sender interface {
 	Send(ctx context.Context, m Outgoing) (Receipt, error)
 }
 
-// Sentinel errors.
+// Sentinel errors. Adapters return errors matching one of these
+// (errors.Is) for every failure they can classify.
 var (
-	ErrInvalid      = errors.New("channel: invalid message")
-	ErrNotFound     = errors.New("channel: unknown channel or chat")
-	ErrRejected     = errors.New("channel: rejected by the messenger")
+	// ErrInvalid: the message is incomplete or malformed; sending it again
+	// unchanged will fail again.
+	ErrInvalid = errors.New("channel: invalid message")
+	// ErrNotFound: the provider does not know the channel or the chat.
+	ErrNotFound = errors.New("channel: unknown channel or chat")
+	// ErrRejected: the provider or the messenger refused the message for
+	// a reason other than its content (for example a client who blocked
+	// the account, a blocked channel or an unpaid one). Not transient.
+	ErrRejected = errors.New("channel: rejected by the messenger")
+	// ErrUnauthorized: credentials are missing, wrong or revoked. Not
+	// transient.
 	ErrUnauthorized = errors.New("channel: unauthorized")
-	ErrRateLimited  = errors.New("channel: rate limited")
-	ErrUnavailable  = errors.New("channel: provider unavailable")
+	// ErrRateLimited: the provider refused the request because of request
+	// rate. Transient.
+	ErrRateLimited = errors.New("channel: rate limited")
+	// ErrUnavailable: the provider could not be reached or failed (5xx,
+	// timeout). Transient.
+	ErrUnavailable = errors.New("channel: provider unavailable")
 )
 
 // RetryAfterError carries the wait a provider asked for. Err is the
 // classification (ErrRateLimited or ErrUnavailable).
 type RetryAfterError struct {
+	// RetryAfter is how long the provider asked the caller to wait before
+	// retrying (Wazzup: the Retry-After header, in seconds or as a date);
+	// zero means it asked for no wait.
 	RetryAfter time.Duration
-	Err        error
+	// Err is the classification, matched by errors.Is through Unwrap.
+	Err error
 }
 
 // Error implements the error interface.
