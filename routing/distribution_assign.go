@@ -81,7 +81,9 @@ func (s *Features) Limited() bool { return s.capped() }
 //     who may write, as Distribute does. With a queue, a client arriving
 //     while others wait joins the queue behind them (Rule queue without
 //     a Fallback), so that nobody overtakes: [Distributor.Drain] serves
-//     the queue oldest first.
+//     the queue oldest first. A client arrives when its Assign starts: one
+//     whose Assign began before another was queued (by another instance,
+//     say) may still be assigned ahead of it.
 //   - Escalation: when enabled, the clock starts at r.At for the picked
 //     employee or the offered group ([Distributor.Escalate]).
 //
@@ -131,13 +133,19 @@ func (d *Distributor) enqueue(ctx context.Context, r *Request, none *NoEligibleE
 	if err != nil {
 		return Decision{}, err
 	}
+	return queued(r, e, created, none), nil
+}
+
+// queued is the decision for a client left waiting in the queue as e;
+// none says why (nil: others were waiting ahead).
+func queued(r *Request, e QueueEntry, created bool, none *NoEligibleError) Decision {
 	why := Explanation{Rule: RuleQueue, Channel: r.Chat.Channel, Chat: r.Chat, Fallback: none, Queued: e.Since, Repeat: !created}
 	if none != nil {
 		why.Skipped = none.Skipped
 	} else {
 		why.Behind = true
 	}
-	return Decision{Why: why}, nil
+	return Decision{Why: why}
 }
 
 // watch starts the escalation clock for a decision that needs a reply.
@@ -302,19 +310,17 @@ func (d *Distributor) pick(ctx context.Context, r *Request, considered, eligible
 	if keyed || s.capped() {
 		key = r.Chat.ChatID
 	}
-	turn, err := d.rotation.Pick(ctx, string(r.Chat.Channel), key, eligible, choose)
+	var turn Turn
+	var err error
+	if key != "" {
+		// A client held by someone no longer eligible (left, away,
+		// escalated from) moves with the new pick, in one step.
+		turn, err = d.rotation.Reassign(ctx, string(r.Chat.Channel), key, eligible, choose)
+	} else {
+		turn, err = d.rotation.Pick(ctx, string(r.Chat.Channel), key, eligible, choose)
+	}
 	if fc != nil {
 		full = fc.full
-	}
-	if err == nil && turn.Repeat && !slices.Contains(eligible, turn.User) {
-		// The client is held by someone no longer eligible (left, away,
-		// escalated from): the hold moves with a new pick.
-		if _, _, err = d.rotation.Free(ctx, string(r.Chat.Channel), key); err == nil {
-			turn, err = d.rotation.Pick(ctx, string(r.Chat.Channel), key, eligible, choose)
-			if fc != nil {
-				full = fc.full
-			}
-		}
 	}
 	atCap := func() ([]crm.UserID, []Skip) {
 		if len(full) != len(eligible) || !slices.Contains(full, true) {
@@ -685,19 +691,11 @@ func (d *Distributor) Escalate(ctx context.Context, r Request, w Watch, current 
 	if err != nil {
 		return Decision{}, false, err
 	}
-	var prev crm.UserID
-	if r.Settings.capped() {
-		if prev, _, err = d.rotation.Free(ctx, string(w.Chat.Channel), w.Chat.ChatID); err != nil {
-			return Decision{}, false, err
-		}
-	}
-	dec, err = d.pick(ctx, &r, considered, eligible, skipped, current, false)
+	// A channel that holds its clients (capacity, queue) moves the hold
+	// from current to the pick in one step: nobody else eligible, it
+	// stays with current.
+	dec, err = d.pick(ctx, &r, considered, eligible, skipped, current, r.Settings.WhenNobody == QueueWhenNobody)
 	if none, ok := errors.AsType[*NoEligibleError](err); ok {
-		if prev != "" {
-			if _, err := d.rotation.Hold(ctx, string(w.Chat.Channel), w.Chat.ChatID, prev); err != nil {
-				return Decision{}, false, err
-			}
-		}
 		return Decision{User: current, Why: Explanation{
 			Rule: RuleEscalation, Channel: w.Chat.Channel, Chat: w.Chat, Considered: considered,
 			Skipped: none.Skipped, Fallback: none, Escalation: n, From: current,

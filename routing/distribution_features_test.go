@@ -516,3 +516,98 @@ func TestClaimWithinCapacity(t *testing.T) {
 		t.Errorf("AtCapacityError = %+v", ae)
 	}
 }
+
+// interleaving is a RotationStore that runs between once, right after
+// the first Free or before the first Hold, as another instance's call
+// landing between two of the caller's store operations would.
+type interleaving struct {
+	RotationStore
+	between func()
+}
+
+func (s *interleaving) Free(ctx context.Context, pool, key string) (crm.UserID, bool, error) {
+	u, ok, err := s.RotationStore.Free(ctx, pool, key)
+	if f := s.between; f != nil {
+		s.between = nil
+		f()
+	}
+	return u, ok, err
+}
+
+func (s *interleaving) Hold(ctx context.Context, pool, key string, user crm.UserID) (crm.UserID, error) {
+	if f := s.between; f != nil {
+		s.between = nil
+		f()
+	}
+	return s.RotationStore.Hold(ctx, pool, key, user)
+}
+
+// TestEscalationKeepsCapacityUnderInterleaving: an escalation with nobody
+// else eligible leaves the client with its holder, and no other
+// instance's pick landing in the middle of it can take the holder's place
+// and push them over their limit: the move is one store operation.
+func TestEscalationKeepsCapacityUnderInterleaving(t *testing.T) {
+	var st shared
+	store := &interleaving{RotationStore: &st.rotation}
+	d := NewDistributor(DistributorOptions{Claims: &st.claims, Rotation: store, Queue: &st.queue, Escalations: &st.esc})
+	other := st.distributor(nil) // another instance on the same stores
+	s := ChannelSettings{Channel: "wa", Features: Features{Capacity: 1, Escalation: Escalation{After: Duration(10 * time.Minute)}}}
+	req := func(i int, at time.Time) Request {
+		return Request{Settings: s, Mode: RoundRobin, Roles: managers(t, 2), Chat: waChat(i), At: at}
+	}
+	for i, want := range []crm.UserID{"m1", "m2"} {
+		if dec, err := d.Assign(t.Context(), req(i, t0)); err != nil || dec.User != want {
+			t.Fatalf("client %d: %v, %v; want %s", i, dec, err, want)
+		}
+	}
+	var late Decision
+	var lateErr error
+	store.between = func() { late, lateErr = other.Assign(t.Context(), req(2, t0.Add(10*time.Minute))) }
+	ws, err := d.DueEscalations(t.Context(), t0.Add(10*time.Minute), 10)
+	if err != nil || len(ws) != 2 {
+		t.Fatalf("due: %v, %v; want both clients", ws, err)
+	}
+	dec, ok, err := d.Escalate(t.Context(), req(0, t0.Add(10*time.Minute)), ws[0], "m1")
+	if err != nil || !ok || dec.User != "m1" || dec.Why.Fallback == nil {
+		t.Fatalf("escalation with m2 at capacity = %v, %v, %v; want the client kept by m1, with a fallback", dec, ok, err)
+	}
+	if store.between != nil { // nothing interleaved: run the other instance's pick now
+		store.between()
+	}
+	if lateErr != nil || late.User != "" {
+		t.Errorf("a third client while both hold one: %v, %v; want nobody (both at capacity)", late, lateErr)
+	}
+	if oc := openCounts(t, &st.rotation, "m1", "m2"); oc["m1"] != 1 || oc["m2"] != 1 {
+		t.Errorf("open counts %v; want one client each, the limit", oc)
+	}
+}
+
+// TestEscalationMovesQueueHold: on a channel with a queue and no limit,
+// the client's hold (what Assign and Drain agree on) moves with the
+// escalation, so a repeated Assign names the new employee.
+func TestEscalationMovesQueueHold(t *testing.T) {
+	var st shared
+	d := st.distributor(nil)
+	s := ChannelSettings{Channel: "wa", Features: Features{WhenNobody: QueueWhenNobody, Escalation: Escalation{After: Duration(10 * time.Minute)}}}
+	r := Request{Settings: s, Mode: RoundRobin, Roles: managers(t, 2), Chat: chatWA, At: t0}
+	first, err := d.Assign(t.Context(), r)
+	if err != nil || first.User != "m1" {
+		t.Fatalf("Assign = %v, %v", first, err)
+	}
+	ws, err := d.DueEscalations(t.Context(), t0.Add(10*time.Minute), 10)
+	if err != nil || len(ws) != 1 {
+		t.Fatalf("due: %v, %v", ws, err)
+	}
+	r.At = t0.Add(10 * time.Minute)
+	dec, ok, err := d.Escalate(t.Context(), r, ws[0], "m1")
+	if err != nil || !ok || dec.User != "m2" {
+		t.Fatalf("Escalate = %v, %v, %v; want m2", dec, ok, err)
+	}
+	again, err := d.Assign(t.Context(), r)
+	if err != nil || again.User != "m2" || !again.Why.Repeat {
+		t.Errorf("Assign after the escalation = %v, %v; want m2, a repeat", again, err)
+	}
+	if oc := openCounts(t, &st.rotation, "m1", "m2"); oc["m1"] != 0 || oc["m2"] != 1 {
+		t.Errorf("holds %v; want the client held by m2 only", oc)
+	}
+}
