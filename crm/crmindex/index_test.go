@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -476,31 +477,97 @@ func TestSyncKeepsConcurrentWebhooks(t *testing.T) {
 }
 
 // TestConcurrentUse runs lookups, webhooks, catch-ups and syncs together
-// under -race.
+// under -race, and checks every lookup as it returns, not only the final
+// state. Eight webhook contacts w0…w7, so that goroutines meet on them,
+// are applied in versions by every goroutine: version k has
+// the name "v<k>", responsible user k, one phone (+7903… for even k,
+// +7904… for odd k) and the identity telegram "w<n>", and is removed again
+// by other goroutines. Whatever the schedule, a lookup of a webhook
+// contact's number or identity returns nothing or one whole version of
+// that contact (never a mix of two versions, never another contact, never
+// a version whose phone is not the number looked up), and a lookup of a
+// CRM contact c0…c499 returns exactly that contact, Syncs and CatchUps
+// included.
 func TestConcurrentUse(t *testing.T) {
 	clk := newClock()
 	f := newFake(clk)
-	for i := range 500 {
-		f.AddContact(crm.Contact{Name: fmt.Sprint("c", i), Phones: []string{fmt.Sprintf("8 916 000 %04d", i)}})
+	const contacts, hot = 500, 8
+	cs := make([]crm.Contact, contacts)
+	for i := range cs {
+		cs[i] = f.AddContact(crm.Contact{Name: fmt.Sprint("c", i), Phones: []string{fmt.Sprintf("8 916 000 %04d", i)}})
 	}
 	idx := synced(t, f, crmindex.Options{Now: clk.Now, PageSize: 50})
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Go(func() {
-			n := 200
-			if raceEnabled {
-				n = 50
+	ctx := t.Context()
+	wID := func(n int) crm.ContactID { return crm.ContactID(fmt.Sprint("w", n)) }
+	wPhone := func(n, k int) string {
+		if k%2 == 0 {
+			return fmt.Sprintf("+7903000%04d", n)
+		}
+		return fmt.Sprintf("+7904000%04d", n)
+	}
+	wIdentity := func(n int) crm.Identity { return crm.Identity{Kind: "telegram", Value: fmt.Sprint("w", n)} }
+	version := func(n, k int) crm.Contact {
+		return crm.Contact{ID: wID(n), Name: fmt.Sprint("v", k), Phones: []string{wPhone(n, k)},
+			Identities: []crm.Identity{wIdentity(n)}, Responsible: crm.UserID(fmt.Sprint(k)), UpdatedAt: clk.Now()}
+	}
+	// checkW reports what is wrong with found, the answer to a lookup of
+	// w<n> by its identity (phone "") or by phone.
+	checkW := func(found []crm.Contact, n int, phone string) string {
+		if len(found) > 1 {
+			return fmt.Sprintf("%d contacts %v; want at most w%d", len(found), ids(found), n)
+		}
+		for _, c := range found {
+			var k int
+			if _, err := fmt.Sscanf(c.Name, "v%d", &k); err != nil {
+				return fmt.Sprintf("contact %+v has no version name", c)
 			}
-			for i := range n {
-				n := (g*200 + i) % 500
+			want := version(n, k)
+			want.UpdatedAt = c.UpdatedAt
+			if !reflect.DeepEqual(c, want) {
+				return fmt.Sprintf("contact %+v; want version %d whole: %+v", c, k, want)
+			}
+			if phone != "" && want.Phones[0] != phone {
+				return fmt.Sprintf("version %d of w%d (phone %s) found by %s", k, n, want.Phones[0], phone)
+			}
+		}
+		return ""
+	}
+	workers, rounds := 16, 200
+	if raceEnabled {
+		rounds = 60
+	}
+	var wg sync.WaitGroup
+	for g := range workers {
+		wg.Go(func() {
+			for i := range rounds {
+				n := (g*rounds + i) % contacts
+				w := (g + i) % hot
 				switch i % 4 {
 				case 0:
-					idx.Apply(crm.Contact{ID: crm.ContactID(fmt.Sprint("w", n)), Phones: []string{fmt.Sprintf("+7903000%04d", n)}, UpdatedAt: clk.Now()})
+					idx.Apply(version(w, g*rounds+i/4)) // odd and even versions
 				case 1:
-					idx.Remove(crm.ContactID(fmt.Sprint("w", (n+7)%500)))
-				default:
-					if _, err := idx.FindContactsByPhone(t.Context(), fmt.Sprintf("+7916000%04d", n)); err != nil {
+					idx.Remove(wID(w))
+				case 2:
+					found, err := idx.FindContactsByPhone(ctx, fmt.Sprintf("+7916000%04d", n))
+					if err != nil {
 						t.Error(err)
+					} else if len(found) != 1 || found[0].ID != cs[n].ID || !slices.Equal(found[0].Phones, cs[n].Phones) {
+						t.Errorf("lookup of c%d during the run found %+v; want exactly %+v", n, found, cs[n])
+					}
+				case 3:
+					for _, phone := range []string{wPhone(w, 0), wPhone(w, 1)} {
+						found, err := idx.FindContactsByPhone(ctx, phone)
+						if err != nil {
+							t.Error(err)
+						} else if msg := checkW(found, w, phone); msg != "" {
+							t.Errorf("lookup of %s during the run: %s", phone, msg)
+						}
+					}
+					found, err := idx.FindContactsByIdentity(ctx, wIdentity(w))
+					if err != nil {
+						t.Error(err)
+					} else if msg := checkW(found, w, ""); msg != "" {
+						t.Errorf("lookup of identity w%d during the run: %s", w, msg)
 					}
 				}
 			}
@@ -508,18 +575,18 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	for range 3 {
 		wg.Go(func() {
-			if _, err := idx.CatchUp(t.Context()); err != nil {
+			if _, err := idx.CatchUp(ctx); err != nil {
 				t.Error(err)
 			}
-			if _, err := idx.Sync(t.Context()); err != nil {
+			if _, err := idx.Sync(ctx); err != nil {
 				t.Error(err)
 			}
 			clk.Advance(time.Second)
 		})
 	}
 	wg.Wait()
-	for i := range 500 {
-		if found, _ := idx.FindContactsByPhone(t.Context(), fmt.Sprintf("+7916000%04d", i)); len(found) != 1 {
+	for i := range contacts {
+		if found, _ := idx.FindContactsByPhone(ctx, fmt.Sprintf("+7916000%04d", i)); len(found) != 1 || found[0].ID != cs[i].ID {
 			t.Fatalf("contact c%d lost: found %v", i, ids(found))
 		}
 	}
