@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/crmbridge/crmbridge/channel/wazzup"
 	"github.com/crmbridge/crmbridge/channel/wazzup/wazzuptest"
+	"github.com/crmbridge/crmbridge/crm"
 	"github.com/crmbridge/crmbridge/crm/amocrm"
 	"github.com/crmbridge/crmbridge/crm/amocrm/amocrmtest"
 	"github.com/crmbridge/crmbridge/routing"
@@ -99,6 +101,62 @@ func TestRotationStore(t *testing.T) {
 		b := fresh(t)
 		return func(account string) routing.RotationStore { return b(account) }
 	})
+}
+
+// TestRotationStoreAcrossInstances runs the suite on stores whose calls
+// go in turn to four instances (DBs, each with its own in-process pool
+// locks) on one database: concurrent picks, holds and reassignments meet
+// only at the database's locks, as on hosts behind a load balancer.
+func TestRotationStoreAcrossInstances(t *testing.T) {
+	pool := testPool(t)
+	dbs := make([]*pgstore.DB, 4)
+	for i := range dbs {
+		db, err := pgstore.Open(t.Context(), pool, pgstore.Options{Schema: "crmbridge_test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(db.Close)
+		dbs[i] = db
+	}
+	routingtest.TestRotationStore(t, func(t *testing.T) func(string) routing.RotationStore {
+		run := randomID() + "/"
+		return func(account string) routing.RotationStore {
+			s := &spread{}
+			for _, db := range dbs {
+				s.on = append(s.on, db.Account(run+account))
+			}
+			return s
+		}
+	})
+}
+
+// spread is one account's RotationStore on several instances: each call
+// goes to the next one.
+type spread struct {
+	calls atomic.Uint64
+	on    []*pgstore.Account
+}
+
+func (s *spread) next() *pgstore.Account { return s.on[s.calls.Add(1)%uint64(len(s.on))] }
+
+func (s *spread) Pick(ctx context.Context, pool, key string, eligible []crm.UserID, choose routing.Chooser) (routing.Turn, error) {
+	return s.next().Pick(ctx, pool, key, eligible, choose)
+}
+
+func (s *spread) Reassign(ctx context.Context, pool, key string, eligible []crm.UserID, choose routing.Chooser) (routing.Turn, error) {
+	return s.next().Reassign(ctx, pool, key, eligible, choose)
+}
+
+func (s *spread) Hold(ctx context.Context, pool, key string, user crm.UserID) (crm.UserID, error) {
+	return s.next().Hold(ctx, pool, key, user)
+}
+
+func (s *spread) Free(ctx context.Context, pool, key string) (crm.UserID, bool, error) {
+	return s.next().Free(ctx, pool, key)
+}
+
+func (s *spread) Members(ctx context.Context, pool string, users []crm.UserID) ([]routing.Member, error) {
+	return s.next().Members(ctx, pool, users)
 }
 
 func TestReceiptStore(t *testing.T) {
