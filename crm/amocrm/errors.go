@@ -55,6 +55,8 @@ func (e *Error) Unwrap() error { return e.Err }
 // the API: an HTML (non-JSON) 403 on every request, lifted only by amoCRM
 // support. It matches crm.ErrUnauthorized and is never retried.
 type BlockedError struct {
+	// Op, Method and Path name the refused call: the operation (e.g.
+	// "CreateDeal", "OAuthRefresh") and its HTTP method and URL path.
 	Op, Method, Path string
 }
 
@@ -68,7 +70,11 @@ func (e *BlockedError) Is(target error) bool { return target == crm.ErrUnauthori
 
 // OptionError names an invalid field of [Options] or [OAuthConfig].
 type OptionError struct {
-	Field  string // e.g. "Options.BaseURL"
+	// Field is the invalid field, qualified by its struct, e.g.
+	// "Options.BaseURL".
+	Field string
+	// Reason says what is wrong with the field's value, e.g. "must not
+	// be negative".
 	Reason string
 }
 

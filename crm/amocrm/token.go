@@ -12,6 +12,11 @@ import (
 // TokenSource supplies the bearer token for each request. Implementations
 // must be safe for concurrent use.
 type TokenSource interface {
+	// Token returns the access token to send as "Authorization: Bearer"
+	// on the next request; the Client calls it before every attempt. An
+	// error matching none of the crm sentinels is reported as
+	// crm.ErrUnauthorized; one matching a sentinel (e.g. crm.ErrUnavailable
+	// while amoCRM's token endpoint is down) keeps its classification.
 	Token(ctx context.Context) (string, error)
 }
 
@@ -52,7 +57,11 @@ func (t StaticToken) Format(f fmt.State, verb rune) { io.WriteString(f, t.String
 // TokenPair is an OAuth access token with its refresh token. Every format
 // verb prints it with the tokens redacted.
 type TokenPair struct {
-	AccessToken  string
+	// AccessToken is the bearer token sent on API requests (amoCRM:
+	// access_token).
+	AccessToken string
+	// RefreshToken obtains the next pair (amoCRM: refresh_token); amoCRM
+	// accepts it once, so the pair it returns must replace this one.
 	RefreshToken string
 	// Expiry of the access token; zero: unknown (used until a 401).
 	Expiry time.Time

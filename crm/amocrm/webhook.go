@@ -27,21 +27,21 @@ const (
 	// OtherEvent is any entity or action without a kind of its own
 	// (companies, customers, tasks, notes, catalogs…): see Entity and
 	// Action.
-	OtherEvent EventKind = iota
-	DealAdded
-	DealUpdated
+	OtherEvent  EventKind = iota
+	DealAdded             // leads[add]: a deal was created
+	DealUpdated           // leads[update]: a deal was changed
 	// DealStatusChanged: the deal moved to another stage (OldStage,
 	// OldPipeline hold where it was).
 	DealStatusChanged
 	// DealResponsibleChanged: OldResponsible was responsible before.
 	DealResponsibleChanged
-	DealDeleted
-	DealRestored
-	ContactAdded
-	ContactUpdated
-	ContactResponsibleChanged
-	ContactDeleted
-	ContactRestored
+	DealDeleted               // leads[delete]: a deal was deleted
+	DealRestored              // leads[restore]: a deleted deal is back
+	ContactAdded              // contacts[add]: a contact was created
+	ContactUpdated            // contacts[update]: a contact was changed
+	ContactResponsibleChanged // contacts[responsible]: its responsible user changed
+	ContactDeleted            // contacts[delete]: a contact was deleted
+	ContactRestored           // contacts[restore]: a deleted contact is back
 )
 
 var kindNames = [...]string{"other", "deal added", "deal updated", "deal status changed", "deal responsible changed",
@@ -58,6 +58,9 @@ func (k EventKind) String() string {
 
 // WebhookEvent is one entity of an amoCRM webhook delivery.
 type WebhookEvent struct {
+	// Kind classifies the event by Entity and Action; OtherEvent for a
+	// pair without a kind of its own, for a company, and for an item
+	// without an id.
 	Kind EventKind
 	// Entity and Action are amoCRM's names ("leads", "status";
 	// "contacts", "update"; "companies" for a contacts event about a
@@ -70,11 +73,16 @@ type WebhookEvent struct {
 	// deletion carries only the ID). Contacts are not part of lead
 	// webhooks.
 	Deal crm.Deal
-	// OldStage and OldPipeline (DealStatusChanged) and OldResponsible
-	// (DealResponsibleChanged, ContactResponsibleChanged) are the values
-	// before the change.
-	OldStage       crm.StageID
-	OldPipeline    crm.PipelineID
+	// OldStage is the deal's stage before a DealStatusChanged event
+	// (old_status_id); empty when the delivery does not carry it.
+	OldStage crm.StageID
+	// OldPipeline is the deal's pipeline before a DealStatusChanged event
+	// (old_pipeline_id); empty when the delivery does not carry it.
+	OldPipeline crm.PipelineID
+	// OldResponsible is the responsible user before a
+	// DealResponsibleChanged or ContactResponsibleChanged event
+	// (old_responsible_user_id); empty when the delivery does not carry
+	// it.
 	OldResponsible crm.UserID
 	// Contact is set for contact events: ID, Name, Responsible,
 	// UpdatedAt, and the phones and identities of its custom fields, so
@@ -109,9 +117,12 @@ type WebhookOptions struct {
 	// PhoneFieldIDs are contact fields read as phones besides the system
 	// field whose code is PHONE.
 	PhoneFieldIDs []int
-	// IdentityField and IdentityFieldID select the identity field as in
-	// [Options]. "": "IM".
-	IdentityField   string
+	// IdentityField is the field code of the contact field holding
+	// messenger identities, as Options.IdentityField. "": "IM". Ignored
+	// when IdentityFieldID is set.
+	IdentityField string
+	// IdentityFieldID is the field id of the identity field, as
+	// Options.IdentityFieldID; 0: the field is found by IdentityField.
 	IdentityFieldID int
 	// Logger receives one record per refused delivery. nil: silent.
 	Logger *slog.Logger
@@ -229,7 +240,8 @@ const (
 // WebhookError is a body the webhook decoder refused.
 type WebhookError struct {
 	// Key is the offending form key, when there is one.
-	Key    string
+	Key string
+	// Reason says what is wrong with the body or the key.
 	Reason string
 }
 
