@@ -525,3 +525,30 @@ func (d *Distributor) Release(ctx context.Context, chat channel.Chat) error {
 	}
 	return d.claims.Release(ctx, chat)
 }
+
+// Forget ends everything the distribution holds for chat's client: its
+// offer (withdrawn, as by Release: it stops counting toward anyone's
+// capacity), its claim record, its open-client hold, its escalation
+// watch and its place in the queue. Call it when the client's deal is
+// closed or deleted in the CRM, so that an abandoned offer or a finished
+// client no longer takes a place under a capacity limit and nobody is
+// escalated to or assigned for it. Each step is idempotent, so a Forget
+// that fails midway is completed by calling it again; the caller
+// serializes it with the chat's other events (the engine holds the
+// chat's lease).
+func (d *Distributor) Forget(ctx context.Context, chat channel.Chat) error {
+	if err := checkChat(chat); err != nil {
+		return err
+	}
+	if err := d.Release(ctx, chat); err != nil {
+		return err
+	}
+	if _, _, err := d.rotation.Free(ctx, string(chat.Channel), chat.ChatID); err != nil {
+		return err
+	}
+	if err := d.esc.Stop(ctx, chat); err != nil {
+		return err
+	}
+	_, err := d.queue.Remove(ctx, chat)
+	return err
+}

@@ -611,3 +611,52 @@ func TestEscalationMovesQueueHold(t *testing.T) {
 		t.Errorf("holds %v; want the client held by m2 only", oc)
 	}
 }
+
+// TestForgetEndsAbandonedOffer: an offer nobody claims holds a place
+// under every offered employee's limit until its deal closes; Forget
+// frees those places, stops its escalation clock and takes a queued
+// client out of the queue, and a second Forget changes nothing.
+func TestForgetEndsAbandonedOffer(t *testing.T) {
+	var st shared
+	d := st.distributor(nil)
+	s := ChannelSettings{Channel: "wa", Features: Features{Capacity: 1, WhenNobody: QueueWhenNobody, Escalation: Escalation{After: Duration(10 * time.Minute)}}}
+	req := func(i int) Request {
+		return Request{Settings: s, Mode: FirstResponder, Roles: managers(t, 2), Chat: waChat(i), At: t0}
+	}
+	abandoned, err := d.Assign(t.Context(), req(0))
+	if err != nil || len(abandoned.Offered) != 2 {
+		t.Fatalf("first offer: %v, %v; want both managers", abandoned, err)
+	}
+	waiting, err := d.Assign(t.Context(), req(1))
+	if err != nil || waiting.Why.Rule != RuleQueue {
+		t.Fatalf("second client: %v, %v; want queued (both hold the unclaimed offer)", waiting, err)
+	}
+	if err := d.Forget(t.Context(), waChat(0)); err != nil {
+		t.Fatal(err)
+	}
+	if oc := openCounts(t, &st.rotation, "m1", "m2"); oc["m1"] != 0 || oc["m2"] != 0 {
+		t.Errorf("open counts after Forget %v; want nothing held", oc)
+	}
+	if _, found, _ := d.ClaimState(t.Context(), waChat(0)); found {
+		t.Error("the forgotten offer is still recorded")
+	}
+	if err := d.Forget(t.Context(), waChat(1)); err != nil {
+		t.Fatal(err)
+	}
+	if q, _ := d.Queued(t.Context(), "wa", 10); len(q) != 0 {
+		t.Errorf("queue after forgetting its client: %v", q)
+	}
+	if ws, _ := d.DueEscalations(t.Context(), t0.Add(time.Hour), 10); len(ws) != 0 {
+		t.Errorf("watches after Forget: %v; want none", ws)
+	}
+	if err := d.Forget(t.Context(), waChat(0)); err != nil {
+		t.Errorf("second Forget: %v", err)
+	}
+	next, err := d.Assign(t.Context(), req(2))
+	if err != nil || len(next.Offered) != 2 || next.Why.Fallback != nil {
+		t.Errorf("a new client after Forget: %v, %v; want offered to both within their limits", next, err)
+	}
+	if err := d.Forget(t.Context(), channel.Chat{Channel: "wa"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Forget of a chat without an ID: %v; want ErrInvalid", err)
+	}
+}

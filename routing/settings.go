@@ -116,7 +116,8 @@ type Features struct {
 	// unclaimed. An offer counts for every employee it was offered to
 	// within the limits, from the offer until it is claimed (then it is
 	// the claimer's open client, counted once, and stops counting for the
-	// others) or withdrawn ([Distributor.Release]). Each offer and each
+	// others) or withdrawn ([Distributor.Release]; [Distributor.Forget]
+	// when its deal closes). Each offer and each
 	// claim is counted in one atomic store operation per employee, so no
 	// number of simultaneous clients or host instances takes anyone past
 	// the limit. A claim by an employee at the limit only because of that
