@@ -9,8 +9,12 @@ import (
 
 // Contact is a snapshot of a stored contact.
 type Contact struct {
-	ID          int
-	Name        string
+	// ID is the contact's id, assigned by the server (ignored by
+	// AddContact).
+	ID int
+	// Name is the contact's name.
+	Name string
+	// Responsible is the responsible user's id (responsible_user_id).
 	Responsible int
 	// Phones are the PHONE values as stored.
 	Phones []string
@@ -19,57 +23,103 @@ type Contact struct {
 	Fields map[string][]string
 	// Unsorted is true while the contact belongs to an Unsorted lead not
 	// yet accepted.
-	Unsorted  bool
-	Leads     []int
+	Unsorted bool
+	// Leads are the ids of the leads linked to the contact, in the order
+	// they were linked (ignored by AddContact).
+	Leads []int
+	// UpdatedAt is the contact's updated_at: Unix seconds on the server's
+	// clock (ignored by AddContact, which sets it to now).
 	UpdatedAt int64
 }
 
 // Lead is a snapshot of a stored lead.
 type Lead struct {
-	ID          int
-	Name        string
-	Price       int
-	Pipeline    int
-	Status      int
+	// ID is the lead's id, assigned by the server.
+	ID int
+	// Name is the lead's name; a lead created with none or an empty one
+	// is named "Сделка".
+	Name string
+	// Price is the lead's budget (price).
+	Price int
+	// Pipeline is the lead's pipeline_id.
+	Pipeline int
+	// Status is the lead's status_id: a status of Pipeline, WonStatusID
+	// or LostStatusID.
+	Status int
+	// Responsible is the responsible user's id (responsible_user_id).
 	Responsible int
 	// Contacts are the linked contacts, the main one first.
-	Contacts  []int
+	Contacts []int
+	// UpdatedAt is the lead's updated_at: Unix seconds on the server's
+	// clock.
 	UpdatedAt int64
-	ClosedAt  int64
+	// ClosedAt is the lead's closed_at: Unix seconds of its move to
+	// WonStatusID or LostStatusID; 0 while it is open.
+	ClosedAt int64
 }
 
 // Task is a snapshot of a stored task.
 type Task struct {
-	ID           int
-	EntityType   string // "leads", "contacts" or "" (unattached)
-	EntityID     int
-	Responsible  int
-	TaskType     int
-	Text         string
+	// ID is the task's id, assigned by the server.
+	ID int
+	// EntityType is what the task is attached to: "leads", "contacts"
+	// or "" (unattached).
+	EntityType string
+	// EntityID is the id of the lead or contact; 0 when unattached.
+	EntityID int
+	// Responsible is the responsible user's id (responsible_user_id).
+	Responsible int
+	// TaskType is the task_type_id; 1 ("follow-up") when the request gave
+	// none.
+	TaskType int
+	// Text is the task's text.
+	Text string
+	// CompleteTill is the task's deadline (complete_till), in Unix
+	// seconds.
 	CompleteTill int64
-	Completed    bool
-	Result       string
+	// Completed is the task's is_completed.
+	Completed bool
+	// Result is the text of the result given when the task was completed
+	// (result.text); "" before.
+	Result string
 }
 
 // Note is a stored note.
 type Note struct {
-	ID         int
-	EntityType string // "leads" or "contacts"
-	EntityID   int
-	Type       string // note_type, e.g. "common"
-	Text       string
+	// ID is the note's id, assigned by the server.
+	ID int
+	// EntityType is what the note is on: "leads" or "contacts".
+	EntityType string
+	// EntityID is the id of the lead or contact.
+	EntityID int
+	// Type is the note_type, e.g. "common".
+	Type string
+	// Text is the note's params.text.
+	Text string
 }
 
 // UnsortedEntry is a snapshot of an Unsorted (incoming) entry.
 type UnsortedEntry struct {
-	UID        string
-	SourceUID  string
+	// UID is the entry's uid, which the accept endpoint takes in its path.
+	UID string
+	// SourceUID is the source_uid the request gave (the UID itself for a
+	// lead created by POST /api/v4/leads/complex in an Unsorted status).
+	SourceUID string
+	// SourceName is the source_name the request gave ("complex" for a
+	// lead created by POST /api/v4/leads/complex).
 	SourceName string
-	Category   string
-	Pipeline   int
-	Lead       int
-	Contacts   []int
-	Accepted   bool
+	// Category is the entry's category; always "forms" in this fake.
+	Category string
+	// Pipeline is the pipeline_id of the entry's lead.
+	Pipeline int
+	// Lead is the id of the entry's lead.
+	Lead int
+	// Contacts are the ids of the entry's contacts.
+	Contacts []int
+	// Accepted is true once the entry was accepted (POST
+	// /api/v4/leads/unsorted/{uid}/accept); an accepted entry is no
+	// longer listed or accepted again.
+	Accepted bool
 }
 
 type cfVal struct {

@@ -53,6 +53,8 @@ type Options struct {
 	// RateLimit, when positive, answers 429 above this many requests per
 	// second (burst: RateBurst, at least 1). 0: unlimited.
 	RateLimit float64
+	// RateBurst is how many requests may arrive at once before RateLimit
+	// applies. Values below 1 mean 1. Ignored when RateLimit is 0.
 	RateBurst int
 	// Now is the server's clock (timestamps, token expiry, rate limit).
 	// nil: time.Now.
@@ -61,24 +63,39 @@ type Options struct {
 
 // User is a seeded account user.
 type User struct {
-	ID     int
-	Name   string
-	Email  string
+	// ID is the user's id; users named as responsible must have one of
+	// the seeded ids.
+	ID int
+	// Name is the user's name as GET /api/v4/users answers it.
+	Name string
+	// Email is the user's email as GET /api/v4/users answers it.
+	Email string
+	// Active is answered as rights.is_active.
 	Active bool
 }
 
 // Pipeline is a seeded pipeline; Statuses in order.
 type Pipeline struct {
-	ID       int
-	Name     string
-	Main     bool
+	// ID is the pipeline's id.
+	ID int
+	// Name is the pipeline's name.
+	Name string
+	// Main is answered as is_main; leads created without a pipeline_id
+	// go to the Main pipeline (the first one when none is Main).
+	Main bool
+	// Statuses are the pipeline's stages in display order: their sort
+	// follows it, with WonStatusID and LostStatusID last.
 	Statuses []Status
 }
 
 // Status is a pipeline stage. Type 1 is Unsorted, 0 an ordinary stage.
 type Status struct {
-	ID   int
+	// ID is the status id; WonStatusID and LostStatusID are the closed
+	// ones every pipeline has.
+	ID int
+	// Name is the status name.
 	Name string
+	// Type is the status type: 1 Unsorted, 0 ordinary.
 	Type int
 }
 
