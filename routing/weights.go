@@ -37,7 +37,15 @@ const MaxWeight = 1_000_000
 //     summing to W, after k·W picks each employee has exactly k times
 //     their weight;
 //   - while others join, leave, toggle or reach capacity, the count stays
-//     within 2 of the share (property-tested over random churn).
+//     below 2 from the share (property-tested over random churn and
+//     against an adversary that chooses the candidates before every
+//     pick).
+//
+// No rule can keep 1 under churn: once k of n equal-weight employees have
+// been picked once each and the other n-k leave, the next pick puts one
+// of the k 2 - k/n - 1/k above their share, whoever it picks. Among
+// employees who stay candidates together the smooth bound returns once
+// the candidates stop changing.
 //
 // With all weights equal, use [LeastRecentlyServed], whose pairwise
 // equal-shares bound is tighter.

@@ -244,3 +244,69 @@ func TestWeightsWithCapacityAndAvailability(t *testing.T) {
 		t.Errorf("picks %v; want m1 and m2 twice each (capacity 2), m3 never (away)", got)
 	}
 }
+
+// TestSmoothWeightedChurnBoundIsTight: an adversary that, before every
+// pick, chooses the candidates (among all subsets of six employees, with
+// any weights) to push some employee furthest from their share cannot
+// take anyone to 2 — and can take someone past 1, so under churn no rule
+// could promise 1: once k of n equal-weight employees have been picked
+// one each, the other n-k leave, and the next pick among the k leaves one
+// of them 2 - k/n - 1/k above their share, whoever it picks.
+func TestSmoothWeightedChurnBoundIsTight(t *testing.T) {
+	users := []crm.UserID{"a", "b", "c", "d", "e", "f"}
+	worst := 0.0
+	for seed := range uint64(40) {
+		rng := rand.New(rand.NewPCG(seed, 29))
+		w := map[crm.UserID]int{}
+		for _, u := range users {
+			w[u] = 1 + rng.IntN([]int{1, 5, 100}[seed%3])
+		}
+		weight := func(u crm.UserID) int { return w[u] }
+		s := &MemoryRotation{}
+		tr := newShareTracker()
+		for step := range 120 {
+			// Greedy adversary: try every non-empty subset on a copy of
+			// the state and keep the one whose pick deviates most.
+			var best []crm.UserID
+			bestDev := -1.0
+			for mask := 1; mask < 1<<len(users); mask++ {
+				var cands []crm.UserID
+				for i, u := range users {
+					if mask&(1<<i) != 0 {
+						cands = append(cands, u)
+					}
+				}
+				ms, _ := s.Members(t.Context(), "wa", cands)
+				seq := uint64(step)
+				c := SmoothWeighted(weight)(PoolState{Pool: "wa", Seq: seq, Members: ms})
+				dev := tr.clone().pick(cands, weight, cands[c.Index])
+				if dev > bestDev || (dev == bestDev && rng.IntN(2) == 0) {
+					best, bestDev = cands, dev
+				}
+			}
+			turn, err := s.Pick(t.Context(), "wa", "", best, SmoothWeighted(weight))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dev := tr.pick(best, weight, turn.User); dev >= 2 {
+				t.Fatalf("seed %d step %d: deviation %.3f; want < 2", seed, step, dev)
+			}
+		}
+		worst = max(worst, tr.worst)
+	}
+	if worst <= 1 {
+		t.Errorf("the adversary reached only %.3f; the 2 - k/n - 1/k construction exceeds 1", worst)
+	}
+	t.Logf("largest |count - share| an adversary reached: %.3f", worst)
+}
+
+func (s *shareTracker) clone() *shareTracker {
+	c := newShareTracker()
+	for u, v := range s.count {
+		c.count[u] = v
+	}
+	for u, v := range s.share {
+		c.share[u] = v
+	}
+	return c
+}
