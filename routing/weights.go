@@ -43,9 +43,7 @@ const MaxWeight = 1_000_000
 //
 // No rule can keep 1 under churn: once k of n equal-weight employees have
 // been picked once each and the other n-k leave, the next pick puts one
-// of the k 2 - k/n - 1/k above their share, whoever it picks. Among
-// employees who stay candidates together the smooth bound returns once
-// the candidates stop changing.
+// of the k 2 - k/n - 1/k above their share, whoever it picks.
 //
 // With all weights equal, use [LeastRecentlyServed], whose pairwise
 // equal-shares bound is tighter.
