@@ -213,9 +213,10 @@ func upsert[T any](ctx context.Context, a *Account, path, kind string, items []T
 // values: who owns the client, the deals to show, and who may see the
 // chat.
 type ChatSync struct {
-	// Chat and Kind (the channel's kind) name the chat; Kind gives the
-	// contact's chatType ([ChatType]).
+	// Chat is the client's chat; both of its fields are required.
 	Chat channel.Chat
+	// Kind is the kind of the chat's channel; it gives the contact's
+	// chatType ([ChatType]). Required.
 	Kind channel.Kind
 	// ContactID, ContactName and ContactURI describe the client's CRM
 	// contact; the name defaults to the chat ID.
@@ -250,7 +251,12 @@ var ErrViewMismatch = errors.New("wazzup: Wazzup's chat window would show the ch
 // all the same; fix the roles in Wazzup or the team. It matches
 // ErrViewMismatch.
 type ViewError struct {
-	Chat           channel.Chat
+	// Chat is the chat SyncChat was given.
+	Chat channel.Chat
+	// Extra are the users Wazzup would show the chat to against the
+	// rules, Missing those it would hide it from though the rules allow
+	// them. Both hold user IDs as in ChatSync.Viewers; either may be
+	// empty.
 	Extra, Missing []string
 }
 

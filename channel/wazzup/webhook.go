@@ -140,6 +140,8 @@ func (e *DeliveryError) Is(target error) bool {
 // Wazzup's 30 second timeout (queue the work, then return). Events may
 // hold only Rejected items: returning nil then acknowledges them.
 type EventHandler interface {
+	// HandleEvents processes the events of one delivery; nil
+	// acknowledges them, an error has Wazzup deliver them again.
 	HandleEvents(ctx context.Context, ev Events) error
 }
 
@@ -185,7 +187,14 @@ type DealRequest struct {
 // with contactsAndDealsCreation off and pushes contacts and deals with
 // an [Account] instead.
 type Creator interface {
+	// CreateContact creates the contact req asks for and returns it as
+	// Wazzup will know it. The contact must have an ID, a
+	// ResponsibleUserID and at least one chat, else the Handler answers
+	// 500.
 	CreateContact(ctx context.Context, req ContactRequest) (Contact, error)
+	// CreateDeal creates the deal req asks for and returns it as Wazzup
+	// will know it. The deal must have an ID and a ResponsibleUserID,
+	// else the Handler answers 500.
 	CreateDeal(ctx context.Context, req DealRequest) (Deal, error)
 }
 
@@ -382,6 +391,8 @@ var ErrMalformed = errors.New("wazzup: malformed webhook")
 // MalformedError says why a webhook body was rejected as a whole. It
 // matches ErrMalformed.
 type MalformedError struct {
+	// Reason says what is wrong with the body, e.g. "body is not a JSON
+	// object".
 	Reason string
 }
 
@@ -399,12 +410,16 @@ func malformed(format string, args ...any) error {
 type Webhook struct {
 	// Test is true when the body carried "test": true (the subscription
 	// test, which may come with items too: they are in Events).
-	Test   bool
+	Test bool
+	// Events are the body's messages and statuses; empty for a creation
+	// webhook.
 	Events Events
-	// CreateContact and CreateDeal are set for Wazzup's creation
-	// webhooks, which carry nothing else.
+	// CreateContact is set for Wazzup's createContact webhook, which
+	// carries nothing else; nil otherwise.
 	CreateContact *ContactRequest
-	CreateDeal    *DealRequest
+	// CreateDeal is set for Wazzup's createDeal webhook, which carries
+	// nothing else; nil otherwise.
+	CreateDeal *DealRequest
 }
 
 // wire types of the webhook body.
