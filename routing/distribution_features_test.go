@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -199,9 +200,7 @@ func TestQueueDrainOldestFirst(t *testing.T) {
 			t.Errorf("drained %s, which is not among the 4 oldest", c)
 		}
 	}
-	if oc := openCounts(t, &st.rotation, "m1", "m2"); oc["m1"] != 2 || oc["m2"] != 2 {
-		t.Errorf("open counts %v; want 2 each", oc)
-	}
+	wantOpen(t, &st.rotation, map[crm.UserID]int{"m1": 2, "m2": 2}, "both at their limit")
 	left, _ := d.Queued(t.Context(), "wa", 10)
 	if len(left) != 2 || left[0].Chat != waChat(5) || left[1].Chat != waChat(2) {
 		t.Errorf("still queued %v; want client-005 then client-002", left)
@@ -426,9 +425,7 @@ func TestAssignMovesHoldFromIneligible(t *testing.T) {
 	if err != nil || moved.User != "m2" || moved.Why.Repeat {
 		t.Fatalf("after m1 left: %v, %v; want a new pick of m2", moved, err)
 	}
-	if oc := openCounts(t, &st.rotation, "m1", "m2"); oc["m1"] != 0 || oc["m2"] != 1 {
-		t.Errorf("open counts %v; want the hold moved to m2", oc)
-	}
+	wantOpen(t, &st.rotation, map[crm.UserID]int{"m1": 0, "m2": 1}, "the hold moved to m2")
 }
 
 // TestQueueNotOvertaken: with clients waiting, a newcomer arriving when a
@@ -577,9 +574,7 @@ func TestEscalationKeepsCapacityUnderInterleaving(t *testing.T) {
 	if lateErr != nil || late.User != "" {
 		t.Errorf("a third client while both hold one: %v, %v; want nobody (both at capacity)", late, lateErr)
 	}
-	if oc := openCounts(t, &st.rotation, "m1", "m2"); oc["m1"] != 1 || oc["m2"] != 1 {
-		t.Errorf("open counts %v; want one client each, the limit", oc)
-	}
+	wantOpen(t, &st.rotation, map[crm.UserID]int{"m1": 1, "m2": 1}, "one client each, the limit")
 }
 
 // TestEscalationMovesQueueHold: on a channel with a queue and no limit,
@@ -607,9 +602,7 @@ func TestEscalationMovesQueueHold(t *testing.T) {
 	if err != nil || again.User != "m2" || !again.Why.Repeat {
 		t.Errorf("Assign after the escalation = %v, %v; want m2, a repeat", again, err)
 	}
-	if oc := openCounts(t, &st.rotation, "m1", "m2"); oc["m1"] != 0 || oc["m2"] != 1 {
-		t.Errorf("holds %v; want the client held by m2 only", oc)
-	}
+	wantOpen(t, &st.rotation, map[crm.UserID]int{"m1": 0, "m2": 1}, "the client held by m2 only")
 }
 
 // TestForgetEndsAbandonedOffer: an offer nobody claims holds a place
@@ -634,9 +627,7 @@ func TestForgetEndsAbandonedOffer(t *testing.T) {
 	if err := d.Forget(t.Context(), waChat(0)); err != nil {
 		t.Fatal(err)
 	}
-	if oc := openCounts(t, &st.rotation, "m1", "m2"); oc["m1"] != 0 || oc["m2"] != 0 {
-		t.Errorf("open counts after Forget %v; want nothing held", oc)
-	}
+	wantOpen(t, &st.rotation, map[crm.UserID]int{"m1": 0, "m2": 0}, "nothing held after Forget")
 	if _, found, _ := d.ClaimState(t.Context(), waChat(0)); found {
 		t.Error("the forgotten offer is still recorded")
 	}
@@ -658,5 +649,14 @@ func TestForgetEndsAbandonedOffer(t *testing.T) {
 	}
 	if err := d.Forget(t.Context(), channel.Chat{Channel: "wa"}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Forget of a chat without an ID: %v; want ErrInvalid", err)
+	}
+}
+
+// wantOpen checks the open counts of the employees in want.
+func wantOpen(t *testing.T, r RotationStore, want map[crm.UserID]int, what string) {
+	t.Helper()
+	users := slices.Sorted(maps.Keys(want))
+	if got := openCounts(t, r, users...); !maps.Equal(got, want) {
+		t.Errorf("open counts %v; want %v (%s)", got, want, what)
 	}
 }

@@ -274,15 +274,7 @@ func TestRotationStore(t *testing.T, newBackend func(t *testing.T) func(account 
 		s := fresh(t)
 		const limit, clients = 3, 50
 		users := []crm.UserID{"a", "b", "c"}
-		capped := func(p routing.PoolState) routing.Choice {
-			best := -1
-			for i, m := range p.Members {
-				if m.Open < limit && (best < 0 || m.LastServed < p.Members[best].LastServed) {
-					best = i
-				}
-			}
-			return routing.Choice{Index: best}
-		}
+		capped := cappedLRS(limit)
 		errs := make([]error, clients)
 		start := make(chan struct{})
 		var wg sync.WaitGroup
@@ -366,15 +358,7 @@ func TestRotationStore(t *testing.T, newBackend func(t *testing.T) func(account 
 				t.Fatal(err)
 			}
 		}
-		capped := func(p routing.PoolState) routing.Choice {
-			best := -1
-			for i, m := range p.Members {
-				if m.Open < limit && (best < 0 || m.LastServed < p.Members[best].LastServed) {
-					best = i
-				}
-			}
-			return routing.Choice{Index: best}
-		}
+		capped := cappedLRS(limit)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		placed := map[string]crm.UserID{}
@@ -461,5 +445,19 @@ func checkMembers(t *testing.T, s routing.RotationStore, pool string, open map[c
 		if m.User != users[i] || m.Open != open[users[i]] {
 			t.Errorf("%s: member %+v; want %s with Open %d", when, m, users[i], open[users[i]])
 		}
+	}
+}
+
+// cappedLRS is a capacity chooser: the least recently served among those
+// holding fewer than limit keys.
+func cappedLRS(limit int) routing.Chooser {
+	return func(p routing.PoolState) routing.Choice {
+		best := -1
+		for i, m := range p.Members {
+			if m.Open < limit && (best < 0 || m.LastServed < p.Members[best].LastServed) {
+				best = i
+			}
+		}
+		return routing.Choice{Index: best}
 	}
 }
