@@ -22,39 +22,64 @@ const maxEntities = 100
 // User is a user of the fake account (POST /v3/users,
 // https://wazzup24.com/help/api-en/working-with-the-user-entity/).
 type User struct {
-	ID    string `json:"id"`
-	Name  string `json:"name"`
+	// ID is the CRM user's id; required, at most 200 characters.
+	ID string `json:"id"`
+	// Name is the user's name; required, at most 200 characters.
+	Name string `json:"name"`
+	// Phone is the user's phone in international digits; the fake drops
+	// one that is not all digits, and refuses two users with one phone.
 	Phone string `json:"phone,omitempty"`
 }
 
 // ContactChat is one item of a contact's contactData
 // (https://wazzup24.com/help/api-en/working-with-contacts/).
 type ContactChat struct {
+	// ChatType is the chat's chatType ("whatsapp", "telegram", …);
+	// required.
 	ChatType string `json:"chatType"`
-	ChatID   string `json:"chatId,omitempty"`
+	// ChatID is the client's chatId on the messenger; required except for
+	// a Telegram chat given by Username or Phone.
+	ChatID string `json:"chatId,omitempty"`
+	// Username is the client's Telegram username (no "@").
 	Username string `json:"username,omitempty"`
-	Phone    string `json:"phone,omitempty"`
+	// Phone is the client's Telegram phone, international digits.
+	Phone string `json:"phone,omitempty"`
 }
 
 // Contact is a contact of the fake account (POST /v3/contacts,
 // https://wazzup24.com/help/api-en/working-with-contacts/).
 type Contact struct {
-	ID                string        `json:"id"`
-	ResponsibleUserID string        `json:"responsibleUserId"`
-	Name              string        `json:"name"`
-	ContactData       []ContactChat `json:"contactData"`
-	URI               string        `json:"uri,omitempty"`
+	// ID is the CRM contact's id; required, at most 100 characters.
+	ID string `json:"id"`
+	// ResponsibleUserID is the id of the user responsible for the
+	// contact; required, at most 100 characters. The fake does not check
+	// that it names a user.
+	ResponsibleUserID string `json:"responsibleUserId"`
+	// Name is the contact's name; required, at most 200 characters.
+	Name string `json:"name"`
+	// ContactData are the client's chats; at least one.
+	ContactData []ContactChat `json:"contactData"`
+	// URI links to the contact in the CRM; at most 200 characters.
+	URI string `json:"uri,omitempty"`
 }
 
 // Deal is a deal of the fake account (POST /v3/deals,
 // https://wazzup24.com/help/api-en/working-with-a-list-of-deals/).
 type Deal struct {
-	ID                string   `json:"id"`
-	ResponsibleUserID string   `json:"responsibleUserId"`
-	Name              string   `json:"name"`
-	URI               string   `json:"uri"`
-	Contacts          []string `json:"contacts"`
-	Closed            bool     `json:"closed"`
+	// ID is the CRM deal's id; required, at most 100 characters.
+	ID string `json:"id"`
+	// ResponsibleUserID is the id of the user responsible for the deal;
+	// required, at most 100 characters. That user sees the chats of the
+	// deal's contacts (SeesChat).
+	ResponsibleUserID string `json:"responsibleUserId"`
+	// Name is the deal's name; required, not empty.
+	Name string `json:"name"`
+	// URI links to the deal in the CRM; the key is required.
+	URI string `json:"uri"`
+	// Contacts are the ids of the deal's contacts; the key is required.
+	Contacts []string `json:"contacts"`
+	// Closed is true for a won or lost deal; the key is required.
+	Closed bool `json:"closed"`
 }
 
 // Role is a user's role on a channel in Wazzup's integration settings
@@ -82,15 +107,27 @@ type roleSetting struct {
 // Subscriptions are the webhook kinds of PATCH /v3/webhooks
 // (https://wazzup24.com/help/api-en/webhooks/).
 type Subscriptions struct {
-	MessagesAndStatuses      bool `json:"messagesAndStatuses"`
+	// MessagesAndStatuses subscribes to the messages[] and statuses[]
+	// webhooks.
+	MessagesAndStatuses bool `json:"messagesAndStatuses"`
+	// ContactsAndDealsCreation subscribes to the createContact and
+	// createDeal webhooks.
 	ContactsAndDealsCreation bool `json:"contactsAndDealsCreation"`
-	ChannelsUpdates          bool `json:"channelsUpdates"`
-	TemplateStatus           bool `json:"templateStatus"`
+	// ChannelsUpdates subscribes to the webhook on a channel's status
+	// changes.
+	ChannelsUpdates bool `json:"channelsUpdates"`
+	// TemplateStatus subscribes to the webhook on a WABA template's
+	// moderation status.
+	TemplateStatus bool `json:"templateStatus"`
 }
 
 // WebhookSettings is what PATCH /v3/webhooks set.
 type WebhookSettings struct {
-	WebhooksURI   string        `json:"webhooksUri"`
+	// WebhooksURI is the http(s) address webhooks are posted to; at most
+	// 200 characters.
+	WebhooksURI string `json:"webhooksUri"`
+	// Subscriptions are the webhook kinds asked for. The fake records
+	// them; its Post methods send whatever they are asked to.
 	Subscriptions Subscriptions `json:"subscriptions"`
 }
 
@@ -524,18 +561,24 @@ func (s *Server) PostStatusError(ctx context.Context, webhookURL, messageID, cod
 // ContactCreation is the body of a createContact webhook
 // (https://wazzup24.com/help/api-en/webhooks/).
 type ContactCreation struct {
-	ResponsibleUserID string        `json:"responsibleUserId"`
-	Name              string        `json:"name"`
-	ContactData       []ContactChat `json:"contactData"`
+	// ResponsibleUserID is the user Wazzup's own distribution picked.
+	ResponsibleUserID string `json:"responsibleUserId"`
+	// Name is the client's name in Wazzup.
+	Name string `json:"name"`
+	// ContactData are the client's chats.
+	ContactData []ContactChat `json:"contactData"`
 	// Source is "auto" or "byUser".
 	Source string `json:"source"`
 }
 
 // DealCreation is the body of a createDeal webhook (webhooks page).
 type DealCreation struct {
-	ResponsibleUserID string   `json:"responsibleUserId"`
-	Contacts          []string `json:"contacts"`
-	Source            string   `json:"source"`
+	// ResponsibleUserID is the user Wazzup's own distribution picked.
+	ResponsibleUserID string `json:"responsibleUserId"`
+	// Contacts are the ids of the deal's contacts.
+	Contacts []string `json:"contacts"`
+	// Source is "auto" or "byUser", as for ContactCreation.
+	Source string `json:"source"`
 }
 
 // RequestContact posts a createContact webhook and, as Wazzup does,

@@ -89,6 +89,8 @@ const RateWindow = 5 * time.Second
 
 // Channel is a channel of the fake account.
 type Channel struct {
+	// ID is the channelId; POST /v3/message accepts only a UUID
+	// (AddChannel makes one).
 	ID channel.ID
 	// Transport is Wazzup's channel type: whatsapp, wapi, instagram,
 	// tgapi, telegram, vk, avito (documented), viber, max, maxbot (seen in
@@ -126,16 +128,28 @@ type Options struct {
 
 // SentMessage is a message the server accepted on POST /v3/message.
 type SentMessage struct {
-	MessageID       string
-	ChannelID       channel.ID
-	ChatType        string
-	ChatID          string
-	Text            string
-	ContentURI      string
-	CrmUserID       string
-	CrmMessageID    string
+	// MessageID is the messageId the server answered with (a UUID).
+	MessageID string
+	// ChannelID is the request's channelId.
+	ChannelID channel.ID
+	// ChatType is the request's chatType.
+	ChatType string
+	// ChatID is the request's chatId.
+	ChatID string
+	// Text is the request's text; "" for a media message.
+	Text string
+	// ContentURI is the request's contentUri; "" for a text message.
+	ContentURI string
+	// CrmUserID is the request's crmUserId, the CRM user shown as author;
+	// "" when absent.
+	CrmUserID string
+	// CrmMessageID is the request's crmMessageId, the idempotency key;
+	// "" when absent.
+	CrmMessageID string
+	// ClearUnanswered is the request's clearUnanswered; nil when absent.
 	ClearUnanswered *bool
-	Time            time.Time
+	// Time is when the server accepted the message, on Options.Now.
+	Time time.Time
 }
 
 // Server is the fake Wazzup API. Its URL is the base URL to give
@@ -612,42 +626,71 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // examples). Empty fields are left out; that Wazzup omits them rather
 // than sending null is UNVERIFIED.
 type WebhookMessage struct {
-	MessageID   string          `json:"messageId"`
-	DateTime    string          `json:"dateTime,omitempty"`
-	ChannelID   string          `json:"channelId"`
-	ChatType    string          `json:"chatType"`
-	ChatID      string          `json:"chatId"`
-	Type        string          `json:"type,omitempty"`
-	IsEcho      bool            `json:"isEcho"`
-	Contact     *WebhookContact `json:"contact,omitempty"`
-	Text        string          `json:"text,omitempty"`
-	ContentURI  string          `json:"contentUri,omitempty"`
-	Status      string          `json:"status,omitempty"`
-	AuthorName  string          `json:"authorName,omitempty"`
-	AuthorID    string          `json:"authorId,omitempty"`
-	SentFromApp bool            `json:"sentFromApp,omitempty"`
+	// MessageID is Wazzup's id of the message.
+	MessageID string `json:"messageId"`
+	// DateTime is when the message was sent, an ISO 8601 string such as
+	// "2026-07-27T14:50:59.220Z".
+	DateTime string `json:"dateTime,omitempty"`
+	// ChannelID is the channel the message came or went through.
+	ChannelID string `json:"channelId"`
+	// ChatType is the chat's type ("whatsapp", "whatsgroup", …).
+	ChatType string `json:"chatType"`
+	// ChatID is the chat's id: the client, or the group.
+	ChatID string `json:"chatId"`
+	// Type is the content type: text, image, audio, video, document,
+	// vcard, geo, wapi_template, unsupported, missing_call.
+	Type string `json:"type,omitempty"`
+	// IsEcho is false for a message from the client, true for one sent to
+	// them (from the CRM, the Wazzup app or the phone).
+	IsEcho bool `json:"isEcho"`
+	// Contact describes the sender as the messenger shows them; nil
+	// leaves it out.
+	Contact *WebhookContact `json:"contact,omitempty"`
+	// Text is the message's text.
+	Text string `json:"text,omitempty"`
+	// ContentURI is the address of the message's media.
+	ContentURI string `json:"contentUri,omitempty"`
+	// Status is "inbound" for a client's message, else the delivery
+	// status: sent, delivered, read, error.
+	Status string `json:"status,omitempty"`
+	// AuthorName is the name of the employee who wrote an echo.
+	AuthorName string `json:"authorName,omitempty"`
+	// AuthorID is the CRM user id of the employee who wrote an echo.
+	AuthorID string `json:"authorId,omitempty"`
+	// SentFromApp is true for an echo written in the Wazzup app.
+	SentFromApp bool `json:"sentFromApp,omitempty"`
 }
 
 // WebhookContact is the contact object of a webhook message (webhooks
 // page).
 type WebhookContact struct {
-	Name      string `json:"name,omitempty"`
+	// Name is the sender's name on the messenger.
+	Name string `json:"name,omitempty"`
+	// AvatarURI is the address of the sender's avatar.
 	AvatarURI string `json:"avatarUri,omitempty"`
-	Username  string `json:"username,omitempty"`
-	Phone     string `json:"phone,omitempty"`
+	// Username is the sender's username on the messenger.
+	Username string `json:"username,omitempty"`
+	// Phone is the sender's phone, international digits.
+	Phone string `json:"phone,omitempty"`
 }
 
 // WebhookStatus is one item of a webhook's statuses[] (webhooks page).
 type WebhookStatus struct {
+	// MessageID is Wazzup's id of the outgoing message.
 	MessageID string `json:"messageId"`
+	// Timestamp is when the status changed, an ISO 8601 string.
 	Timestamp string `json:"timestamp"`
-	Status    string `json:"status"`
+	// Status is the new status: sent, delivered, read, error, edited.
+	Status string `json:"status"`
 }
 
 // WebhookError is returned when a webhook handler did not answer 200.
 type WebhookError struct {
+	// Status is the HTTP status the handler answered.
 	Status int
-	Body   string
+	// Body is the start of the handler's answer (at most 4 KiB, or
+	// 64 KiB for a creation webhook).
+	Body string
 }
 
 // Error implements the error interface.
