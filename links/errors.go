@@ -39,8 +39,11 @@ var (
 
 // BlockedAddressError reports an address refused by the dial guard.
 type BlockedAddressError struct {
-	Addr   netip.Addr // the address that was about to be dialled
-	Reason string     // the range it falls in, e.g. "loopback", "private", "cloud metadata"
+	// Addr is the address that was about to be dialled.
+	Addr netip.Addr
+	// Reason is the range it falls in, e.g. "loopback", "private",
+	// "cloud metadata".
+	Reason string
 }
 
 // Error implements the error interface.
@@ -53,7 +56,10 @@ func (e *BlockedAddressError) Is(target error) bool { return target == ErrBlocke
 
 // StatusError reports an HTTP error status answered by the short link.
 type StatusError struct {
-	URL  string
+	// URL is the short link as requested.
+	URL string
+	// Code is the HTTP status it answered: not a 2xx, and with no
+	// redirect to follow.
 	Code int
 }
 
@@ -70,10 +76,15 @@ func (e *StatusError) Is(target error) bool { return target == ErrStatus }
 // that hop, and the cause. Unwrap gives the cause, so errors.Is works with the
 // sentinels above and with context.DeadlineExceeded / context.Canceled.
 type LinkError struct {
-	Short string // normalised short link
-	Hop   int    // number of redirects followed before the failure
-	URL   string // URL being requested or followed when it failed
-	Err   error
+	// Short is the normalised short link.
+	Short string
+	// Hop is the number of redirects followed before the failure.
+	Hop int
+	// URL is the URL being requested or followed when it failed.
+	URL string
+	// Err is the cause: one of the package sentinels (or an error
+	// matching one) or a context error.
+	Err error
 }
 
 // Error implements the error interface.
@@ -93,7 +104,9 @@ func (e *LinkError) Unwrap() error { return e.Err }
 
 // OptionsError names an invalid Options field.
 type OptionsError struct {
-	Field  string // e.g. "Hosts[1]", "MaxHops"
+	// Field names the invalid field, e.g. "Hosts[1]", "MaxHops".
+	Field string
+	// Reason says what is wrong with its value, e.g. "negative".
 	Reason string
 }
 

@@ -260,10 +260,14 @@ const (
 
 // Hop is one request made while expanding a link.
 type Hop struct {
-	URL         string
-	Status      int    // HTTP status; 0 if no response was received
-	ContentType string // media type of the response, "" if none
-	Via         Via    // how the next hop was found; "" for the last request
+	// URL is the address requested.
+	URL string
+	// Status is the HTTP status; 0 if no response was received.
+	Status int
+	// ContentType is the media type of the response, "" if none.
+	ContentType string
+	// Via is how the next hop was found; "" for the last request.
+	Via Via
 }
 
 // LinkResult reports what happened to one distinct short link of a message
@@ -285,8 +289,11 @@ type LinkResult struct {
 	// Err says why the link was not expanded: a *LinkError wrapping one of
 	// the package sentinels or a context error; nil when Replaced.
 	Err error
-	// Hops is the number of redirects followed; Trail lists every request.
-	Hops  int
+	// Hops is the number of redirects followed.
+	Hops int
+	// Trail lists the requests of the fetch that gave the outcome (also
+	// when Cached), in order, a failed one included; empty when no
+	// request was made.
 	Trail []Hop
 	// Cached is true when this call did not fetch the link itself: the
 	// outcome came from the cache or from a concurrent call's fetch.

@@ -21,13 +21,24 @@ import (
 // to MaxPreviewTitle / MaxPreviewDescription runes. Image is an absolute
 // http(s) URL resolved against the page (and its <base href>), or "".
 type Preview struct {
-	URL         string // the page the data was read from (after redirects)
-	ContentType string // the page's media type, e.g. "text/html", "application/pdf"
-	Title       string
+	// URL is the page the data was read from (after redirects).
+	URL string
+	// ContentType is the page's media type, e.g. "text/html",
+	// "application/pdf".
+	ContentType string
+	// Title is og:title, else twitter:title, else <title>; "" if none.
+	Title string
+	// Description is og:description, else twitter:description, else
+	// <meta name="description">; "" if none.
 	Description string
-	Image       string
-	SiteName    string
-	Type        string // og:type, e.g. "website", "article"
+	// Image is the first of og:image, og:image:url, og:image:secure_url,
+	// twitter:image and twitter:image:src that resolves to an absolute
+	// http(s) URL; "" if none.
+	Image string
+	// SiteName is og:site_name; "" if none.
+	SiteName string
+	// Type is og:type, e.g. "website", "article"; "" if none.
+	Type string
 }
 
 // Limits on the texts in a Preview, in runes.
