@@ -18,7 +18,7 @@ type Role string
 
 // Roles.
 const (
-	NoRole         Role = ""
+	NoRole         Role = ""                // no access to the channel
 	QualityControl Role = "quality_control" // sees every chat, writes nothing
 	Manager        Role = "manager"         // sees and writes their own clients
 	Supervisor     Role = "supervisor"      // sees and writes every chat (руководитель)
@@ -47,9 +47,14 @@ func (r Role) String() string {
 
 // Assignment gives one employee a role on one channel.
 type Assignment struct {
-	User    crm.UserID `json:"user"`
+	// User is the employee's CRM user ID; required.
+	User crm.UserID `json:"user"`
+	// Channel is the channel the role applies to; required. A user has
+	// at most one assignment per channel.
 	Channel channel.ID `json:"channel"`
-	Role    Role       `json:"role"`
+	// Role is the employee's role on Channel; required (NoRole is
+	// refused: leave the user out instead).
+	Role Role `json:"role"`
 	// ReceivesNewClients enters the employee into distribution (first
 	// responder or round robin) on this channel. Not allowed for quality
 	// control.
@@ -63,10 +68,15 @@ var ErrInvalid = errors.New("roles: invalid assignment")
 // EntryError names the assignment NewTable rejected and why. It matches
 // ErrInvalid.
 type EntryError struct {
-	Index   int // position in the slice given to NewTable
-	User    crm.UserID
+	// Index is the entry's position in the slice given to NewTable.
+	Index int
+	// User is the entry's User, as given (may be empty).
+	User crm.UserID
+	// Channel is the entry's Channel, as given (may be empty).
 	Channel channel.ID
-	Reason  string
+	// Reason says what is wrong, e.g. "empty role" or "duplicate entry:
+	// user already assigned on this channel by entry #0".
+	Reason string
 }
 
 // Error implements the error interface.
