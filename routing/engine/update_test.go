@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -219,29 +220,66 @@ func TestLoggerAndObserver(t *testing.T) {
 }
 
 // Many engines in one process (one per account): with the catalog given,
-// creating them costs no CRM call; the test reports the memory each takes.
+// creating them costs no CRM call. BenchmarkManyEngines measures the
+// memory each takes.
 func TestManyEngines(t *testing.T) {
-	n := 10_000
-	if raceEnabled {
-		n = 1_000
-	}
 	f := crmtest.NewSeeded(nil)
 	rec := channeltest.NewRecorder()
 	cat := testCatalog(t)
 	cfg := testConfig()
-	es := make([]*engine.Engine, n)
-	before := heapAlloc()
-	for i := range es {
-		e, err := engine.New(t.Context(), engine.Options{CRM: f, Sender: rec, Config: cfg, Catalog: &cat})
-		if err != nil {
+	const n = 100
+	for range n {
+		if _, err := engine.New(t.Context(), engine.Options{CRM: f, Sender: rec, Config: cfg, Catalog: &cat}); err != nil {
 			t.Fatal(err)
 		}
-		es[i] = e
 	}
-	after := heapAlloc()
-	t.Logf("%d engines: %.1f KB each before any event", n, float64(int64(after)-int64(before))/float64(n)/1024)
 	if c := f.TotalCalls(); c != 0 {
 		t.Errorf("creating %d engines made %d CRM calls; want 0", n, c)
 	}
-	runtime.KeepAlive(es)
+}
+
+// BenchmarkManyEngines measures the heap an idle engine keeps
+// (B/engine): the test configuration (2 channels, 9 roles) and its
+// catalog, with its default in-memory stores, over 1,000 engines per op
+// (10,000 with CRMBRIDGE_LONG=1). In the same run it measures the
+// baseline, an engine with an empty configuration and catalog made the
+// same way (B/empty-engine), and reports the ratio (x-empty-engine): what
+// an account's settings add to the engine's fixed cost. Each op creates
+// both sets of engines; its time is not a target. Run:
+//
+//	go test -run '^$' -bench ManyEngines -benchtime 3x ./routing/engine
+func BenchmarkManyEngines(b *testing.B) {
+	n := 1_000
+	if os.Getenv("CRMBRIDGE_LONG") == "1" {
+		n = 10_000
+	}
+	f := crmtest.NewSeeded(nil)
+	rec := channeltest.NewRecorder()
+	cat := testCatalog(b)
+	cfg := testConfig()
+	perEngine := func(opt engine.Options) float64 {
+		es := make([]*engine.Engine, n)
+		before := heapAlloc()
+		for i := range es {
+			e, err := engine.New(b.Context(), opt)
+			if err != nil {
+				b.Fatal(err)
+			}
+			es[i] = e
+		}
+		after := heapAlloc()
+		runtime.KeepAlive(es)
+		return float64(int64(after)-int64(before)) / float64(n)
+	}
+	var full, empty float64
+	for b.Loop() {
+		full += perEngine(engine.Options{CRM: f, Sender: rec, Config: cfg, Catalog: &cat})
+		empty += perEngine(engine.Options{CRM: f, Sender: rec, Catalog: &engine.Catalog{}})
+	}
+	if c := f.TotalCalls(); c != 0 {
+		b.Errorf("creating the engines made %d CRM calls; want 0", c)
+	}
+	b.ReportMetric(full/float64(b.N), "B/engine")
+	b.ReportMetric(empty/float64(b.N), "B/empty-engine")
+	b.ReportMetric(full/empty, "x-empty-engine")
 }
