@@ -20,6 +20,7 @@ const (
 	kindInbound  byte = 'i' // a client's message, by the provider's ID
 	kindOutbound byte = 'o' // an employee's message, by the host's ID
 	kindSent     byte = 's' // a message the engine sent, by the provider's ID
+	kindSalesbot byte = 'b' // a Salesbot message, by the host's ID
 	kindEcho     byte = 'e' // a reply sent outside the engine, by the provider's ID
 )
 

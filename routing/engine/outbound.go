@@ -404,7 +404,10 @@ type SalesbotMessage struct {
 // addresses they lead to; a link that cannot be expanded stays as it was
 // and is reported in Links, and the message is sent regardless. A Salesbot
 // message never counts as an employee's reply: it neither claims the chat
-// nor closes the unanswered streak.
+// nor closes the unanswered streak. A second delivery of the same ID is
+// answered from the engine's journal with Duplicate set, nothing sent
+// (the Sender still gets the ID as its idempotency key, for a send whose
+// answer was lost).
 func (e *Engine) SalesbotMessage(ctx context.Context, m SalesbotMessage) (res OutboundResult, err error) {
 	const ev = "SalesbotMessage"
 	s := e.set.Load()
@@ -422,6 +425,23 @@ func (e *Engine) SalesbotMessage(ctx context.Context, m SalesbotMessage) (res Ou
 		return OutboundResult{}, err
 	}
 	res = OutboundResult{Chat: m.Chat, MessageID: m.ID, Outcome: OutcomeSent, Text: m.Text}
+	// The journal answers a redelivery without a second send, even after
+	// a restart and with a Sender that does not deduplicate; it is read
+	// again under the chat's lease, after the links (which may take a
+	// while) are expanded without holding it.
+	key := MessageKey{Chat: m.Chat, Kind: kindSalesbot, ID: m.ID}
+	duplicate := func() (bool, error) {
+		jr, seen, err := e.state.Message(ctx, key)
+		if err != nil || !seen || !jr.Done {
+			return false, err
+		}
+		res.Duplicate, res.Receipt.Duplicate = true, true
+		res.Why.add(Step{Kind: StepDuplicate})
+		return true, nil
+	}
+	if dup, err := duplicate(); dup || err != nil {
+		return res, err
+	}
 	if s.cfg.Global.ExpandSalesbotLinks && m.Text != "" {
 		x, err := e.expander().ExpandText(ctx, m.Text)
 		step := Step{Kind: StepLinks, Of: len(x.Links)}
@@ -436,6 +456,14 @@ func (e *Engine) SalesbotMessage(ctx context.Context, m SalesbotMessage) (res Ou
 		}
 		res.Why.add(step)
 	}
+	l, release, err := e.acquire(ctx, m.Chat)
+	if err != nil {
+		return res, err
+	}
+	defer release()
+	if dup, err := duplicate(); dup || err != nil {
+		return res, err
+	}
 	rc, err := e.sender.Send(ctx, channel.Outgoing{
 		Chat: m.Chat, Text: res.Text, ContentURI: m.ContentURI,
 		Author: channel.Author{Kind: channel.AuthorSalesbot}, IdempotencyKey: m.ID,
@@ -444,18 +472,11 @@ func (e *Engine) SalesbotMessage(ctx context.Context, m SalesbotMessage) (res Ou
 		return res, fmt.Errorf("engine: sending Salesbot message to %s: %w", m.Chat, err)
 	}
 	res.Receipt, res.Duplicate = rc, rc.Duplicate
-	if rc.ProviderID != "" {
-		l, release, err := e.acquire(ctx, m.Chat)
-		if err != nil {
-			return res, err
-		}
-		defer release()
-		if err := e.rememberSent(ctx, l, m.Chat, rc); err != nil {
-			return res, err
-		}
+	if err := e.rememberSent(ctx, l, m.Chat, rc); err != nil {
+		return res, err
 	}
 	res.Why.add(Step{Kind: StepBotReply})
-	return res, nil
+	return res, e.state.PutMessage(ctx, l, key, MessageRecord{Done: true, Outcome: OutcomeSent})
 }
 
 // UnreadReset is an employee marking a chat as needing no reply.
