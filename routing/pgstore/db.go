@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"regexp"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -75,6 +76,11 @@ type DB struct {
 	wake    *wakeups
 	pools   keyLocks // rotation pools being changed by this process
 	lockers keyLocks // chats whose lease this process is waiting for
+
+	// tokenClock is added to the database's clock by the token lock's
+	// statements, in nanoseconds: 0, except in this package's tests,
+	// which set it to run a suite whose callers share a fake clock.
+	tokenClock atomic.Int64
 
 	notifyChannel string
 	stop          context.CancelFunc
@@ -257,6 +263,12 @@ CREATE TABLE %[1]s.escalations (
 	PRIMARY KEY (account, channel, chat_id)
 );
 CREATE INDEX escalations_due ON %[1]s.escalations (account, due_ns, channel, chat_id);
+`,
+	// 3: token refresh locks expire by the database's clock. A lock
+	// taken before this step keeps the expiry its owner's clock gave it.
+	`
+ALTER TABLE %[1]s.tokens ADD COLUMN lock_expires timestamptz;
+UPDATE %[1]s.tokens SET lock_expires = to_timestamp(locked_until_ns / 1e9) WHERE locked_until_ns IS NOT NULL;
 `,
 }
 

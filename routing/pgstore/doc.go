@@ -37,10 +37,11 @@
 //     transaction-scoped advisory lock first, so instances starting
 //     together migrate once; the version is in the schema_version table.
 //     A schema newer than the package is refused ([ErrNewerSchema]).
-//   - Times: leases expire and journal records age by the database
-//     server's clock, one clock for every instance. Times that callers
-//     give (a streak's start, a client record's fetch time, token
-//     expiries and lock times) are kept exactly, as Unix nanoseconds.
+//   - Times: leases and token refresh locks expire, and journal records
+//     age, by the database server's clock, one clock for every instance.
+//     Times that callers give (a streak's start, a client record's fetch
+//     time, token expiries, a refresh lock's until) are kept exactly, as
+//     Unix nanoseconds.
 //   - Leases: the engine serializes each chat's events across instances
 //     with a lease row per chat (see [Account.Lock] for why rows and not
 //     advisory locks). An instance that dies holding one blocks the chat
@@ -78,7 +79,8 @@
 //	receipts          (account, key) → provider_id, stored_at, indexed by
 //	                  (account, stored_at) for purges
 //	tokens            (account) → access_token, refresh_token, expiry_ns,
-//	                  base_url, version, locked_until_ns, owner
+//	                  base_url, version, locked_until_ns, lock_expires
+//	                  (by the database's clock), owner
 //
 // The tokens table holds OAuth tokens in clear: grant access to the
 // schema as to a secret.

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/crmbridge/crmbridge/channel/wazzup"
 	"github.com/crmbridge/crmbridge/channel/wazzup/wazzuptest"
@@ -165,11 +166,34 @@ func TestReceiptStore(t *testing.T) {
 	})
 }
 
+// TestTokenStore runs the suite, whose callers share one fake clock, on a
+// DB of its own per subtest whose token lock reads the database's clock
+// moved to that fake clock: the suite's "two minutes later" is two
+// minutes later for the database too.
 func TestTokenStore(t *testing.T) {
 	amocrmtest.TestTokenStore(t, func(t *testing.T) func(string) amocrm.TokenStore {
-		b := fresh(t)
-		return func(account string) amocrm.TokenStore { return b(account).Tokens() }
+		db, err := pgstore.Open(t.Context(), testPool(t), pgstore.Options{Schema: "crmbridge_test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(db.Close)
+		run := randomID() + "/"
+		return func(account string) amocrm.TokenStore {
+			return suiteClockTokens{db.Account(run + account).Tokens(), db}
+		}
 	})
+}
+
+// suiteClockTokens moves its DB's clock for the token lock to the
+// caller's before each Lock.
+type suiteClockTokens struct {
+	pgstore.Tokens
+	db *pgstore.DB
+}
+
+func (s suiteClockTokens) Lock(ctx context.Context, v int64, owner string, now, until time.Time) (bool, error) {
+	pgstore.SetTokenClock(s.db, time.Until(now))
+	return s.Tokens.Lock(ctx, v, owner, now, until)
 }
 
 func TestQueueStore(t *testing.T) {

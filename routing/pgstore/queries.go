@@ -196,11 +196,19 @@ WHERE account = $1`),
 		saveFirstToken: s(`INSERT INTO {s}.tokens (account, access_token, refresh_token, expiry_ns, base_url, version, owner)
 VALUES ($1, $2, $3, $4, $5, 1, '') ON CONFLICT (account) DO NOTHING`),
 		saveToken: s(`UPDATE {s}.tokens SET access_token = $2, refresh_token = $3, expiry_ns = $4, base_url = $5,
-	version = version + 1, locked_until_ns = NULL, owner = ''
+	version = version + 1, locked_until_ns = NULL, lock_expires = NULL, owner = ''
 WHERE account = $1 AND version = $6`),
-		lockToken: s(`UPDATE {s}.tokens SET locked_until_ns = $5, owner = $3
-WHERE account = $1 AND version = $2 AND (owner = $3 OR locked_until_ns IS NULL OR locked_until_ns <= $4)`),
-		unlockToken: s(`UPDATE {s}.tokens SET locked_until_ns = NULL, owner = ''
+		// lockToken grants owner $3 the lock of version $2 for $5 (an
+		// interval) from now by the database's clock, unless another
+		// owner's lock is live by that clock; $4 is the caller's until,
+		// kept for Load. $6 is added to the clock (0 outside tests).
+		// clock_timestamp() is read when the row is updated, after any
+		// wait for a concurrent statement on it.
+		lockToken: s(`UPDATE {s}.tokens SET locked_until_ns = $4, owner = $3,
+	lock_expires = clock_timestamp() + $6::interval + $5::interval
+WHERE account = $1 AND version = $2
+	AND (owner = $3 OR lock_expires IS NULL OR lock_expires <= clock_timestamp() + $6::interval)`),
+		unlockToken: s(`UPDATE {s}.tokens SET locked_until_ns = NULL, lock_expires = NULL, owner = ''
 WHERE account = $1 AND version = $2 AND owner = $3`),
 	}
 }

@@ -14,7 +14,19 @@ import (
 // table, changed by single statements (a compare-and-swap on the version
 // for Save, a conditional UPDATE for the refresh lock), so that of all the
 // instances of a host exactly one refreshes a single-use refresh token.
-// Lock times are the caller's (amocrm.OAuth's clock), kept exactly.
+//
+// The refresh lock expires by the database server's clock, not by its
+// callers': Lock takes from the caller only the lock's duration (until
+// minus now, both read from the caller's clock, at least zero) and holds
+// the lock for that long from the moment the database grants it, and
+// whether another owner's lock is still live is judged by the database's
+// clock too. So instances whose clocks disagree, even by more than the
+// lock's duration, never hold the lock at once, and none of them holds it
+// for longer than it asked. The LockedUntil that Load reports is the
+// holder's until as its own clock gave it, kept exactly; it says nothing
+// about the database's clock. A lock taken by a version of this package
+// that judged by the callers' clocks keeps the expiry it was given.
+//
 // The row holds the tokens in clear: protect the table as a secret.
 // Safe for concurrent use.
 type Tokens struct{ a *Account }
@@ -70,7 +82,8 @@ func (s Tokens) Save(ctx context.Context, prev int64, p amocrm.TokenPair) (amocr
 	return amocrm.TokenRecord{Pair: p, Version: prev + 1}, nil
 }
 
-// Lock implements [amocrm.TokenStore]: one conditional UPDATE.
+// Lock implements [amocrm.TokenStore]: one conditional UPDATE, judging
+// expiry by the database's clock (see [Tokens]).
 func (s Tokens) Lock(ctx context.Context, v int64, owner string, now, until time.Time) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
@@ -78,15 +91,16 @@ func (s Tokens) Lock(ctx context.Context, v int64, owner string, now, until time
 	if v == 0 {
 		return false, nil
 	}
-	nowNs, err := toNanos("Lock token", "now", now)
-	if err != nil {
+	if _, err := toNanos("Lock token", "now", now); err != nil {
 		return false, err
 	}
 	untilNs, err := toNanos("Lock token", "until", until)
 	if err != nil {
 		return false, err
 	}
-	tag, err := s.a.db.pool.Exec(ctx, s.a.db.q.lockToken, s.a.id, v, []byte(owner), nowNs, untilNs)
+	d := max(until.Sub(now), 0)
+	tag, err := s.a.db.pool.Exec(ctx, s.a.db.q.lockToken, s.a.id, v, []byte(owner), untilNs, d,
+		time.Duration(s.a.db.tokenClock.Load()))
 	if err != nil {
 		return false, fail(ctx, "Lock token", err)
 	}

@@ -72,3 +72,57 @@ func TestOAuthInstancesShareOneRefresh(t *testing.T) {
 		t.Errorf("refreshes across instances = %d; want exactly 1 (refresh tokens are single-use)", got)
 	}
 }
+
+// TestTokenLockUsesDatabaseClock: two instances whose clocks disagree by
+// more than the refresh lock's duration, each way. The lock lives for the
+// duration its caller asked, by the database's clock, so neither instance
+// takes the other's live lock, and a lock whose time is up by the
+// database's clock is free whatever the holder's clock said.
+func TestTokenLockUsesDatabaseClock(t *testing.T) {
+	store := fresh(t)("acme").Tokens()
+	ctx := t.Context()
+	rec, err := store.Save(ctx, 0, amocrm.TokenPair{AccessToken: "access", RefreshToken: "refresh"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ttl, skew = time.Minute, 10 * time.Minute
+	// The server runs on this host: its clock is close to time.Now().
+	onTime := time.Now()
+	behind, ahead := onTime.Add(-skew), onTime.Add(skew)
+	lock := func(owner string, now time.Time, d time.Duration) bool {
+		t.Helper()
+		ok, err := store.Lock(ctx, rec.Version, owner, now, now.Add(d))
+		if err != nil {
+			t.Fatalf("Lock by %s: %v", owner, err)
+		}
+		return ok
+	}
+
+	if !lock("slow-host", behind, ttl) {
+		t.Fatal("Lock of a free version refused")
+	}
+	if lock("fast-host", ahead, ttl) {
+		t.Errorf("a host whose clock is %v ahead took a lock live for another %v by the database's clock", 2*skew, ttl)
+	}
+	if lock("right-host", onTime, ttl) {
+		t.Errorf("a host with the right time took a lock live for another %v by the database's clock", ttl)
+	}
+	if got, err := store.Load(ctx); err != nil || !got.LockedUntil.Equal(behind.Add(ttl)) {
+		t.Errorf("Load = %v, %v; want LockedUntil %v, the holder's until as its clock gave it", got.LockedUntil, err, behind.Add(ttl))
+	}
+	if err := store.Unlock(ctx, rec.Version, "slow-host"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A lock of no duration ends when the database grants it, though its
+	// until is ten minutes away by the slow host's clock.
+	if !lock("fast-host", ahead, 0) {
+		t.Fatal("Lock of a released version refused")
+	}
+	if !lock("slow-host", behind, ttl) {
+		t.Errorf("a lock of no duration by the database's clock still held off another host, whose clock is %v behind the holder's", 2*skew)
+	}
+	if lock("fast-host", ahead, ttl) {
+		t.Errorf("a host whose clock is %v ahead took a lock live for another %v by the database's clock", 2*skew, ttl)
+	}
+}
