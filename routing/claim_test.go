@@ -20,8 +20,8 @@ func TestClaimExactlyOneWinner(t *testing.T) {
 	if testing.Short() {
 		rounds = 100
 	}
-	store := NewMemoryStore()
-	d := NewDistributor(DistributorOptions{Claims: store, Rotation: store})
+	store := &MemoryClaims{}
+	d := NewDistributor(DistributorOptions{Claims: store})
 	ctx := t.Context()
 	users := make([]crm.UserID, n)
 	for i := range users {

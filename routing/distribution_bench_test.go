@@ -42,7 +42,7 @@ func BenchmarkClaim(b *testing.B) {
 	ctx := context.Background()
 	users := benchUsers(10)
 	b.Run("offer+release", func(b *testing.B) {
-		s := NewMemoryStore()
+		s := &MemoryClaims{}
 		b.ReportAllocs()
 		for b.Loop() {
 			_, _, _ = s.Offer(ctx, chatWA, users)
@@ -50,7 +50,7 @@ func BenchmarkClaim(b *testing.B) {
 		}
 	})
 	b.Run("win", func(b *testing.B) {
-		s := NewMemoryStore()
+		s := &MemoryClaims{}
 		b.ReportAllocs()
 		for b.Loop() {
 			_, _, _ = s.Offer(ctx, chatWA, users)
@@ -61,7 +61,7 @@ func BenchmarkClaim(b *testing.B) {
 		}
 	})
 	b.Run("repeat", func(b *testing.B) {
-		s := NewMemoryStore()
+		s := &MemoryClaims{}
 		_, _, _ = s.Offer(ctx, chatWA, users)
 		_, _ = s.Claim(ctx, chatWA, users[7])
 		b.ReportAllocs()
@@ -72,7 +72,7 @@ func BenchmarkClaim(b *testing.B) {
 		}
 	})
 	b.Run("lost", func(b *testing.B) {
-		s := NewMemoryStore()
+		s := &MemoryClaims{}
 		_, _, _ = s.Offer(ctx, chatWA, users)
 		_, _ = s.Claim(ctx, chatWA, users[7])
 		b.ReportAllocs()
@@ -83,8 +83,8 @@ func BenchmarkClaim(b *testing.B) {
 		}
 	})
 	b.Run("distributor-repeat", func(b *testing.B) {
-		s := NewMemoryStore()
-		d := NewDistributor(DistributorOptions{Claims: s, Rotation: s})
+		s := &MemoryClaims{}
+		d := NewDistributor(DistributorOptions{Claims: s})
 		_, _, _ = s.Offer(ctx, chatWA, users)
 		_, _ = s.Claim(ctx, chatWA, users[7])
 		b.ReportAllocs()

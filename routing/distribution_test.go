@@ -238,9 +238,8 @@ func TestDecisionString(t *testing.T) {
 // TestDistributorsShareState: two Distributors on one store behave as one
 // (several host instances), and channels rotate independently.
 func TestDistributorsShareState(t *testing.T) {
-	store := NewMemoryStore()
-	d1 := NewDistributor(DistributorOptions{Claims: store, Rotation: store})
-	d2 := NewDistributor(DistributorOptions{Claims: store, Rotation: store})
+	var st shared
+	d1, d2 := st.distributor(nil), st.distributor(nil)
 	tbl := team(t)
 	ctx := t.Context()
 	var got []crm.UserID

@@ -53,7 +53,7 @@ func (scenario) available(pick *int) Availability {
 }
 
 // runScenario makes picks from..to (1-based) and returns one line each.
-func runScenario(t testing.TB, store *MemoryStore, from, to int) []string {
+func runScenario(t testing.TB, store *MemoryRotation, from, to int) []string {
 	var sc scenario
 	var pick int
 	d := NewDistributor(DistributorOptions{Rotation: store, Available: sc.available(&pick)})
@@ -71,7 +71,7 @@ func runScenario(t testing.TB, store *MemoryStore, from, to int) []string {
 // TestRotationGolden pins the first 100 picks of a schedule with joins,
 // leaves, toggles and unavailability, explanations included.
 func TestRotationGolden(t *testing.T) {
-	got := strings.Join(runScenario(t, NewMemoryStore(), 1, 100), "\n") + "\n"
+	got := strings.Join(runScenario(t, &MemoryRotation{}, 1, 100), "\n") + "\n"
 	path := filepath.Join("testdata", "rotation_first100.golden")
 	if *updateRotationGolden {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
@@ -96,8 +96,8 @@ func TestRotationGolden(t *testing.T) {
 // TestRotationRestart: a new Distributor on the same store continues the
 // sequence exactly as an uninterrupted one, and the picks stay fair.
 func TestRotationRestart(t *testing.T) {
-	whole := runScenario(t, NewMemoryStore(), 1, 100)
-	shared := NewMemoryStore()
+	whole := runScenario(t, &MemoryRotation{}, 1, 100)
+	shared := &MemoryRotation{}
 	var parts []string
 	for _, r := range [][2]int{{1, 17}, {18, 50}, {51, 51}, {52, 100}} {
 		parts = append(parts, runScenario(t, shared, r[0], r[1])...) // a new Distributor each time
