@@ -149,7 +149,8 @@ func LatestOpen(deals []Deal) (Deal, bool) {
 // StageKind classifies a stage.
 type StageKind int
 
-// Stage kinds. Every amoCRM pipeline has exactly one Unsorted stage, first.
+// Stage kinds. An amoCRM pipeline with Unsorted turned on (is_unsorted_on)
+// has exactly one Unsorted stage, first; one with it off has none.
 const (
 	StageOpen     StageKind = iota // an ordinary open stage
 	StageUnsorted                  // the Unsorted (Неразобранное) stage
