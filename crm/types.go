@@ -111,8 +111,8 @@ type Deal struct {
 	// where the CRM marks one (amoCRM: is_main); may be empty.
 	Contacts []ContactID
 	// UpdatedAt is when the CRM last changed the deal (amoCRM: updated_at,
-	// to the second); zero when the CRM did not say. LatestOpen
-	// picks the open deal with the latest UpdatedAt.
+	// to the second); zero when the CRM did not say. LatestOpen picks the
+	// open deal with the latest UpdatedAt.
 	UpdatedAt time.Time
 }
 
@@ -255,8 +255,9 @@ type NewContact struct {
 	Identities []Identity
 	// Responsible is the user the client will belong to; empty leaves it
 	// to the CRM. For a contact created with a deal (CreateDeal,
-	// CreateDeals), the amoCRM adapter uses the deal's Responsible instead of an empty one. A user the CRM
-	// does not know: an error matching ErrNotFound.
+	// CreateDeals), the amoCRM adapter uses the deal's Responsible
+	// instead of an empty one. A user the CRM does not know: an error
+	// matching ErrNotFound.
 	Responsible UserID
 }
 
