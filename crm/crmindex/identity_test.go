@@ -272,12 +272,14 @@ func contactsWithIdentity(f *crmtest.Fake, id crm.Identity) int {
 // TestInstancesCreateOneClientByIdentity: TestInstancesCreateOneClient on
 // a Telegram channel, where a chat is one identity: two instances, 8
 // goroutines each, 40 new clients, a lease per identity; every client
-// gets exactly one contact. With misses trusted, the second instance
-// creates a duplicate.
+// gets exactly one contact, and the instance that did not create a client
+// finds it by exactly one confirmed miss. With misses trusted, the second
+// instance creates a duplicate.
 func TestInstancesCreateOneClientByIdentity(t *testing.T) {
 	f := crmtest.NewSeeded(nil)
 	a := synced(t, f, crmindex.Options{})
 	b := synced(t, f, crmindex.Options{})
+	f.ResetCalls()
 	l := &leases{m: map[string]*sync.Mutex{}}
 	const clients = 40
 	var wg sync.WaitGroup
@@ -300,6 +302,13 @@ func TestInstancesCreateOneClientByIdentity(t *testing.T) {
 		if n := contactsWithIdentity(f, id); n != 1 {
 			t.Errorf("%+v has %d contacts in the CRM; want exactly 1", id, n)
 		}
+	}
+	sa, sb := a.Status(), b.Status()
+	if got := sa.Confirmed + sb.Confirmed; got != clients {
+		t.Errorf("%d misses confirmed by the CRM (a %+v, b %+v); want %d, one per client on the instance that did not create it", got, sa, sb, clients)
+	}
+	if n := f.Calls(crmtest.MethodFindContactsByIdentity); n != 2*clients {
+		t.Errorf("%d searches of the CRM; want %d, the creating lookup's and the confirmation per client", n, 2*clients)
 	}
 
 	c := synced(t, f, crmindex.Options{TrustMisses: true})
