@@ -59,8 +59,8 @@ type Options struct {
 	// responsible) is trusted without asking the CRM again. 0 means 5
 	// minutes; negative means always ask. A stale record's open deal is
 	// re-read alone where the CRM can (crm.DealGetter), so a deal added
-	// by hand in the CRM is seen once Engine.Invalidate is called for the
-	// chat (from CRM webhooks) or the known deal closes.
+	// by hand in the CRM is seen once Engine.Invalidate or Engine.Refresh
+	// is called for the chat (from CRM webhooks) or the known deal closes.
 	CacheTTL time.Duration
 	// LeaseTTL is how long one event may hold its chat before another
 	// instance may take the chat over; it must exceed the slowest event
@@ -241,9 +241,13 @@ func (e *Engine) expander() *links.Expander {
 	return e.links
 }
 
-// Invalidate forgets what the engine knows of the chat's client, so the
-// next event reads the contact's deals from the CRM again (call it from
-// CRM webhooks on deal or contact changes).
+// Invalidate marks what the engine knows of the chat's client stale, so
+// the next event lists the contact's deals in the CRM again and finds a
+// deal added by hand. It reads nothing itself: call it from CRM webhooks
+// on contact changes (and on a deal added). The deal the engine knew open
+// is kept until that read, which tells whether it closed or changed hands
+// (a capacity hold follows); a deal that closed, changed hands or was
+// deleted is applied at once by [Engine.Refresh].
 func (e *Engine) Invalidate(ctx context.Context, chat channel.Chat) error {
 	l, release, err := e.acquire(ctx, chat)
 	if err != nil {
@@ -251,12 +255,12 @@ func (e *Engine) Invalidate(ctx context.Context, chat channel.Chat) error {
 	}
 	defer release()
 	r, ok, err := e.state.Client(ctx, chat)
-	if err != nil || !ok {
+	if err != nil || !ok || r.Fetched.IsZero() {
 		return err
 	}
-	// Forget the known deal too: the change may be a new deal, which only
-	// a full read of the contact's deals finds.
-	r.Fetched, r.Deal = time.Time{}, ""
+	// A zero Fetched makes the next read a full one (see loadClient):
+	// the change may be a new deal, which only the contact's deals show.
+	r.Fetched = time.Time{}
 	return e.state.PutClient(ctx, l, r)
 }
 

@@ -85,6 +85,9 @@ const (
 	StepTaskAnswered                         // the message was answered already (Task done): no task
 	StepWarning                              // Text: a problem that did not stop the event
 	StepCovering                             // User writes covering for the responsible, who is away and stays responsible: Decision (rule cover)
+	StepNoRecord                             // the engine has no record of the chat's client: nothing read
+	StepDealClosed                           // the known Deal is closed or gone, no other deal of Contact open: the distribution forgot the client
+	StepNewResponsible                       // the open Deal changed hands in the CRM: now User (Text: the previous responsible)
 )
 
 // Step is one step of an Explanation. Which fields are set depends on
@@ -220,6 +223,12 @@ func (s Step) write(b *strings.Builder) {
 			}
 		}
 		w("; the responsible stays")
+	case StepNoRecord:
+		w("the engine has no record of the chat's client: nothing read")
+	case StepDealClosed:
+		w("deal " + string(s.Deal) + " is closed or gone in the CRM and no other deal is open: offer, hold, escalation clock and place in the queue forgotten")
+	case StepNewResponsible:
+		w("open deal " + string(s.Deal) + " changed hands in the CRM: " + strconv.Quote(s.Text) + " to " + string(s.User))
 	default:
 		w("step " + strconv.Itoa(int(s.Kind)))
 	}

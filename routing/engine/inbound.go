@@ -332,8 +332,10 @@ func (p *inbound) createDeal(ctx context.Context, plan *inboundPlan, rec *Client
 }
 
 // loadClient reads the client from the CRM: the known open deal (one call
-// through crm.DealGetter), else the deals of a contact the engine already
-// knows (one call), or a lookup by phone and identity and then the deals. The result's Contact is empty when the CRM has no such
+// through crm.DealGetter) when prev merely expired, else the deals of a
+// contact the engine already knows (one call; always after Invalidate,
+// which zeroes prev.Fetched), or a lookup by phone and identity and then
+// the deals. The result's Contact is empty when the CRM has no such
 // client; what the CRM does not hold (ClaimedBy, Turn) is kept from prev.
 func (e *Engine) loadClient(ctx context.Context, s *settings, cs *chanState, chat channel.Chat, phoneText string, prev ClientRecord, warn func(string)) (ClientRecord, bool, error) {
 	keep := ClientRecord{ClaimedBy: prev.ClaimedBy, Turn: prev.Turn}
@@ -350,7 +352,7 @@ func (e *Engine) loadClient(ctx context.Context, s *settings, cs *chanState, cha
 		}
 		contact = c
 	}
-	if prev.Contact != "" && prev.Deal != "" {
+	if prev.Contact != "" && prev.Deal != "" && !prev.Fetched.IsZero() {
 		// The known deal, re-read in one call where the CRM can: still
 		// open and still the contact's, it is still the one that counts.
 		d, err := crm.GetDeal(ctx, e.crm, prev.Deal)

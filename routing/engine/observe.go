@@ -20,7 +20,7 @@ type Observer interface {
 // phone number and no chat ID.
 type EventInfo struct {
 	// Type is the event: "ClientMessage", "EmployeeMessage",
-	// "EmployeeReplied", "SalesbotMessage" or "ResetUnread".
+	// "EmployeeReplied", "SalesbotMessage", "ResetUnread" or "Refresh".
 	Type string
 	// Channel is the event's channel ("" when it was not valid).
 	Channel channel.ID

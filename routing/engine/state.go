@@ -64,7 +64,8 @@ type ClientRecord struct {
 	// kept until the CRM names the pick responsible (see Engine).
 	Turn crm.UserID
 	// Fetched is when the record was last read from, or written to, the
-	// CRM; the zero time marks it stale.
+	// CRM; the zero time marks it stale and makes the next read list the
+	// contact's deals rather than re-read Deal alone (Engine.Invalidate).
 	Fetched time.Time
 }
 

@@ -1,0 +1,152 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/crmbridge/crmbridge/channel"
+	"github.com/crmbridge/crmbridge/crm"
+)
+
+// Outcomes of [Engine.Refresh].
+const (
+	// OutcomeForgotten: the open deal the engine knew was closed (won or
+	// lost) or deleted in the CRM, and the contact has no other open deal;
+	// the distribution forgot the client (routing.Distributor.Forget).
+	OutcomeForgotten Outcome = "forgotten"
+	// OutcomeResponsibleChanged: the known open deal is still open and its
+	// responsible changed in the CRM.
+	OutcomeResponsibleChanged Outcome = "responsible_changed"
+	// OutcomeRefreshed: the client was read from the CRM again; nothing
+	// else had to change.
+	OutcomeRefreshed Outcome = "refreshed"
+	// OutcomeNoRecord: the engine has no record of the chat's client;
+	// nothing was read or changed.
+	OutcomeNoRecord Outcome = "no_record"
+)
+
+// RefreshResult is what [Engine.Refresh] found in the CRM and did.
+type RefreshResult struct {
+	Chat channel.Chat
+	// Outcome is what Refresh did: OutcomeForgotten,
+	// OutcomeResponsibleChanged, OutcomeRefreshed or OutcomeNoRecord.
+	Outcome Outcome
+	// Contact, Deal and Responsible are the client as the CRM shows it
+	// now: Deal is the open deal that counts ("" when none is open),
+	// Responsible its responsible user (else the contact's, as far as the
+	// engine knows it). Empty for OutcomeNoRecord, and Contact is empty
+	// when the contact is gone from the CRM too.
+	Contact     crm.ContactID
+	Deal        crm.DealID
+	Responsible crm.UserID
+	// PreviousDeal and PreviousResponsible are what the engine knew before:
+	// the deal it knew open ("" when none) and the client's responsible.
+	PreviousDeal        crm.DealID
+	PreviousResponsible crm.UserID
+	// Why explains what was read and done, step by step.
+	Why Explanation
+}
+
+// Refresh reads the chat's client from the CRM now and applies what
+// changed there: call it from CRM webhooks when a deal of the client
+// changed status, changed hands or was deleted (amoCRM: a lead's status,
+// responsible or deletion). It runs under the chat's lease, like an event.
+//
+// The read is the one an event makes for a stale record: the deal the
+// engine knows is read again alone where the CRM can (crm.DealGetter),
+// and the contact's deals are listed when that deal is no longer open
+// (or the CRM cannot read one deal, or the chat was invalidated). So a
+// deal that stays open costs one CRM request with a DealGetter, and a
+// closed one costs two: its own read and the list that finds whether
+// another deal of the contact is open.
+//
+//   - The known deal closed or gone, and no other deal of the contact
+//     open: the distribution forgets the client (OutcomeForgotten): an
+//     unclaimed first-responder offer is withdrawn and stops counting
+//     toward the offered employees' capacity, the claim record is
+//     released, the client's open-client hold is freed, its escalation
+//     clock stops and it leaves the channel's waiting queue; the record
+//     forgets the deal, and a round-robin turn still reserved for the
+//     client. The unanswered-message streak and its task are left as
+//     they are: the next reply closes them as usual. A freed place goes
+//     to a waiting client at the next [Engine.Tick].
+//   - Another deal of the contact is open: it becomes the deal that
+//     counts, and the client keeps its place.
+//   - The known deal still open with another responsible
+//     (OutcomeResponsibleChanged): on a channel with a capacity limit the
+//     client's hold moves to the new responsible, as when an event reads
+//     the change.
+//   - A chat the engine never saw (no record of its client): nothing is
+//     read or changed (OutcomeNoRecord).
+//
+// The record is left stale, as [Engine.Invalidate] leaves it: the chat's
+// next event reads the contact's deals again, so a deal added by hand is
+// found. Refresh is idempotent: a second call finds nothing more to do.
+//
+// Errors: a *EventError naming Chat's bad field (nothing is read), or the
+// CRM's or a store's error; calling Refresh again completes the work.
+func (e *Engine) Refresh(ctx context.Context, chat channel.Chat) (res RefreshResult, err error) {
+	const ev = "Refresh"
+	s := e.set.Load()
+	if e.log != nil || e.obs != nil {
+		start := time.Now()
+		defer func() { e.observe(ctx, ev, chat, res.Outcome, nil, false, start, err) }()
+	}
+	cs, err := s.checkChat(ev, chat, false)
+	if err != nil {
+		return RefreshResult{}, err
+	}
+	res = RefreshResult{Chat: chat}
+	l, release, err := e.acquire(ctx, chat)
+	if err != nil {
+		return res, err
+	}
+	defer release()
+	before, found, err := e.state.Client(ctx, chat)
+	if err != nil {
+		return res, err
+	}
+	if !found || before.Contact == "" {
+		// Never seen, or its first event has not created the client yet
+		// (that event's redelivery reads the CRM itself).
+		res.Outcome = OutcomeNoRecord
+		res.Why.add(Step{Kind: StepNoRecord})
+		return res, nil
+	}
+	res.PreviousDeal, res.PreviousResponsible = before.Deal, before.Responsible
+	warn := func(text string) { res.Why.add(Step{Kind: StepWarning, Text: text}) }
+	after, known, err := e.loadClient(ctx, s, cs, chat, "", before, warn)
+	if err != nil {
+		return res, fmt.Errorf("engine: refreshing %s: %w", chat, err)
+	}
+	if known {
+		res.Why.add(Step{Kind: StepLoadedClient, Contact: after.Contact, Deal: after.Deal})
+	}
+	res.Contact, res.Deal, res.Responsible = after.Contact, after.Deal, after.Responsible
+	switch {
+	case before.Deal != "" && after.Deal == "":
+		// Forget first: a failure before the record is written leaves the
+		// deal known, so that calling Refresh again forgets it.
+		if err := e.dist.Forget(ctx, chat); err != nil {
+			return res, fmt.Errorf("engine: forgetting %s: %w", chat, err)
+		}
+		after.Turn = ""
+		res.Outcome = OutcomeForgotten
+		res.Why.add(Step{Kind: StepDealClosed, Deal: before.Deal, Contact: after.Contact})
+	default:
+		if err := e.syncHold(ctx, cs, chat, before, after); err != nil {
+			return res, err
+		}
+		res.Outcome = OutcomeRefreshed
+		if after.Deal != "" && after.Deal == before.Deal && after.Responsible != before.Responsible {
+			res.Outcome = OutcomeResponsibleChanged
+			res.Why.add(Step{Kind: StepNewResponsible, Deal: after.Deal, User: after.Responsible, Text: string(before.Responsible)})
+		}
+	}
+	after.Fetched = time.Time{} // the next event reads again, as after Invalidate
+	if after == before {
+		return res, nil
+	}
+	return res, e.state.PutClient(ctx, l, after)
+}
