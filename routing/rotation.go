@@ -116,23 +116,24 @@ type Turn struct {
 // several instances). [MemoryRotation] implements it.
 //
 // On PostgreSQL, Pick is one transaction that locks the pool's row first,
-// so picks in a pool are serialized and the chooser sees what it changes:
+// so picks in a pool are serialized and the chooser sees what it changes;
+// each member's open count is a column kept in step with the holds:
 //
 //	INSERT INTO rotation_pools(pool, seq) VALUES ($1, 0) ON CONFLICT DO NOTHING;
 //	SELECT seq FROM rotation_pools WHERE pool = $1 FOR UPDATE;
 //	-- key already held: SELECT user_id FROM rotation_holds WHERE pool = $1 AND key = $3 → Repeat
-//	SELECT u, coalesce(m.last_served,0), coalesce(m.seen,0), coalesce(m.credit,0),
-//	       (SELECT count(*) FROM rotation_holds h WHERE h.pool = $1 AND h.user_id = u)
+//	--   (Reassign: … FOR UPDATE, and a holder outside eligible is moved below)
+//	SELECT u, coalesce(m.last_served,0), coalesce(m.seen,0), coalesce(m.open,0), coalesce(m.credit,0)
 //	  FROM unnest($2::text[]) u LEFT JOIN rotation_members m ON m.pool = $1 AND m.user_id = u;
 //	-- call the Chooser in Go, then:
 //	UPDATE rotation_pools SET seq = seq + 1 …;
-//	INSERT INTO rotation_members … ON CONFLICT DO UPDATE SET seen = …, credit = …, last_served = …;
-//	INSERT INTO rotation_holds(pool, key, user_id) …   -- when key is not empty
+//	INSERT INTO rotation_members … ON CONFLICT DO UPDATE SET seen = …, credit = …, last_served = …, open = open + 1;
+//	INSERT INTO rotation_holds(pool, key, user_id) … ON CONFLICT (pool, key) DO UPDATE SET user_id = …;
+//	UPDATE rotation_members SET open = open - 1 WHERE user_id = <previous holder>;  -- Reassign's move
 //	COMMIT
 //
-// Hold and Free are single statements on rotation_holds (an upsert and a
-// DELETE … RETURNING user_id); Members is the SELECT above without the
-// lock.
+// Hold and Free are single statements on rotation_holds and the open
+// counts; Members is the SELECT above without the lock.
 type RotationStore interface {
 	// Pick records one pick in pool among eligible (order kept,
 	// duplicates dropped). In one atomic operation it reads the pool's

@@ -62,6 +62,13 @@ type TokenStore interface {
 	// now); the same owner may extend its own lock. It reports whether the
 	// lock was granted. A refused lock (stale version, held by another) is
 	// false and a nil error.
+	//
+	// A store shared by hosts on several machines may judge expiry by its
+	// own clock instead, taking from the caller only the lock's length
+	// (until - now), so that hosts whose clocks disagree by more than a
+	// lock cannot both refresh; it still reports the caller's until as
+	// LockedUntil. The conformance suite moves its clock without real
+	// time passing, so such a store's tests let the suite drive its clock.
 	Lock(ctx context.Context, v int64, owner string, now, until time.Time) (bool, error)
 	// Unlock releases owner's lock on version v. Releasing a lock one does
 	// not hold (expired and taken by another owner, or a stale version)
