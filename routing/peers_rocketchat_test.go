@@ -661,3 +661,178 @@ func TestRocketChatContactManagerRouting(t *testing.T) {
 		t.Fatalf("default policy: %v, %v; want the manager kept, away", dec, err)
 	}
 }
+
+// Rocket.Chat apps/meteor/app/livechat/server/lib/routing/AutoSelection.ts
+// @09056a42 (getNextAgent applies the simultaneous-chat restrictions, with
+// the serving agent ignored when forwarding) and
+// apps/meteor/ee/tests/unit/apps/livechat-enterprise/lib/AutoTransferChatsScheduler.tests.ts
+// @24478a42 ("should forward room to selected agent").
+//
+// Ours: an escalation on a limited channel skips employees at their limit
+// and moves the client's hold from the current employee to the next in
+// one step; with nobody else having room the client, and its hold, stay
+// with the current one.
+func TestRocketChatAutoTransferWithinLimits(t *testing.T) {
+	ch := channel.ID("department")
+	ctx := context.Background()
+	timeout := time.Minute
+	f := routing.Features{Capacity: 1, Escalation: routing.Escalation{After: routing.Duration(timeout), Times: 2}}
+	tbl := peerTeam(t, ch, rocketAgents...)
+	var st peerStores
+	d := st.distributor()
+	chat := peerChat(ch, 1)
+	first := peerAssign(t, d, rocketRequest(tbl, f, routing.RoundRobin, chat, peerMonday))
+	if first.User != "agent1" {
+		t.Fatalf("first %v, want agent1", first)
+	}
+	peerHold(t, d, ch, "agent2", "busy", 1)
+	escalate := func(at time.Time, current crm.UserID) routing.Decision {
+		t.Helper()
+		ws, err := d.DueEscalations(ctx, at, 10)
+		if err != nil || len(ws) != 1 {
+			t.Fatalf("due %v, %v", ws, err)
+		}
+		dec, ok, err := d.Escalate(ctx, rocketRequest(tbl, f, routing.RoundRobin, chat, at), ws[0], current)
+		if err != nil || !ok {
+			t.Fatalf("Escalate: %v %v", ok, err)
+		}
+		return dec
+	}
+	dec := escalate(peerMonday.Add(timeout), "agent1")
+	if dec.User != "agent3" || !slices.Equal(peerSkipped(dec.Why, routing.SkipAtCapacity), []crm.UserID{"agent2"}) {
+		t.Fatalf("%v: want agent3, agent2 skipped at capacity", dec)
+	}
+	if open := peerOpen(t, &st.rotation, ch, rocketAgents...); open["agent1"] != 0 || open["agent2"] != 1 || open["agent3"] != 1 {
+		t.Fatalf("open %v: the client's hold must move from agent1 to agent3", open)
+	}
+
+	// A second escalation with everybody else full: the client stays.
+	peerHold(t, d, ch, "agent1", "busy", 1)
+	dec = escalate(peerMonday.Add(2*timeout), "agent3")
+	if dec.User != "agent3" || dec.Why.Fallback == nil {
+		t.Fatalf("%v: want the client left with agent3", dec)
+	}
+	if open := peerOpen(t, &st.rotation, ch, rocketAgents...); open["agent1"] != 1 || open["agent2"] != 1 || open["agent3"] != 1 {
+		t.Fatalf("open %v: want 1 each", open)
+	}
+}
+
+// Rocket.Chat apps/meteor/ee/app/livechat-enterprise/server/hooks/checkAgentBeforeTakeInquiry.ts
+// @bf93f0c6 with Manual_Selection and Livechat_waiting_queue: an inquiry
+// is offered to the department's agents below their limit and counts for
+// the one who takes it.
+//
+// Ours, first responder on a limited channel with a queue: an unclaimed
+// offer counts for everyone offered; once claimed it counts for the
+// claimer only, which makes room for the others, and the waiting client is
+// offered to those with room.
+func TestRocketChatManualSelectionQueueWithLimits(t *testing.T) {
+	ch := channel.ID("department")
+	ctx := context.Background()
+	f := routing.Features{Capacity: 1, WhenNobody: routing.QueueWhenNobody}
+	tbl := peerTeam(t, ch, "agent1", "agent2")
+	var st peerStores
+	d := st.distributor()
+	c1, c2 := peerChat(ch, 1), peerChat(ch, 2)
+	offer := peerAssign(t, d, rocketRequest(tbl, f, routing.FirstResponder, c1, peerMonday))
+	if !slices.Equal(offer.Offered, []crm.UserID{"agent1", "agent2"}) {
+		t.Fatalf("offer %v: want both", offer)
+	}
+	q := peerAssign(t, d, rocketRequest(tbl, f, routing.FirstResponder, c2, peerMonday.Add(time.Minute)))
+	if q.Why.Rule != routing.RuleQueue || !slices.Equal(peerSkipped(q.Why, routing.SkipAtCapacity), []crm.UserID{"agent1", "agent2"}) {
+		t.Fatalf("second client: %v, want it queued, both at capacity with the first offer", q)
+	}
+	if _, err := d.ClaimWithin(ctx, f, c1, "agent1"); err != nil {
+		t.Fatal(err)
+	}
+	decs, err := d.Drain(ctx, rocketRequest(tbl, f, routing.FirstResponder, channel.Chat{Channel: ch}, peerMonday.Add(2*time.Minute)), 10, nil)
+	if err != nil || len(decs) != 1 || decs[0].Why.Chat != c2 || !slices.Equal(decs[0].Offered, []crm.UserID{"agent2"}) {
+		t.Fatalf("Drain after the take: %v, %v; want the second client offered to agent2", decs, err)
+	}
+	if _, err := d.ClaimWithin(ctx, f, c2, "agent2"); err != nil {
+		t.Fatal(err)
+	}
+	if open := peerOpen(t, &st.rotation, ch, "agent1", "agent2"); open["agent1"] != 1 || open["agent2"] != 1 {
+		t.Fatalf("open %v: want one client each", open)
+	}
+}
+
+// Rocket.Chat apps/meteor/app/livechat/server/lib/stream/agentStatus.ts
+// @78da2ffb (Livechat_agent_leave_action: "none" leaves an offline agent's
+// open chats with them, "forward" forwards them to another agent after a
+// timeout, "close" closes them).
+//
+// Ours: Features.OwnerOffShift, applied when the client writes while the
+// owner is away (not on a timer): KeepOwner is "none", ReassignOwner is
+// "forward" (on a limited channel the client's hold moves with it).
+// "close" does not map: we never close a client's deal.
+func TestRocketChatAgentLeaveAction(t *testing.T) {
+	ch := channel.ID("department")
+	ctx := context.Background()
+	tbl := peerTeam(t, ch, "agent1", "agent2")
+	var st peerStores
+	d := st.distributor()
+	chat := peerChat(ch, 1)
+	if err := d.Hold(ctx, chat, "agent1"); err != nil {
+		t.Fatal(err)
+	}
+	st.presence.set("agent1", true)
+
+	keep, err := d.Owner(ctx, rocketRequest(tbl, routing.Features{Capacity: 2}, routing.RoundRobin, chat, peerMonday), "agent1")
+	if err != nil || keep.User != "agent1" || keep.Why.Away != routing.SkipUnavailable {
+		t.Fatalf("none: %v, %v; want agent1 kept", keep, err)
+	}
+	fwd, err := d.Owner(ctx, rocketRequest(tbl, routing.Features{Capacity: 2, OwnerOffShift: routing.ReassignOwner}, routing.RoundRobin, chat, peerMonday), "agent1")
+	if err != nil || fwd.User != "agent2" || fwd.Why.Owner != "agent1" {
+		t.Fatalf("forward: %v, %v; want agent2", fwd, err)
+	}
+	if open := peerOpen(t, &st.rotation, ch, "agent1", "agent2"); open["agent1"] != 0 || open["agent2"] != 1 {
+		t.Fatalf("open %v: the client's hold must move to agent2", open)
+	}
+}
+
+// Rocket.Chat apps/meteor/tests/unit/app/livechat/server/lib/conditionalLockAgent.spec.ts
+// @0a662d13 (with the waiting queue on, routing to an agent takes the
+// agent's lock so that simultaneous inquiries cannot push them past their
+// limit; see RocketChat/Rocket.Chat#18217).
+//
+// Ours needs no lock around the rule: the pick and the count are one
+// atomic store operation. Many simultaneous clients on several instances
+// sharing the stores fill each employee exactly to their own limit and
+// queue the rest.
+func TestRocketChatSimultaneousRoutingLimits(t *testing.T) {
+	ch := channel.ID("department")
+	ctx := context.Background()
+	f := routing.Features{Capacity: 2, CapacityOf: map[crm.UserID]int{"agent1": 1, "agent3": 4}, WhenNobody: routing.QueueWhenNobody}
+	tbl := peerTeam(t, ch, rocketAgents...)
+	var st peerStores
+	const clients = 24
+	var wg sync.WaitGroup
+	decs := make([]routing.Decision, clients)
+	errs := make([]error, clients)
+	ds := []*routing.Distributor{st.distributor(), st.distributor(), st.distributor(), st.distributor()}
+	for i := range clients {
+		wg.Go(func() {
+			decs[i], errs[i] = ds[i%len(ds)].Assign(ctx, rocketRequest(tbl, f, routing.RoundRobin, peerChat(ch, i), peerMonday.Add(time.Duration(i)*time.Second)))
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	got := map[crm.UserID]int{}
+	queued := 0
+	for _, dec := range decs {
+		if dec.User != "" {
+			got[dec.User]++
+		} else if dec.Why.Rule == routing.RuleQueue {
+			queued++
+		}
+	}
+	if got["agent1"] != 1 || got["agent2"] != 2 || got["agent3"] != 4 || queued != clients-7 {
+		t.Fatalf("assigned %v, queued %d; want 1, 2, 4 and %d queued", got, queued, clients-7)
+	}
+	if open := peerOpen(t, &st.rotation, ch, rocketAgents...); open["agent1"] != 1 || open["agent2"] != 2 || open["agent3"] != 4 {
+		t.Fatalf("open %v", open)
+	}
+}

@@ -110,13 +110,14 @@ func peerAssign(t testing.TB, d *routing.Distributor, r routing.Request) routing
 	return dec
 }
 
-// peerHold counts n open clients of user on ch, chat IDs prefixed by
-// prefix, as clients handed over outside the distribution.
+// peerHold counts n open clients of user on ch (chat IDs from prefix and
+// user, so that holds of different users never share a chat), as clients
+// handed over outside the distribution.
 func peerHold(t testing.TB, d *routing.Distributor, ch channel.ID, user crm.UserID, prefix string, n int) []channel.Chat {
 	t.Helper()
 	var out []channel.Chat
 	for i := range n {
-		c := channel.Chat{Channel: ch, ChatID: fmt.Sprintf("%s-%d", prefix, i)}
+		c := channel.Chat{Channel: ch, ChatID: fmt.Sprintf("%s-%s-%d", prefix, user, i)}
 		if err := d.Hold(context.Background(), c, user); err != nil {
 			t.Fatal(err)
 		}
