@@ -50,7 +50,8 @@
 // contactsAndDealsCreation off, WAZZUP_WEBHOOK_KEY as the crmKey), and
 // amoCRM (Settings → Integrations → Webhooks: https://<public
 // address>/webhooks/amocrm?secret=<AMOCRM_WEBHOOK_SECRET>, for deals and
-// contacts added, changed, responsible changed, deleted, restored).
+// contacts added, changed, responsible changed, deleted, restored, and
+// deals' status changed).
 //
 // # Environment
 //
@@ -125,13 +126,18 @@
 // POST /webhooks/amocrm takes amoCRM's webhooks (amocrm.WebhookHandler). A
 // contact added, changed, restored or handed to someone else updates the
 // phone index (crmindex.Index.Apply); a deleted one leaves it (Remove).
-// Every chat the deal or contact was seen with is invalidated
+// A deal's status change, change of responsible or deletion refreshes every
+// chat the deal was seen with (Engine.Refresh): a deal won, lost or deleted
+// frees its client's place at once (an unanswered offer is withdrawn, the
+// escalation stops, a waiting client leaves the queue, and a Tick gives the
+// place to the next waiting client), and a deal handed to someone else in
+// amoCRM sends the client to the new owner, pushed to Wazzup too. Any other
+// change invalidates every chat the deal or contact was seen with
 // (Engine.Invalidate), so the chat's next event reads amoCRM again instead of
-// trusting the engine's record for up to its cache time: a deal handed to
-// someone else in amoCRM sends the client's next message to the new owner.
-// The bridge remembers which chats each deal and contact was seen with in
-// memory, from the engine's results; a chat another instance handled is not
-// known here, and its record is trusted until the cache time passes.
+// trusting the engine's record for up to its cache time. The bridge
+// remembers which chats each deal and contact was seen with in memory, from
+// the engine's results; a chat another instance handled is not known here,
+// and its record is trusted until the cache time passes.
 //
 // POST /replies is the employees' endpoint, for the host's own interface:
 // a JSON body {"id", "user", "channel", "chat_id", "text"} (channel may be

@@ -228,15 +228,32 @@ func (b *bridge) handover(ctx context.Context, event string, now time.Time, h en
 	}
 }
 
-// handleAmoCRM takes amoCRM's webhook events: a contact's copy goes to the
+// handleAmoCRM takes amoCRM's webhook events. A contact's copy goes to the
 // phone index (added, updated, restored, responsible changed) or leaves it
-// (deleted), and every chat of the deal or contact concerned is
-// invalidated, so the engine reads the CRM again at the chat's next event
-// instead of trusting its record for up to CacheTTL. An error answers 500
-// and amoCRM delivers again.
+// (deleted). Then every chat the deal or contact was seen with is told:
+//
+//   - A deal's status changed, responsible changed or deletion (and an
+//     update whose delivery shows the deal won or lost: an account
+//     subscribed to updates alone reports a close that way):
+//     Engine.Refresh reads the deal now. A deal closed or deleted frees
+//     its client's place at once (an unclaimed offer is withdrawn, the
+//     escalation clock stops, the client leaves the waiting queue), and a
+//     Tick follows so a waiting client gets the place; a deal handed to
+//     someone else moves the client's place with it, and the new owner is
+//     pushed to Wazzup.
+//   - Anything else (a contact's change, a deal added, updated or
+//     restored): Engine.Invalidate, so the engine reads amoCRM again at
+//     the chat's next event instead of trusting its record for up to
+//     CacheTTL.
+//
+// A chat on a channel no longer configured is logged and skipped. Any
+// other error answers 500 and amoCRM delivers again; both calls are
+// idempotent.
 func (b *bridge) handleAmoCRM(ctx context.Context, events []amocrm.WebhookEvent) error {
+	forgotten := 0
 	for _, ev := range events {
 		var chats []channel.Chat
+		refresh := false
 		switch ev.Kind {
 		case amocrm.ContactAdded, amocrm.ContactUpdated, amocrm.ContactRestored, amocrm.ContactResponsibleChanged:
 			if ev.Entity == "contacts" { // not a company
@@ -248,16 +265,46 @@ func (b *bridge) handleAmoCRM(ctx context.Context, events []amocrm.WebhookEvent)
 				b.index.Remove(crm.ContactID(ev.ID))
 			}
 			chats = b.chats.ofContact(crm.ContactID(ev.ID))
-		case amocrm.DealAdded, amocrm.DealUpdated, amocrm.DealStatusChanged, amocrm.DealResponsibleChanged,
-			amocrm.DealDeleted, amocrm.DealRestored:
+		case amocrm.DealStatusChanged, amocrm.DealResponsibleChanged, amocrm.DealDeleted:
+			chats, refresh = b.chats.ofDeal(crm.DealID(ev.ID)), true
+		case amocrm.DealUpdated:
+			chats, refresh = b.chats.ofDeal(crm.DealID(ev.ID)), ev.Deal.Closed()
+		case amocrm.DealAdded, amocrm.DealRestored:
 			chats = b.chats.ofDeal(crm.DealID(ev.ID))
 		}
+		invalidated, refreshed := 0, 0
 		for _, c := range chats {
-			if err := b.engine.Invalidate(ctx, c); err != nil {
-				return fmt.Errorf("invalidate %s: %w", c, err)
+			if !refresh {
+				if err := b.engine.Invalidate(ctx, c); err != nil {
+					return fmt.Errorf("invalidate %s: %w", c, err)
+				}
+				invalidated++
+				continue
 			}
+			r, err := b.engine.Refresh(ctx, c)
+			if errors.Is(err, engine.ErrBadEvent) {
+				b.log.Warn("amocrm event for a chat the configuration does not have", "kind", ev.Kind.String(), "id", ev.ID, "channel", c.Channel, "error", err)
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("refresh %s: %w", c, err)
+			}
+			refreshed++
+			switch r.Outcome {
+			case engine.OutcomeForgotten:
+				forgotten++
+			case engine.OutcomeResponsibleChanged:
+				if err := b.syncChat(ctx, c, r.Contact, r.Deal, r.Responsible, ""); err != nil {
+					b.log.Warn("wazzup sync after a handover in amocrm", "channel", c.Channel, "error", err)
+				}
+			}
+			b.log.Info("chat refreshed", "kind", ev.Kind.String(), "id", ev.ID, "channel", c.Channel,
+				"outcome", string(r.Outcome), "responsible", string(r.Responsible))
 		}
-		b.log.Info("amocrm event", "kind", ev.Kind.String(), "id", ev.ID, "chats_invalidated", len(chats))
+		b.log.Info("amocrm event", "kind", ev.Kind.String(), "id", ev.ID, "chats_invalidated", invalidated, "chats_refreshed", refreshed)
+	}
+	if forgotten > 0 {
+		b.tick(ctx, time.Now()) // a freed place goes to a waiting client now
 	}
 	return nil
 }

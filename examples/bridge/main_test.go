@@ -573,8 +573,11 @@ func TestAmoCRMWebhook(t *testing.T) {
 	if len(got) != 2 || got[0] != "502" || got[1] != "502" {
 		t.Errorf("responsible after the handover = %v, want [502 (re-read after the webhook) 502 (the cached record: no webhook)]", got)
 	}
-	if r := logs.records(t, "amocrm event"); len(r) != 1 || r[0]["chats_invalidated"] != 1.0 {
-		t.Errorf("amocrm event logged as %v, want one chat invalidated", r)
+	if r := logs.records(t, "amocrm event"); len(r) != 1 || r[0]["chats_refreshed"] != 1.0 || r[0]["chats_invalidated"] != 0.0 {
+		t.Errorf("amocrm event logged as %v, want one chat refreshed", r)
+	}
+	if r := logs.records(t, "chat refreshed"); len(r) != 1 || r[0]["outcome"] != "responsible_changed" || r[0]["responsible"] != "502" {
+		t.Errorf("chat refreshed logged as %v, want the handover to 502", r)
 	}
 }
 

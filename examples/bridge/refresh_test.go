@@ -1,0 +1,121 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crmbridge/crmbridge/channel"
+	"github.com/crmbridge/crmbridge/crm/amocrm/amocrmtest"
+	"github.com/crmbridge/crmbridge/roles"
+	"github.com/crmbridge/crmbridge/routing"
+	"github.com/crmbridge/crmbridge/routing/engine"
+)
+
+// TestAmoCRMDealClosedFreesPlace: on a channel where each manager holds
+// one client at most and the others wait, a lead won in amoCRM and
+// reported by its status webhook frees its manager's place at once: the
+// waiting client is handed to them without any message from the closed
+// deal's client. A second delivery of the webhook has no second effect.
+func TestAmoCRMDealClosedFreesPlace(t *testing.T) {
+	f := newFakes(t)
+	cfg := engine.Config{
+		Channels: []engine.ChannelConfig{{ID: f.ch, Kind: channel.WhatsApp, Name: "Sales", Pipeline: "7001", Stage: "70012",
+			Features: routing.Features{Capacity: 1, WhenNobody: routing.QueueWhenNobody}}},
+		Roles: []roles.Assignment{
+			{User: "501", Channel: f.ch, Role: roles.Manager, ReceivesNewClients: true},
+			{User: "502", Channel: f.ch, Role: roles.Manager, ReceivesNewClients: true},
+		},
+	}
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.env[envConfig], data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, logs := startBridge(t, f.env, startOptions{})
+	ctx, hook := t.Context(), b.baseURL+wazzupPath
+	for i, chat := range []string{"79161234567", "79161234568", "79161234569"} {
+		if err := f.wazzup.PostMessages(ctx, hook, f.message("m-"+strconv.Itoa(i), chat, "Hello")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leads := f.amo.Leads()
+	if len(leads) != 3 || leads[0].Responsible != 501 || leads[1].Responsible != 502 {
+		t.Fatalf("leads = %+v; want the first two to 501 and 502, the third waiting", leads)
+	}
+	waiting, won := leads[2], leads[0]
+	b.tick(ctx, time.Now())
+	if r := logs.records(t, "queue"); len(r) != 0 {
+		t.Fatalf("a Tick before the close handed over %v; want nobody (both managers at their limit)", r)
+	}
+
+	// A manager wins the first lead in amoCRM.
+	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, f.amo.URL()+"/api/v4/leads/"+strconv.Itoa(won.ID), strings.NewReader(`{"status_id":142}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+f.amo.Token())
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := f.amo.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if l, _ := f.amo.Lead(won.ID); l.Status != amocrmtest.WonStatusID {
+		t.Fatalf("lead %d status %d after the PATCH; want won", won.ID, l.Status)
+	}
+
+	form := url.Values{
+		"leads[status][0][id]":              {strconv.Itoa(won.ID)},
+		"leads[status][0][status_id]":       {"142"},
+		"leads[status][0][pipeline_id]":     {strconv.Itoa(won.Pipeline)},
+		"leads[status][0][old_status_id]":   {strconv.Itoa(won.Status)},
+		"leads[status][0][old_pipeline_id]": {strconv.Itoa(won.Pipeline)},
+	}
+	deliver := func() {
+		t.Helper()
+		resp, err := http.Post(b.baseURL+amocrmPath+"?secret="+testAmoSecret, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("amoCRM webhook: %d", resp.StatusCode)
+		}
+	}
+	handedOver := func() {
+		t.Helper()
+		r := logs.records(t, "queue")
+		if len(r) != 1 || r[0]["responsible"] != "501" {
+			t.Errorf("handovers from the queue %v; want one, to 501 (the freed place)", r)
+		}
+		if l, _ := f.amo.Lead(waiting.ID); l.Responsible != 501 {
+			t.Errorf("the waiting client's lead is %d's; want 501's", l.Responsible)
+		}
+	}
+	f.amo.ResetCounts()
+	deliver()
+	handedOver()
+	t.Logf("amoCRM requests for the first delivery (refresh of a deal read open before, then the handover): %v", f.amo.Requests())
+	f.amo.ResetCounts()
+	deliver() // amoCRM delivers again
+	handedOver()
+	t.Logf("amoCRM requests for the second delivery (refresh only): %v", f.amo.Requests())
+	var outcomes []any
+	for _, r := range logs.records(t, "chat refreshed") {
+		outcomes = append(outcomes, r["outcome"])
+	}
+	if len(outcomes) != 2 || outcomes[0] != "forgotten" || outcomes[1] != "refreshed" {
+		t.Errorf("refresh outcomes %v; want [forgotten refreshed]", outcomes)
+	}
+	if l, _ := f.amo.Lead(won.ID); l.Responsible != 501 || l.Status != amocrmtest.WonStatusID {
+		t.Errorf("the won lead is now %+v; want it left won with 501", l)
+	}
+}
