@@ -545,3 +545,60 @@ func TestChatwootMembershipChanges(t *testing.T) {
 		t.Fatalf("picks %v, want %v (rotation kept; the newcomer served after the one waiting longest)", got, want)
 	}
 }
+
+// Chatwoot issue chatwoot/chatwoot#10376 ("Auto-assign unassigned
+// conversation with round robin method": when agents free up, new chats
+// are assigned ahead of the older unassigned backlog; users want FIFO) and
+// #10583 (queued chats stay unassigned after capacity frees).
+//
+// Ours: with a waiting queue, a client arriving while others wait joins
+// the queue behind them even when someone has room, and Drain serves the
+// backlog oldest first as places free.
+func TestChatwootBacklogNotOvertaken(t *testing.T) {
+	ch := channel.ID("inbox")
+	ctx := context.Background()
+	tbl := peerTeam(t, ch, "agent1", "agent2")
+	f := routing.Features{Capacity: 1, WhenNobody: routing.QueueWhenNobody}
+	var st peerStores
+	d := st.distributor()
+	at := func(i int) time.Time { return peerMonday.Add(time.Duration(i) * time.Minute) }
+	req := func(i int) routing.Request {
+		return routing.Request{Settings: routing.ChannelSettings{Channel: ch, Features: f}, Mode: routing.RoundRobin, Roles: tbl, Chat: peerChat(ch, i), At: at(i)}
+	}
+	c1 := peerAssign(t, d, req(1))
+	c2 := peerAssign(t, d, req(2))
+	if c1.User != "agent1" || c2.User != "agent2" {
+		t.Fatalf("first two: %v, %v", c1, c2)
+	}
+	if q := peerAssign(t, d, req(3)); q.Why.Rule != routing.RuleQueue || q.Why.Behind {
+		t.Fatalf("third: %v, want queued, nobody with room", q)
+	}
+	if q := peerAssign(t, d, req(4)); q.Why.Rule != routing.RuleQueue || !q.Why.Behind {
+		t.Fatalf("fourth: %v, want queued behind the third", q)
+	}
+	if _, _, err := d.Free(ctx, c1.Why.Chat); err != nil {
+		t.Fatal(err)
+	}
+	if q := peerAssign(t, d, req(5)); q.Why.Rule != routing.RuleQueue || !q.Why.Behind || q.User != "" {
+		t.Fatalf("a new client while the backlog waits and agent1 has room: %v, want it queued behind", q)
+	}
+	drain := func(i int) []routing.Decision {
+		decs, err := d.Drain(ctx, req(i), 10, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return decs
+	}
+	if decs := drain(6); len(decs) != 1 || decs[0].Why.Chat != peerChat(ch, 3) || decs[0].User != "agent1" {
+		t.Fatalf("Drain: %v, want the third client to agent1", decs)
+	}
+	if _, _, err := d.Free(ctx, c2.Why.Chat); err != nil {
+		t.Fatal(err)
+	}
+	if decs := drain(7); len(decs) != 1 || decs[0].Why.Chat != peerChat(ch, 4) || decs[0].User != "agent2" {
+		t.Fatalf("Drain: %v, want the fourth client to agent2", decs)
+	}
+	if q, err := d.Queued(ctx, ch, 10); err != nil || len(q) != 1 || q[0].Chat != peerChat(ch, 5) {
+		t.Fatalf("queue %v, %v: want the fifth client still waiting", q, err)
+	}
+}

@@ -836,3 +836,38 @@ func TestRocketChatSimultaneousRoutingLimits(t *testing.T) {
 		t.Fatalf("open %v", open)
 	}
 }
+
+// Rocket.Chat issue RocketChat/Rocket.Chat#13134 ("Least amount routing
+// method isn't counting open chats": lifetime totals were counted, so an
+// agent back from vacation is flooded with chats).
+//
+// Ours: an employee back from leave (a Schedule's leave period) gets the
+// next client and then waits a full cycle like everyone else.
+func TestRocketChatBackFromLeaveNotFlooded(t *testing.T) {
+	ch := channel.ID("department")
+	var st peerStores
+	d := st.distributor()
+	tbl := peerTeam(t, ch, rocketAgents...)
+	f := routing.Features{Schedules: map[crm.UserID]routing.Schedule{
+		"agent3": {TimeZone: "UTC", Leave: []routing.Period{{From: "2026-03-03", To: "2026-03-05"}}},
+	}}
+	day := func(d int) time.Time { return time.Date(2026, 3, d, 12, 0, 0, 0, time.UTC) }
+	pick := func(n, date int) []crm.UserID {
+		var out []crm.UserID
+		for i := range n {
+			dec := peerAssign(t, d, rocketRequest(tbl, f, routing.RoundRobin, peerChat(ch, date*100+i), day(date)))
+			out = append(out, dec.User)
+		}
+		return out
+	}
+	pick(3, 2) // everyone once
+	for date := 3; date <= 5; date++ {
+		if got := pick(2, date); slices.Contains(got, "agent3") {
+			t.Fatalf("%d March: agent3 picked on leave: %v", date, got)
+		}
+	}
+	got := pick(6, 6)
+	if want := []crm.UserID{"agent3", "agent1", "agent2", "agent3", "agent1", "agent2"}; !slices.Equal(got, want) {
+		t.Fatalf("back from leave: %v, want %v (one client, then a full cycle)", got, want)
+	}
+}
