@@ -84,22 +84,60 @@ func (e *Engine) cover(ctx context.Context, s *settings, cs *chanState, chat cha
 	return nil
 }
 
+// crmChange is what a CRM read shows changed for a client whose open deal
+// the engine knew.
+type crmChange uint8
+
+const (
+	noChange crmChange = iota
+	// dealEnded: the known deal is closed or gone, and no other deal of
+	// the contact is open.
+	dealEnded
+	// handedOver: the known deal is still open and changed hands in the
+	// CRM, from the owner the engine knew to another.
+	handedOver
+)
+
+// changeOf compares the record before a CRM read with the read. A client
+// nobody owned by the engine's rules (an unclaimed offer, a client waiting
+// in the queue: before.Responsible empty) is not handed over by the CRM's
+// responsible: on amoCRM a deal created without one is the API user's,
+// and the first reply or the queue decides who gets the client. The same
+// holds while the chat's offer is unclaimed, whatever the record says.
+func (e *Engine) changeOf(ctx context.Context, chat channel.Chat, before, after ClientRecord) (crmChange, error) {
+	switch {
+	case before.Deal == "":
+		return noChange, nil
+	case after.Deal == "":
+		return dealEnded, nil
+	case after.Deal != before.Deal || before.Responsible == "" || after.Responsible == "" || after.Responsible == before.Responsible:
+		return noChange, nil
+	}
+	st, offered, err := e.dist.ClaimState(ctx, chat)
+	if err != nil || (offered && !st.Claimed()) {
+		return noChange, err
+	}
+	return handedOver, nil
+}
+
 // syncHold keeps a channel's capacity counts in step with what a CRM read
-// shows: a client whose deal the engine knew open and is now closed is
-// freed; one whose open deal changed hands in the CRM is held for the new
-// responsible. Only on channels with a capacity limit.
+// shows (see changeOf): a client whose deal ended is freed; one handed
+// over in the CRM is held for the new responsible. Only on channels with
+// a capacity limit.
 func (e *Engine) syncHold(ctx context.Context, cs *chanState, chat channel.Chat, before, after ClientRecord) error {
 	if !cs.cfg.Limited() || before.Deal == "" {
 		return nil
 	}
+	c, err := e.changeOf(ctx, chat, before, after)
 	switch {
-	case after.Deal == "":
-		_, _, err := e.dist.Free(ctx, chat)
+	case err != nil:
 		return err
-	case after.Deal == before.Deal && after.Responsible != "" && after.Responsible != before.Responsible:
-		return e.dist.Hold(ctx, chat, after.Responsible)
+	case c == dealEnded:
+		_, _, err = e.dist.Free(ctx, chat)
+	case c == handedOver:
+		err = e.dist.Hold(ctx, chat, after.Responsible)
 	}
-	return nil
+	return err
 }
 
 // TickResult is what [Engine.Tick] did.

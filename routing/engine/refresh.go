@@ -15,8 +15,8 @@ const (
 	// lost) or deleted in the CRM, and the contact has no other open deal;
 	// the distribution forgot the client (routing.Distributor.Forget).
 	OutcomeForgotten Outcome = "forgotten"
-	// OutcomeResponsibleChanged: the known open deal is still open and its
-	// responsible changed in the CRM.
+	// OutcomeResponsibleChanged: the known deal is still open and was
+	// handed in the CRM from the client's owner to another user.
 	OutcomeResponsibleChanged Outcome = "responsible_changed"
 	// OutcomeRefreshed: the client was read from the CRM again; nothing
 	// else had to change.
@@ -73,10 +73,14 @@ type RefreshResult struct {
 //     to a waiting client at the next [Engine.Tick].
 //   - Another deal of the contact is open: it becomes the deal that
 //     counts, and the client keeps its place.
-//   - The known deal still open with another responsible
-//     (OutcomeResponsibleChanged): on a channel with a capacity limit the
-//     client's hold moves to the new responsible, as when an event reads
-//     the change.
+//   - The known deal still open and handed in the CRM from the client's
+//     owner to another (OutcomeResponsibleChanged): on a channel with a
+//     capacity limit the client's hold moves to the new responsible, as
+//     when an event reads the change. A client nobody owns yet (an
+//     unclaimed first-responder offer, a client waiting in the queue) is
+//     not handed over by the CRM's responsible (on amoCRM, a deal created
+//     without one is the API user's): the first reply or the queue
+//     decides, and the result is OutcomeRefreshed.
 //   - A chat the engine never saw (no record of its client): nothing is
 //     read or changed (OutcomeNoRecord).
 //
@@ -124,8 +128,12 @@ func (e *Engine) Refresh(ctx context.Context, chat channel.Chat) (res RefreshRes
 		res.Why.add(Step{Kind: StepLoadedClient, Contact: after.Contact, Deal: after.Deal})
 	}
 	res.Contact, res.Deal, res.Responsible = after.Contact, after.Deal, after.Responsible
-	switch {
-	case before.Deal != "" && after.Deal == "":
+	c, err := e.changeOf(ctx, chat, before, after)
+	if err != nil {
+		return res, err
+	}
+	switch c {
+	case dealEnded:
 		// Forget first: a failure before the record is written leaves the
 		// deal known, so that calling Refresh again forgets it.
 		if err := e.dist.Forget(ctx, chat); err != nil {
@@ -134,15 +142,16 @@ func (e *Engine) Refresh(ctx context.Context, chat channel.Chat) (res RefreshRes
 		after.Turn = ""
 		res.Outcome = OutcomeForgotten
 		res.Why.add(Step{Kind: StepDealClosed, Deal: before.Deal, Contact: after.Contact})
+	case handedOver:
+		if cs.cfg.Limited() {
+			if err := e.dist.Hold(ctx, chat, after.Responsible); err != nil {
+				return res, err
+			}
+		}
+		res.Outcome = OutcomeResponsibleChanged
+		res.Why.add(Step{Kind: StepNewResponsible, Deal: after.Deal, User: after.Responsible, Text: string(before.Responsible)})
 	default:
-		if err := e.syncHold(ctx, cs, chat, before, after); err != nil {
-			return res, err
-		}
 		res.Outcome = OutcomeRefreshed
-		if after.Deal != "" && after.Deal == before.Deal && after.Responsible != before.Responsible {
-			res.Outcome = OutcomeResponsibleChanged
-			res.Why.add(Step{Kind: StepNewResponsible, Deal: after.Deal, User: after.Responsible, Text: string(before.Responsible)})
-		}
 	}
 	after.Fetched = time.Time{} // the next event reads again, as after Invalidate
 	if after == before {

@@ -489,3 +489,92 @@ func TestRefreshObserved(t *testing.T) {
 		t.Errorf("observed %+v; want the failed Refresh with its error", got[1])
 	}
 }
+
+// setDealResponsible changes a deal's responsible in the fake CRM without
+// counting a call, as a CRM that names a default responsible would show
+// it (amoCRM: the API user, for a deal created without one).
+func (fx *fixture) setDealResponsible(id crm.DealID, user crm.UserID) {
+	fx.t.Helper()
+	for _, d := range fx.crm.Deals() {
+		if d.ID == id {
+			d.Responsible = user
+			fx.crm.AddDeal(d)
+			return
+		}
+	}
+	fx.t.Fatalf("no deal %s", id)
+}
+
+// An unclaimed offer whose deal the CRM shows with a responsible (amoCRM
+// names the API user when the engine creates a deal for nobody) is not
+// handed over: neither Refresh nor the client's next message after the
+// cache time holds it for that user, so an offered employee's reply still
+// claims it.
+func TestRefreshOfferedDealKeepsOffer(t *testing.T) {
+	for _, path := range []string{"Refresh", "ClientMessage"} {
+		t.Run(path, func(t *testing.T) {
+			rot := &routing.MemoryRotation{}
+			fx := newFixture(t, withRotation(rot), withFeatures(wa, routing.Features{Capacity: 1}))
+			offered := fx.mustIn(fx.in(wa, "79160000001", "hi"))
+			fx.setDealResponsible(offered.Deal, anna)
+			fx.clock.Advance(time.Hour) // past the client cache
+			switch path {
+			case "Refresh":
+				if r, _ := fx.refresh(offered.Chat); r.Outcome != engine.OutcomeRefreshed || r.Responsible != anna {
+					t.Errorf("Refresh of an offered deal: %s, responsible %s; want refreshed (an offer is not handed over)", r.Outcome, r.Responsible)
+				}
+				fx.setDealResponsible(offered.Deal, sam) // changed by hand, still unclaimed
+				if r, _ := fx.refresh(offered.Chat); r.Outcome != engine.OutcomeRefreshed {
+					t.Errorf("Refresh of an offered deal handed to sam in the CRM: %s; want refreshed (the offer decides)", r.Outcome)
+				}
+			case "ClientMessage":
+				if r := fx.mustIn(fx.in(wa, "79160000001", "anyone?")); r.Outcome != engine.OutcomeOffered {
+					t.Errorf("the client writes again: %s; want offered", r.Outcome)
+				}
+			}
+			if got := open(t, rot, wa, anna, boris); got[anna] != 1 || got[boris] != 1 {
+				t.Errorf("open %v; want the offer alone counted, once each", got)
+			}
+			r, err := fx.engine.EmployeeMessage(t.Context(), fx.out(boris, wa, "79160000001", "Boris here"))
+			if err != nil || !r.Claimed || r.Responsible != boris {
+				t.Fatalf("boris replies: %+v, %v; want his claim", r, err)
+			}
+			if got := open(t, rot, wa, anna, boris); got[anna] != 0 || got[boris] != 1 {
+				t.Errorf("open %v after the claim; want boris 1, anna 0", got)
+			}
+		})
+	}
+}
+
+// A client waiting in the queue whose deal the CRM shows with a
+// responsible is not held for them: the freed place decides who gets it.
+func TestRefreshQueuedDealKeepsQueue(t *testing.T) {
+	rot := &routing.MemoryRotation{}
+	fx := newFixture(t, withRotation(rot), withFeatures(tg, routing.Features{Capacity: 1, WhenNobody: routing.QueueWhenNobody}))
+	fx.mustIn(fx.in(tg, "4101", "hi")) // boris
+	second := fx.mustIn(fx.in(tg, "4102", "hi"))
+	waiting := fx.mustIn(fx.in(tg, "4103", "hi"))
+	if second.Responsible != vera || waiting.Outcome != engine.OutcomeQueued {
+		t.Fatalf("second to %s, third %s; want vera and queued", second.Responsible, waiting.Outcome)
+	}
+	fx.setDealResponsible(waiting.Deal, boris)
+	if r, _ := fx.refresh(waiting.Chat); r.Outcome != engine.OutcomeRefreshed {
+		t.Errorf("Refresh of the waiting client: %s; want refreshed", r.Outcome)
+	}
+	if got := open(t, rot, tg, boris, vera); got[boris] != 1 || got[vera] != 1 {
+		t.Errorf("open %v; want 1 each (the waiting client held by nobody)", got)
+	}
+	if err := fx.crm.CloseDeal(second.Deal, crm.DealWon); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := fx.refresh(second.Chat); r.Outcome != engine.OutcomeForgotten {
+		t.Fatalf("Refresh of vera's closed deal: %s; want forgotten", r.Outcome)
+	}
+	tr := fx.tick()
+	if len(tr.Assigned) != 1 || tr.Assigned[0].Chat != waiting.Chat || tr.Assigned[0].Responsible != vera {
+		t.Errorf("Tick = %+v; want the waiting client to vera (her place was freed)", tr.Assigned)
+	}
+	if got := fx.dealResponsible(waiting.Deal); got != vera {
+		t.Errorf("the waiting client's deal is %s's in the CRM; want vera's", got)
+	}
+}
