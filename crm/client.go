@@ -12,26 +12,40 @@ import (
 //
 // "Safe to retry" below means a retry after a temporary error (see
 // [Temporary]) cannot create a second entity or undo a later change.
+//
+// Input a method refuses with ErrInvalid below is refused by every
+// adapter, whatever its CRM would accept, and nothing of it is written,
+// so a host tested against one adapter (or the in-memory fake of package
+// crmtest) meets the same refusals on another. Blank means empty or only
+// white space.
 type Client interface {
 	// FindContactsByPhone returns the contacts having a phone equal to e164
 	// (an E.164 number, "+79161234567") however the number was typed in the
-	// CRM. None: an empty slice and nil error. Safe to retry.
+	// CRM. None: an empty slice and nil error. ErrInvalid: e164 is not a
+	// phone number. Safe to retry.
 	FindContactsByPhone(ctx context.Context, e164 string) ([]Contact, error)
 
 	// FindContactsByIdentity returns the contacts carrying the messenger
 	// identity. None: an empty slice and nil error. Safe to retry.
 	FindContactsByIdentity(ctx context.Context, id Identity) ([]Contact, error)
 
-	// CreateContact creates a contact. Errors: ErrInvalid, transient errors.
-	// Not safe to retry blindly: a timeout may hide a created contact; look
-	// it up by phone first.
+	// CreateContact creates a contact. ErrInvalid: a phone is blank, or
+	// an identity has no Kind or no Value (an adapter may also refuse a
+	// Kind its storage cannot hold apart from the Value; the amoCRM
+	// adapter refuses one holding ':'). ErrNotFound: an unknown
+	// Responsible. Not safe to retry blindly: a timeout may hide a
+	// created contact; look it up by phone first.
 	CreateContact(ctx context.Context, c NewContact) (Contact, error)
 
 	// CreateDeal creates a deal at d.Pipeline/d.Stage with d.Responsible,
 	// linked to d.Contact or to d.NewContact created in the same operation.
-	// It returns the deal and its contact. ErrNotFound: the contact,
-	// pipeline or stage does not exist; ErrInvalid: both or neither of
-	// Contact and NewContact set. Not safe to retry blindly.
+	// A NewContact without its own Responsible gets d.Responsible, so the
+	// client belongs to whoever owns the deal. It returns the deal and its
+	// contact. ErrInvalid: both or neither of Contact and NewContact set,
+	// an empty Pipeline or Stage (never left to a CRM default), or a
+	// NewContact CreateContact would refuse as invalid. ErrNotFound: the
+	// contact, pipeline, stage or a user does not exist. Not safe to
+	// retry blindly.
 	CreateDeal(ctx context.Context, d NewDeal) (Deal, Contact, error)
 
 	// ListDeals returns every deal linked to the contact, open and closed.
@@ -46,8 +60,9 @@ type Client interface {
 	// a client has no deal). ErrNotFound: no such contact or user. Safe to retry.
 	SetContactResponsible(ctx context.Context, contact ContactID, user UserID) error
 
-	// CreateTask creates a task. ErrNotFound: the deal or contact does not
-	// exist; ErrInvalid: both or neither set. Not safe to retry blindly.
+	// CreateTask creates a task. ErrInvalid: both or neither of Deal and
+	// Contact set, a blank Text, or a zero Deadline. ErrNotFound: the deal,
+	// contact or Responsible does not exist. Not safe to retry blindly.
 	CreateTask(ctx context.Context, t NewTask) (Task, error)
 
 	// ListTasks returns the tasks matching f: those of f.Deal or of
@@ -71,8 +86,8 @@ type Client interface {
 type Noter interface {
 	// AddNote adds n to its deal or contact. ErrNotFound: the deal or
 	// contact does not exist; ErrInvalid: both or neither of Deal and
-	// Contact set. Not safe to retry blindly: a retry after a timeout may
-	// add the note twice.
+	// Contact set, or a blank Text. Not safe to retry blindly: a retry
+	// after a timeout may add the note twice.
 	AddNote(ctx context.Context, n Note) error
 }
 
@@ -81,8 +96,9 @@ type Noter interface {
 // reported as [BatchError]'s doc describes for every batch capability.
 type TaskBatcher interface {
 	// CreateTasks creates ts, each checked and created as
-	// [Client.CreateTask] would, and returns one Task per item of ts.
-	// Not safe to retry blindly.
+	// [Client.CreateTask] would, and returns one Task per item of ts. An
+	// item refused as invalid is named in a [*BatchError] with an error
+	// matching ErrInvalid. Not safe to retry blindly.
 	CreateTasks(ctx context.Context, ts []NewTask) ([]Task, error)
 }
 
