@@ -360,7 +360,9 @@ func (f *Fake) findByPhone(e164 string, opt phone.Options) ([]crm.Contact, error
 	return out, nil
 }
 
-// FindContactsByIdentity implements crm.Client.
+// FindContactsByIdentity implements crm.Client. Kinds compare
+// case-insensitively and values exactly, as the amoCRM adapter compares
+// them (crm/amocrm/client.go FindContactsByIdentity).
 func (f *Fake) FindContactsByIdentity(ctx context.Context, id crm.Identity) ([]crm.Contact, error) {
 	if err := f.enter(ctx, MethodFindContactsByIdentity); err != nil {
 		return nil, err
@@ -368,7 +370,9 @@ func (f *Fake) FindContactsByIdentity(ctx context.Context, id crm.Identity) ([]c
 	defer f.mu.Unlock()
 	out := []crm.Contact{}
 	for _, c := range f.contacts {
-		if slices.Contains(c.Identities, id) {
+		if slices.ContainsFunc(c.Identities, func(x crm.Identity) bool {
+			return strings.EqualFold(x.Kind, id.Kind) && x.Value == id.Value
+		}) {
 			out = append(out, cloneContact(*c))
 		}
 	}
@@ -376,12 +380,16 @@ func (f *Fake) FindContactsByIdentity(ctx context.Context, id crm.Identity) ([]c
 	return out, nil
 }
 
-// CreateContact implements crm.Client.
+// CreateContact implements crm.Client. A blank phone or an identity
+// without Kind or Value is refused (see checkNewContact).
 func (f *Fake) CreateContact(ctx context.Context, nc crm.NewContact) (crm.Contact, error) {
 	if err := f.enter(ctx, MethodCreateContact); err != nil {
 		return crm.Contact{}, err
 	}
 	defer f.mu.Unlock()
+	if fes := checkNewContact(nc, ""); len(fes) > 0 {
+		return crm.Contact{}, invalid(MethodCreateContact, fes...)
+	}
 	if err := f.checkUser(MethodCreateContact, nc.Responsible, true); err != nil {
 		return crm.Contact{}, err
 	}
@@ -411,50 +419,23 @@ func (f *Fake) checkUser(op string, u crm.UserID, emptyOK bool) error {
 	return nil
 }
 
-// CreateDeal implements crm.Client.
+// CreateDeal implements crm.Client: the deal is checked and created as
+// each item of CreateDeals is (see checkNewDeal, checkDeal and
+// applyDeal).
 func (f *Fake) CreateDeal(ctx context.Context, nd crm.NewDeal) (crm.Deal, crm.Contact, error) {
 	if err := f.enter(ctx, MethodCreateDeal); err != nil {
 		return crm.Deal{}, crm.Contact{}, err
 	}
 	defer f.mu.Unlock()
-	if (nd.Contact == "") == (nd.NewContact == nil) {
-		return crm.Deal{}, crm.Contact{}, fmt.Errorf("crmtest: CreateDeal: %w: exactly one of Contact and NewContact must be set", crm.ErrInvalid)
+	if fes := checkNewDeal(nd, dealContact(nd), ""); len(fes) > 0 {
+		return crm.Deal{}, crm.Contact{}, invalid(MethodCreateDeal, fes...)
 	}
-	pi := slices.IndexFunc(f.pipelines, func(p crm.Pipeline) bool { return p.ID == nd.Pipeline })
-	if pi < 0 {
-		return crm.Deal{}, crm.Contact{}, fmt.Errorf("crmtest: CreateDeal: pipeline %q: %w", nd.Pipeline, crm.ErrNotFound)
-	}
-	st, ok := f.pipelines[pi].Stage(nd.Stage)
-	if !ok {
-		return crm.Deal{}, crm.Contact{}, fmt.Errorf("crmtest: CreateDeal: stage %q of pipeline %q: %w", nd.Stage, nd.Pipeline, crm.ErrNotFound)
-	}
-	if err := f.checkUser(MethodCreateDeal, nd.Responsible, true); err != nil {
+	kind, err := f.checkDeal(MethodCreateDeal, nd)
+	if err != nil {
 		return crm.Deal{}, crm.Contact{}, err
 	}
-	var c *crm.Contact
-	if nd.Contact != "" {
-		if c, ok = f.contacts[nd.Contact]; !ok {
-			return crm.Deal{}, crm.Contact{}, fmt.Errorf("crmtest: CreateDeal: contact %q: %w", nd.Contact, crm.ErrNotFound)
-		}
-	} else {
-		if err := f.checkUser(MethodCreateDeal, nd.NewContact.Responsible, true); err != nil {
-			return crm.Deal{}, crm.Contact{}, err
-		}
-		created := f.createContact(*nd.NewContact)
-		c = f.contacts[created.ID]
-	}
-	d := crm.Deal{
-		ID:          crm.DealID(f.nextID()),
-		Name:        nd.Name,
-		Pipeline:    nd.Pipeline,
-		Stage:       nd.Stage,
-		Status:      statusOf(st.Kind),
-		Responsible: nd.Responsible,
-		Contacts:    []crm.ContactID{c.ID},
-		UpdatedAt:   f.now(),
-	}
-	f.deals[d.ID] = &d
-	return cloneDeal(d), cloneContact(*c), nil
+	d, c := f.applyDeal(nd, kind)
+	return d, c, nil
 }
 
 func statusOf(k crm.StageKind) crm.DealStatus {
@@ -526,7 +507,8 @@ func (f *Fake) SetContactResponsible(ctx context.Context, contact crm.ContactID,
 	return nil
 }
 
-// CreateTask implements crm.Client.
+// CreateTask implements crm.Client. A blank Text or a zero Deadline is
+// refused (see checkNewTask).
 func (f *Fake) CreateTask(ctx context.Context, nt crm.NewTask) (crm.Task, error) {
 	if err := f.enter(ctx, MethodCreateTask); err != nil {
 		return crm.Task{}, err
@@ -536,17 +518,18 @@ func (f *Fake) CreateTask(ctx context.Context, nt crm.NewTask) (crm.Task, error)
 }
 
 func (f *Fake) createTask(op string, nt crm.NewTask) (crm.Task, error) {
+	if fes := checkNewTask(nt, ""); len(fes) > 0 {
+		return crm.Task{}, invalid(op, fes...)
+	}
 	if err := f.checkTask(op, nt); err != nil {
 		return crm.Task{}, err
 	}
 	return f.applyTask(nt), nil
 }
 
-// checkTask validates nt as CreateTask does. It runs with f.mu held.
+// checkTask looks up what nt names, once checkNewTask accepted it: the
+// deal or contact and the user. It runs with f.mu held.
 func (f *Fake) checkTask(op string, nt crm.NewTask) error {
-	if (nt.Deal == "") == (nt.Contact == "") {
-		return fmt.Errorf("crmtest: %s: %w: exactly one of Deal and Contact must be set", op, crm.ErrInvalid)
-	}
 	if _, ok := f.deals[nt.Deal]; nt.Deal != "" && !ok {
 		return fmt.Errorf("crmtest: %s: deal %q: %w", op, nt.Deal, crm.ErrNotFound)
 	}
@@ -572,10 +555,17 @@ func (f *Fake) applyTask(nt crm.NewTask) crm.Task {
 
 // CreateTasks implements crm.TaskBatcher as the other batch capabilities
 // do: each task checked as CreateTask checks it, up to 50 per request, a
-// partial failure reported in a *crm.BatchError.
+// partial failure reported in a *crm.BatchError. A task checkNewTask
+// refuses is not sent and fails alone: the others are created.
 func (f *Fake) CreateTasks(ctx context.Context, ts []crm.NewTask) ([]crm.Task, error) {
 	out := make([]crm.Task, len(ts))
 	err := f.batch(ctx, MethodCreateTasks, len(ts),
+		func(i int) error {
+			if fes := checkNewTask(ts[i], itemPrefix(true, i)); len(fes) > 0 {
+				return invalid(MethodCreateTasks, fes...)
+			}
+			return nil
+		},
 		func(i int) error { return f.checkTask(MethodCreateTasks, ts[i]) },
 		func(i int) { out[i] = f.applyTask(ts[i]) })
 	if err != nil && !isBatch(err) {
@@ -704,14 +694,14 @@ func (f *Fake) ListPipelines(ctx context.Context) ([]crm.Pipeline, error) {
 	return out, nil
 }
 
-// AddNote implements crm.Noter.
+// AddNote implements crm.Noter. A blank Text is refused (see checkNote).
 func (f *Fake) AddNote(ctx context.Context, n crm.Note) error {
 	if err := f.enter(ctx, MethodAddNote); err != nil {
 		return err
 	}
 	defer f.mu.Unlock()
-	if (n.Deal == "") == (n.Contact == "") {
-		return fmt.Errorf("crmtest: AddNote: %w: exactly one of Deal and Contact must be set", crm.ErrInvalid)
+	if fes := checkNote(n); len(fes) > 0 {
+		return invalid(MethodAddNote, fes...)
 	}
 	if _, ok := f.deals[n.Deal]; n.Deal != "" && !ok {
 		return fmt.Errorf("crmtest: AddNote: deal %q: %w", n.Deal, crm.ErrNotFound)

@@ -30,50 +30,74 @@ var (
 // entities per other batch write (amocrm/amocrm-api-php README).
 const batchLimit = 50
 
-// batch runs the requests of a batch call: items in chunks of batchLimit,
-// each chunk counted as one call of method and subject to its faults and
-// latency. check validates an item without writing (f.mu held); apply
-// writes a checked item (f.mu held). A chunk with an item check refuses
-// is written not at all: amoCRM answers a request with invalid items with
-// 400 "Request validation failed" and a validation-errors list keyed by
-// each item's request_id (amocrm/amocrm-api-php issues #12 and #115);
-// whether it writes the request's valid items is not documented, and the
-// Fake writes none. The items of later chunks are then not applied, as a
-// caller stops at the first failed request.
-func (f *Fake) batch(ctx context.Context, method string, n int, check func(i int) error, apply func(i int)) error {
+// batch runs the requests of a batch call. pre checks an item before any
+// request, as the amoCRM adapter checks items before sending (f.mu held;
+// nil: no such checks): an item it refuses gets that error alone and is
+// not sent, the others go on (crm/amocrm/batch.go checkItems and
+// createDeals). The remaining items go in chunks of batchLimit, each
+// counted as one call of method and subject to its faults and latency.
+// check validates an item as the CRM would on receiving it (f.mu held);
+// apply writes a checked item (f.mu held). A chunk with an item check
+// refuses is written not at all: amoCRM answers a request with invalid
+// items with 400 "Request validation failed" and a validation-errors
+// list keyed by each item's request_id (amocrm/amocrm-api-php issues #12
+// and #115); whether it writes the request's valid items is not
+// documented, and the Fake writes none. The items of later chunks are
+// then not applied, as a caller stops at the first failed request.
+func (f *Fake) batch(ctx context.Context, method string, n int, pre, check func(i int) error, apply func(i int)) error {
 	items := make([]error, n)
 	failed := false
-	for start := 0; start < n; start += batchLimit {
-		end := min(start+batchLimit, n)
-		if failed {
-			for i := start; i < end; i++ {
+	live := make([]int, 0, n)
+	if pre != nil && n > 0 {
+		if ctx.Err() != nil {
+			return f.enter(ctx, method) // counts the call and reports ctx's error
+		}
+		f.mu.Lock()
+		for i := range n {
+			items[i] = pre(i)
+			failed = failed || items[i] != nil
+		}
+		f.mu.Unlock()
+	}
+	for i := range n {
+		if items[i] == nil {
+			live = append(live, i)
+		}
+	}
+	stopped := false
+	for start := 0; start < len(live); start += batchLimit {
+		part := live[start:min(start+batchLimit, len(live))]
+		if stopped {
+			for _, i := range part {
 				items[i] = fmt.Errorf("crmtest: %s: %w (an earlier request failed)", method, crm.ErrNotApplied)
 			}
 			continue
 		}
 		if err := f.enter(ctx, method); err != nil {
-			if start == 0 {
+			if start == 0 && !failed {
 				return err
 			}
-			for i := start; i < end; i++ {
+			for _, i := range part {
 				items[i] = err
 			}
-			failed = true
+			failed, stopped = true, true
 			continue
 		}
-		for i := start; i < end; i++ {
+		refused := false
+		for _, i := range part {
 			items[i] = check(i)
-			failed = failed || items[i] != nil
+			refused = refused || items[i] != nil
 		}
-		for i := start; i < end; i++ {
+		for _, i := range part {
 			switch {
-			case !failed:
+			case !refused:
 				apply(i)
 			case items[i] == nil:
 				items[i] = fmt.Errorf("crmtest: %s: %w (another item of the request was refused)", method, crm.ErrNotApplied)
 			}
 		}
 		f.mu.Unlock()
+		failed, stopped = failed || refused, stopped || refused
 	}
 	if !failed {
 		return nil
@@ -83,11 +107,18 @@ func (f *Fake) batch(ctx context.Context, method string, n int, check func(i int
 
 // CreateDeals implements crm.DealBatcher: each deal is checked as
 // CreateDeal checks it, then created with its new contact, in the order
-// of ds.
+// of ds. A deal checkNewDeal refuses is not sent and fails alone, as the
+// amoCRM adapter refuses it; any other refusal refuses its request.
 func (f *Fake) CreateDeals(ctx context.Context, ds []crm.NewDeal) ([]crm.CreatedDeal, error) {
 	out := make([]crm.CreatedDeal, len(ds))
 	kinds := make([]crm.StageKind, len(ds))
 	err := f.batch(ctx, MethodCreateDeals, len(ds),
+		func(i int) error {
+			if fes := checkNewDeal(ds[i], dealContact(ds[i]), itemPrefix(true, i)); len(fes) > 0 {
+				return invalid(MethodCreateDeals, fes...)
+			}
+			return nil
+		},
 		func(i int) (err error) { kinds[i], err = f.checkDeal(MethodCreateDeals, ds[i]); return err },
 		func(i int) { out[i].Deal, out[i].Contact = f.applyDeal(ds[i], kinds[i]) })
 	if err != nil && !isBatch(err) {
@@ -96,12 +127,15 @@ func (f *Fake) CreateDeals(ctx context.Context, ds []crm.NewDeal) ([]crm.Created
 	return out, err
 }
 
-// checkDeal validates nd as CreateDeal does and returns the kind of its
-// stage. It runs with f.mu held.
+// checkDeal looks up what nd names, once checkNewDeal accepted it: its
+// pipeline and stage, its existing contact and its users. It returns the
+// kind of the stage. It runs with f.mu held.
+//
+// The amoCRM adapter finds an unknown pipeline, stage or contact before
+// sending (in the pipelines it read; by reading the contact) and refuses
+// that deal alone in a batch, where the Fake refuses its request: both
+// are what crm.BatchError allows.
 func (f *Fake) checkDeal(op string, nd crm.NewDeal) (crm.StageKind, error) {
-	if (nd.Contact == "") == (nd.NewContact == nil) {
-		return 0, fmt.Errorf("crmtest: %s: %w: exactly one of Contact and NewContact must be set", op, crm.ErrInvalid)
-	}
 	pi := slices.IndexFunc(f.pipelines, func(p crm.Pipeline) bool { return p.ID == nd.Pipeline })
 	if pi < 0 {
 		return 0, fmt.Errorf("crmtest: %s: pipeline %q: %w", op, nd.Pipeline, crm.ErrNotFound)
@@ -110,27 +144,30 @@ func (f *Fake) checkDeal(op string, nd crm.NewDeal) (crm.StageKind, error) {
 	if !ok {
 		return 0, fmt.Errorf("crmtest: %s: stage %q of pipeline %q: %w", op, nd.Stage, nd.Pipeline, crm.ErrNotFound)
 	}
-	if err := f.checkUser(op, nd.Responsible, true); err != nil {
-		return 0, err
-	}
 	if nd.Contact != "" {
 		if _, ok := f.contacts[nd.Contact]; !ok {
 			return 0, fmt.Errorf("crmtest: %s: contact %q: %w", op, nd.Contact, crm.ErrNotFound)
 		}
-	} else if err := f.checkUser(op, nd.NewContact.Responsible, true); err != nil {
+	}
+	if err := f.checkUser(op, nd.Responsible, true); err != nil {
 		return 0, err
+	}
+	if nc := dealContact(nd); nc != nil {
+		if err := f.checkUser(op, nc.Responsible, true); err != nil {
+			return 0, err
+		}
 	}
 	return st.Kind, nil
 }
 
-// applyDeal creates a deal checkDeal accepted, as CreateDeal does. It runs
-// with f.mu held.
+// applyDeal creates a deal checkNewDeal and checkDeal accepted, with
+// its new contact (see dealContact). It runs with f.mu held.
 func (f *Fake) applyDeal(nd crm.NewDeal, kind crm.StageKind) (crm.Deal, crm.Contact) {
 	var c *crm.Contact
-	if nd.Contact != "" {
-		c = f.contacts[nd.Contact]
+	if nc := dealContact(nd); nc != nil {
+		c = f.contacts[f.createContact(*nc).ID]
 	} else {
-		c = f.contacts[f.createContact(*nd.NewContact).ID]
+		c = f.contacts[nd.Contact]
 	}
 	d := crm.Deal{
 		ID:          crm.DealID(f.nextID()),
@@ -151,7 +188,7 @@ func (f *Fake) applyDeal(nd crm.NewDeal, kind crm.StageKind) (crm.Deal, crm.Cont
 // (https://www.amocrm.ru/developers/content/crm_platform/tasks-api). An
 // unknown ID is the item's crm.ErrNotFound; a task already done succeeds.
 func (f *Fake) CompleteTasks(ctx context.Context, ids []crm.TaskID) error {
-	return f.batch(ctx, MethodCompleteTasks, len(ids),
+	return f.batch(ctx, MethodCompleteTasks, len(ids), nil,
 		func(i int) error {
 			if _, ok := f.tasks[ids[i]]; !ok {
 				return fmt.Errorf("crmtest: CompleteTasks: task %q: %w", ids[i], crm.ErrNotFound)
@@ -165,7 +202,7 @@ func (f *Fake) CompleteTasks(ctx context.Context, ids []crm.TaskID) error {
 // SetResponsible makes it, in input order. An unknown deal or user is the
 // item's crm.ErrNotFound.
 func (f *Fake) SetResponsibles(ctx context.Context, cs []crm.ResponsibleChange) error {
-	return f.batch(ctx, MethodSetResponsibles, len(cs),
+	return f.batch(ctx, MethodSetResponsibles, len(cs), nil,
 		func(i int) error {
 			if _, ok := f.deals[cs[i].Deal]; !ok {
 				return fmt.Errorf("crmtest: SetResponsibles: deal %q: %w", cs[i].Deal, crm.ErrNotFound)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/crmbridge/crmbridge/crm"
 	"github.com/crmbridge/crmbridge/crm/crmtest"
@@ -93,8 +94,9 @@ func TestFakeCreateTasksBatchError(t *testing.T) {
 	f := crmtest.NewSeeded(nil)
 	ct := f.AddContact(crm.Contact{Name: "Ivan"})
 	ts := make([]crm.NewTask, 60)
+	deadline := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	for i := range ts {
-		ts[i] = crm.NewTask{Contact: ct.ID, Text: fmt.Sprint(i)}
+		ts[i] = crm.NewTask{Contact: ct.ID, Text: fmt.Sprint(i), Deadline: deadline}
 	}
 	ts[55].Contact = "404"
 	out, err := f.CreateTasks(ctx, ts)
@@ -114,5 +116,51 @@ func TestFakeCreateTasksBatchError(t *testing.T) {
 	}
 	if got := len(f.Tasks()); got != 50 {
 		t.Errorf("the Fake holds %d tasks; want 50", got)
+	}
+}
+
+// An item the input checks refuse is not sent and fails alone, as the
+// amoCRM adapter refuses it before sending: the other items of its
+// request are written.
+func TestFakeBatchRefusesInvalidItemsAlone(t *testing.T) {
+	ctx := context.Background()
+	f := crmtest.NewSeeded(nil)
+	ct := f.AddContact(crm.Contact{Name: "Ivan"})
+	deadline := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	out, err := f.CreateTasks(ctx, []crm.NewTask{
+		{Contact: ct.ID, Text: "one", Deadline: deadline},
+		{Contact: ct.ID, Text: "  ", Deadline: deadline},
+		{Contact: ct.ID, Text: "three"},
+	})
+	var be *crm.BatchError
+	if !errors.As(err, &be) || len(be.Items) != 3 || be.Items[0] != nil ||
+		!errors.Is(be.Items[1], crm.ErrInvalid) || !errors.Is(be.Items[2], crm.ErrInvalid) {
+		t.Fatalf("CreateTasks with a blank text and a zero deadline: %v; want items 1 and 2 crm.ErrInvalid, item 0 written", err)
+	}
+	var ie *crm.InvalidError
+	if !errors.As(be.Items[2], &ie) || len(ie.Fields) != 1 || ie.Fields[0].Path != "[2].Deadline" {
+		t.Errorf("item 2: %v; want an InvalidError naming [2].Deadline", be.Items[2])
+	}
+	if out[0].ID == "" || len(f.Tasks()) != 1 {
+		t.Errorf("item 0: %+v, the Fake holds %d tasks; want item 0 created alone", out[0], len(f.Tasks()))
+	}
+	if n := f.Calls(crmtest.MethodCreateTasks); n != 1 {
+		t.Errorf("%d requests; want 1", n)
+	}
+
+	f.ResetCalls()
+	res, err := f.CreateDeals(ctx, []crm.NewDeal{
+		{Name: "no stage", Pipeline: "10", Contact: ct.ID},
+		{Name: "blank phone", Pipeline: "10", Stage: "101", NewContact: &crm.NewContact{Phones: []string{""}}},
+		{Name: "good", Pipeline: "10", Stage: "101", Contact: ct.ID},
+	})
+	if !errors.As(err, &be) || !errors.Is(be.Items[0], crm.ErrInvalid) || !errors.Is(be.Items[1], crm.ErrInvalid) || be.Items[2] != nil {
+		t.Fatalf("CreateDeals without a stage and with a blank phone: %v; want both crm.ErrInvalid, the third deal written", err)
+	}
+	if res[2].Deal.ID == "" || len(f.Deals()) != 1 || len(f.Contacts()) != 1 {
+		t.Errorf("CreateDeals wrote %d deals and %d contacts, result %+v; want the good deal alone", len(f.Deals()), len(f.Contacts()), res[2])
+	}
+	if n := f.Calls(crmtest.MethodCreateDeals); n != 1 {
+		t.Errorf("%d requests; want 1", n)
 	}
 }

@@ -1,0 +1,158 @@
+package crmtest
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/crmbridge/crmbridge/crm"
+)
+
+// Input checks. The Fake refuses, with a *crm.InvalidError naming the
+// fields (an error matching crm.ErrInvalid), exactly the input the amoCRM
+// adapter refuses before it sends a request, so a host tested against
+// the Fake meets the same refusals in production. Each check names what
+// amoCRM itself is documented to do; where that is unknown it says
+// UNVERIFIED: the adapter refuses the input defensively, and so does the
+// Fake. The checks look at the input alone, never at the Fake's data.
+
+// invalid reports refused fields of op's input.
+func invalid(op string, fes ...crm.FieldError) error {
+	return fmt.Errorf("crmtest: %w", &crm.InvalidError{Op: op, Fields: fes})
+}
+
+// itemPrefix names item i of a batch call in field paths ("[3]."), as
+// the amoCRM adapter does (crm/amocrm/batch.go checkItems); "" for a
+// single-item call.
+func itemPrefix(batch bool, i int) string {
+	if !batch {
+		return ""
+	}
+	return "[" + strconv.Itoa(i) + "]."
+}
+
+// checkIdentity reports whether id can be stored and found: Kind and
+// Value set, Kind without ':'. The amoCRM adapter stores an identity as
+// the text "kind:value" in one contact field (crm/amocrm/doc.go, Mapping
+// to amoCRM), so an empty part or a ':' in Kind could not be read back
+// as the same identity; it refuses them when creating a contact
+// (crm/amocrm/client.go checkNewContact).
+func checkIdentity(id crm.Identity) bool {
+	return id.Kind != "" && id.Value != "" && !strings.Contains(id.Kind, ":")
+}
+
+// checkNewContact returns the refused fields of a contact to create;
+// prefix names the contact in paths ("", "NewContact.", "[2].NewContact.").
+//
+//   - A blank phone (empty or only spaces): refused by the amoCRM adapter
+//     (crm/amocrm/client.go checkNewContact). What amoCRM does with an
+//     empty PHONE value is UNVERIFIED.
+//   - An identity failing checkIdentity.
+func checkNewContact(nc crm.NewContact, prefix string) []crm.FieldError {
+	var fes []crm.FieldError
+	for i, p := range nc.Phones {
+		if strings.TrimSpace(p) == "" {
+			fes = append(fes, crm.FieldError{Path: prefix + "Phones[" + strconv.Itoa(i) + "]", Code: "Required", Detail: "empty phone"})
+		}
+	}
+	for i, id := range nc.Identities {
+		if !checkIdentity(id) {
+			fes = append(fes, crm.FieldError{Path: prefix + "Identities[" + strconv.Itoa(i) + "]", Code: "Required", Detail: "Kind (without ':') and Value are required"})
+		}
+	}
+	return fes
+}
+
+// checkNewTask returns the refused fields of a task to create; prefix
+// names the item of a batch.
+//
+//   - Exactly one of Deal and Contact (the crm.Client contract).
+//   - A blank Text: POST /api/v4/tasks requires text and complete_till
+//     in every task, according to a third-party summary of Kommo's "Add
+//     tasks" reference (withone.ai, Kommo, Add Tasks (Bulk); the official
+//     page itself was not checked); the adapter refuses it before sending
+//     (crm/amocrm/client.go taskOut). Whether amoCRM accepts a text of
+//     spaces only is UNVERIFIED; the adapter refuses it too.
+//   - A zero Deadline: "a task must have a responsible user and a
+//     deadline (date and time)"
+//     (https://www.amocrm.ru/developers/content/crm_platform/tasks-api,
+//     Общая информация); refused by the adapter (taskOut).
+func checkNewTask(nt crm.NewTask, prefix string) []crm.FieldError {
+	var fes []crm.FieldError
+	if (nt.Deal == "") == (nt.Contact == "") {
+		fes = append(fes, crm.FieldError{Path: prefix + "Deal", Code: "OneOf", Detail: "exactly one of Deal and Contact must be set"})
+	}
+	if strings.TrimSpace(nt.Text) == "" {
+		fes = append(fes, crm.FieldError{Path: prefix + "Text", Code: "Required"})
+	}
+	if nt.Deadline.IsZero() {
+		fes = append(fes, crm.FieldError{Path: prefix + "Deadline", Code: "Required"})
+	}
+	return fes
+}
+
+// checkNewDeal returns the refused fields of a deal to create; prefix
+// names the item of a batch. nc is the deal's new contact as it will be
+// created (see dealContact), or nil.
+//
+//   - Exactly one of Contact and NewContact (the crm.Client contract).
+//   - An empty Pipeline or Stage. amoCRM itself would not refuse it: a
+//     lead created without status_id goes to "the first stage of the
+//     main pipeline" (https://www.amocrm.com/developers/content/api_v4/leads-2/,
+//     status_id). The adapter refuses it (crm/amocrm/batch.go checkDeal)
+//     rather than let a deal land silently in a stage the host did not
+//     choose; a pipeline or stage that is set but unknown is
+//     crm.ErrNotFound instead.
+//   - The new contact, checked as CreateContact checks it.
+func checkNewDeal(nd crm.NewDeal, nc *crm.NewContact, prefix string) []crm.FieldError {
+	var fes []crm.FieldError
+	if (nd.Contact == "") == (nd.NewContact == nil) {
+		fes = append(fes, crm.FieldError{Path: prefix + "Contact", Code: "OneOf", Detail: "exactly one of Contact and NewContact must be set"})
+	}
+	if nd.Pipeline == "" {
+		fes = append(fes, crm.FieldError{Path: prefix + "Pipeline", Code: "Required"})
+	}
+	if nd.Stage == "" {
+		fes = append(fes, crm.FieldError{Path: prefix + "Stage", Code: "Required"})
+	}
+	if nc != nil {
+		fes = append(fes, checkNewContact(*nc, prefix+"NewContact.")...)
+	}
+	return fes
+}
+
+// dealContact returns the contact to create with nd, or nil when nd
+// links an existing one. Without its own Responsible the contact gets
+// the deal's, as the amoCRM adapter gives it (crm/amocrm/client.go
+// CreateDeal: "A NewContact without Responsible gets the deal's"), so the
+// client belongs to whoever owns the deal.
+func dealContact(nd crm.NewDeal) *crm.NewContact {
+	if nd.NewContact == nil {
+		return nil
+	}
+	nc := *nd.NewContact
+	if nc.Responsible == "" {
+		nc.Responsible = nd.Responsible
+	}
+	return &nc
+}
+
+// checkNote returns the refused fields of a note to add.
+//
+//   - Exactly one of Deal and Contact (the crm.Noter contract).
+//   - A blank Text: the adapter sends a "common" note whose params.text
+//     holds it (https://www.amocrm.ru/developers/content/crm_platform/events-and-notes;
+//     amocrm/amocrm-api-php src/AmoCRM/Models/NoteType/CommonNote.php
+//     toApi) and refuses a blank one before sending (crm/amocrm/client.go
+//     AddNote). What amoCRM answers to an empty params.text is
+//     UNVERIFIED.
+func checkNote(n crm.Note) []crm.FieldError {
+	var fes []crm.FieldError
+	if (n.Deal == "") == (n.Contact == "") {
+		fes = append(fes, crm.FieldError{Path: "Deal", Code: "OneOf", Detail: "exactly one of Deal and Contact must be set"})
+	}
+	if strings.TrimSpace(n.Text) == "" {
+		fes = append(fes, crm.FieldError{Path: "Text", Code: "Required"})
+	}
+	return fes
+}
