@@ -93,6 +93,50 @@ func (b brokenTasks) ListTasks(ctx context.Context, f crm.TaskFilter) ([]crm.Tas
 	return b.Fake.ListTasks(ctx, f)
 }
 
+// brokenLaxTask accepts a task without text or deadline, making them up.
+type brokenLaxTask struct{ *crmtest.Fake }
+
+func (b brokenLaxTask) CreateTask(ctx context.Context, nt crm.NewTask) (crm.Task, error) {
+	if strings.TrimSpace(nt.Text) == "" {
+		nt.Text = "(no text)"
+	}
+	if nt.Deadline.IsZero() {
+		nt.Deadline = time.Now().Add(time.Hour)
+	}
+	return b.Fake.CreateTask(ctx, nt)
+}
+
+// brokenDealDefault leaves an empty stage to the CRM: the pipeline's
+// first stage.
+type brokenDealDefault struct{ *crmtest.Fake }
+
+func (b brokenDealDefault) CreateDeal(ctx context.Context, nd crm.NewDeal) (crm.Deal, crm.Contact, error) {
+	if nd.Stage == "" {
+		ps, _ := b.ListPipelines(ctx)
+		for _, p := range ps {
+			if p.ID == nd.Pipeline && len(p.Stages) > 0 {
+				nd.Stage = p.Stages[0].ID
+			}
+		}
+	}
+	return b.Fake.CreateDeal(ctx, nd)
+}
+
+// brokenDealContact creates a deal's new contact on its own, leaving it
+// without a responsible user.
+type brokenDealContact struct{ *crmtest.Fake }
+
+func (b brokenDealContact) CreateDeal(ctx context.Context, nd crm.NewDeal) (crm.Deal, crm.Contact, error) {
+	if nd.NewContact != nil {
+		c, err := b.CreateContact(ctx, *nd.NewContact)
+		if err != nil {
+			return crm.Deal{}, crm.Contact{}, err
+		}
+		nd.NewContact, nd.Contact = nil, c.ID
+	}
+	return b.Fake.CreateDeal(ctx, nd)
+}
+
 var brokenAdapters = map[string]struct {
 	wrap   func(*crmtest.Fake) crm.Client
 	clause string
@@ -104,6 +148,9 @@ var brokenAdapters = map[string]struct {
 	"responsible": {func(f *crmtest.Fake) crm.Client { return brokenResponsible{f} }, "after SetResponsible the deal's responsible must be"},
 	"exactphone":  {func(f *crmtest.Fake) crm.Client { return brokenExactPhone{f} }, "must be found by"},
 	"tasks":       {func(f *crmtest.Fake) crm.Client { return brokenTasks{f} }, "ListTasks with OpenOnly must return only the open task"},
+	"laxtask":     {func(f *crmtest.Fake) crm.Client { return brokenLaxTask{f} }, "CreateTask with an empty Text must fail with crm.ErrInvalid"},
+	"dealdefault": {func(f *crmtest.Fake) crm.Client { return brokenDealDefault{f} }, "CreateDeal with an empty Pipeline or Stage must fail with crm.ErrInvalid"},
+	"dealcontact": {func(f *crmtest.Fake) crm.Client { return brokenDealContact{f} }, "a contact created with a deal, without its own Responsible, must get the deal's"},
 }
 
 // TestSuiteFailsOnBrokenAdapters runs the suite on each broken adapter in a

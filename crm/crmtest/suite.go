@@ -301,6 +301,90 @@ var suite = []suiteCase{
 		if !errors.Is(err, crm.ErrNotFound) {
 			t.Errorf("CreateDeal for a missing contact must fail with crm.ErrNotFound; got %v", err)
 		}
+		_, _, err = e.c.CreateDeal(t.Context(), crm.NewDeal{Pipeline: e.pipeline.ID, Stage: missingID, Contact: c.ID})
+		if !errors.Is(err, crm.ErrNotFound) {
+			t.Errorf("CreateDeal at a missing stage must fail with crm.ErrNotFound; got %v", err)
+		}
+		for _, nd := range []crm.NewDeal{
+			{Stage: e.open.ID, Contact: c.ID},
+			{Pipeline: e.pipeline.ID, Contact: c.ID},
+		} {
+			if _, _, err := e.c.CreateDeal(t.Context(), nd); !errors.Is(err, crm.ErrInvalid) {
+				t.Errorf("CreateDeal with an empty Pipeline or Stage must fail with crm.ErrInvalid, not be left to a CRM default; pipeline %q stage %q: got %v", nd.Pipeline, nd.Stage, err)
+			}
+		}
+		p := uniquePhone()
+		_, _, err = e.c.CreateDeal(t.Context(), crm.NewDeal{Pipeline: e.pipeline.ID, Stage: e.open.ID,
+			NewContact: &crm.NewContact{Name: uniqueName("invalid"), Phones: []string{p, " "}}})
+		if !errors.Is(err, crm.ErrInvalid) {
+			t.Errorf("CreateDeal with a NewContact having a blank phone must fail with crm.ErrInvalid; got %v", err)
+		}
+		if found, ferr := e.c.FindContactsByPhone(t.Context(), p); ferr != nil || len(found) != 0 {
+			t.Errorf("CreateDeal refused as invalid must create no contact; FindContactsByPhone(%q): %v, %v", p, ids(found), ferr)
+		}
+	}},
+	{"CreateDealContactResponsible", func(t *testing.T, e *env) {
+		e.setup(t)
+		ctx := t.Context()
+		check := func(how string, d crm.Deal, c crm.Contact) {
+			t.Helper()
+			if c.Responsible != e.user2 {
+				t.Errorf("%s: a contact created with a deal, without its own Responsible, must get the deal's (%q); got %q", how, e.user2, c.Responsible)
+			}
+			found, err := e.c.FindContactsByPhone(ctx, c.Phones[0])
+			if err != nil {
+				t.Fatalf("FindContactsByPhone: %v", err)
+			}
+			for _, f := range found {
+				if f.ID == c.ID && f.Responsible != e.user2 {
+					t.Errorf("%s: a contact created with a deal, without its own Responsible, must get the deal's (%q); found with %q", how, e.user2, f.Responsible)
+				}
+			}
+		}
+		nd := func() crm.NewDeal {
+			return crm.NewDeal{Name: uniqueName("deal"), Pipeline: e.pipeline.ID, Stage: e.open.ID, Responsible: e.user2,
+				NewContact: &crm.NewContact{Name: uniqueName("contact"), Phones: []string{uniquePhone()}}}
+		}
+		d, c, err := e.c.CreateDeal(ctx, nd())
+		if err != nil {
+			t.Fatalf("CreateDeal: %v", err)
+		}
+		check("CreateDeal", d, c)
+		out, err := crm.CreateDeals(ctx, e.c, []crm.NewDeal{nd()})
+		if err != nil || len(out) != 1 {
+			t.Fatalf("crm.CreateDeals: %v, %v", out, err)
+		}
+		check("crm.CreateDeals", out[0].Deal, out[0].Contact)
+	}},
+	{"CreateContactInvalid", func(t *testing.T, e *env) {
+		e.setup(t)
+		ctx := t.Context()
+		for _, tc := range []struct {
+			what string
+			nc   func(p string) crm.NewContact
+		}{
+			{"an empty phone", func(p string) crm.NewContact { return crm.NewContact{Phones: []string{p, ""}} }},
+			{"a phone of spaces", func(p string) crm.NewContact { return crm.NewContact{Phones: []string{p, "  "}} }},
+			{"an identity without Kind", func(p string) crm.NewContact {
+				return crm.NewContact{Phones: []string{p}, Identities: []crm.Identity{{Value: uniqueName("v")}}}
+			}},
+			{"an identity without Value", func(p string) crm.NewContact {
+				return crm.NewContact{Phones: []string{p}, Identities: []crm.Identity{{Kind: "telegram"}}}
+			}},
+		} {
+			p := uniquePhone()
+			nc := tc.nc(p)
+			nc.Name, nc.Responsible = uniqueName("invalid"), e.user
+			if _, err := e.c.CreateContact(ctx, nc); !errors.Is(err, crm.ErrInvalid) {
+				t.Errorf("CreateContact with %s must fail with crm.ErrInvalid; got %v", tc.what, err)
+			}
+			if found, err := e.c.FindContactsByPhone(ctx, p); err != nil || len(found) != 0 {
+				t.Errorf("CreateContact with %s must create no contact; FindContactsByPhone(%q): %v, %v", tc.what, p, ids(found), err)
+			}
+		}
+		if _, err := e.c.FindContactsByPhone(ctx, "not a phone"); !errors.Is(err, crm.ErrInvalid) {
+			t.Errorf("FindContactsByPhone of a string that is no phone number must fail with crm.ErrInvalid; got %v", err)
+		}
 	}},
 	{"ListDealsMissingContact", func(t *testing.T, e *env) {
 		e.setup(t)
@@ -386,6 +470,26 @@ var suite = []suiteCase{
 		}
 		if _, err := e.c.CreateTask(ctx, crm.NewTask{Responsible: e.user, Text: "x", Deadline: deadline}); !errors.Is(err, crm.ErrInvalid) {
 			t.Errorf("CreateTask with neither Deal nor Contact must fail with crm.ErrInvalid; got %v", err)
+		}
+	}},
+	{"CreateTaskInvalid", func(t *testing.T, e *env) {
+		d, _ := e.newDeal(t, e.open)
+		ctx := t.Context()
+		deadline := time.Now().Add(time.Hour).Truncate(time.Second)
+		for _, tc := range []struct {
+			what string
+			nt   crm.NewTask
+		}{
+			{"an empty Text", crm.NewTask{Deal: d.ID, Responsible: e.user, Deadline: deadline}},
+			{"a Text of spaces", crm.NewTask{Deal: d.ID, Responsible: e.user, Text: " \t ", Deadline: deadline}},
+			{"a zero Deadline", crm.NewTask{Deal: d.ID, Responsible: e.user, Text: "crmtest: no deadline"}},
+		} {
+			if _, err := e.c.CreateTask(ctx, tc.nt); !errors.Is(err, crm.ErrInvalid) {
+				t.Errorf("CreateTask with %s must fail with crm.ErrInvalid; got %v", tc.what, err)
+			}
+		}
+		if ts, err := e.c.ListTasks(ctx, crm.TaskFilter{Deal: d.ID}); err != nil || len(ts) != 0 {
+			t.Errorf("CreateTask refused as invalid must create no task; ListTasks: %+v, %v", ts, err)
 		}
 	}},
 	{"ListTasks", func(t *testing.T, e *env) {
@@ -478,11 +582,14 @@ var suite = []suiteCase{
 			MethodListDeals:             func() error { _, err := e.c.ListDeals(ctx, missingID); return err },
 			MethodSetResponsible:        func() error { return e.c.SetResponsible(ctx, missingID, e.user) },
 			MethodSetContactResponsible: func() error { return e.c.SetContactResponsible(ctx, missingID, e.user) },
-			MethodCreateTask:            func() error { _, err := e.c.CreateTask(ctx, crm.NewTask{Deal: missingID, Text: "x"}); return err },
-			MethodCompleteTask:          func() error { return e.c.CompleteTask(ctx, missingID) },
-			MethodListUsers:             func() error { _, err := e.c.ListUsers(ctx); return err },
-			MethodListTasks:             func() error { _, err := e.c.ListTasks(ctx, crm.TaskFilter{Deal: missingID}); return err },
-			MethodListPipelines:         func() error { _, err := e.c.ListPipelines(ctx); return err },
+			MethodCreateTask: func() error {
+				_, err := e.c.CreateTask(ctx, crm.NewTask{Deal: missingID, Text: "x", Deadline: time.Now().Add(time.Hour)})
+				return err
+			},
+			MethodCompleteTask:  func() error { return e.c.CompleteTask(ctx, missingID) },
+			MethodListUsers:     func() error { _, err := e.c.ListUsers(ctx); return err },
+			MethodListTasks:     func() error { _, err := e.c.ListTasks(ctx, crm.TaskFilter{Deal: missingID}); return err },
+			MethodListPipelines: func() error { _, err := e.c.ListPipelines(ctx); return err },
 		}
 		for name, call := range calls {
 			if err := call(); !errors.Is(err, context.Canceled) {
@@ -556,6 +663,11 @@ var suite = []suiteCase{
 		if err := crm.AddNote(t.Context(), e.c, crm.Note{Deal: d.ID, Text: "crmtest note"}); err != nil {
 			t.Errorf("AddNote on a deal: %v", err)
 		}
+		for _, text := range []string{"", "  \n"} {
+			if err := crm.AddNote(t.Context(), e.c, crm.Note{Deal: d.ID, Text: text}); !errors.Is(err, crm.ErrInvalid) {
+				t.Errorf("AddNote with a blank Text (%q) must fail with crm.ErrInvalid; got %v", text, err)
+			}
+		}
 	}},
 	{"CreateTasks", func(t *testing.T, e *env) {
 		d, c := e.newDeal(t, e.open)
@@ -569,6 +681,49 @@ var suite = []suiteCase{
 		}
 		if len(ts) != 2 || ts[0].Text != "one" || ts[1].Text != "two" || ts[0].ID == ts[1].ID {
 			t.Errorf("crm.CreateTasks must return the created tasks in order with distinct IDs; got %+v", ts)
+		}
+	}},
+	{"CreateTasksInvalid", func(t *testing.T, e *env) {
+		d, _ := e.newDeal(t, e.open)
+		ctx := t.Context()
+		deadline := time.Now().Add(time.Hour).Truncate(time.Second)
+		in := []crm.NewTask{
+			{Deal: d.ID, Responsible: e.user, Text: "", Deadline: deadline},
+			{Deal: d.ID, Responsible: e.user, Text: "crmtest: valid", Deadline: deadline},
+			{Deal: d.ID, Responsible: e.user, Text: "crmtest: no deadline"},
+		}
+		out, err := crm.CreateTasks(ctx, e.c, in)
+		if !errors.Is(err, crm.ErrInvalid) {
+			t.Fatalf("crm.CreateTasks with a blank Text and a zero Deadline must fail with an error matching crm.ErrInvalid; got %v", err)
+		}
+		var written []crm.TaskID
+		if hasCapability[crm.TaskBatcher](e.c) {
+			be, ok := errors.AsType[*crm.BatchError](err)
+			if !ok || len(be.Items) != len(in) {
+				t.Fatalf("CreateTasks with some items invalid must name them in a *crm.BatchError of one entry per item; got %v", err)
+			}
+			for _, i := range []int{0, 2} {
+				if !errors.Is(be.Items[i], crm.ErrInvalid) {
+					t.Errorf("CreateTasks must name an invalid item (%d) with an error matching crm.ErrInvalid; got %v", i, be.Items[i])
+				}
+			}
+			switch {
+			case be.Items[1] == nil && (len(out) != len(in) || out[1].ID == ""):
+				t.Errorf("CreateTasks: an item reported written must have its task, with an ID, at its index; got %+v", out)
+			case be.Items[1] == nil:
+				written = append(written, out[1].ID)
+			case !errors.Is(be.Items[1], crm.ErrNotApplied):
+				t.Errorf("CreateTasks: a valid item sent with invalid ones must be written or not applied; got %v", be.Items[1])
+			}
+		} else if len(out) != 0 {
+			t.Errorf("crm.CreateTasks one by one must stop at the invalid first item; got %+v", out)
+		}
+		ts, err := e.c.ListTasks(ctx, crm.TaskFilter{Deal: d.ID})
+		if err != nil {
+			t.Fatalf("ListTasks: %v", err)
+		}
+		if len(ts) != len(written) || (len(ts) == 1 && ts[0].ID != written[0]) {
+			t.Errorf("CreateTasks must create no task it refused as invalid, and each it reported written; deal's tasks %+v, reported written %v", ts, written)
 		}
 	}},
 }
