@@ -871,3 +871,89 @@ func TestRocketChatBackFromLeaveNotFlooded(t *testing.T) {
 		t.Fatalf("back from leave: %v, want %v (one client, then a full cycle)", got, want)
 	}
 }
+
+// Rocket.Chat apps/meteor/ee/app/livechat-enterprise/server/hooks/scheduleAutoTransfer.ts
+// @09040df3 (the auto-transfer job is scheduled after the inquiry is
+// taken) and apps/meteor/ee/tests/unit/apps/livechat-enterprise/lib/AutoTransferChatsScheduler.tests.ts
+// @24478a42 ("should not transfer unserved rooms").
+//
+// Ours: a client waiting in the queue has no escalation clock; the clock
+// starts when Drain assigns it, at the Drain's time.
+func TestRocketChatAutoTransferStartsWhenTaken(t *testing.T) {
+	ch := channel.ID("department")
+	ctx := context.Background()
+	after := 10 * time.Minute
+	f := routing.Features{Capacity: 1, WhenNobody: routing.QueueWhenNobody, Escalation: routing.Escalation{After: routing.Duration(after)}}
+	tbl := peerTeam(t, ch, "agent1", "agent2")
+	var st peerStores
+	d := st.distributor()
+	st.presence.set("agent2", true)
+	busy := peerAssign(t, d, rocketRequest(tbl, f, routing.RoundRobin, peerChat(ch, 1), peerMonday))
+	if err := d.Replied(ctx, busy.Why.Chat); err != nil { // agent1 answered their client
+		t.Fatal(err)
+	}
+	waiting := peerAssign(t, d, rocketRequest(tbl, f, routing.RoundRobin, peerChat(ch, 2), peerMonday))
+	if waiting.Why.Rule != routing.RuleQueue {
+		t.Fatalf("second client: %v, want it queued", waiting)
+	}
+	if ws, err := d.DueEscalations(ctx, peerMonday.Add(time.Hour), 10); err != nil || len(ws) != 0 {
+		t.Fatalf("due while queued: %v, %v; want none", ws, err)
+	}
+	taken := peerMonday.Add(time.Hour)
+	st.presence.set("agent2", false)
+	decs, err := d.Drain(ctx, rocketRequest(tbl, f, routing.RoundRobin, channel.Chat{Channel: ch}, taken), 10, nil)
+	if err != nil || len(decs) != 1 || decs[0].User != "agent2" {
+		t.Fatalf("Drain: %v, %v; want the client to agent2", decs, err)
+	}
+	if ws, err := d.DueEscalations(ctx, taken.Add(after-time.Second), 10); err != nil || len(ws) != 0 {
+		t.Fatalf("due before %v after the take: %v, %v", after, ws, err)
+	}
+	if ws, err := d.DueEscalations(ctx, taken.Add(after), 10); err != nil || len(ws) != 1 || ws[0].Chat != waiting.Why.Chat {
+		t.Fatalf("due %v after the take: %v, %v; want the client", after, ws, err)
+	}
+}
+
+// Rocket.Chat apps/meteor/ee/tests/unit/apps/livechat-enterprise/lib/AutoTransferChatsScheduler.tests.ts
+// @24478a42 ("should return a room as inquiry when the routing method is
+// not automatic") with apps/meteor/ee/app/livechat-enterprise/server/hooks/checkAgentBeforeTakeInquiry.ts
+// @bf93f0c6 (an agent at their maximum of chats cannot take it).
+//
+// Ours: the widened offer of an unanswered first-responder chat skips the
+// writers at their limit, and counts for those it adds; once claimed it
+// counts for the claimer only.
+func TestRocketChatReturnedToQueueWithinLimits(t *testing.T) {
+	ch := channel.ID("department")
+	ctx := context.Background()
+	after := 5 * time.Minute
+	f := routing.Features{Capacity: 1, Escalation: routing.Escalation{After: routing.Duration(after)}}
+	tbl, err := roles.NewTable([]roles.Assignment{
+		{User: "agent1", Channel: ch, Role: roles.Manager, ReceivesNewClients: true},
+		{User: "agent2", Channel: ch, Role: roles.Manager},
+		{User: "agent3", Channel: ch, Role: roles.Manager},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st peerStores
+	d := st.distributor()
+	chat := peerChat(ch, 1)
+	peerAssign(t, d, rocketRequest(tbl, f, routing.FirstResponder, chat, peerMonday))
+	peerHold(t, d, ch, "agent2", "busy", 1)
+	ws, err := d.DueEscalations(ctx, peerMonday.Add(after), 10)
+	if err != nil || len(ws) != 1 {
+		t.Fatalf("due %v, %v", ws, err)
+	}
+	dec, ok, err := d.Escalate(ctx, rocketRequest(tbl, f, routing.FirstResponder, chat, peerMonday.Add(after)), ws[0], "")
+	if err != nil || !ok || !slices.Equal(dec.Offered, []crm.UserID{"agent1", "agent3"}) || !slices.Equal(peerSkipped(dec.Why, routing.SkipAtCapacity), []crm.UserID{"agent2"}) {
+		t.Fatalf("%v, %v, %v: want the offer widened to agent3, agent2 skipped at capacity", dec, ok, err)
+	}
+	if open := peerOpen(t, &st.rotation, ch, rocketAgents...); open["agent1"] != 1 || open["agent2"] != 1 || open["agent3"] != 1 {
+		t.Fatalf("open %v: want the offer counted for agent1 and agent3", open)
+	}
+	if _, err := d.ClaimWithin(ctx, f, chat, "agent3"); err != nil {
+		t.Fatal(err)
+	}
+	if open := peerOpen(t, &st.rotation, ch, rocketAgents...); open["agent1"] != 0 || open["agent2"] != 1 || open["agent3"] != 1 {
+		t.Fatalf("open %v after agent3's take: want agent1 freed", open)
+	}
+}
