@@ -355,10 +355,11 @@ func TestChatwootFairDistributionLimit(t *testing.T) {
 // @0ced3859, cases "excludes agents at capacity", "respects inbox-specific
 // capacity limits", "assigns to agents with available capacity" and
 // "returns false when all agents are at capacity" (whose body expects the
-// agent without a capacity policy, unlimited, to get the conversation).
-// Also spec/enterprise/services/enterprise/assignment_v2/... and
-// "Assignment with Capacity" ("when all agents are at capacity: no agents
-// are available").
+// agent without a capacity policy, unlimited, to get the conversation);
+// and spec/enterprise/services/enterprise/assignment_v2/assignment_with_capacity_spec.rb
+// @431c36e1 ("when one agent is at capacity: only agent with capacity is
+// available", "when all agents are at capacity: no agents are
+// available").
 //
 // Ours: Features.CapacityOf per employee over Features.Capacity; an
 // employee with neither (0) has no limit.

@@ -138,8 +138,8 @@ func TestRocketChatMaximumChatsPerAgent(t *testing.T) {
 }
 
 // Rocket.Chat apps/meteor/tests/end-to-end/api/livechat/24-routing.ts
-// @027d8edb, "Load Rotation" (apps/meteor/ee/.../routing/LoadRotation.ts:
-// the agent with the oldest routing time serves next): cases "should route
+// @027d8edb, "Load Rotation" (apps/meteor/ee/app/livechat-enterprise/server/lib/routing/LoadRotation.ts
+// @038bda21: the agent with the oldest routing time serves next): cases "should route
 // a room to an available agent", "should not route chat to an unavailable
 // agent", "should route the chat to the agent with the oldest routing time
 // when both are available" and "should route again to the agent with the
@@ -322,11 +322,13 @@ func TestRocketChatManualSelectionTake(t *testing.T) {
 }
 
 // Rocket.Chat apps/meteor/ee/app/livechat-enterprise/server/hooks/checkAgentBeforeTakeInquiry.ts
-// @bf93f0c6 (validateMaxChats: an agent at their maximum of simultaneous
+// @14f633da (validateMaxChats: an agent at their maximum of simultaneous
 // chats cannot take an inquiry, error-max-number-simultaneous-chats-reached).
 //
 // Ours: ClaimWithin refuses a claimer at their limit with
 // *AtCapacityError; the chat stays offered and another agent takes it.
+// Rocket.Chat checks the limit only with its waiting queue on and lets
+// some agents skip it; ours applies whenever the channel has a limit.
 func TestRocketChatTakeAtMaxChats(t *testing.T) {
 	ch := channel.ID("department")
 	ctx := context.Background()
@@ -718,7 +720,7 @@ func TestRocketChatAutoTransferWithinLimits(t *testing.T) {
 }
 
 // Rocket.Chat apps/meteor/ee/app/livechat-enterprise/server/hooks/checkAgentBeforeTakeInquiry.ts
-// @bf93f0c6 with Manual_Selection and Livechat_waiting_queue: an inquiry
+// @14f633da with Manual_Selection and Livechat_waiting_queue: an inquiry
 // is offered to the department's agents below their limit and counts for
 // the one who takes it.
 //
@@ -758,7 +760,7 @@ func TestRocketChatManualSelectionQueueWithLimits(t *testing.T) {
 }
 
 // Rocket.Chat apps/meteor/app/livechat/server/lib/stream/agentStatus.ts
-// @78da2ffb (Livechat_agent_leave_action: "none" leaves an offline agent's
+// @1b9aab42 (Livechat_agent_leave_action: "none" leaves an offline agent's
 // open chats with them, "forward" forwards them to another agent after a
 // timeout, "close" closes them).
 //
@@ -916,7 +918,7 @@ func TestRocketChatAutoTransferStartsWhenTaken(t *testing.T) {
 // Rocket.Chat apps/meteor/ee/tests/unit/apps/livechat-enterprise/lib/AutoTransferChatsScheduler.tests.ts
 // @24478a42 ("should return a room as inquiry when the routing method is
 // not automatic") with apps/meteor/ee/app/livechat-enterprise/server/hooks/checkAgentBeforeTakeInquiry.ts
-// @bf93f0c6 (an agent at their maximum of chats cannot take it).
+// @14f633da (an agent at their maximum of chats cannot take it).
 //
 // Ours: the widened offer of an unanswered first-responder chat skips the
 // writers at their limit, and counts for those it adds; once claimed it
