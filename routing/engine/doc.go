@@ -32,12 +32,14 @@
 //     recognised and ignored.
 //   - [Engine.ResetUnread]: "no reply needed" closes the streak's task.
 //   - [Engine.Refresh], from CRM webhooks (a deal's status, responsible
-//     or deletion): the client is read from the CRM at once; a known deal
+//     or deletion): the client is read from the CRM at once. A known deal
 //     closed or deleted, with no other deal of the contact open, makes
 //     the distribution forget the client (its unclaimed offer, capacity
-//     hold, escalation clock and place in the queue); a deal that changed
-//     hands moves the client's capacity hold. [Engine.Invalidate] (contact
-//     changes) only marks the record stale for the next event.
+//     hold, escalation clock and place in the queue); a deal handed from
+//     its owner to someone else moves the client's capacity hold. Every
+//     event that reads the CRM for a stale record applies the same rules.
+//     [Engine.Invalidate] (contact changes) only marks the record stale
+//     for the next event.
 //   - [Engine.Tick], on the host's timer: escalations of clients nobody
 //     answered in time, and clients waiting in a channel's queue, under
 //     the channel's distribution features (ChannelConfig.Features: capacity,

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/crmbridge/crmbridge/channel"
@@ -120,24 +121,31 @@ func (e *Engine) changeOf(ctx context.Context, chat channel.Chat, before, after 
 	return handedOver, nil
 }
 
-// syncHold keeps a channel's capacity counts in step with what a CRM read
-// shows (see changeOf): a client whose deal ended is freed; one handed
-// over in the CRM is held for the new responsible. Only on channels with
-// a capacity limit.
-func (e *Engine) syncHold(ctx context.Context, cs *chanState, chat channel.Chat, before, after ClientRecord) error {
-	if !cs.cfg.Limited() || before.Deal == "" {
-		return nil
-	}
-	c, err := e.changeOf(ctx, chat, before, after)
+// syncDist keeps the distribution in step with what a CRM read shows (see
+// changeOf), on every path that reads the CRM: a client whose deal ended
+// is forgotten (routing.Distributor.Forget: its unclaimed offer withdrawn,
+// its hold freed, its escalation clock stopped, its place in the queue
+// given up) and the round-robin turn still reserved for it is dropped
+// from after; one handed over is held for the new responsible on a
+// channel with a capacity limit. It returns the change. Callers write
+// after only once syncDist returned: a failure before leaves the deal
+// known to the state, so the next read finds it ended again.
+func (e *Engine) syncDist(ctx context.Context, cs *chanState, chat channel.Chat, before ClientRecord, after *ClientRecord) (crmChange, error) {
+	c, err := e.changeOf(ctx, chat, before, *after)
 	switch {
 	case err != nil:
-		return err
+		return noChange, err
 	case c == dealEnded:
-		_, _, err = e.dist.Free(ctx, chat)
-	case c == handedOver:
-		err = e.dist.Hold(ctx, chat, after.Responsible)
+		if err := e.dist.Forget(ctx, chat); err != nil {
+			return c, fmt.Errorf("engine: forgetting %s: %w", chat, err)
+		}
+		after.Turn = ""
+	case c == handedOver && cs.cfg.Limited():
+		if err := e.dist.Hold(ctx, chat, after.Responsible); err != nil {
+			return c, err
+		}
 	}
-	return err
+	return c, nil
 }
 
 // TickResult is what [Engine.Tick] did.

@@ -186,7 +186,7 @@ func (p *inbound) run(ctx context.Context) error {
 		if known {
 			p.res.Why.add(Step{Kind: StepLoadedClient, Contact: loaded.Contact, Deal: loaded.Deal})
 		}
-		if err := e.syncHold(ctx, p.cs, chat, cr, loaded); err != nil {
+		if _, err := e.syncDist(ctx, p.cs, chat, cr, &loaded); err != nil {
 			return err
 		}
 		cr = loaded

@@ -180,6 +180,9 @@ func (e *Engine) chatView(ctx context.Context, l Lease, s *settings, cs *chanSta
 			return chatView{}, err
 		}
 		if found {
+			if _, err := e.syncDist(ctx, cs, chat, cr, &loaded); err != nil {
+				return chatView{}, err
+			}
 			cr = loaded
 			if err := e.state.PutClient(ctx, l, cr); err != nil {
 				return chatView{}, err

@@ -51,36 +51,40 @@ type RefreshResult struct {
 // Refresh reads the chat's client from the CRM now and applies what
 // changed there: call it from CRM webhooks when a deal of the client
 // changed status, changed hands or was deleted (amoCRM: a lead's status,
-// responsible or deletion). It runs under the chat's lease, like an event.
+// responsible or deletion). It runs under the chat's lease, like an event,
+// and applies the rules below, which every event that reads the CRM for a
+// stale record applies too: Refresh applies them when the CRM changes
+// rather than when the client next writes (an abandoned chat never does).
 //
 // The read is the one an event makes for a stale record: the deal the
 // engine knows is read again alone where the CRM can (crm.DealGetter),
-// and the contact's deals are listed when that deal is no longer open
-// (or the CRM cannot read one deal, or the chat was invalidated). So a
-// deal that stays open costs one CRM request with a DealGetter, and a
-// closed one costs two: its own read and the list that finds whether
-// another deal of the contact is open.
+// and the contact's deals are listed when that deal is no longer open, or
+// the CRM cannot read one deal, or the record was marked stale by
+// Invalidate or an earlier Refresh. So a refresh costs one CRM request,
+// except a deal found closed or deleted by its own read, which costs a
+// second one: the list that tells whether another deal of the contact is
+// open.
 //
 //   - The known deal closed or gone, and no other deal of the contact
-//     open: the distribution forgets the client (OutcomeForgotten): an
+//     open (OutcomeForgotten): the distribution forgets the client (an
 //     unclaimed first-responder offer is withdrawn and stops counting
 //     toward the offered employees' capacity, the claim record is
 //     released, the client's open-client hold is freed, its escalation
-//     clock stops and it leaves the channel's waiting queue; the record
-//     forgets the deal, and a round-robin turn still reserved for the
-//     client. The unanswered-message streak and its task are left as
-//     they are: the next reply closes them as usual. A freed place goes
-//     to a waiting client at the next [Engine.Tick].
+//     clock stops and it leaves the channel's waiting queue), and the
+//     record forgets the deal and any round-robin turn still reserved
+//     for the client. The unanswered-message streak and its task are left
+//     as they are: the next reply closes them as usual. A freed place
+//     goes to a waiting client at the next [Engine.Tick].
 //   - Another deal of the contact is open: it becomes the deal that
 //     counts, and the client keeps its place.
 //   - The known deal still open and handed in the CRM from the client's
 //     owner to another (OutcomeResponsibleChanged): on a channel with a
-//     capacity limit the client's hold moves to the new responsible, as
-//     when an event reads the change. A client nobody owns yet (an
-//     unclaimed first-responder offer, a client waiting in the queue) is
-//     not handed over by the CRM's responsible (on amoCRM, a deal created
-//     without one is the API user's): the first reply or the queue
-//     decides, and the result is OutcomeRefreshed.
+//     capacity limit the client's hold moves to the new responsible. A
+//     client nobody owns yet (an unclaimed first-responder offer, a client
+//     waiting in the queue) is not handed over by the CRM's responsible
+//     (on amoCRM, a deal created without one is the API user's): the
+//     first reply or the queue decides, and the result is
+//     OutcomeRefreshed.
 //   - A chat the engine never saw (no record of its client): nothing is
 //     read or changed (OutcomeNoRecord).
 //
@@ -128,26 +132,15 @@ func (e *Engine) Refresh(ctx context.Context, chat channel.Chat) (res RefreshRes
 		res.Why.add(Step{Kind: StepLoadedClient, Contact: after.Contact, Deal: after.Deal})
 	}
 	res.Contact, res.Deal, res.Responsible = after.Contact, after.Deal, after.Responsible
-	c, err := e.changeOf(ctx, chat, before, after)
+	c, err := e.syncDist(ctx, cs, chat, before, &after)
 	if err != nil {
 		return res, err
 	}
 	switch c {
 	case dealEnded:
-		// Forget first: a failure before the record is written leaves the
-		// deal known, so that calling Refresh again forgets it.
-		if err := e.dist.Forget(ctx, chat); err != nil {
-			return res, fmt.Errorf("engine: forgetting %s: %w", chat, err)
-		}
-		after.Turn = ""
 		res.Outcome = OutcomeForgotten
 		res.Why.add(Step{Kind: StepDealClosed, Deal: before.Deal, Contact: after.Contact})
 	case handedOver:
-		if cs.cfg.Limited() {
-			if err := e.dist.Hold(ctx, chat, after.Responsible); err != nil {
-				return res, err
-			}
-		}
 		res.Outcome = OutcomeResponsibleChanged
 		res.Why.add(Step{Kind: StepNewResponsible, Deal: after.Deal, User: after.Responsible, Text: string(before.Responsible)})
 	default:

@@ -578,3 +578,44 @@ func TestRefreshQueuedDealKeepsQueue(t *testing.T) {
 		t.Errorf("the waiting client's deal is %s's in the CRM; want vera's", got)
 	}
 }
+
+// Without a webhook, the engine applies the same rules when an event reads
+// the CRM for a stale record: an employee writing to a client whose deal
+// closed frees their place, and a client whose abandoned offer's deal was
+// closed starts a new round when they write again, instead of finding the
+// old offer pending.
+func TestStaleReadForgetsEndedDeal(t *testing.T) {
+	t.Run("EmployeeMessage", func(t *testing.T) {
+		rot := &routing.MemoryRotation{}
+		fx := newFixture(t, withRotation(rot), withFeatures(tg, routing.Features{Capacity: 1}))
+		first := fx.mustIn(fx.in(tg, "3101", "hi"))
+		fx.mustIn(fx.in(tg, "3102", "hi")) // vera
+		if err := fx.crm.CloseDeal(first.Deal, crm.DealWon); err != nil {
+			t.Fatal(err)
+		}
+		fx.clock.Advance(time.Hour) // past the client cache
+		fx.mustOut(fx.out(boris, tg, "3101", "Thank you for your order!"))
+		if got := open(t, rot, tg, boris, vera); got[boris] != 0 || got[vera] != 1 {
+			t.Errorf("open %v after boris wrote to his closed client; want boris 0, vera 1", got)
+		}
+		if next := fx.mustIn(fx.in(tg, "3103", "hi")); next.Responsible != boris {
+			t.Errorf("next client to %q; want boris (his place was freed)", next.Responsible)
+		}
+	})
+	t.Run("ClientMessage", func(t *testing.T) {
+		rot := &routing.MemoryRotation{}
+		fx := newFixture(t, withRotation(rot), withFeatures(wa, routing.Features{Capacity: 1}))
+		abandoned := fx.mustIn(fx.in(wa, "79160000001", "hi"))
+		if err := fx.crm.CloseDeal(abandoned.Deal, crm.DealLost); err != nil {
+			t.Fatal(err)
+		}
+		fx.clock.Advance(time.Hour)
+		again := fx.mustIn(fx.in(wa, "79160000001", "hello again"))
+		if again.Why.Has(engine.StepOfferPending) || again.Distribution == nil || again.Distribution.Why.Repeat {
+			t.Errorf("the client writes after the close: %s; want a new round, not the old offer", again.Why)
+		}
+		if got := open(t, rot, wa, anna, boris); got[anna] != 1 || got[boris] != 1 {
+			t.Errorf("open %v; want the new offer alone counted, once each", got)
+		}
+	})
+}
