@@ -111,13 +111,14 @@
 // differential test: generated CRM-like inputs, plus 8 and +8 followed by
 // random digits, each compared between the fast path and the library path
 // under both settings — identical Number and identical error. It runs 20k
-// inputs (2k under -race, where the library is ten times slower); set
+// inputs (600 under -race, where the library is tens of times slower); set
 // CRMBRIDGE_LONG=1 for 1M. TestTrie8MatchesLibrary compares the
 // international trie with the library on uniformly random numbers (same
 // sizes). FuzzParse checks no panic, fast == library and String() round
 // trips; its seed corpus runs with plain go test. TestTablesUpToDate
 // regenerates table.go from the library's metadata and fails when it is
-// stale; after a phonenumbers upgrade run
+// stale (under -race only with CRMBRIDGE_LONG=1); after a phonenumbers
+// upgrade run
 //
 //	go generate ./phone
 //
