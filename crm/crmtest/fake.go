@@ -11,6 +11,11 @@
 // (crm.Noter, crm.TaskBatcher); wrap it in [Minimal] to hide them and test
 // the fallbacks.
 //
+// It refuses the input crm.Client's contract says every adapter refuses
+// with crm.ErrInvalid, and fills in a deal's new contact's responsible as
+// the contract says, checking what the amoCRM adapter checks, so a host
+// whose tests pass against the Fake meets no new refusal on amoCRM.
+//
 // Phones are matched as the contract requires: a contact is found for an
 // E.164 number however the number was typed on it ("8 (916) 123-45-67"
 // matches "+79161234567"), using package phone with the options the Fake
