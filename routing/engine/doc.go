@@ -126,5 +126,5 @@
 // test delivers new clients' messages in random order with creates failing
 // before or after the CRM's work and restarts (CRMBRIDGE_LONG=1 runs it
 // longer). TestCRMCallsPerEvent prints the CRM calls each kind of event
-// costs. Package enginetest has the conformance suite of [State].
+// costs, and TestCRMCallsPerRefresh those of each kind of Refresh. Package enginetest has the conformance suite of [State].
 package engine

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -618,4 +619,50 @@ func TestStaleReadForgetsEndedDeal(t *testing.T) {
 			t.Errorf("open %v; want the new offer alone counted, once each", got)
 		}
 	})
+}
+
+// TestCRMCallsPerRefresh prints the CRM calls each kind of Refresh costs
+// on the in-memory fake, and checks each against its target.
+func TestCRMCallsPerRefresh(t *testing.T) {
+	var table strings.Builder
+	fmt.Fprintf(&table, "%-62s %5s  %s\n", "refresh", "calls", "by method")
+	count := func(fx *fixture, name string, want int, chat channel.Chat, outcome engine.Outcome) {
+		t.Helper()
+		r, c := fx.refresh(chat)
+		fmt.Fprintf(&table, "%-62s %5d  %v\n", name, calls(c), c)
+		if r.Outcome != outcome {
+			t.Errorf("%s: outcome %s; want %s", name, r.Outcome, outcome)
+		}
+		if calls(c) > want {
+			t.Errorf("%s: %d CRM calls; target <= %d (%v)", name, calls(c), want, c)
+		}
+	}
+	fx := newFixture(t, withFeatures(tg, routing.Features{Capacity: 1}))
+	count(fx, "chat never seen", 0, channel.Chat{Channel: tg, ChatID: "never"}, engine.OutcomeNoRecord)
+	a := fx.mustIn(fx.in(tg, "c-a", "hi"))
+	count(fx, "deal open, record from the last event", 1, a.Chat, engine.OutcomeRefreshed)
+	count(fx, "deal open, record stale (an earlier Refresh or Invalidate)", 1, a.Chat, engine.OutcomeRefreshed)
+	fx.setDealResponsible(a.Deal, vera)
+	count(fx, "deal handed over, record stale", 1, a.Chat, engine.OutcomeResponsibleChanged)
+	b := fx.mustIn(fx.in(tg, "c-b", "hi"))
+	fx.setDealResponsible(b.Deal, anna)
+	count(fx, "deal handed over, record from the last event", 1, b.Chat, engine.OutcomeResponsibleChanged)
+	if err := fx.crm.CloseDeal(a.Deal, crm.DealWon); err != nil {
+		t.Fatal(err)
+	}
+	count(fx, "deal closed, record stale", 1, a.Chat, engine.OutcomeForgotten)
+	count(fx, "again: nothing more to do", 1, a.Chat, engine.OutcomeRefreshed)
+	c := fx.mustIn(fx.in(tg, "c-c", "hi"))
+	if err := fx.crm.CloseDeal(c.Deal, crm.DealLost); err != nil {
+		t.Fatal(err)
+	}
+	count(fx, "deal closed, record from the last event (read + list)", 2, c.Chat, engine.OutcomeForgotten)
+
+	bare := newFixture(t, func(_ *engine.Config, o *engine.Options) { o.CRM = crmtest.Minimal(o.CRM) })
+	d := bare.mustIn(bare.in(tg, "c-d", "hi"))
+	if err := bare.crm.CloseDeal(d.Deal, crm.DealLost); err != nil {
+		t.Fatal(err)
+	}
+	count(bare, "deal closed, CRM without crm.DealGetter (list)", 1, d.Chat, engine.OutcomeForgotten)
+	t.Logf("CRM calls per Refresh (in-memory fake):\n%s", table.String())
 }
