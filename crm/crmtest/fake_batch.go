@@ -42,8 +42,10 @@ const batchLimit = 50
 // items with 400 "Request validation failed" and a validation-errors
 // list keyed by each item's request_id (amocrm/amocrm-api-php issues #12
 // and #115); whether it writes the request's valid items is not
-// documented, and the Fake writes none. The items of later chunks are
-// then not applied, as a caller stops at the first failed request.
+// documented, and the Fake writes none. Later chunks are still sent, as
+// the amoCRM adapter goes on after a request refused naming its items
+// (crm/amocrm/batch.go spread and chunks); after a request that failed
+// as a whole (an injected fault, the context) they are not applied.
 func (f *Fake) batch(ctx context.Context, method string, n int, pre, check func(i int) error, apply func(i int)) error {
 	items := make([]error, n)
 	failed := false
@@ -97,7 +99,7 @@ func (f *Fake) batch(ctx context.Context, method string, n int, pre, check func(
 			}
 		}
 		f.mu.Unlock()
-		failed, stopped = failed || refused, stopped || refused
+		failed = failed || refused
 	}
 	if !failed {
 		return nil
