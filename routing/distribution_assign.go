@@ -608,10 +608,10 @@ func (d *Distributor) Escalate(ctx context.Context, r Request, w Watch, current 
 		return Decision{}, false, err
 	}
 	pol := r.Settings.Escalation
-	if !pol.Due(w.Since, w.Done, r.At) {
+	if !pol.Enabled() || w.Done >= pol.times() || w.Due.IsZero() || r.At.Before(w.Due) {
 		return Decision{}, false, nil
 	}
-	next, more := pol.Deadline(w.Since, w.Done+1)
+	next, more := pol.Deadline(r.At, w.Done+1) // the clock restarts now
 	if !more {
 		next = time.Time{}
 	}

@@ -660,3 +660,39 @@ func wantOpen(t *testing.T, r RotationStore, want map[crm.UserID]int, what strin
 		t.Errorf("open counts %v; want %v (%s)", got, want, what)
 	}
 }
+
+// TestEscalationLateHostGivesFullTime: a host that processes a deadline
+// late escalates once, and the employee reached gets the whole time to
+// reply from that moment, not what was left of a schedule counted from
+// the first pick.
+func TestEscalationLateHostGivesFullTime(t *testing.T) {
+	var st shared
+	d := st.distributor(nil)
+	s := ChannelSettings{Channel: "wa", Features: Features{Escalation: Escalation{After: Duration(10 * time.Minute), Times: 3}}}
+	r := Request{Settings: s, Mode: RoundRobin, Roles: managers(t, 3), Chat: chatWA, At: t0}
+	first, err := d.Assign(t.Context(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	current := first.User
+	for _, c := range []struct {
+		at        time.Duration
+		escalates bool
+	}{{35 * time.Minute, true}, {36 * time.Minute, false}, {44 * time.Minute, false}, {45 * time.Minute, true}, {50 * time.Minute, false}, {55 * time.Minute, true}, {2 * time.Hour, false}} {
+		r.At = t0.Add(c.at)
+		ws, err := d.DueEscalations(t.Context(), r.At, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (len(ws) == 1) != c.escalates {
+			t.Fatalf("at +%v: due %v; want escalation %v", c.at, ws, c.escalates)
+		}
+		for _, w := range ws {
+			dec, ok, err := d.Escalate(t.Context(), r, w, current)
+			if err != nil || !ok || dec.User == current {
+				t.Fatalf("at +%v: Escalate = %v, %v, %v", c.at, dec, ok, err)
+			}
+			current = dec.User
+		}
+	}
+}

@@ -44,7 +44,7 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // never escalates.
 type Escalation struct {
 	// After is the time to reply, counted from the pick or offer and
-	// again from each escalation; 0 turns escalation off.
+	// again from the moment of each escalation; 0 turns escalation off.
 	After Duration `json:"after,omitempty"`
 	// Times is the most escalations per client; 0 means 1.
 	Times int `json:"times,omitempty"`
@@ -65,28 +65,33 @@ func (e Escalation) Enabled() bool { return e.After > 0 }
 
 func (e Escalation) times() int { return max(e.Times, 1) }
 
-// Deadline returns when the next escalation of a watch started at since
-// with done escalations so far falls due; ok is false when no more are
-// due (the policy is off, or done reached Times).
-func (e Escalation) Deadline(since time.Time, done int) (at time.Time, ok bool) {
+// Deadline returns when escalation number done+1 falls due for a clock
+// (re)started at from: the pick or offer for the first (done 0), the
+// previous escalation for each one after it, so every employee an
+// escalation reaches gets the whole of After to reply, however late the
+// host processed it. ok is false when no more are due (the policy is off,
+// or done reached Times).
+func (e Escalation) Deadline(from time.Time, done int) (at time.Time, ok bool) {
 	if !e.Enabled() || done >= e.times() || done < 0 {
 		return time.Time{}, false
 	}
-	return since.Add(time.Duration(e.After) * time.Duration(done+1)), true
+	return from.Add(time.Duration(e.After)), true
 }
 
-// Due reports whether the next escalation is due at now: its deadline
-// (see Deadline) is not after now. A host that was down across several
-// deadlines gets one escalation per call, never a burst.
-func (e Escalation) Due(since time.Time, done int, now time.Time) bool {
-	at, ok := e.Deadline(since, done)
+// Due reports whether escalation number done+1 of a clock (re)started at
+// from is due at now: its deadline (see Deadline) is not after now.
+// Escalating restarts the clock, so a host that was down across a
+// deadline gets one escalation, then a full After for the employee it
+// reached, never a burst.
+func (e Escalation) Due(from time.Time, done int, now time.Time) bool {
+	at, ok := e.Deadline(from, done)
 	return ok && !now.Before(at)
 }
 
 // Watch is one client waiting for a reply under an [Escalation] policy.
 type Watch struct {
 	Chat channel.Chat
-	// Since is when the clock started (the pick or offer).
+	// Since is when the clock first started (the pick or offer).
 	Since time.Time
 	// Done is the number of escalations so far.
 	Done int

@@ -198,8 +198,8 @@ func TestEscalationDeadlines(t *testing.T) {
 		{0, 9 * time.Minute, false, 10 * time.Minute, true},
 		{0, 10 * time.Minute, true, 10 * time.Minute, true},
 		{0, 45 * time.Minute, true, 10 * time.Minute, true}, // late: one step at a time
-		{1, 15 * time.Minute, false, 20 * time.Minute, true},
-		{1, 20 * time.Minute, true, 20 * time.Minute, true},
+		{1, 5 * time.Minute, false, 10 * time.Minute, true}, // from the previous escalation
+		{1, 10 * time.Minute, true, 10 * time.Minute, true},
 		{2, time.Hour, false, 0, false},
 	} {
 		at, more := e.Deadline(t0, c.done)
