@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"slices"
@@ -153,40 +154,68 @@ var brokenAdapters = map[string]struct {
 	"dealcontact": {func(f *crmtest.Fake) crm.Client { return brokenDealContact{f} }, "a contact created with a deal, without its own Responsible, must get the deal's"},
 }
 
-// TestSuiteFailsOnBrokenAdapters runs the suite on each broken adapter in a
-// child process (the suite calls t.Errorf on the real *testing.T) and
-// checks that the child failed with the expected clause.
+// TestSuiteFailsOnBrokenAdapters runs the suite on every broken adapter,
+// each in its own subtest, in one child process (the suite calls t.Errorf
+// on the real *testing.T), and checks that each adapter's subtest failed
+// with the expected clause.
 func TestSuiteFailsOnBrokenAdapters(t *testing.T) {
-	if name := os.Getenv("CRMTEST_BROKEN"); name != "" {
-		b := brokenAdapters[name]
-		crmtest.TestAdapter(t, func(t *testing.T) crmtest.Harness {
-			f := crmtest.NewSeeded(nil)
-			return crmtest.Harness{Client: b.wrap(f), FailNext: f.FailNext}
-		})
+	if os.Getenv("CRMTEST_BROKEN") == "1" {
+		for _, name := range slices.Sorted(maps.Keys(brokenAdapters)) {
+			b := brokenAdapters[name]
+			t.Run(name, func(t *testing.T) {
+				crmtest.TestAdapter(t, func(t *testing.T) crmtest.Harness {
+					f := crmtest.NewSeeded(nil)
+					return crmtest.Harness{Client: b.wrap(f), FailNext: f.FailNext}
+				})
+			})
+		}
 		return
 	}
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
+	cmd := exec.CommandContext(t.Context(), exe, "-test.run=^TestSuiteFailsOnBrokenAdapters$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "CRMTEST_BROKEN=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("the conformance suite passed every broken adapter; output:\n%s", out)
+	}
+	failed := failures(string(out))
 	for name, b := range brokenAdapters {
 		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			cmd := exec.CommandContext(t.Context(), exe, "-test.run=^TestSuiteFailsOnBrokenAdapters$", "-test.count=1")
-			cmd.Env = append(os.Environ(), "CRMTEST_BROKEN="+name)
-			out, err := cmd.CombinedOutput()
-			if err == nil {
+			got, ok := failed[name]
+			if !ok {
 				t.Fatalf("the conformance suite passed a broken adapter (%s); output:\n%s", name, out)
 			}
 			want := b.clause
 			if i := strings.Index(want, "%"); i >= 0 {
 				want = want[:i]
 			}
-			if !strings.Contains(string(out), want) {
-				t.Errorf("the suite failed on %s but without naming the clause %q; output:\n%s", name, want, out)
+			if !strings.Contains(got, want) {
+				t.Errorf("the suite failed on %s but without naming the clause %q; its failures:\n%s", name, want, got)
 			}
 		})
 	}
+}
+
+// failures splits the child's output by broken adapter: the lines from
+// each "--- FAIL: TestSuiteFailsOnBrokenAdapters/<name>..." up to the
+// next such line of another adapter.
+func failures(out string) map[string]string {
+	const marker = "--- FAIL: TestSuiteFailsOnBrokenAdapters/"
+	secs := map[string]string{}
+	cur := ""
+	for line := range strings.Lines(out) {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), marker); ok {
+			cur, _, _ = strings.Cut(rest, "/")
+			cur, _, _ = strings.Cut(cur, " ")
+		}
+		if cur != "" {
+			secs[cur] += line
+		}
+	}
+	return secs
 }
 
 func TestFakeFaultsAndCounts(t *testing.T) {
