@@ -545,6 +545,13 @@ func (f *Fake) checkTask(op string, nt crm.NewTask) error {
 }
 
 // applyTask creates a task checkTask accepted. It runs with f.mu held.
+//
+// The deadline is kept to the second, in UTC: amoCRM stores complete_till
+// as a Unix timestamp in seconds
+// (https://www.amocrm.ru/developers/content/crm_platform/tasks-api) and
+// the adapter returns it as time.Unix(complete_till, 0).UTC()
+// (crm/amocrm/wire.go unix), so a host comparing deadlines meets the same
+// rounding here.
 func (f *Fake) applyTask(nt crm.NewTask) crm.Task {
 	t := crm.Task{
 		ID:          crm.TaskID(f.nextID()),
@@ -552,7 +559,7 @@ func (f *Fake) applyTask(nt crm.NewTask) crm.Task {
 		Contact:     nt.Contact,
 		Responsible: nt.Responsible,
 		Text:        nt.Text,
-		Deadline:    nt.Deadline,
+		Deadline:    time.Unix(nt.Deadline.Unix(), 0).UTC(),
 	}
 	f.tasks[t.ID] = &t
 	return t

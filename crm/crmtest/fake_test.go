@@ -246,6 +246,23 @@ func TestFakeFaultsAndCounts(t *testing.T) {
 	}
 }
 
+// TestFakeKeepsDeadlineToSecond: the Fake rounds a task's deadline as
+// amoCRM does, to the second down, in UTC.
+func TestFakeKeepsDeadlineToSecond(t *testing.T) {
+	f := crmtest.NewSeeded(nil)
+	c := f.AddContact(crm.Contact{Name: "Ivan"})
+	msk := time.FixedZone("MSK", 3*60*60)
+	due := time.Date(2026, 5, 1, 15, 0, 0, 999_000_000, msk)
+	tk, err := f.CreateTask(t.Context(), crm.NewTask{Contact: c.ID, Text: "call back", Deadline: due})
+	want := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	if err != nil || tk.Deadline != want {
+		t.Fatalf("CreateTask with deadline %v: %v, %v; want %v", due, tk.Deadline, err, want)
+	}
+	if ts := f.Tasks(); len(ts) != 1 || ts[0].Deadline != want {
+		t.Errorf("the Fake holds %+v; want the deadline %v", ts, want)
+	}
+}
+
 func TestFakeMatchesTypedPhones(t *testing.T) {
 	f := crmtest.NewSeeded(nil)
 	c := f.AddContact(crm.Contact{Name: "Typed by hand", Phones: []string{"8 (916) 123-45-67"}})

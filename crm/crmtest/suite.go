@@ -524,6 +524,8 @@ var suite = []suiteCase{
 		}
 		if len(openOnly) != 1 || openOnly[0].ID != open.ID || openOnly[0].Done || openOnly[0].Deal != d.ID || openOnly[0].Text != "crmtest: open task" {
 			t.Errorf("ListTasks with OpenOnly must return only the open task %q with its deal and text; got %+v", open.ID, openOnly)
+		} else if !openOnly[0].Deadline.Equal(open.Deadline) {
+			t.Errorf("ListTasks must return the deadline CreateTask returned (%v); got %v", open.Deadline, openOnly[0].Deadline)
 		}
 		none, err := e.c.ListTasks(ctx, crm.TaskFilter{Contact: c.ID})
 		if err != nil || len(none) != 0 {
