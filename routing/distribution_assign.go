@@ -515,16 +515,15 @@ func (d *Distributor) Free(ctx context.Context, chat channel.Chat) (holder crm.U
 // someone is eligible, up to limit of them, and returns the decisions in
 // queue order (each with Why.Queued). Call it when someone may have
 // become eligible: a shift starts, a hold is freed, a switch turns on, or
-// on a timer.
+// on a timer. Each client is served as by [Distributor.Serve], so
+// concurrent Drains on several instances and a Drain interrupted midway
+// assign each client once, and an apply that fails leaves the client
+// queued (apply must be idempotent). Drain stops at the first error.
 //
-// Each assignment is keyed by the chat (round robin holds it; an offer is
-// first-wins), then apply (if not nil) acts on it — makes the pick
-// responsible in the CRM, notifies — and only then is the entry removed.
-// So concurrent Drains on several instances and a Drain interrupted
-// midway assign each client once, and an apply that fails leaves the
-// client queued: the next Drain meets the assignment already made (the
-// same employee, Why.Repeat) and applies it again, so apply must be
-// idempotent. Drain stops at the first error.
+// Drain serializes nothing per chat: a caller whose other events on a
+// chat must not interleave with its assignment (a deal closing, which
+// calls Forget) takes its per-chat lock and calls Serve for each entry of
+// [Distributor.Queued] itself, as the engine's Tick does.
 func (d *Distributor) Drain(ctx context.Context, r Request, limit int, apply func(context.Context, Decision) error) ([]Decision, error) {
 	if err := r.check(false); err != nil {
 		return nil, err
@@ -537,28 +536,59 @@ func (d *Distributor) Drain(ctx context.Context, r Request, limit int, apply fun
 	for _, e := range entries {
 		q := r
 		q.Chat = e.Chat
-		dec, err := d.assign(ctx, &q, true)
+		dec, ok, err := d.Serve(ctx, q, apply)
 		if errors.Is(err, ErrNoEligible) {
 			break
 		}
 		if err != nil {
 			return out, err
 		}
-		dec.Why.Queued = e.Since
-		if apply != nil {
-			if err := apply(ctx, dec); err != nil {
-				return out, err
-			}
+		if ok {
+			out = append(out, dec)
 		}
-		if err := d.watch(ctx, &q, dec); err != nil {
-			return out, err
-		}
-		if _, err := d.queue.Remove(ctx, e.Chat); err != nil {
-			return out, err
-		}
-		out = append(out, dec)
 	}
 	return out, nil
+}
+
+// Serve assigns r.Chat if it is still waiting in its channel's queue: the
+// assignment is keyed by the chat (round robin holds it; an offer is
+// first-wins), then apply (if not nil) acts on it — makes the pick
+// responsible in the CRM, notifies — then the escalation clock starts and
+// only then is the entry removed. The decision has Why.Queued set. ok is
+// false, and nothing is done, when the chat is not queued (served
+// already, or forgotten: [Distributor.Forget]). Nobody eligible: an error
+// matching ErrNoEligible ([*NoEligibleError]), and the client stays
+// queued.
+//
+// Serve does not check that older clients are served first; Drain and
+// the engine's Tick call it in queue order. Called under the chat's lock
+// (the engine's lease), a client whose deal closed meanwhile is never
+// assigned: Forget, under the same lock, took it out of the queue.
+func (d *Distributor) Serve(ctx context.Context, r Request, apply func(context.Context, Decision) error) (Decision, bool, error) {
+	if err := r.check(true); err != nil {
+		return Decision{}, false, err
+	}
+	e, queued, err := d.queue.Entry(ctx, r.Chat)
+	if err != nil || !queued {
+		return Decision{}, false, err
+	}
+	dec, err := d.assign(ctx, &r, true)
+	if err != nil {
+		return Decision{}, false, err
+	}
+	dec.Why.Queued = e.Since
+	if apply != nil {
+		if err := apply(ctx, dec); err != nil {
+			return dec, false, err
+		}
+	}
+	if err := d.watch(ctx, &r, dec); err != nil {
+		return dec, false, err
+	}
+	if _, err := d.queue.Remove(ctx, r.Chat); err != nil {
+		return dec, false, err
+	}
+	return dec, true, nil
 }
 
 // Queued returns up to limit clients waiting in ch's queue, oldest

@@ -696,3 +696,59 @@ func TestEscalationLateHostGivesFullTime(t *testing.T) {
 		}
 	}
 }
+
+// peekHook is a QueueStore that runs after once, right after the first
+// Peek: another instance's call landing between a Drain's read of the
+// queue and its assignments.
+type peekHook struct {
+	QueueStore
+	after func()
+}
+
+func (q *peekHook) Peek(ctx context.Context, ch channel.ID, limit int) ([]QueueEntry, error) {
+	es, err := q.QueueStore.Peek(ctx, ch, limit)
+	if f := q.after; f != nil {
+		q.after = nil
+		f()
+	}
+	return es, err
+}
+
+// TestDrainSkipsForgottenClient: a waiting client whose deal closes
+// (Forget, on another instance) after a Drain read the queue is not
+// assigned: no place is taken for it and no clock starts, and the next
+// waiting client gets the place.
+func TestDrainSkipsForgottenClient(t *testing.T) {
+	var st shared
+	q := &peekHook{QueueStore: &st.queue}
+	d := NewDistributor(DistributorOptions{Claims: &st.claims, Rotation: &st.rotation, Queue: q, Escalations: &st.esc})
+	other := st.distributor(nil)
+	s := ChannelSettings{Channel: "wa", Features: Features{Capacity: 1, WhenNobody: QueueWhenNobody, Escalation: Escalation{After: Duration(10 * time.Minute)}}}
+	req := func(i int) Request {
+		return Request{Settings: s, Mode: RoundRobin, Roles: managers(t, 1), Chat: waChat(i), At: t0.Add(time.Duration(i) * time.Minute)}
+	}
+	for i, rule := range []Rule{RuleRoundRobin, RuleQueue, RuleQueue} {
+		if dec, err := d.Assign(t.Context(), req(i)); err != nil || dec.Why.Rule != rule {
+			t.Fatalf("client %d: %v, %v; want %s", i, dec, err, rule)
+		}
+	}
+	if err := d.Forget(t.Context(), waChat(0)); err != nil { // the first client's deal closed: a place frees
+		t.Fatal(err)
+	}
+	q.after = func() {
+		if err := other.Forget(t.Context(), waChat(1)); err != nil {
+			t.Error(err)
+		}
+	}
+	got, err := d.Drain(t.Context(), req(9), 10, nil)
+	if err != nil || len(got) != 1 || got[0].Why.Chat != waChat(2) || got[0].User != "m1" {
+		t.Fatalf("Drain = %v, %v; want only client 2, to m1", got, err)
+	}
+	wantOpen(t, &st.rotation, map[crm.UserID]int{"m1": 1}, "the place went to client 2 only")
+	if ws, _ := d.DueEscalations(t.Context(), t0.Add(time.Hour), 10); len(ws) != 1 || ws[0].Chat != waChat(2) {
+		t.Errorf("watches %v; want client 2's only", ws)
+	}
+	if dec, ok, err := d.Serve(t.Context(), req(1), nil); ok || err != nil {
+		t.Errorf("Serve of the forgotten client = %v, %v, %v; want not queued", dec, ok, err)
+	}
+}

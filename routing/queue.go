@@ -36,7 +36,7 @@ type QueueEntry struct {
 // seq and an index on (channel, since, seq); Enqueue is INSERT … ON
 // CONFLICT DO NOTHING RETURNING (then a SELECT when nothing was
 // inserted), Peek a SELECT … ORDER BY since, seq LIMIT $n, Remove a
-// DELETE … RETURNING.
+// DELETE … RETURNING, Entry a SELECT by the key.
 type QueueStore interface {
 	// Enqueue adds chat to its channel's queue unless it is already
 	// there: the first Enqueue wins (a redelivered event keeps the
@@ -49,6 +49,9 @@ type QueueStore interface {
 	// Remove takes chat out of its queue; ok is false when it was not
 	// there. Among concurrent Removes of one chat exactly one reports ok.
 	Remove(ctx context.Context, chat channel.Chat) (ok bool, err error)
+	// Entry returns chat's entry; ok is false when it is not queued. An
+	// invalid chat: an error matching ErrInvalid.
+	Entry(ctx context.Context, chat channel.Chat) (e QueueEntry, ok bool, err error)
 }
 
 // MemoryQueue is an in-memory [QueueStore]. It is safe for concurrent
@@ -123,4 +126,21 @@ func (m *MemoryQueue) Remove(ctx context.Context, chat channel.Chat) (bool, erro
 		m.queues[chat.Channel] = q
 	}
 	return true, nil
+}
+
+// Entry implements [QueueStore].
+func (m *MemoryQueue) Entry(ctx context.Context, chat channel.Chat) (QueueEntry, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return QueueEntry{}, false, err
+	}
+	if err := checkChat(chat); err != nil {
+		return QueueEntry{}, false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	q := m.queues[chat.Channel]
+	if i := slices.IndexFunc(q, func(e QueueEntry) bool { return e.Chat == chat }); i >= 0 {
+		return q[i], true, nil
+	}
+	return QueueEntry{}, false, nil
 }

@@ -64,6 +64,26 @@ func (a *Account) Enqueue(ctx context.Context, chat channel.Chat, since time.Tim
 	}
 }
 
+// Entry implements [routing.QueueStore]: one SELECT by the entry's key.
+func (a *Account) Entry(ctx context.Context, chat channel.Chat) (routing.QueueEntry, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return routing.QueueEntry{}, false, err
+	}
+	if err := checkChat("Entry", chat); err != nil {
+		return routing.QueueEntry{}, false, err
+	}
+	var sinceNs *int64
+	var seq int64
+	err := a.db.pool.QueryRow(ctx, a.db.q.getQueued, a.id, []byte(chat.Channel), []byte(chat.ChatID)).Scan(&sinceNs, &seq)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return routing.QueueEntry{}, false, nil
+	case err != nil:
+		return routing.QueueEntry{}, false, fail(ctx, "Entry "+chat.String(), err)
+	}
+	return routing.QueueEntry{Chat: chat, Since: fromNanos(sinceNs), Seq: uint64(seq)}, true, nil
+}
+
 // Peek implements [routing.QueueStore]: one SELECT on the queue's index.
 func (a *Account) Peek(ctx context.Context, ch channel.ID, limit int) ([]routing.QueueEntry, error) {
 	if err := ctx.Err(); err != nil {

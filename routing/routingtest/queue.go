@@ -80,6 +80,30 @@ func TestQueueStore(t *testing.T, newBackend func(t *testing.T) func(account str
 			t.Error("Enqueue after Remove did not create a new entry")
 		}
 	})
+	t.Run("Entry reads one chat's entry without changing the queue", func(t *testing.T) {
+		s := fresh(t)
+		want, _, _ := s.Enqueue(t.Context(), chat("a"), t0)
+		mustEnqueue(t, s, channel.Chat{Channel: "tg", ChatID: "b"}, t0)
+		e, ok, err := s.Entry(t.Context(), chat("a"))
+		if err != nil || !ok || e.Chat != chat("a") || !e.Since.Equal(t0) || e.Seq != want.Seq {
+			t.Errorf("Entry(a) = %+v, %v, %v; want %+v", e, ok, err, want)
+		}
+		if _, ok, err := s.Entry(t.Context(), chat("b")); ok || err != nil {
+			t.Errorf("Entry of tg's chat b asked on wa = %v, %v; want not queued", ok, err)
+		}
+		if _, err := s.Remove(t.Context(), chat("a")); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := s.Entry(t.Context(), chat("a")); ok || err != nil {
+			t.Errorf("Entry after Remove = %v, %v; want not queued", ok, err)
+		}
+		if _, _, err := s.Entry(t.Context(), channel.Chat{Channel: "wa"}); !errors.Is(err, routing.ErrInvalid) {
+			t.Errorf("Entry of a chat without an ID: %v; want ErrInvalid", err)
+		}
+		if got := peekIDs(t, s, "tg", 10); !slices.Equal(got, []string{"b"}) {
+			t.Errorf("queue tg = %v; want [b]", got)
+		}
+	})
 	t.Run("documented errors", func(t *testing.T) {
 		s := fresh(t)
 		for _, c := range []channel.Chat{{Channel: "wa"}, {ChatID: "1"}} {
@@ -99,9 +123,10 @@ func TestQueueStore(t *testing.T, newBackend func(t *testing.T) func(account str
 		_, _, err1 := s.Enqueue(ctx, chat("b"), t0)
 		_, err2 := s.Peek(ctx, "wa", 10)
 		_, err3 := s.Remove(ctx, chat("a"))
-		for i, err := range []error{err1, err2, err3} {
+		_, _, err4 := s.Entry(ctx, chat("a"))
+		for i, err := range []error{err1, err2, err3, err4} {
 			if !errors.Is(err, context.Canceled) {
-				t.Errorf("%s with a cancelled context: %v; want context.Canceled", []string{"Enqueue", "Peek", "Remove"}[i], err)
+				t.Errorf("%s with a cancelled context: %v; want context.Canceled", []string{"Enqueue", "Peek", "Remove", "Entry"}[i], err)
 			}
 		}
 		if got := peekIDs(t, s, "wa", 10); !slices.Equal(got, []string{"a"}) {
