@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -22,8 +23,25 @@ import (
 // reported by its status webhook frees its manager's place at once: the
 // waiting client is handed to them without any message from the closed
 // deal's client. A second delivery of the webhook has no second effect.
+// It runs on the memory state, and on PostgreSQL when CRMBRIDGE_PG_DSN is
+// set.
 func TestAmoCRMDealClosedFreesPlace(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { testDealClosedFreesPlace(t, "") })
+	t.Run("postgres", func(t *testing.T) {
+		dsn := os.Getenv(envPGDSN)
+		if dsn == "" {
+			t.Skip("set " + envPGDSN + " or run: bash ../../.ci/postgres.sh go test ./...")
+		}
+		testDealClosedFreesPlace(t, dsn)
+	})
+}
+
+func testDealClosedFreesPlace(t *testing.T, dsn string) {
 	f := newFakes(t)
+	if dsn != "" {
+		f.env[envPGDSN] = dsn
+		f.env[envAccount] = fmt.Sprintf("bridge-refresh-%d", time.Now().UnixNano())
+	}
 	cfg := engine.Config{
 		Channels: []engine.ChannelConfig{{ID: f.ch, Kind: channel.WhatsApp, Name: "Sales", Pipeline: "7001", Stage: "70012",
 			Features: routing.Features{Capacity: 1, WhenNobody: routing.QueueWhenNobody}}},
