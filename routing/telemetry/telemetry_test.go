@@ -259,7 +259,8 @@ func TestWrapCRMCapabilities(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tasks, err := crm.CreateTasks(ctx, c, []crm.NewTask{{Deal: deal.ID, Text: "a"}, {Deal: deal.ID, Text: "b"}})
+			due := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC) // crm.Client refuses a task without a deadline
+			tasks, err := crm.CreateTasks(ctx, c, []crm.NewTask{{Deal: deal.ID, Text: "a", Deadline: due}, {Deal: deal.ID, Text: "b", Deadline: due}})
 			if err != nil || len(tasks) != 2 {
 				t.Fatalf("CreateTasks = %v, %v", tasks, err)
 			}
