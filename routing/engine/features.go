@@ -184,7 +184,8 @@ const tickBatch = 100
 // Several instances may call Tick at once: each escalation happens at
 // most once per deadline (a failure after it leaves it done), and each
 // queued client is assigned once (a failure leaves it queued for the next
-// Tick). The CRM's responsible is updated for round-robin handovers.
+// Tick), under its chat's lease and only while it still waits, so a
+// client whose deal [Engine.Refresh] found closed is never assigned. The CRM's responsible is updated for round-robin handovers.
 // Errors of single clients are joined and returned after the rest was
 // processed.
 func (e *Engine) Tick(ctx context.Context, now time.Time) (TickResult, error) {
@@ -212,12 +213,24 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) (TickResult, error) {
 			continue
 		}
 		cs := s.chans[cc.ID] // compile made one per configured channel
-		r := routing.Request{Settings: cc.Settings(), Mode: cs.mode, Roles: s.table, Chat: channel.Chat{Channel: cc.ID}, At: now}
-		decs, err := e.dist.Drain(ctx, r, tickBatch, func(ctx context.Context, d routing.Decision) error {
-			return e.handOver(ctx, d.Why.Chat, d.User)
-		})
-		errs = append(errs, err)
-		for _, d := range decs {
+		waiting, err := e.dist.Queued(ctx, cc.ID, tickBatch)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, q := range waiting {
+			r := routing.Request{Settings: cc.Settings(), Mode: cs.mode, Roles: s.table, Chat: q.Chat, At: now}
+			d, ok, err := e.serve(ctx, r)
+			if errors.Is(err, routing.ErrNoEligible) {
+				break // nobody eligible for the oldest: the rest wait behind
+			}
+			if err != nil {
+				errs = append(errs, err)
+				break
+			}
+			if !ok {
+				continue // served or forgotten meanwhile
+			}
 			h := Handover{Chat: d.Why.Chat, Responsible: d.User, Decision: d}
 			if d.User != "" {
 				h.Notify = []Notification{{User: d.User, Reason: "waiting client: assigned by " + string(d.Why.Rule)}}
@@ -271,19 +284,29 @@ func (e *Engine) escalate(ctx context.Context, s *settings, cs *chanState, w rou
 	return h, true, nil
 }
 
+// serve assigns one waiting client under its chat's lease: the
+// distribution checks it still waits (a Refresh that found its deal
+// closed, under the same lease, took it out of the queue), assigns it and
+// hands it over.
+func (e *Engine) serve(ctx context.Context, r routing.Request) (routing.Decision, bool, error) {
+	l, release, err := e.acquire(ctx, r.Chat)
+	if err != nil {
+		return routing.Decision{}, false, err
+	}
+	defer release()
+	return e.dist.Serve(ctx, r, func(ctx context.Context, d routing.Decision) error {
+		return e.handOver(ctx, l, d.Why.Chat, d.User)
+	})
+}
+
 // handOver makes user responsible in the CRM for a queued client, under
-// the chat's lease; idempotent. A client whose record is not there yet
+// the chat's lease l; idempotent. A client whose record is not there yet
 // (its first event has not finished) is left to that event's redelivery,
 // which distributes it to the same employee.
-func (e *Engine) handOver(ctx context.Context, chat channel.Chat, user crm.UserID) error {
+func (e *Engine) handOver(ctx context.Context, l Lease, chat channel.Chat, user crm.UserID) error {
 	if user == "" {
 		return nil
 	}
-	l, release, err := e.acquire(ctx, chat)
-	if err != nil {
-		return err
-	}
-	defer release()
 	rec, found, err := e.state.Client(ctx, chat)
 	if err != nil || !found || rec.Contact == "" || rec.Responsible == user {
 		return err
