@@ -82,14 +82,16 @@ func (s *story) capacityAndQueue() error {
 	if err := s.tick(); err != nil {
 		return err
 	}
-	s.note("Artem's deal is won in the CRM; when Artem writes again the engine reads it and frees Boris's place")
+	s.note("Artem's deal is won in the CRM; amoCRM's webhook tells the host, which calls Refresh")
 	if err := s.crm.CloseDeal(rs[0].Deal, crm.DealWon); err != nil {
 		return err
 	}
-	s.now = s.now.Add(10 * time.Minute) // past the engine's client cache (5 minutes)
-	if _, err := s.client(telegram, "tg-Artem", "Thank you!"); err != nil {
+	s.now = s.now.Add(10 * time.Minute)
+	r, err := s.eng.Refresh(s.ctx, rs[0].Chat)
+	if err != nil {
 		return err
 	}
+	s.printf("  Refresh Artem → %s. Why: %s\n", r.Outcome, s.why(r.Why))
 	return s.tick()
 }
 

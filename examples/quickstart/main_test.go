@@ -65,6 +65,7 @@ func TestStory(t *testing.T) {
 		"open 1 of 1",
 		"skipped Boris (at capacity)",
 		`Cyril: "Hello!" → queued.`,
+		"Refresh Artem → forgotten. Why: client read from the CRM (contact Artem); deal",
 		"Cyril → Boris responsible.",
 		"skipped Vera (off shift)",
 		"skipped Boris (off shift)",
