@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/crmbridge/crmbridge/channel"
@@ -126,7 +125,7 @@ func (e *Engine) Refresh(ctx context.Context, chat channel.Chat) (res RefreshRes
 	warn := func(text string) { res.Why.add(Step{Kind: StepWarning, Text: text}) }
 	after, known, err := e.loadClient(ctx, s, cs, chat, "", before, warn)
 	if err != nil {
-		return res, fmt.Errorf("engine: refreshing %s: %w", chat, err)
+		return res, err
 	}
 	if known {
 		res.Why.add(Step{Kind: StepLoadedClient, Contact: after.Contact, Deal: after.Deal})

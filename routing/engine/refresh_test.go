@@ -666,3 +666,47 @@ func TestCRMCallsPerRefresh(t *testing.T) {
 	count(bare, "deal closed, CRM without crm.DealGetter (list)", 1, d.Chat, engine.OutcomeForgotten)
 	t.Logf("CRM calls per Refresh (in-memory fake):\n%s", table.String())
 }
+
+// failingQueue fails the next Remove once fail is set.
+type failingQueue struct {
+	*routing.MemoryQueue
+	mu   sync.Mutex
+	fail bool
+}
+
+func (q *failingQueue) Remove(ctx context.Context, chat channel.Chat) (bool, error) {
+	q.mu.Lock()
+	fail := q.fail
+	q.fail = false
+	q.mu.Unlock()
+	if fail {
+		return false, errors.New("queue store down")
+	}
+	return q.MemoryQueue.Remove(ctx, chat)
+}
+
+// A Refresh that fails midway (the queue store down after the offer and
+// the hold were released) is completed by calling it again.
+func TestRefreshFailureMidwayCompletes(t *testing.T) {
+	q := &failingQueue{MemoryQueue: &routing.MemoryQueue{}}
+	fx := newFixture(t, withFeatures(tg, routing.Features{Capacity: 1, WhenNobody: routing.QueueWhenNobody}),
+		func(_ *engine.Config, o *engine.Options) { o.Queue = q })
+	fx.mustIn(fx.in(tg, "4201", "hi"))
+	fx.mustIn(fx.in(tg, "4202", "hi"))
+	waiting := fx.mustIn(fx.in(tg, "4203", "hi"))
+	if err := fx.crm.CloseDeal(waiting.Deal, crm.DealLost); err != nil {
+		t.Fatal(err)
+	}
+	q.mu.Lock()
+	q.fail = true
+	q.mu.Unlock()
+	if _, err := fx.engine.Refresh(t.Context(), waiting.Chat); err == nil || !strings.Contains(err.Error(), "queue store down") {
+		t.Fatalf("Refresh with the queue store down: %v; want its error", err)
+	}
+	if r, _ := fx.refresh(waiting.Chat); r.Outcome != engine.OutcomeForgotten || r.PreviousDeal != waiting.Deal {
+		t.Errorf("Refresh again: %+v; want the client forgotten now", r)
+	}
+	if entries, err := fx.engine.Distributor().Queued(t.Context(), tg, 10); err != nil || len(entries) != 0 {
+		t.Errorf("queue %v, %v; want empty", entries, err)
+	}
+}
