@@ -26,7 +26,9 @@ type Client interface {
 	FindContactsByPhone(ctx context.Context, e164 string) ([]Contact, error)
 
 	// FindContactsByIdentity returns the contacts carrying the messenger
-	// identity. None: an empty slice and nil error. Safe to retry.
+	// identity. None: an empty slice and nil error. ErrInvalid: Kind or
+	// Value is empty (no contact can carry such an identity). Safe to
+	// retry.
 	FindContactsByIdentity(ctx context.Context, id Identity) ([]Contact, error)
 
 	// CreateContact creates a contact. ErrInvalid: a phone is blank, or

@@ -1,6 +1,7 @@
 package crmindex_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -127,8 +128,8 @@ func TestIdentityMiss(t *testing.T) {
 		t.Errorf("Status = %+v; want 1 hit, 2 misses, 1 confirmed", s)
 	}
 	f.ResetCalls()
-	if _, err := trusting.FindContactsByIdentity(t.Context(), crm.Identity{Value: "x"}); err != nil || f.Calls(crmtest.MethodFindContactsByIdentity) != 1 {
-		t.Errorf("an identity without a Kind: %v after %d searches; want the wrapped client asked", err, f.Calls(crmtest.MethodFindContactsByIdentity))
+	if _, err := trusting.FindContactsByIdentity(t.Context(), crm.Identity{Value: "x"}); !errors.Is(err, crm.ErrInvalid) || f.Calls(crmtest.MethodFindContactsByIdentity) != 1 {
+		t.Errorf("an identity without a Kind: %v after %d searches; want the wrapped client asked, and its ErrInvalid", err, f.Calls(crmtest.MethodFindContactsByIdentity))
 	}
 }
 

@@ -373,6 +373,9 @@ func (f *Fake) FindContactsByIdentity(ctx context.Context, id crm.Identity) ([]c
 		return nil, err
 	}
 	defer f.mu.Unlock()
+	if !checkIdentity(id) {
+		return nil, invalid(MethodFindContactsByIdentity, crm.FieldError{Path: "Identity", Code: "Required", Detail: "Kind (without ':') and Value are required"})
+	}
 	out := []crm.Contact{}
 	for _, c := range f.contacts {
 		if slices.ContainsFunc(c.Identities, func(x crm.Identity) bool {

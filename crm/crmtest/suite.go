@@ -240,6 +240,11 @@ var suite = []suiteCase{
 		if err != nil || len(got) != 0 {
 			t.Errorf("FindContactsByIdentity of an unknown identity must return no contacts and a nil error; got %v, %v", ids(got), err)
 		}
+		for _, id := range []crm.Identity{{Value: "x"}, {Kind: "telegram"}} {
+			if _, err := e.c.FindContactsByIdentity(t.Context(), id); !errors.Is(err, crm.ErrInvalid) {
+				t.Errorf("FindContactsByIdentity(%+v) must fail with crm.ErrInvalid (no identity is stored without Kind and Value); got %v", id, err)
+			}
+		}
 	}},
 	{"CreateDealWithNewContact", func(t *testing.T, e *env) {
 		d, c := e.newDeal(t, e.open)
