@@ -244,20 +244,20 @@ type Task struct {
 type NewContact struct {
 	// Name is the contact's name; may be empty.
 	Name string
-	// Phones are stored as given, E.164 ("+79161234567") preferred; an
-	// entry must not be blank (the amoCRM adapter refuses one with an
-	// error matching ErrInvalid). May be empty.
+	// Phones are stored as given, E.164 ("+79161234567") preferred; a
+	// blank entry: an error matching ErrInvalid, on every adapter. May be
+	// empty.
 	Phones []string
 	// Identities are the client's messenger identities to store with the
-	// contact; may be empty. The amoCRM adapter refuses one without a
-	// Value, or whose Kind is empty or holds ':', with an error matching
-	// ErrInvalid.
+	// contact; may be empty. One without Kind or Value: an error matching
+	// ErrInvalid, on every adapter (the amoCRM adapter also refuses a Kind
+	// holding ':').
 	Identities []Identity
 	// Responsible is the user the client will belong to; empty leaves it
-	// to the CRM. For a contact created with a deal (CreateDeal,
-	// CreateDeals), the amoCRM adapter uses the deal's Responsible
-	// instead of an empty one. A user the CRM does not know: an error
-	// matching ErrNotFound.
+	// to the CRM. A contact created with a deal (CreateDeal, CreateDeals)
+	// gets the deal's Responsible instead of an empty one, on every
+	// adapter. A user the CRM does not know: an error matching
+	// ErrNotFound.
 	Responsible UserID
 }
 
@@ -267,11 +267,12 @@ type NewDeal struct {
 	// Name is the deal's title; may be empty (the amoCRM adapter then
 	// sends none).
 	Name string
-	// Pipeline is the pipeline to create the deal in; required.
+	// Pipeline is the pipeline to create the deal in; required (empty: an
+	// error matching ErrInvalid, never the CRM's default pipeline).
 	Pipeline PipelineID
-	// Stage is the stage of Pipeline to create the deal in; required. A
-	// pipeline or stage the CRM does not know: an error matching
-	// ErrNotFound.
+	// Stage is the stage of Pipeline to create the deal in; required
+	// (empty: an error matching ErrInvalid). A pipeline or stage the CRM
+	// does not know: an error matching ErrNotFound.
 	Stage StageID
 	// Responsible is the user responsible for the deal; may be empty: the
 	// CRM's default (e.g. Unsorted). A user the CRM does not know: an
@@ -295,11 +296,11 @@ type NewTask struct {
 	// Responsible is the user who must do the task; empty leaves it to the
 	// CRM. A user the CRM does not know: an error matching ErrNotFound.
 	Responsible UserID
-	// Text is what the task asks for. The amoCRM adapter refuses a blank
-	// one with an error matching ErrInvalid.
+	// Text is what the task asks for; blank: an error matching
+	// ErrInvalid, on every adapter.
 	Text string
-	// Deadline is when the task is due; the CRM keeps it to the second. The
-	// amoCRM adapter refuses a zero one with an error matching ErrInvalid.
+	// Deadline is when the task is due; the CRM keeps it to the second.
+	// Zero: an error matching ErrInvalid, on every adapter.
 	Deadline time.Time
 }
 
@@ -310,8 +311,8 @@ type Note struct {
 	Deal DealID
 	// Contact is the contact to add the note to.
 	Contact ContactID
-	// Text is the note's text (amoCRM: a "common" note's params.text). The
-	// amoCRM adapter refuses a blank one with an error matching ErrInvalid.
+	// Text is the note's text (amoCRM: a "common" note's params.text);
+	// blank: an error matching ErrInvalid, on every adapter.
 	Text string
 }
 
