@@ -26,17 +26,20 @@ import (
 // It runs on the memory state, and on PostgreSQL when CRMBRIDGE_PG_DSN is
 // set.
 func TestAmoCRMDealClosedFreesPlace(t *testing.T) {
-	t.Run("memory", func(t *testing.T) { testDealClosedFreesPlace(t, "") })
+	t.Run("memory", func(t *testing.T) { testDealClosedFreesPlace(t, "", "status") })
+	// An account subscribed to deal updates alone hears of the close as
+	// an update carrying the won status.
+	t.Run("memory_update_event", func(t *testing.T) { testDealClosedFreesPlace(t, "", "update") })
 	t.Run("postgres", func(t *testing.T) {
 		dsn := os.Getenv(envPGDSN)
 		if dsn == "" {
 			t.Skip("set " + envPGDSN + " or run: bash ../../.ci/postgres.sh go test ./...")
 		}
-		testDealClosedFreesPlace(t, dsn)
+		testDealClosedFreesPlace(t, dsn, "status")
 	})
 }
 
-func testDealClosedFreesPlace(t *testing.T, dsn string) {
+func testDealClosedFreesPlace(t *testing.T, dsn, action string) {
 	f := newFakes(t)
 	if dsn != "" {
 		f.env[envPGDSN] = dsn
@@ -90,12 +93,15 @@ func testDealClosedFreesPlace(t *testing.T, dsn string) {
 		t.Fatalf("lead %d status %d after the PATCH; want won", won.ID, l.Status)
 	}
 
+	key := func(field string) string { return "leads[" + action + "][0][" + field + "]" }
 	form := url.Values{
-		"leads[status][0][id]":              {strconv.Itoa(won.ID)},
-		"leads[status][0][status_id]":       {"142"},
-		"leads[status][0][pipeline_id]":     {strconv.Itoa(won.Pipeline)},
-		"leads[status][0][old_status_id]":   {strconv.Itoa(won.Status)},
-		"leads[status][0][old_pipeline_id]": {strconv.Itoa(won.Pipeline)},
+		key("id"):          {strconv.Itoa(won.ID)},
+		key("status_id"):   {"142"},
+		key("pipeline_id"): {strconv.Itoa(won.Pipeline)},
+	}
+	if action == "status" {
+		form.Set(key("old_status_id"), strconv.Itoa(won.Status))
+		form.Set(key("old_pipeline_id"), strconv.Itoa(won.Pipeline))
 	}
 	deliver := func() {
 		t.Helper()
