@@ -27,6 +27,7 @@ const (
 
 // RefreshResult is what [Engine.Refresh] found in the CRM and did.
 type RefreshResult struct {
+	// Chat is the chat refreshed.
 	Chat channel.Chat
 	// Outcome is what Refresh did: OutcomeForgotten,
 	// OutcomeResponsibleChanged, OutcomeRefreshed or OutcomeNoRecord.
