@@ -300,20 +300,35 @@ func (h *Host) wazzupEvents(ctx context.Context, t *tenant, ev wazzup.Events) er
 	})
 }
 
-// amocrmEvents invalidates the account's chats of the deals and contacts an
-// amoCRM webhook reports, so their next event reads the CRM again.
+// amocrmEvents applies an amoCRM webhook to the account's chats: a deal's
+// status, responsible or deletion is read again at once (Refresh: a
+// closed deal frees its employee's place), other changes make the chats'
+// next events read the CRM again (Invalidate).
 func (h *Host) amocrmEvents(ctx context.Context, t *tenant, evs []amocrm.WebhookEvent) error {
 	return h.use(ctx, t, func(e *engine.Engine) error {
 		for _, ev := range evs {
 			var chats []channel.Chat
+			refresh := false
 			switch ev.Entity {
 			case "leads":
 				chats = t.chats.of("deal:" + ev.ID)
+				switch ev.Kind {
+				case amocrm.DealStatusChanged, amocrm.DealResponsibleChanged, amocrm.DealDeleted:
+					refresh = true
+				case amocrm.DealUpdated:
+					refresh = ev.Deal.Closed()
+				}
 			case "contacts":
 				chats = t.chats.of("contact:" + ev.ID)
 			}
 			for _, c := range chats {
-				if err := e.Invalidate(ctx, c); err != nil {
+				var err error
+				if refresh {
+					_, err = e.Refresh(ctx, c)
+				} else {
+					err = e.Invalidate(ctx, c)
+				}
+				if err != nil {
 					return err
 				}
 			}
