@@ -371,6 +371,8 @@ const (
 	OutcomeQueued           Outcome = "queued"             // nobody eligible: the client waits in the channel's queue (see Engine.Tick)
 	OutcomeSent             Outcome = "sent"               // an outbound message was sent (or recorded)
 	OutcomeReset            Outcome = "reset"              // the unread counter was reset
+	OutcomeEscalated        Outcome = "escalated"          // Tick: an unanswered client passed on, or its offer widened
+	OutcomeAssigned         Outcome = "assigned"           // Tick: a waiting client taken from the queue
 )
 
 // Notification is a user to notify and why. The engine decides; the host

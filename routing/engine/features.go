@@ -202,10 +202,14 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) (TickResult, error) {
 			errs = append(errs, e.dist.Replied(ctx, w.Chat))
 			continue
 		}
+		start := time.Now()
 		h, ok, err := e.escalate(ctx, s, cs, w, now)
 		errs = append(errs, err)
 		if ok {
 			res.Escalated = append(res.Escalated, h)
+		}
+		if (ok || err != nil) && (e.log != nil || e.obs != nil) {
+			e.observe(ctx, "Escalation", w.Chat, outcomeIf(ok, OutcomeEscalated), &h.Decision, false, start, err)
 		}
 	}
 	for _, cc := range s.cfg.Channels {
@@ -220,9 +224,13 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) (TickResult, error) {
 		}
 		for _, q := range waiting {
 			r := routing.Request{Settings: cc.Settings(), Mode: cs.mode, Roles: s.table, Chat: q.Chat, At: now}
+			start := time.Now()
 			d, ok, err := e.serve(ctx, r)
 			if errors.Is(err, routing.ErrNoEligible) {
 				break // nobody eligible for the oldest: the rest wait behind
+			}
+			if (ok || err != nil) && (e.log != nil || e.obs != nil) {
+				e.observe(ctx, "QueueAssignment", q.Chat, outcomeIf(ok, OutcomeAssigned), &d, false, start, err)
 			}
 			if err != nil {
 				errs = append(errs, err)
@@ -315,4 +323,13 @@ func (e *Engine) handOver(ctx context.Context, l Lease, chat channel.Chat, user 
 		return err
 	}
 	return e.state.PutClient(ctx, l, rec)
+}
+
+// outcomeIf is o when done, else "" (a Tick step that failed before
+// deciding).
+func outcomeIf(done bool, o Outcome) Outcome {
+	if done {
+		return o
+	}
+	return ""
 }

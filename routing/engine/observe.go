@@ -20,7 +20,9 @@ type Observer interface {
 // phone number and no chat ID.
 type EventInfo struct {
 	// Type is the event: "ClientMessage", "EmployeeMessage",
-	// "EmployeeReplied", "SalesbotMessage", "ResetUnread" or "Refresh".
+	// "EmployeeReplied", "SalesbotMessage", "ResetUnread" or "Refresh";
+	// or, for what [Engine.Tick] does to one client, "Escalation" or
+	// "QueueAssignment" (reported when it acted or failed).
 	Type string
 	// Channel is the event's channel ("" when it was not valid).
 	Channel channel.ID

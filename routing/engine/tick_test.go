@@ -76,3 +76,46 @@ func TestTickSkipsClientForgottenMeanwhile(t *testing.T) {
 		}
 	}
 }
+
+// TestTickObserved: what Tick does to each client reaches the observer as
+// an event of its own — an escalation, a queue assignment — with the rule
+// that decided, so metrics count them; a Tick with nothing to do reports
+// nothing.
+func TestTickObserved(t *testing.T) {
+	obs := &recordingObserver{}
+	fx := newFixture(t, withFeatures(tg, routing.Features{
+		Capacity: 1, WhenNobody: routing.QueueWhenNobody, Escalation: routing.Escalation{After: routing.Duration(10 * time.Minute)},
+	}), func(_ *engine.Config, o *engine.Options) { o.Observer = obs })
+	first := fx.mustIn(fx.in(tg, "6001", "hi"))
+	fx.mustIn(fx.in(tg, "6002", "hi"))
+	fx.mustIn(fx.in(tg, "6003", "hi")) // waits
+	obs.mu.Lock()
+	obs.events = nil
+	obs.mu.Unlock()
+	fx.tick() // nothing due, nobody free
+	if err := fx.crm.CloseDeal(first.Deal, crm.DealWon); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := fx.refresh(first.Chat); r.Outcome != engine.OutcomeForgotten {
+		t.Fatalf("Refresh: %s", r.Outcome)
+	}
+	fx.tick() // the waiting client takes the freed place
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	var got []string
+	for _, ev := range obs.events {
+		got = append(got, ev.Type+"/"+string(ev.Outcome)+"/"+string(ev.Rule))
+	}
+	want := []string{"Refresh/forgotten/", "QueueAssignment/assigned/round_robin"}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("observed %q; want %q", got, want)
+	}
+	obs.events = nil
+	obs.mu.Unlock()
+	fx.clock.Advance(10 * time.Minute) // the second client's employee did not reply
+	fx.tick()
+	obs.mu.Lock()
+	if len(obs.events) == 0 || obs.events[0].Type != "Escalation" || obs.events[0].Outcome != engine.OutcomeEscalated || obs.events[0].Rule != routing.RuleEscalation {
+		t.Errorf("observed %+v after the deadline; want an escalation", obs.events)
+	}
+}
