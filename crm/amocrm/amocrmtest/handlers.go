@@ -1020,6 +1020,11 @@ func (s *Server) newLead(in leadIn, rid string, forceUnsorted bool) (*lead, []vE
 		}
 		l.responsible = *in.ResponsibleUserID
 	} else {
+		// UNVERIFIED: a lead created without responsible_user_id gets the
+		// user the request is made as (the first seeded user stands for
+		// the integration's user). The leads API docs do not say; recorded
+		// responses of API-created leads show responsible_user_id equal to
+		// created_by, and the amoCRM UI never shows a lead without one.
 		l.responsible = s.users[0].ID
 	}
 	if l.name == "" {
