@@ -85,13 +85,19 @@
 //     weighted share while the team is stable.
 //   - Waiting queue ([QueueWhenNobody]): with nobody eligible, the client
 //     waits and [Distributor.Drain] assigns the queue oldest-first once
-//     someone is eligible, instead of the offer to every writer.
+//     someone is eligible, instead of the offer to every writer
+//     ([Distributor.Serve] assigns one waiting client, for callers that
+//     lock each chat).
 //   - Escalation ([Escalation]): a client unanswered within a set time
 //     passes to the next in rotation, or the offer widens, at most once per
 //     deadline across instances ([Distributor.DueEscalations],
 //     [Distributor.Escalate]).
 //   - Owner off shift ([OwnerPolicy], [Distributor.Owner]): keep the owner,
 //     let eligible colleagues cover, or reassign.
+//
+// When a client's deal closes, [Distributor.Forget] ends what the
+// features hold for it: its place under a capacity limit (an abandoned
+// offer's too), its escalation clock and its place in the queue.
 //
 // # State
 //
@@ -157,9 +163,12 @@
 // whose offers, claims, withdrawals and drains never take anyone past
 // their limit (sampled throughout, and checked against the records),
 // oldest-first draining by concurrent Distributors, one escalation
-// among 8 instances per deadline, schedules across time zones and both
-// daylight-saving changes, the weighted-share bound over random weights
-// and churn, and a golden file of every feature's explanations
+// among 8 instances per deadline, escalation and draining with another
+// instance's call landing between their store operations, schedules
+// across time zones and both daylight-saving changes, the weighted-share
+// bound over random weights and churn and against an adversary choosing
+// the candidates, cases ported from Chatwoot's and Rocket.Chat's
+// assignment tests, and a golden file of every feature's explanations
 // (testdata/features.golden, -update-features-golden). The store suites
 // in routing/routingtest run against the memory stores and against
 // deliberately broken ones. Benchmarks cover claim and pick, with and
