@@ -125,6 +125,7 @@
 // are checked on the amoCRM adapter against its fake server, and a soak
 // test delivers new clients' messages in random order with creates failing
 // before or after the CRM's work and restarts (CRMBRIDGE_LONG=1 runs it
-// longer). TestCRMCallsPerEvent prints the CRM calls each kind of event
-// costs, and TestCRMCallsPerRefresh those of each kind of Refresh. Package enginetest has the conformance suite of [State].
+// longer). Tests print the CRM calls each kind of event and of Refresh
+// costs (go test -v -run CRMCallsPer). Package enginetest has the
+// conformance suite of [State].
 package engine
