@@ -17,7 +17,9 @@ import (
 // adapter, whatever its CRM would accept, and nothing of it is written,
 // so a host tested against one adapter (or the in-memory fake of package
 // crmtest) meets the same refusals on another. Blank means empty or only
-// white space.
+// white space. The Problems methods of the inputs ([NewContact.Problems],
+// [NewDeal.Problems], [NewTask.Problems], [Note.Problems],
+// [Identity.Problems]) apply these rules, for adapters to share.
 type Client interface {
 	// FindContactsByPhone returns the contacts having a phone equal to e164
 	// (an E.164 number, "+79161234567") however the number was typed in the

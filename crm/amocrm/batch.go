@@ -147,16 +147,7 @@ type dealPlan struct {
 // checkDeal validates d without a request; item prefixes field paths.
 func checkDeal(op string, d crm.NewDeal, item string) (dealPlan, error) {
 	p := dealPlan{d: d}
-	var fes []crm.FieldError
-	if (d.Contact == "") == (d.NewContact == nil) {
-		fes = append(fes, crm.FieldError{Path: item + "Contact", Code: "OneOf", Detail: "exactly one of Contact and NewContact must be set"})
-	}
-	if d.Pipeline == "" {
-		fes = append(fes, crm.FieldError{Path: item + "Pipeline", Code: "Required"})
-	}
-	if d.Stage == "" {
-		fes = append(fes, crm.FieldError{Path: item + "Stage", Code: "Required"})
-	}
+	fes := d.Problems(item)
 	if d.NewContact != nil {
 		p.nc = *d.NewContact
 		if p.nc.Responsible == "" {

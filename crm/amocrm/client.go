@@ -90,15 +90,12 @@ func (c *Client) FindContactsByIdentity(ctx context.Context, id crm.Identity) ([
 
 // checkNewContact validates a contact to create; prefix names it in paths.
 func checkNewContact(nc crm.NewContact, prefix string) ([]crm.FieldError, int, bool) {
-	var fes []crm.FieldError
-	for i, p := range nc.Phones {
-		if strings.TrimSpace(p) == "" {
-			fes = append(fes, crm.FieldError{Path: prefix + "Phones[" + strconv.Itoa(i) + "]", Code: "Required", Detail: "empty phone"})
-		}
-	}
+	fes := nc.Problems(prefix)
 	for i, id := range nc.Identities {
-		if id.Kind == "" || id.Value == "" || strings.Contains(id.Kind, ":") {
-			fes = append(fes, crm.FieldError{Path: prefix + "Identities[" + strconv.Itoa(i) + "]", Code: "Required", Detail: "Kind (without ':') and Value are required"})
+		// Stored as "kind:value" in one field (see the package doc), so a
+		// Kind holding ':' could not be read back as the same identity.
+		if id.Kind != "" && id.Value != "" && strings.Contains(id.Kind, ":") {
+			fes = append(fes, crm.FieldError{Path: prefix + "Identities[" + strconv.Itoa(i) + "]", Code: "Invalid", Detail: "Kind must not contain ':'"})
 		}
 	}
 	resp := 0
@@ -492,17 +489,7 @@ func (c *Client) SetContactResponsible(ctx context.Context, contact crm.ContactI
 
 // taskOut validates t; item names it in paths ("" or "[3].").
 func (c *Client) taskOut(op string, t crm.NewTask, item string, rid int) (taskOut, error) {
-	var fes []crm.FieldError
-	if (t.Deal == "") == (t.Contact == "") {
-		fes = append(fes, crm.FieldError{Path: item + "Deal", Code: "OneOf", Detail: "exactly one of Deal and Contact must be set"})
-	}
-	if strings.TrimSpace(t.Text) == "" {
-		fes = append(fes, crm.FieldError{Path: item + "Text", Code: "Required"})
-	}
-	if t.Deadline.IsZero() {
-		fes = append(fes, crm.FieldError{Path: item + "Deadline", Code: "Required"})
-	}
-	if len(fes) > 0 {
+	if fes := t.Problems(item); len(fes) > 0 {
 		return taskOut{}, invalidInput(op, fes...)
 	}
 	out := taskOut{Text: t.Text, CompleteTill: t.Deadline.Unix(), TaskTypeID: 1, RequestID: strconv.Itoa(rid)}
@@ -712,14 +699,7 @@ func (c *Client) AddNote(ctx context.Context, n crm.Note) error {
 	if err := ctx.Err(); err != nil {
 		return canceled(op, err)
 	}
-	var fes []crm.FieldError
-	if (n.Deal == "") == (n.Contact == "") {
-		fes = append(fes, crm.FieldError{Path: "Deal", Code: "OneOf", Detail: "exactly one of Deal and Contact must be set"})
-	}
-	if strings.TrimSpace(n.Text) == "" {
-		fes = append(fes, crm.FieldError{Path: "Text", Code: "Required"})
-	}
-	if len(fes) > 0 {
+	if fes := n.Problems(); len(fes) > 0 {
 		return invalidInput(op, fes...)
 	}
 	entity, raw := "leads", string(n.Deal)

@@ -49,15 +49,10 @@ func checkIdentity(id crm.Identity) bool {
 //     empty PHONE value is UNVERIFIED.
 //   - An identity failing checkIdentity.
 func checkNewContact(nc crm.NewContact, prefix string) []crm.FieldError {
-	var fes []crm.FieldError
-	for i, p := range nc.Phones {
-		if strings.TrimSpace(p) == "" {
-			fes = append(fes, crm.FieldError{Path: prefix + "Phones[" + strconv.Itoa(i) + "]", Code: "Required", Detail: "empty phone"})
-		}
-	}
+	fes := nc.Problems(prefix)
 	for i, id := range nc.Identities {
-		if !checkIdentity(id) {
-			fes = append(fes, crm.FieldError{Path: prefix + "Identities[" + strconv.Itoa(i) + "]", Code: "Required", Detail: "Kind (without ':') and Value are required"})
+		if id.Kind != "" && id.Value != "" && !checkIdentity(id) {
+			fes = append(fes, crm.FieldError{Path: prefix + "Identities[" + strconv.Itoa(i) + "]", Code: "Invalid", Detail: "Kind must not contain ':'"})
 		}
 	}
 	return fes
@@ -78,17 +73,7 @@ func checkNewContact(nc crm.NewContact, prefix string) []crm.FieldError {
 //     (https://www.amocrm.ru/developers/content/crm_platform/tasks-api,
 //     Общая информация); refused by the adapter (taskOut).
 func checkNewTask(nt crm.NewTask, prefix string) []crm.FieldError {
-	var fes []crm.FieldError
-	if (nt.Deal == "") == (nt.Contact == "") {
-		fes = append(fes, crm.FieldError{Path: prefix + "Deal", Code: "OneOf", Detail: "exactly one of Deal and Contact must be set"})
-	}
-	if strings.TrimSpace(nt.Text) == "" {
-		fes = append(fes, crm.FieldError{Path: prefix + "Text", Code: "Required"})
-	}
-	if nt.Deadline.IsZero() {
-		fes = append(fes, crm.FieldError{Path: prefix + "Deadline", Code: "Required"})
-	}
-	return fes
+	return nt.Problems(prefix)
 }
 
 // checkNewDeal returns the refused fields of a deal to create; prefix
@@ -105,16 +90,7 @@ func checkNewTask(nt crm.NewTask, prefix string) []crm.FieldError {
 //     crm.ErrNotFound instead.
 //   - The new contact, checked as CreateContact checks it.
 func checkNewDeal(nd crm.NewDeal, nc *crm.NewContact, prefix string) []crm.FieldError {
-	var fes []crm.FieldError
-	if (nd.Contact == "") == (nd.NewContact == nil) {
-		fes = append(fes, crm.FieldError{Path: prefix + "Contact", Code: "OneOf", Detail: "exactly one of Contact and NewContact must be set"})
-	}
-	if nd.Pipeline == "" {
-		fes = append(fes, crm.FieldError{Path: prefix + "Pipeline", Code: "Required"})
-	}
-	if nd.Stage == "" {
-		fes = append(fes, crm.FieldError{Path: prefix + "Stage", Code: "Required"})
-	}
+	fes := nd.Problems(prefix)
 	if nc != nil {
 		fes = append(fes, checkNewContact(*nc, prefix+"NewContact.")...)
 	}
@@ -147,12 +123,5 @@ func dealContact(nd crm.NewDeal) *crm.NewContact {
 //     AddNote). What amoCRM answers to an empty params.text is
 //     UNVERIFIED.
 func checkNote(n crm.Note) []crm.FieldError {
-	var fes []crm.FieldError
-	if (n.Deal == "") == (n.Contact == "") {
-		fes = append(fes, crm.FieldError{Path: "Deal", Code: "OneOf", Detail: "exactly one of Deal and Contact must be set"})
-	}
-	if strings.TrimSpace(n.Text) == "" {
-		fes = append(fes, crm.FieldError{Path: "Text", Code: "Required"})
-	}
-	return fes
+	return n.Problems()
 }
