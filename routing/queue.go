@@ -79,13 +79,13 @@ func (m *MemoryQueue) Enqueue(ctx context.Context, chat channel.Chat, since time
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	q := m.queues[chat.Channel]
-	if i := slices.IndexFunc(q, func(e QueueEntry) bool { return e.Chat == chat }); i >= 0 {
+	q, i := m.find(chat)
+	if i >= 0 {
 		return q[i], false, nil
 	}
 	m.seq++
 	e := QueueEntry{Chat: chat, Since: since, Seq: m.seq}
-	i, _ := slices.BinarySearchFunc(q, e, compareEntries)
+	i, _ = slices.BinarySearchFunc(q, e, compareEntries)
 	if m.queues == nil {
 		m.queues = map[channel.ID][]QueueEntry{}
 	}
@@ -114,8 +114,7 @@ func (m *MemoryQueue) Remove(ctx context.Context, chat channel.Chat) (bool, erro
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	q := m.queues[chat.Channel]
-	i := slices.IndexFunc(q, func(e QueueEntry) bool { return e.Chat == chat })
+	q, i := m.find(chat)
 	if i < 0 {
 		return false, nil
 	}
@@ -138,9 +137,15 @@ func (m *MemoryQueue) Entry(ctx context.Context, chat channel.Chat) (QueueEntry,
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	q := m.queues[chat.Channel]
-	if i := slices.IndexFunc(q, func(e QueueEntry) bool { return e.Chat == chat }); i >= 0 {
+	if q, i := m.find(chat); i >= 0 {
 		return q[i], true, nil
 	}
 	return QueueEntry{}, false, nil
+}
+
+// find returns chat's channel queue and chat's index in it (-1: not
+// queued); m.mu is held.
+func (m *MemoryQueue) find(chat channel.Chat) ([]QueueEntry, int) {
+	q := m.queues[chat.Channel]
+	return q, slices.IndexFunc(q, func(e QueueEntry) bool { return e.Chat == chat })
 }
