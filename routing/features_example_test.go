@@ -110,3 +110,26 @@ func ExampleDistributor_Owner() {
 	// Output:
 	// to anna: cover chat wa/79160000001; owner anna (on leave); eligible boris; skipped anna (on leave), qc (role cannot write), vera (does not receive new clients)
 }
+
+// An offer nobody claims holds a place under each offered employee's
+// limit until its deal closes: Forget ends it (and the client's hold,
+// escalation clock and place in the queue).
+func ExampleDistributor_Forget() {
+	ctx := context.Background()
+	d := routing.NewDistributor(routing.DistributorOptions{})
+	s := routing.ChannelSettings{Channel: "wa", Features: routing.Features{Capacity: 1}}
+	r := func(n int) routing.Request {
+		return routing.Request{Settings: s, Mode: routing.FirstResponder, Roles: exampleTeam(), Chat: newClient(n), At: monday9}
+	}
+	abandoned, _ := d.Assign(ctx, r(0))
+	fmt.Println("client 0 offered to", abandoned.Offered)
+	blocked, _ := d.Assign(ctx, r(1))
+	fmt.Println("client 1:", blocked.Why.Rule, "because", blocked.Why.Fallback)
+	_ = d.Forget(ctx, newClient(0)) // client 0's deal was closed in the CRM
+	next, _ := d.Assign(ctx, r(2))
+	fmt.Println("client 2 offered to", next.Offered)
+	// Output:
+	// client 0 offered to [anna boris]
+	// client 1: offer_to_writers because routing: nobody eligible for first_responder on channel "wa": anna (at capacity), boris (at capacity), qc (role cannot write), vera (does not receive new clients)
+	// client 2 offered to [anna boris]
+}
