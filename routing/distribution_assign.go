@@ -645,7 +645,7 @@ func (d *Distributor) Escalate(ctx context.Context, r Request, w Watch, current 
 	if !more {
 		next = time.Time{}
 	}
-	if err := d.esc.Advance(ctx, w.Chat, w.Done, next); errors.Is(err, ErrStaleWatch) {
+	if err := d.esc.Advance(ctx, w, next); errors.Is(err, ErrStaleWatch) {
 		return Decision{}, false, nil
 	} else if err != nil {
 		return Decision{}, false, err

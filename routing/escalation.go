@@ -112,8 +112,8 @@ var ErrStaleWatch = errors.New("routing: escalation watch changed")
 // On PostgreSQL: a table keyed by (channel, chat_id) with an index on
 // due; Start is INSERT … ON CONFLICT DO NOTHING RETURNING (then a SELECT
 // when nothing was inserted), DueBy a SELECT … WHERE due <= $now ORDER BY
-// due, channel, chat_id LIMIT $n, Advance an UPDATE … WHERE … AND done =
-// $from, Stop a DELETE.
+// due, channel, chat_id LIMIT $n, Advance an UPDATE … WHERE … AND
+// since = $since AND done = $done AND due = $due, Stop a DELETE.
 type EscalationStore interface {
 	// Start begins watching w.Chat unless it is already watched: the
 	// first Start wins, so a redelivered event changes nothing; it
@@ -123,13 +123,17 @@ type EscalationStore interface {
 	// DueBy returns up to limit watches whose Due is not after now,
 	// earliest Due first (ties: channel, then chat ID, byte order).
 	DueBy(ctx context.Context, now time.Time, limit int) ([]Watch, error)
-	// Advance records one escalation of chat: if its watch has Done equal
-	// to from, Done becomes from+1 and Due becomes due (a zero due stops
-	// the watch). Otherwise nothing changes and the error matches
-	// ErrStaleWatch. Among concurrent Advances from the same step exactly
-	// one succeeds: the compare-and-swap that makes an escalation happen
-	// at most once per deadline.
-	Advance(ctx context.Context, chat channel.Chat, from int, due time.Time) error
+	// Advance records one escalation of from.Chat: if its stored watch is
+	// still from (the same Since, Done and Due, as DueBy returned it),
+	// Done becomes from.Done+1 and Due becomes due (a zero due stops the
+	// watch). Otherwise nothing changes and the error matches
+	// ErrStaleWatch: advanced by another, stopped, or stopped and started
+	// again for a new clock (a client whose deal closed and who wrote
+	// again), which an old copy must not escalate. Among concurrent
+	// Advances from the same watch exactly one succeeds: the
+	// compare-and-swap that makes an escalation happen at most once per
+	// deadline.
+	Advance(ctx context.Context, from Watch, due time.Time) error
 	// Stop ends the watch of chat (a reply came); stopping nothing is not
 	// an error.
 	Stop(ctx context.Context, chat channel.Chat) error
@@ -192,22 +196,22 @@ func (m *MemoryEscalations) DueBy(ctx context.Context, now time.Time, limit int)
 }
 
 // Advance implements [EscalationStore].
-func (m *MemoryEscalations) Advance(ctx context.Context, chat channel.Chat, from int, due time.Time) error {
+func (m *MemoryEscalations) Advance(ctx context.Context, from Watch, due time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	w, ok := m.watches[chat]
-	if !ok || w.Done != from {
-		return fmt.Errorf("%w: chat %s is not at escalation %d", ErrStaleWatch, chat, from)
+	w, ok := m.watches[from.Chat]
+	if !ok || w.Done != from.Done || !w.Due.Equal(from.Due) || !w.Since.Equal(from.Since) {
+		return fmt.Errorf("%w: chat %s is not at escalation %d due %s", ErrStaleWatch, from.Chat, from.Done, from.Due.Format(time.RFC3339))
 	}
 	if due.IsZero() {
-		delete(m.watches, chat)
+		delete(m.watches, from.Chat)
 		return nil
 	}
-	w.Done, w.Due = from+1, due
-	m.watches[chat] = w
+	w.Done, w.Due = from.Done+1, due
+	m.watches[from.Chat] = w
 	return nil
 }
 

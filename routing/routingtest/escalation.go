@@ -49,30 +49,48 @@ func TestEscalationStore(t *testing.T, newBackend func(t *testing.T) func(accoun
 			t.Errorf("DueBy(+1m) = %v; want nothing due", got)
 		}
 	})
-	t.Run("Advance is a compare-and-swap on Done; a zero due stops", func(t *testing.T) {
+	t.Run("Advance is a compare-and-swap on the watch as read; a zero due stops", func(t *testing.T) {
 		s := fresh(t)
-		mustStart(t, s, watch("a", time.Minute))
-		if err := s.Advance(t.Context(), chat("a"), 1, t0.Add(time.Hour)); !errors.Is(err, routing.ErrStaleWatch) {
+		w := mustStart(t, s, watch("a", time.Minute))
+		wrong := w
+		wrong.Done = 1
+		if err := s.Advance(t.Context(), wrong, t0.Add(time.Hour)); !errors.Is(err, routing.ErrStaleWatch) {
 			t.Errorf("Advance from the wrong step: %v; want ErrStaleWatch", err)
 		}
-		if err := s.Advance(t.Context(), chat("a"), 0, t0.Add(2*time.Minute)); err != nil {
+		if err := s.Advance(t.Context(), w, t0.Add(2*time.Minute)); err != nil {
 			t.Fatalf("Advance from 0: %v", err)
 		}
 		ws, _ := s.DueBy(t.Context(), t0.Add(time.Hour), 10)
 		if len(ws) != 1 || ws[0].Done != 1 || !ws[0].Due.Equal(t0.Add(2*time.Minute)) || !ws[0].Since.Equal(t0) {
 			t.Errorf("after Advance: %+v; want Done 1, Due +2m, Since kept", ws)
 		}
-		if err := s.Advance(t.Context(), chat("a"), 0, t0.Add(3*time.Minute)); !errors.Is(err, routing.ErrStaleWatch) {
-			t.Errorf("a second Advance from 0 (a redelivery): %v; want ErrStaleWatch", err)
+		if err := s.Advance(t.Context(), w, t0.Add(3*time.Minute)); !errors.Is(err, routing.ErrStaleWatch) {
+			t.Errorf("a second Advance from the same watch (a redelivery): %v; want ErrStaleWatch", err)
 		}
-		if err := s.Advance(t.Context(), chat("a"), 1, time.Time{}); err != nil {
+		if err := s.Advance(t.Context(), ws[0], time.Time{}); err != nil {
 			t.Fatalf("last Advance: %v", err)
 		}
 		if got := dueIDs(t, s, t0.Add(time.Hour), 10); len(got) != 0 {
 			t.Errorf("a watch advanced with a zero due is still due: %v", got)
 		}
-		if err := s.Advance(t.Context(), chat("none"), 0, t0); !errors.Is(err, routing.ErrStaleWatch) {
+		if err := s.Advance(t.Context(), watch("none", 0), t0); !errors.Is(err, routing.ErrStaleWatch) {
 			t.Errorf("Advance of an unwatched chat: %v; want ErrStaleWatch", err)
+		}
+	})
+	t.Run("Advance of a copy read before a Stop and a new Start fails: a new clock is not escalated", func(t *testing.T) {
+		s := fresh(t)
+		old := mustStart(t, s, watch("a", time.Minute))
+		if err := s.Stop(t.Context(), chat("a")); err != nil {
+			t.Fatal(err)
+		}
+		restarted := routing.Watch{Chat: chat("a"), Since: t0.Add(5 * time.Minute), Due: t0.Add(15 * time.Minute)}
+		mustStart(t, s, restarted)
+		if err := s.Advance(t.Context(), old, t0.Add(time.Hour)); !errors.Is(err, routing.ErrStaleWatch) {
+			t.Errorf("Advance of the old copy (Done 0 like the new watch): %v; want ErrStaleWatch", err)
+		}
+		ws, _ := s.DueBy(t.Context(), t0.Add(time.Hour), 10)
+		if len(ws) != 1 || ws[0].Done != 0 || !ws[0].Due.Equal(restarted.Due) {
+			t.Errorf("the new watch after the stale Advance: %+v; want it unchanged", ws)
 		}
 	})
 	t.Run("Stop ends a watch; stopping nothing is fine; Start again starts over", func(t *testing.T) {
@@ -106,7 +124,7 @@ func TestEscalationStore(t *testing.T, newBackend func(t *testing.T) func(accoun
 		cancel()
 		_, _, err1 := s.Start(ctx, watch("b", time.Minute))
 		_, err2 := s.DueBy(ctx, t0.Add(time.Hour), 10)
-		err3 := s.Advance(ctx, chat("a"), 0, t0.Add(time.Hour))
+		err3 := s.Advance(ctx, watch("a", time.Minute), t0.Add(time.Hour))
 		err4 := s.Stop(ctx, chat("a"))
 		for i, err := range []error{err1, err2, err3, err4} {
 			if !errors.Is(err, context.Canceled) {
@@ -126,7 +144,7 @@ func TestEscalationStore(t *testing.T, newBackend func(t *testing.T) func(accoun
 		}
 		for r := range rounds {
 			c := chat(fmt.Sprintf("race-%d", r))
-			mustStart(t, s, routing.Watch{Chat: c, Since: t0, Due: t0.Add(time.Minute)})
+			w := mustStart(t, s, routing.Watch{Chat: c, Since: t0, Due: t0.Add(time.Minute)})
 			const n = 64
 			errs := make([]error, n)
 			start := make(chan struct{})
@@ -134,7 +152,7 @@ func TestEscalationStore(t *testing.T, newBackend func(t *testing.T) func(accoun
 			for i := range n {
 				wg.Go(func() {
 					<-start
-					errs[i] = s.Advance(t.Context(), c, 0, t0.Add(time.Duration(2+i)*time.Minute))
+					errs[i] = s.Advance(t.Context(), w, t0.Add(time.Duration(2+i)*time.Minute))
 				})
 			}
 			close(start)
@@ -160,7 +178,7 @@ func TestEscalationStore(t *testing.T, newBackend func(t *testing.T) func(accoun
 		if got := dueIDs(t, b, t0.Add(time.Hour), 10); len(got) != 0 {
 			t.Errorf("globex sees acme's watches: %v", got)
 		}
-		if err := b.Advance(t.Context(), chat("a"), 0, t0.Add(time.Hour)); !errors.Is(err, routing.ErrStaleWatch) {
+		if err := b.Advance(t.Context(), watch("a", time.Minute), t0.Add(time.Hour)); !errors.Is(err, routing.ErrStaleWatch) {
 			t.Errorf("globex advanced acme's watch: %v", err)
 		}
 		if _, created, _ := b.Start(t.Context(), watch("a", 2*time.Minute)); !created {
@@ -180,11 +198,13 @@ func sameWatch(a, b routing.Watch) bool {
 	return a.Chat == b.Chat && a.Done == b.Done && a.Since.Equal(b.Since) && a.Due.Equal(b.Due)
 }
 
-func mustStart(t *testing.T, s routing.EscalationStore, w routing.Watch) {
+func mustStart(t *testing.T, s routing.EscalationStore, w routing.Watch) routing.Watch {
 	t.Helper()
-	if _, _, err := s.Start(t.Context(), w); err != nil {
+	got, _, err := s.Start(t.Context(), w)
+	if err != nil {
 		t.Fatalf("Start(%v): %v", w.Chat, err)
 	}
+	return got
 }
 
 func dueIDs(t *testing.T, s routing.EscalationStore, now time.Time, limit int) []string {

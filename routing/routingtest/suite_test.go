@@ -124,6 +124,19 @@ func (r *racyRotation) Pick(ctx context.Context, pool, key string, eligible []cr
 	})
 }
 
+// splitReassign reassigns in two steps, freeing the hold and picking:
+// a pick of nobody loses the hold.
+type splitReassign struct{ routing.MemoryRotation }
+
+func (r *splitReassign) Reassign(ctx context.Context, pool, key string, eligible []crm.UserID, choose routing.Chooser) (routing.Turn, error) {
+	if key != "" {
+		if _, _, err := r.Free(ctx, pool, key); err != nil {
+			return routing.Turn{}, err
+		}
+	}
+	return r.Pick(ctx, pool, key, eligible, choose)
+}
+
 // reofferClaims widens by withdrawing the offer and offering again,
 // which loses a claim made in between.
 type reofferClaims struct{ routing.MemoryClaims }
@@ -166,14 +179,31 @@ func (l *lifoQueue) Peek(ctx context.Context, ch channel.ID, limit int) ([]routi
 // blindEscalations advances whatever the step.
 type blindEscalations struct{ routing.MemoryEscalations }
 
-func (b *blindEscalations) Advance(ctx context.Context, chat channel.Chat, _ int, due time.Time) error {
+func (b *blindEscalations) Advance(ctx context.Context, from routing.Watch, due time.Time) error {
 	ws, err := b.DueBy(ctx, time.Unix(1<<40, 0), 1<<20)
 	if err != nil {
 		return err
 	}
 	for _, w := range ws {
-		if w.Chat == chat {
-			return b.MemoryEscalations.Advance(ctx, chat, w.Done, due)
+		if w.Chat == from.Chat {
+			return b.MemoryEscalations.Advance(ctx, w, due)
+		}
+	}
+	return routing.ErrStaleWatch
+}
+
+// stepOnlyEscalations compares only Done, as stores did before a stopped
+// and restarted watch was told apart from the one read.
+type stepOnlyEscalations struct{ routing.MemoryEscalations }
+
+func (b *stepOnlyEscalations) Advance(ctx context.Context, from routing.Watch, due time.Time) error {
+	ws, err := b.DueBy(ctx, time.Unix(1<<40, 0), 1<<20)
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		if w.Chat == from.Chat && w.Done == from.Done {
+			return b.MemoryEscalations.Advance(ctx, w, due)
 		}
 	}
 	return routing.ErrStaleWatch
@@ -208,6 +238,12 @@ var brokenStores = map[string]struct {
 		},
 		wantFail: "a_capacity_chooser_is_never_exceeded",
 	},
+	"split-reassign": {
+		run: func(t *testing.T) {
+			routingtest.TestRotationStore(t, memoryAccounts(func() routing.RotationStore { return &splitReassign{} }))
+		},
+		wantFail: "Reassign_keeps_an_eligible_holder",
+	},
 	"shared-rotation": {
 		run: func(t *testing.T) {
 			routingtest.TestRotationStore(t, func(t *testing.T) func(string) routing.RotationStore {
@@ -239,6 +275,12 @@ var brokenStores = map[string]struct {
 			routingtest.TestEscalationStore(t, memoryAccounts(func() routing.EscalationStore { return &blindEscalations{} }))
 		},
 		wantFail: "Advance_is_a_compare-and-swap",
+	},
+	"step-only-escalations": {
+		run: func(t *testing.T) {
+			routingtest.TestEscalationStore(t, memoryAccounts(func() routing.EscalationStore { return &stepOnlyEscalations{} }))
+		},
+		wantFail: "Advance_of_a_copy_read_before_a_Stop",
 	},
 	"shared-escalations": {
 		run: func(t *testing.T) {
