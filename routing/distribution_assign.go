@@ -56,9 +56,15 @@ func (r *Request) check(needChat bool) error {
 	return nil
 }
 
-// Limited reports whether the features set any capacity limit: then the
-// holds of open clients matter (see [Distributor.Hold]).
+// Limited reports whether the features set any capacity limit.
 func (s *Features) Limited() bool { return s.capped() }
+
+// HoldsClients reports whether the channel records which employee holds
+// each client: with a capacity limit (the open counts) or a waiting queue
+// (what Assign, Drain and Escalate agree on). Then a client who reaches
+// an employee other than through the distribution must be recorded with
+// [Distributor.Hold].
+func (s *Features) HoldsClients() bool { return s.capped() || s.WhenNobody == QueueWhenNobody }
 
 // Assign distributes a new client's chat under its channel's settings at
 // the event's time, as [Distributor.Distribute] does and with every
@@ -403,8 +409,8 @@ func sortSkips(ss []Skip) {
 // Hold counts chat as an open client of user on its channel, for the
 // capacity limit: call it when a client reaches an employee other than
 // through Assign, Drain, Escalate or ClaimWithin (a deal handed over in
-// the CRM, an owner's returning client) on a channel whose settings are
-// [Features.Limited]. A chat held by someone else moves to user.
+// the CRM, an owner's returning client) on a channel whose settings
+// [Features.HoldsClients]. A chat held by someone else moves to user.
 //
 // "Open" means: a client whose deal is open in the CRM, counted from the
 // pick or claim that gave it to the employee until [Distributor.Free],

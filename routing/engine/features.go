@@ -127,9 +127,10 @@ func (e *Engine) changeOf(ctx context.Context, chat channel.Chat, before, after 
 // its hold freed, its escalation clock stopped, its place in the queue
 // given up) and the round-robin turn still reserved for it is dropped
 // from after; one handed over is held for the new responsible on a
-// channel with a capacity limit. It returns the change. Callers write
-// after only once syncDist returned: a failure before leaves the deal
-// known to the state, so the next read finds it ended again.
+// channel that records holds (a capacity limit or a waiting queue). It
+// returns the change. Callers write after only once syncDist returned: a
+// failure before leaves the deal known to the state, so the next read
+// finds it ended again.
 func (e *Engine) syncDist(ctx context.Context, cs *chanState, chat channel.Chat, before ClientRecord, after *ClientRecord) (crmChange, error) {
 	c, err := e.changeOf(ctx, chat, before, *after)
 	switch {
@@ -140,7 +141,7 @@ func (e *Engine) syncDist(ctx context.Context, cs *chanState, chat channel.Chat,
 			return c, fmt.Errorf("engine: forgetting %s: %w", chat, err)
 		}
 		after.Turn = ""
-	case c == handedOver && cs.cfg.Limited():
+	case c == handedOver && cs.cfg.HoldsClients():
 		if err := e.dist.Hold(ctx, chat, after.Responsible); err != nil {
 			return c, err
 		}

@@ -78,8 +78,10 @@ type RefreshResult struct {
 //   - Another deal of the contact is open: it becomes the deal that
 //     counts, and the client keeps its place.
 //   - The known deal still open and handed in the CRM from the client's
-//     owner to another (OutcomeResponsibleChanged): on a channel with a
-//     capacity limit the client's hold moves to the new responsible. A
+//     owner to another (OutcomeResponsibleChanged): on a channel that
+//     records holds (a capacity limit or a waiting queue) the client's
+//     hold moves to the new responsible, so a later escalation passes
+//     the client on from them, never back to the old owner. A
 //     client nobody owns yet (an unclaimed first-responder offer, a client
 //     waiting in the queue) is not handed over by the CRM's responsible
 //     (on amoCRM, a deal created without one is the API user's): the

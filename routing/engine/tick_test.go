@@ -119,3 +119,33 @@ func TestTickObserved(t *testing.T) {
 		t.Errorf("observed %+v after the deadline; want an escalation", obs.events)
 	}
 }
+
+// TestHandoverOnQueueChannelMovesHold: on a channel with a waiting queue
+// and no limit, a deal handed over in the CRM moves the client's hold, so
+// the new owner's missed deadline passes the client on by a new pick, not
+// back to the old holder as a repeat of the first one.
+func TestHandoverOnQueueChannelMovesHold(t *testing.T) {
+	rot := &routing.MemoryRotation{}
+	fx := newFixture(t, withRotation(rot), withFeatures(tg, routing.Features{
+		WhenNobody: routing.QueueWhenNobody, Escalation: routing.Escalation{After: routing.Duration(10 * time.Minute)},
+	}))
+	first := fx.mustIn(fx.in(tg, "5101", "hi"))
+	to := vera
+	if first.Responsible == vera {
+		to = boris
+	}
+	if err := fx.crm.SetResponsible(t.Context(), first.Deal, to); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := fx.refresh(first.Chat); r.Outcome != engine.OutcomeResponsibleChanged || r.Responsible != to {
+		t.Fatalf("Refresh after the handover: %+v; want responsible_changed to %s", r, to)
+	}
+	if got := open(t, rot, tg, first.Responsible, to); got[first.Responsible] != 0 || got[to] != 1 {
+		t.Errorf("holds after the handover %v; want the client held by %s", got, to)
+	}
+	fx.clock.Advance(10 * time.Minute)
+	esc := fx.tick().Escalated
+	if len(esc) != 1 || esc[0].Decision.Why.From != to || esc[0].Decision.Why.Repeat {
+		t.Fatalf("escalation %+v; want one new pick passing the client on from %s", esc, to)
+	}
+}
