@@ -626,7 +626,9 @@ func (d *Distributor) Replied(ctx context.Context, chat channel.Chat) error {
 // unclaimed offer). It first advances the watch in one compare-and-swap,
 // so among instances and redeliveries processing the same deadline
 // exactly one goes on; the others get ok false and do nothing. ok is
-// also false when nothing is due at r.At.
+// also false when nothing is due at r.At, and when the channel's policy
+// no longer escalates the watch (turned off, or Times lowered below the
+// escalations done): then the watch is stopped.
 //
 // Round robin: the client passes to the next employee in rotation, with
 // current skipped ([SkipNoReply]); the caller makes them responsible in
@@ -644,7 +646,13 @@ func (d *Distributor) Escalate(ctx context.Context, r Request, w Watch, current 
 		return Decision{}, false, err
 	}
 	pol := r.Settings.Escalation
-	if !pol.Enabled() || w.Done >= pol.times() || w.Due.IsZero() || r.At.Before(w.Due) {
+	if !pol.Enabled() || w.Done >= pol.times() {
+		// The policy was turned off or its Times lowered since the clock
+		// started: the watch can never fire, and left in place it would
+		// fill DueEscalations' batches ahead of watches that can.
+		return Decision{}, false, d.esc.Stop(ctx, w.Chat)
+	}
+	if w.Due.IsZero() || r.At.Before(w.Due) {
 		return Decision{}, false, nil
 	}
 	next, more := pol.Deadline(r.At, w.Done+1) // the clock restarts now

@@ -752,3 +752,45 @@ func TestDrainSkipsForgottenClient(t *testing.T) {
 		t.Errorf("Serve of the forgotten client = %v, %v, %v; want not queued", dec, ok, err)
 	}
 }
+
+// TestEscalationStopsWatchesPolicyNoLongerFires: watches whose channel
+// turned escalation off, or lowered Times below what was done, are
+// stopped when they come due, so they cannot fill DueEscalations' batches
+// ahead of watches that can fire.
+func TestEscalationStopsWatchesPolicyNoLongerFires(t *testing.T) {
+	var st shared
+	d := st.distributor(nil)
+	on := ChannelSettings{Channel: "wa", Features: Features{Escalation: Escalation{After: Duration(10 * time.Minute), Times: 2}}}
+	req := func(s ChannelSettings, at time.Time) Request {
+		return Request{Settings: s, Mode: RoundRobin, Roles: managers(t, 3), At: at}
+	}
+	for i := range 3 {
+		if _, err := d.Assign(t.Context(), Request{Settings: on, Mode: RoundRobin, Roles: managers(t, 3), Chat: waChat(i), At: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ws, err := d.DueEscalations(t.Context(), t0.Add(10*time.Minute), 10)
+	if err != nil || len(ws) != 3 {
+		t.Fatalf("due: %v, %v; want 3", ws, err)
+	}
+	if _, ok, err := d.Escalate(t.Context(), req(ChannelSettings{Channel: "wa"}, t0.Add(10*time.Minute)), ws[0], "m1"); ok || err != nil {
+		t.Errorf("a watch whose channel turned escalation off: escalated %v, %v; want nothing", ok, err)
+	}
+	if _, ok, err := d.Escalate(t.Context(), req(on, t0.Add(10*time.Minute)), ws[1], "m2"); !ok || err != nil {
+		t.Fatalf("first escalation: %v, %v", ok, err)
+	}
+	again, _ := d.DueEscalations(t.Context(), t0.Add(20*time.Minute), 10)
+	lowered := on
+	lowered.Escalation.Times = 1
+	for _, w := range again {
+		if w.Chat == waChat(1) {
+			if _, ok, err := d.Escalate(t.Context(), req(lowered, t0.Add(20*time.Minute)), w, "m1"); ok || err != nil {
+				t.Errorf("a second escalation after Times was lowered to 1: %v, %v; want nothing", ok, err)
+			}
+		}
+	}
+	left, _ := d.DueEscalations(t.Context(), t0.Add(time.Hour), 10)
+	if len(left) != 1 || left[0].Chat != waChat(2) {
+		t.Errorf("watches left: %v; want only client 2's (the others stopped)", left)
+	}
+}
