@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/crmbridge/crmbridge/channel"
 	"github.com/crmbridge/crmbridge/channel/wazzup"
 	"github.com/crmbridge/crmbridge/channel/wazzup/wazzuptest"
 	"github.com/crmbridge/crmbridge/crm"
@@ -208,6 +210,56 @@ func TestEscalationStore(t *testing.T) {
 		b := fresh(t)
 		return func(account string) routing.EscalationStore { return b(account) }
 	})
+}
+
+// TestAdvanceWatchWithoutSince checks the case the shared suite does not
+// reach: a watch started with a zero Since, stored as NULL, which Advance
+// must still match (NULL = NULL is not true in SQL), and which a copy
+// carrying a Since must not.
+func TestAdvanceWatchWithoutSince(t *testing.T) {
+	a := fresh(t)("acme")
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	c := channel.Chat{Channel: "wa", ChatID: "79161234567"}
+	w, _, err := a.Start(t.Context(), routing.Watch{Chat: c, Due: t0.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w.Since.IsZero() {
+		t.Fatalf("Start returned Since %v; want zero", w.Since)
+	}
+	withSince := w
+	withSince.Since = t0
+	if err := a.Advance(t.Context(), withSince, t0.Add(time.Hour)); !errors.Is(err, routing.ErrStaleWatch) {
+		t.Errorf("Advance of a copy with a Since, stored without: %v; want ErrStaleWatch", err)
+	}
+	if err := a.Advance(t.Context(), w, t0.Add(2*time.Minute)); err != nil {
+		t.Fatalf("Advance of the watch as started: %v", err)
+	}
+	ws, err := a.DueBy(t.Context(), t0.Add(time.Hour), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ws) != 1 || ws[0].Done != 1 || !ws[0].Since.IsZero() || !ws[0].Due.Equal(t0.Add(2*time.Minute)) {
+		t.Fatalf("after Advance: %+v; want Done 1, no Since, Due +2m", ws)
+	}
+	if err := a.Advance(t.Context(), ws[0], time.Time{}); err != nil {
+		t.Fatalf("Advance with a zero due: %v", err)
+	}
+	if ws, _ := a.DueBy(t.Context(), t0.Add(time.Hour), 10); len(ws) != 0 {
+		t.Errorf("after the last Advance: %+v; want no watch", ws)
+	}
+
+	// A watch with a Since is not matched by a copy without one.
+	d := channel.Chat{Channel: "wa", ChatID: "79167654321"}
+	v, _, err := a.Start(t.Context(), routing.Watch{Chat: d, Since: t0, Due: t0.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noSince := v
+	noSince.Since = time.Time{}
+	if err := a.Advance(t.Context(), noSince, t0.Add(time.Hour)); !errors.Is(err, routing.ErrStaleWatch) {
+		t.Errorf("Advance of a copy without a Since, stored with: %v; want ErrStaleWatch", err)
+	}
 }
 
 func TestStreakStore(t *testing.T) {

@@ -180,14 +180,20 @@ ON CONFLICT (account, channel, chat_id) DO NOTHING`),
 		getWatch: s(`SELECT since_ns, done, due_ns FROM {s}.escalations WHERE account = $1 AND channel = $2 AND chat_id = $3`),
 		dueBy: s(`SELECT channel, chat_id, since_ns, done, due_ns FROM {s}.escalations WHERE account = $1 AND due_ns <= $2
 ORDER BY due_ns, channel, chat_id LIMIT $3`),
-		// advance moves the watch on from step $4: to due $5, or, when
-		// $5 is NULL, deletes it. One statement either way.
+		// advance moves the watch on from the copy ($4 since, NULL when
+		// the watch had none; $5 done; $6 due) if the stored watch is
+		// still that copy: to due $7, or, when $7 is NULL, deletes it.
+		// One statement either way.
 		advance: s(`WITH up AS (
-	UPDATE {s}.escalations SET done = done + 1, due_ns = $5
-	WHERE account = $1 AND channel = $2 AND chat_id = $3 AND done = $4 AND $5::bigint IS NOT NULL RETURNING 1),
+	UPDATE {s}.escalations SET done = done + 1, due_ns = $7
+	WHERE account = $1 AND channel = $2 AND chat_id = $3
+		AND since_ns IS NOT DISTINCT FROM $4::bigint AND done = $5 AND due_ns = $6
+		AND $7::bigint IS NOT NULL RETURNING 1),
 del AS (
 	DELETE FROM {s}.escalations
-	WHERE account = $1 AND channel = $2 AND chat_id = $3 AND done = $4 AND $5::bigint IS NULL RETURNING 1)
+	WHERE account = $1 AND channel = $2 AND chat_id = $3
+		AND since_ns IS NOT DISTINCT FROM $4::bigint AND done = $5 AND due_ns = $6
+		AND $7::bigint IS NULL RETURNING 1)
 SELECT (SELECT count(*) FROM up) + (SELECT count(*) FROM del)`),
 		stopWatch: s(`DELETE FROM {s}.escalations WHERE account = $1 AND channel = $2 AND chat_id = $3`),
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/crmbridge/crmbridge/channel"
@@ -220,8 +221,12 @@ func (a *Account) DueBy(ctx context.Context, now time.Time, limit int) ([]routin
 }
 
 // Advance implements [routing.EscalationStore]: one statement, a
-// compare-and-swap on the watch's step.
-func (a *Account) Advance(ctx context.Context, chat channel.Chat, from int, due time.Time) error {
+// compare-and-swap on the watch as read (Since, Done and Due). A from
+// whose Since, Done or Due could not have been stored (a zero Due, a
+// time outside the years Start accepts, a negative Done) is not the
+// stored watch: the error
+// matches [routing.ErrStaleWatch].
+func (a *Account) Advance(ctx context.Context, from routing.Watch, due time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -229,12 +234,25 @@ func (a *Account) Advance(ctx context.Context, chat channel.Chat, from int, due 
 	if err != nil {
 		return err
 	}
+	stale := func() error {
+		return fmt.Errorf("pgstore: %w: chat %s is not at escalation %d due %s", routing.ErrStaleWatch,
+			from.Chat, from.Done, from.Due.Format(time.RFC3339Nano))
+	}
+	sinceNs, err := toNanos("Advance", "from.Since", from.Since)
+	if err != nil {
+		return stale()
+	}
+	fromDueNs, err := toNanos("Advance", "from.Due", from.Due)
+	if err != nil || fromDueNs == nil || from.Done < 0 || from.Done > math.MaxInt32 {
+		return stale()
+	}
 	var n int64
-	if err := a.db.pool.QueryRow(ctx, a.db.q.advance, a.id, []byte(chat.Channel), []byte(chat.ChatID), from, dueNs).Scan(&n); err != nil {
-		return fail(ctx, "Advance "+chat.String(), err)
+	if err := a.db.pool.QueryRow(ctx, a.db.q.advance, a.id, []byte(from.Chat.Channel), []byte(from.Chat.ChatID),
+		sinceNs, from.Done, *fromDueNs, dueNs).Scan(&n); err != nil {
+		return fail(ctx, "Advance "+from.Chat.String(), err)
 	}
 	if n == 0 {
-		return fmt.Errorf("pgstore: %w: chat %s is not at escalation %d", routing.ErrStaleWatch, chat, from)
+		return stale()
 	}
 	return nil
 }
