@@ -562,7 +562,9 @@ func (d *Distributor) Drain(ctx context.Context, r Request, limit int, apply fun
 // responsible in the CRM, notifies — then the escalation clock starts and
 // only then is the entry removed. The decision has Why.Queued set. ok is
 // false, and nothing is done, when the chat is not queued (served
-// already, or forgotten: [Distributor.Forget]). Nobody eligible: an error
+// already, or forgotten: [Distributor.Forget]). An error from apply is
+// returned with the client still queued and its assignment recorded, so
+// a later Serve makes the same one again. Nobody eligible: an error
 // matching ErrNoEligible ([*NoEligibleError]), and the client stays
 // queued.
 //

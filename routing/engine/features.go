@@ -230,6 +230,9 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) (TickResult, error) {
 			if errors.Is(err, routing.ErrNoEligible) {
 				break // nobody eligible for the oldest: the rest wait behind
 			}
+			if errors.Is(err, errNotReady) {
+				continue // its first event has not made the client: it stays queued
+			}
 			if (ok || err != nil) && (e.log != nil || e.obs != nil) {
 				e.observe(ctx, "QueueAssignment", q.Chat, outcomeIf(ok, OutcomeAssigned), &d, false, start, err)
 			}
@@ -308,17 +311,24 @@ func (e *Engine) serve(ctx context.Context, r routing.Request) (routing.Decision
 	})
 }
 
+// errNotReady: a queued client's first event has not made its contact
+// and deal yet (it failed, and waits for its redelivery).
+var errNotReady = errors.New("engine: the queued client's first event has not finished")
+
 // handOver makes user responsible in the CRM for a queued client, under
 // the chat's lease l; idempotent. A client whose record is not there yet
-// (its first event has not finished) is left to that event's redelivery,
-// which distributes it to the same employee.
+// (its first event failed before making it) is not handed over:
+// errNotReady leaves it queued, its assignment recorded, and a later Tick
+// hands it over once the redelivered event has made the client.
 func (e *Engine) handOver(ctx context.Context, l Lease, chat channel.Chat, user crm.UserID) error {
-	if user == "" {
-		return nil
-	}
 	rec, found, err := e.state.Client(ctx, chat)
-	if err != nil || !found || rec.Contact == "" || rec.Responsible == user {
+	switch {
+	case err != nil:
 		return err
+	case !found || rec.Contact == "":
+		return errNotReady
+	case user == "" || rec.Responsible == user:
+		return nil
 	}
 	if err := e.makeResponsible(ctx, &rec, user); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 
 	"github.com/crmbridge/crmbridge/channel"
 	"github.com/crmbridge/crmbridge/crm"
+	"github.com/crmbridge/crmbridge/crm/crmtest"
 	"github.com/crmbridge/crmbridge/routing"
 	"github.com/crmbridge/crmbridge/routing/engine"
 )
@@ -147,5 +148,41 @@ func TestHandoverOnQueueChannelMovesHold(t *testing.T) {
 	esc := fx.tick().Escalated
 	if len(esc) != 1 || esc[0].Decision.Why.From != to || esc[0].Decision.Why.Repeat {
 		t.Fatalf("escalation %+v; want one new pick passing the client on from %s", esc, to)
+	}
+}
+
+// TestTickLeavesUnmadeClientQueued: a client whose first event failed
+// before making its contact and deal is left queued by Tick (nobody is
+// told of a client the CRM does not have yet), with its place kept; the
+// redelivered event makes the client and gives it to the employee whose
+// place was kept, and no later Tick hands it over again.
+func TestTickLeavesUnmadeClientQueued(t *testing.T) {
+	fx := newFixture(t, withFeatures(tg, routing.Features{Capacity: 1, WhenNobody: routing.QueueWhenNobody}))
+	a := fx.mustIn(fx.in(tg, "5201", "hi"))
+	fx.mustIn(fx.in(tg, "5202", "hi"))
+	m := fx.in(tg, "5203", "hi")
+	fx.crm.FailNext(crmtest.MethodCreateDeal, 1, crm.ErrUnavailable)
+	if _, err := fx.engine.ClientMessage(t.Context(), m); err == nil {
+		t.Fatal("the first delivery succeeded; want its deal's creation to fail")
+	}
+	fx.clock.Advance(time.Second)
+	if d := fx.mustIn(fx.in(tg, "5204", "hi")); d.Outcome != engine.OutcomeQueued {
+		t.Fatalf("a later client: %s; want queued", d.Outcome)
+	}
+	if err := fx.crm.CloseDeal(a.Deal, crm.DealLost); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := fx.refresh(a.Chat); r.Outcome != engine.OutcomeForgotten {
+		t.Fatalf("Refresh: %s", r.Outcome)
+	}
+	if tr := fx.tick(); len(tr.Assigned) != 0 {
+		t.Fatalf("Tick handed over %+v; want nobody (the head's client is not made yet)", tr.Assigned)
+	}
+	again, err := fx.engine.ClientMessage(t.Context(), m) // the redelivery
+	if err != nil || again.Outcome == engine.OutcomeQueued || again.Responsible != a.Responsible {
+		t.Fatalf("redelivery: %+v, %v; want the client given to %s, whose place was kept", again, err, a.Responsible)
+	}
+	if tr := fx.tick(); len(tr.Assigned) != 0 {
+		t.Errorf("a later Tick handed over %+v; want nobody (5203 is served, 5204 waits for a place)", tr.Assigned)
 	}
 }
