@@ -70,7 +70,9 @@ func (e Escalation) times() int { return max(e.Times, 1) }
 // previous escalation for each one after it, so every employee an
 // escalation reaches gets the whole of After to reply, however late the
 // host processed it. ok is false when no more are due (the policy is off,
-// or done reached Times).
+// or done reached Times). A watch in a store carries its own deadline
+// (Watch.Due), which [Distributor.Escalate] goes by: a change of After
+// applies to clocks started or restarted after it.
 func (e Escalation) Deadline(from time.Time, done int) (at time.Time, ok bool) {
 	if !e.Enabled() || done >= e.times() || done < 0 {
 		return time.Time{}, false

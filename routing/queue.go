@@ -26,11 +26,13 @@ type QueueEntry struct {
 // concurrent use (across processes when shared), and returns an error
 // matching ctx.Err() once ctx is done. [MemoryQueue] implements it.
 //
-// Order is oldest first: by Since, then Seq. Dequeuing is Peek, an
-// assignment keyed by the chat (idempotent: [RotationStore.Pick] returns
-// the holder of a held key), then Remove; an instance that stops between
-// the two leaves the entry, and the next Drain finds the assignment
-// already made and completes it.
+// Order is oldest first: by Since, then Seq. Dequeuing a client is
+// [Distributor.Serve]: Entry (still waiting?), an assignment keyed by
+// the chat ([RotationStore.Reassign] returns the holder of a held key
+// while they stay eligible), the caller's apply, then Remove; an
+// instance that stops in between leaves the entry, and the next Serve
+// makes the same assignment (or a new one if its holder is no longer
+// eligible) and completes it.
 //
 // On PostgreSQL: a table keyed by (channel, chat_id) with a bigserial
 // seq and an index on (channel, since, seq); Enqueue is INSERT … ON

@@ -371,7 +371,7 @@ const (
 	OutcomeQueued           Outcome = "queued"             // nobody eligible: the client waits in the channel's queue (see Engine.Tick)
 	OutcomeSent             Outcome = "sent"               // an outbound message was sent (or recorded)
 	OutcomeReset            Outcome = "reset"              // the unread counter was reset
-	OutcomeEscalated        Outcome = "escalated"          // Tick: an unanswered client passed on, or its offer widened
+	OutcomeEscalated        Outcome = "escalated"          // Tick: a deadline processed: the client passed on, its offer widened, or (Why.Fallback) kept for want of anyone else
 	OutcomeAssigned         Outcome = "assigned"           // Tick: a waiting client taken from the queue
 )
 

@@ -151,8 +151,11 @@ func (e *Engine) syncDist(ctx context.Context, cs *chanState, chat channel.Chat,
 
 // TickResult is what [Engine.Tick] did.
 type TickResult struct {
-	// Escalated are clients nobody answered in time: passed to the next
-	// employee in rotation, or their offer widened.
+	// Escalated are clients nobody answered in time, one per deadline
+	// processed: passed to the next employee in rotation, or their offer
+	// widened; a Decision with Why.Fallback (nobody else eligible) or
+	// Why.Repeat (a widening that added nobody) left the client as it
+	// was.
 	Escalated []Handover
 	// Assigned are clients taken from the channels' waiting queues.
 	Assigned []Handover
