@@ -540,9 +540,12 @@ func (s *interleaving) Hold(ctx context.Context, pool, key string, user crm.User
 }
 
 // TestEscalationKeepsCapacityUnderInterleaving: an escalation with nobody
-// else eligible leaves the client with its holder, and no other
-// instance's pick landing in the middle of it can take the holder's place
-// and push them over their limit: the move is one store operation.
+// else eligible leaves the client with its holder, and another
+// instance's pick cannot take the holder's place and push them over their
+// limit. The store runs that pick right after a Free, where the old
+// escalation (Free, pick, re-Hold) let it land, and this test fails on
+// it; Escalate now moves the hold in one store operation, so the pick
+// runs after the escalation and finds both employees at their limit.
 func TestEscalationKeepsCapacityUnderInterleaving(t *testing.T) {
 	var st shared
 	store := &interleaving{RotationStore: &st.rotation}

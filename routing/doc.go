@@ -164,7 +164,8 @@
 // their limit (sampled throughout, and checked against the records),
 // oldest-first draining by concurrent Distributors, one escalation
 // among 8 instances per deadline, escalation and draining with another
-// instance's call landing between their store operations, schedules
+// instance's call placed where a multi-step version would let it land,
+// schedules
 // across time zones and both daylight-saving changes, the weighted-share
 // bound over random weights and churn and against an adversary choosing
 // the candidates, cases ported from Chatwoot's and Rocket.Chat's

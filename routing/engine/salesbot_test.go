@@ -10,8 +10,8 @@ import (
 // TestSalesbotRedeliveryAnsweredByJournal: a Salesbot message delivered
 // again — to the same engine, or to a new engine on the same state after
 // a restart — is answered from the journal: no second Send, Duplicate
-// set. Only a send whose answer was lost reaches the Sender twice, with
-// the same idempotency key.
+// set. A send that failed is not recorded, so its redelivery sends it
+// (the Sender gets the same ID as its idempotency key each time).
 func TestSalesbotRedeliveryAnsweredByJournal(t *testing.T) {
 	state := &engine.MemoryState{}
 	fx := newFixture(t, func(_ *engine.Config, o *engine.Options) { o.State = state })
