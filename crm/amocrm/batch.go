@@ -313,10 +313,13 @@ func stageIn(ps []crm.Pipeline, p crm.PipelineID, s crm.StageID) (crm.StageKind,
 	return 0, false
 }
 
-// created records item i's deal.
-func (c *Client) createdDeal(p *dealPlan, leadID, contactID int) crm.CreatedDeal {
+// createdDeal records item i's deal. leadUpdated is the lead's
+// updated_at when amoCRM's answer carries it (else 0: the deal's
+// UpdatedAt stays zero, see newContactResult); a new contact's UpdatedAt
+// is zero, no answer naming it.
+func (c *Client) createdDeal(p *dealPlan, leadID, contactID int, leadUpdated int64) crm.CreatedDeal {
 	deal := crm.Deal{ID: crm.DealID(idStr(leadID)), Name: p.d.Name, Pipeline: p.d.Pipeline, Stage: p.d.Stage,
-		Responsible: p.d.Responsible, UpdatedAt: c.now().UTC()}
+		Responsible: p.d.Responsible, UpdatedAt: unix(leadUpdated)}
 	switch p.kind {
 	case crm.StageWon:
 		deal.Status = crm.DealWon
@@ -326,7 +329,7 @@ func (c *Client) createdDeal(p *dealPlan, leadID, contactID int) crm.CreatedDeal
 	c.recent.addLead(contactID, leadID)
 	contact := p.contact
 	if p.existing == 0 {
-		contact = newContactResult(contactID, p.nc, c)
+		contact = newContactResult(contactID, 0, p.nc)
 	}
 	if contact.ID != "" {
 		deal.Contacts = []crm.ContactID{contact.ID}
@@ -356,28 +359,33 @@ func (c *Client) sendComplex(ctx context.Context, op string, plans []dealPlan, p
 		ID        int        `json:"id"`
 		ContactID *int       `json:"contact_id"`
 		RequestID requestIDs `json:"request_id"`
+		UpdatedAt int64      `json:"updated_at"` // not in Kommo's example answer; read if present
 	}
 	if _, err := c.do(ctx, request{op: op, method: http.MethodPost, path: path, body: body}, &resp); err != nil {
 		return spread(op, err, part, items)
 	}
-	got := map[int][2]int{}
+	type ids struct {
+		lead, contact int
+		updated       int64
+	}
+	got := map[int]ids{}
 	for _, r := range resp {
 		if r.ID == 0 || r.ContactID == nil {
 			continue
 		}
 		for _, rid := range r.RequestID {
 			if i, err := strconv.Atoi(rid); err == nil {
-				got[i] = [2]int{r.ID, *r.ContactID}
+				got[i] = ids{r.ID, *r.ContactID, r.UpdatedAt}
 			}
 		}
 	}
 	for _, i := range part {
-		ids, ok := got[i]
+		g, ok := got[i]
 		if !ok {
 			items[i] = lacks(op, path, "lead or contact")
 			continue
 		}
-		out[i] = c.createdDeal(&plans[i], ids[0], ids[1])
+		out[i] = c.createdDeal(&plans[i], g.lead, g.contact, g.updated)
 	}
 	return true
 }
@@ -418,17 +426,17 @@ func (c *Client) sendLeads(ctx context.Context, op string, plans []dealPlan, par
 	if _, err := c.do(ctx, request{op: op, method: http.MethodPost, path: path, body: body}, &resp); err != nil {
 		return spread(op, err, part, items)
 	}
-	got := map[string]int{}
+	got := map[string]created{}
 	for _, it := range resp.Embedded["leads"] {
-		got[it.RequestID] = it.ID
+		got[it.RequestID] = it
 	}
 	for _, i := range part {
-		id := got[strconv.Itoa(i)]
-		if id == 0 {
+		it := got[strconv.Itoa(i)]
+		if it.ID == 0 {
 			items[i] = lacks(op, path, "lead")
 			continue
 		}
-		out[i] = c.createdDeal(&plans[i], id, plans[i].existing)
+		out[i] = c.createdDeal(&plans[i], it.ID, plans[i].existing, it.UpdatedAt)
 	}
 	return true
 }
@@ -498,7 +506,7 @@ func (c *Client) sendUnsorted(ctx context.Context, op string, plans []dealPlan, 
 		}
 		e := entries[k]
 		c.recent.putUID(e.Embedded.Leads[0].ID, e.UID, plans[i].pid)
-		out[i] = c.createdDeal(&plans[i], e.Embedded.Leads[0].ID, e.Embedded.Contacts[0].ID)
+		out[i] = c.createdDeal(&plans[i], e.Embedded.Leads[0].ID, e.Embedded.Contacts[0].ID, 0)
 	}
 	return true
 }

@@ -112,10 +112,15 @@ func (c *Client) contactOut(nc crm.NewContact, resp int) contactOut {
 	return contactOut{Name: nc.Name, ResponsibleUserID: resp, CustomFieldsValues: c.contactFields(nc.Phones, nc.Identities)}
 }
 
-func newContactResult(id int, nc crm.NewContact, c *Client) crm.Contact {
+// newContactResult is the contact created from nc as amoCRM answered
+// it: id, and updated_at when the answer carries it. The contact's
+// UpdatedAt is otherwise zero ("the CRM did not say"), never the host's
+// clock: a host time, finer than amoCRM's seconds or skewed, would make
+// the CRM's own later copy of the contact look older than this one.
+func newContactResult(id int, updatedAt int64, nc crm.NewContact) crm.Contact {
 	return crm.Contact{
 		ID: crm.ContactID(idStr(id)), Name: nc.Name, Phones: slices.Clone(nc.Phones),
-		Identities: slices.Clone(nc.Identities), Responsible: nc.Responsible, UpdatedAt: c.now().UTC(),
+		Identities: slices.Clone(nc.Identities), Responsible: nc.Responsible, UpdatedAt: unix(updatedAt),
 	}
 }
 
@@ -144,7 +149,7 @@ func (c *Client) CreateContact(ctx context.Context, nc crm.NewContact) (crm.Cont
 	if len(items) != 1 || items[0].ID == 0 {
 		return crm.Contact{}, &Error{Op: op, Method: http.MethodPost, Path: "/api/v4/contacts", Detail: "response lacks the created contact", Err: crm.ErrUnavailable}
 	}
-	return newContactResult(items[0].ID, nc, c), nil
+	return newContactResult(items[0].ID, items[0].UpdatedAt, nc), nil
 }
 
 // getContact reads one contact; 204 or 404 mean crm.ErrNotFound.

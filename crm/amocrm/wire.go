@@ -133,10 +133,16 @@ type taskOut struct {
 	RequestID         string `json:"request_id"`
 }
 
-// created is the item of a create response's _embedded list.
+// created is the item of a create response's _embedded list. amoCRM's
+// examples of create answers show id, request_id and _links only
+// (POST /api/v4/leads, /api/v4/contacts); UpdatedAt is read in case an
+// answer carries updated_at, as the official SDK reads it when present
+// (amocrm/amocrm-api-php Contacts::processModelAction, isset
+// $entity['updated_at']). Zero: not given.
 type created struct {
 	ID        int    `json:"id"`
 	RequestID string `json:"request_id"`
+	UpdatedAt int64  `json:"updated_at"`
 }
 
 type embedded[T any] struct {

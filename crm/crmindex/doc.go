@@ -36,8 +36,8 @@
 //   - [Index.Apply] and [Index.Remove], which the host calls from the
 //     CRM's webhooks (contact added, updated or restored; deleted or
 //     merged away).
-//     Copies are ordered by their UpdatedAt, so a late webhook never
-//     replaces a newer copy.
+//     Copies are ordered by their UpdatedAt to the second, so a late
+//     webhook never replaces a copy from a later second.
 //   - [Index.CatchUp], which the host calls periodically: it asks for the
 //     contacts updated since the start of the previous pass, less
 //     [Options.Overlap]. It is the safety net for lost webhooks. It

@@ -286,10 +286,12 @@ func (x *Index) knows(id crm.ContactID) bool {
 
 // Apply adds c to the index or replaces the indexed copy of c.ID: call it
 // with the contacts of the CRM's "contact added" and "contact updated"
-// webhooks. A copy older than the indexed one (by UpdatedAt, when both
-// are set) is ignored, so webhooks may arrive out of order; so is a copy
-// not newer than the Remove of the same ID. Before the first Sync, Apply
-// is remembered and applied on top of it.
+// webhooks. A copy older than the indexed one (by UpdatedAt compared to
+// the second, when both are set) is ignored, so webhooks may arrive out
+// of order; a copy from the same second replaces the indexed one, which
+// it may follow. A copy not newer than the Remove of the same ID is
+// ignored too. Before the first Sync, Apply is remembered and applied on
+// top of it.
 func (x *Index) Apply(c crm.Contact) {
 	if c.ID == "" {
 		return

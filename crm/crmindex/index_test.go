@@ -634,3 +634,31 @@ func TestUnwrap(t *testing.T) {
 		t.Errorf("Unwrap does not return the wrapped client")
 	}
 }
+
+// A copy from the same second as the indexed one replaces it: CRMs keep
+// UpdatedAt to the second (amoCRM's updated_at), so the indexed copy,
+// even stamped finer, is not known to be newer. Before, a contact
+// created at 09:00:00.7 by the host's clock hid the CRM's webhook copy
+// of 09:00:00 with its changed phone.
+func TestApplySameSecondReplaces(t *testing.T) {
+	clk := newClock()
+	f := newFake(clk)
+	idx := synced(t, f, crmindex.Options{Now: clk.Now, TrustMisses: true})
+	t0 := clk.Now()
+	idx.Apply(crm.Contact{ID: "77", Phones: []string{"+79161234567"}, UpdatedAt: t0.Add(700 * time.Millisecond)})
+	idx.Apply(crm.Contact{ID: "77", Phones: []string{"+79037654321"}, UpdatedAt: t0})
+	for e164, want := range map[string][]crm.ContactID{"+79161234567": {}, "+79037654321": {"77"}} {
+		found, err := idx.FindContactsByPhone(t.Context(), e164)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ids(found); !slices.Equal(got, want) {
+			t.Errorf("after a copy of the same second: %s finds %v, want %v", e164, got, want)
+		}
+	}
+	// A copy of an earlier second is still older.
+	idx.Apply(crm.Contact{ID: "77", Phones: []string{"+79161234567"}, UpdatedAt: t0.Add(-time.Second)})
+	if found, _ := idx.FindContactsByPhone(t.Context(), "+79037654321"); !slices.Equal(ids(found), []crm.ContactID{"77"}) {
+		t.Errorf("a copy of an earlier second replaced the indexed one: %v", ids(found))
+	}
+}

@@ -64,7 +64,11 @@ func (s *state) apply(ch change) {
 	}
 	u := ch.c.UpdatedAt
 	if !u.IsZero() {
-		if old != nil && u.Before(old.c.UpdatedAt) {
+		// Compared to the second, as CRMs keep it (amoCRM's updated_at
+		// is Unix seconds): a copy from the same second as the indexed
+		// one may be the later change, and one stamped finer (a host
+		// clock) must not hide the CRM's own copy of that second.
+		if old != nil && u.Truncate(time.Second).Before(old.c.UpdatedAt.Truncate(time.Second)) {
 			return // an older copy
 		}
 		if at, ok := s.removed[id]; ok && !u.After(at) {

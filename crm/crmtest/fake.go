@@ -63,7 +63,8 @@ const (
 
 // Options configure a Fake. The zero value is ready to use.
 type Options struct {
-	// Now is the clock for UpdatedAt times; nil means time.Now.
+	// Now is the clock for UpdatedAt times, which the Fake keeps to the
+	// second, in UTC, as amoCRM keeps updated_at; nil means time.Now.
 	Now func() time.Time
 	// Phone are the options used to read the phones stored on contacts;
 	// the zero value is the default (region RU, a leading 8 counts as +7).
@@ -141,6 +142,16 @@ func (f *Fake) now() time.Time {
 	return time.Now()
 }
 
+// stamp is the UpdatedAt the Fake gives an entity it changes: the clock
+// to the second, in UTC. amoCRM keeps updated_at as a Unix timestamp in
+// seconds (https://www.amocrm.ru/developers/content/crm_platform/contacts-api
+// and leads-api, updated_at int) and the adapter returns it as
+// time.Unix(updated_at, 0).UTC() (crm/amocrm/wire.go unix), so two
+// changes within one second carry the same UpdatedAt here too.
+func (f *Fake) stamp() time.Time {
+	return time.Unix(f.now().Unix(), 0).UTC()
+}
+
 func (f *Fake) nextID() string {
 	f.seq++
 	return strconv.Itoa(1000 + f.seq)
@@ -174,7 +185,7 @@ func (f *Fake) AddContact(c crm.Contact) crm.Contact {
 		c.ID = crm.ContactID(f.nextID())
 	}
 	if c.UpdatedAt.IsZero() {
-		c.UpdatedAt = f.now()
+		c.UpdatedAt = f.stamp()
 	}
 	c = cloneContact(c)
 	f.contacts[c.ID] = &c
@@ -189,7 +200,7 @@ func (f *Fake) AddDeal(d crm.Deal) crm.Deal {
 		d.ID = crm.DealID(f.nextID())
 	}
 	if d.UpdatedAt.IsZero() {
-		d.UpdatedAt = f.now()
+		d.UpdatedAt = f.stamp()
 	}
 	d.Contacts = slices.Clone(d.Contacts)
 	f.deals[d.ID] = &d
@@ -211,7 +222,7 @@ func (f *Fake) CloseDeal(id crm.DealID, status crm.DealStatus) error {
 	case crm.DealLost:
 		d.Stage = "143"
 	}
-	d.UpdatedAt = f.now()
+	d.UpdatedAt = f.stamp()
 	return nil
 }
 
@@ -411,7 +422,7 @@ func (f *Fake) createContact(nc crm.NewContact) crm.Contact {
 		Phones:      slices.Clone(nc.Phones),
 		Identities:  slices.Clone(nc.Identities),
 		Responsible: nc.Responsible,
-		UpdatedAt:   f.now(),
+		UpdatedAt:   f.stamp(),
 	}
 	f.contacts[c.ID] = &c
 	return cloneContact(c)
@@ -488,7 +499,7 @@ func (f *Fake) SetResponsible(ctx context.Context, deal crm.DealID, user crm.Use
 	if err := f.checkUser(MethodSetResponsible, user, false); err != nil {
 		return err
 	}
-	now := f.now()
+	now := f.stamp()
 	d.Responsible, d.UpdatedAt = user, now
 	for _, id := range d.Contacts {
 		if c, ok := f.contacts[id]; ok {
@@ -511,7 +522,7 @@ func (f *Fake) SetContactResponsible(ctx context.Context, contact crm.ContactID,
 	if err := f.checkUser(MethodSetContactResponsible, user, false); err != nil {
 		return err
 	}
-	c.Responsible, c.UpdatedAt = user, f.now()
+	c.Responsible, c.UpdatedAt = user, f.stamp()
 	return nil
 }
 
@@ -659,7 +670,9 @@ func (f *Fake) ListContacts(ctx context.Context, q crm.ContactQuery) (crm.Contac
 	}
 	all := make([]crm.Contact, 0, len(f.contacts))
 	for _, c := range f.contacts {
-		if !q.UpdatedSince.IsZero() && c.UpdatedAt.Before(q.UpdatedSince) {
+		// To the second, as UpdatedAt is kept (see stamp) and as the
+		// amoCRM adapter asks (crm/amocrm/contacts.go ListContacts).
+		if !q.UpdatedSince.IsZero() && c.UpdatedAt.Before(q.UpdatedSince.Truncate(time.Second)) {
 			continue
 		}
 		if q.Cursor != "" && (c.UpdatedAt.Before(afterT) || (c.UpdatedAt.Equal(afterT) && crm.CompareIDs(string(c.ID), afterID) <= 0)) {

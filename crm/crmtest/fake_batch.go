@@ -179,7 +179,7 @@ func (f *Fake) applyDeal(nd crm.NewDeal, kind crm.StageKind) (crm.Deal, crm.Cont
 		Status:      statusOf(kind),
 		Responsible: nd.Responsible,
 		Contacts:    []crm.ContactID{c.ID},
-		UpdatedAt:   f.now(),
+		UpdatedAt:   f.stamp(),
 	}
 	f.deals[d.ID] = &d
 	return cloneDeal(d), cloneContact(*c)
@@ -212,7 +212,7 @@ func (f *Fake) SetResponsibles(ctx context.Context, cs []crm.ResponsibleChange) 
 			return f.checkUser(MethodSetResponsibles, cs[i].User, false)
 		},
 		func(i int) {
-			d, now := f.deals[cs[i].Deal], f.now()
+			d, now := f.deals[cs[i].Deal], f.stamp()
 			d.Responsible, d.UpdatedAt = cs[i].User, now
 			for _, id := range d.Contacts {
 				if c, ok := f.contacts[id]; ok {

@@ -291,3 +291,30 @@ func TestFakeConcurrentCreateDeal(t *testing.T) {
 		t.Errorf("contacts = %d; want 64", got)
 	}
 }
+
+// The Fake keeps UpdatedAt to the second, as amoCRM keeps updated_at, so
+// a host meets here the ties it meets on amoCRM.
+func TestFakeUpdatedAtToTheSecond(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 700_000_000, time.UTC)
+	f := crmtest.NewSeeded(&crmtest.Options{Now: func() time.Time { return now }})
+	ctx := t.Context()
+	c, err := f.CreateContact(ctx, crm.NewContact{Name: "n", Phones: []string{"+79161234567"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := now.Truncate(time.Second)
+	if !c.UpdatedAt.Equal(want) {
+		t.Errorf("CreateContact: UpdatedAt = %v, want %v", c.UpdatedAt, want)
+	}
+	d, _, err := f.CreateDeal(ctx, crm.NewDeal{Pipeline: "10", Stage: "101", Contact: c.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.UpdatedAt.Equal(want) {
+		t.Errorf("CreateDeal: UpdatedAt = %v, want %v", d.UpdatedAt, want)
+	}
+	page, err := f.ListContacts(ctx, crm.ContactQuery{UpdatedSince: now})
+	if err != nil || len(page.Contacts) != 1 {
+		t.Errorf("ListContacts since %v must list the contact updated in that second; got %+v, %v", now, page.Contacts, err)
+	}
+}
