@@ -38,10 +38,15 @@ type Settings struct {
 	Text string `json:"text,omitempty"`
 }
 
-// Validate reports a negative deadline or an over-long text, naming the field.
+// Validate reports a negative deadline, a text of only white space (every
+// CRM refuses a blank task text: leave Text empty for DefaultText) or an
+// over-long text, naming the field.
 func (s Settings) Validate() error {
 	if s.Deadline < 0 {
 		return fmt.Errorf("%w: Deadline %v is negative", ErrInvalid, time.Duration(s.Deadline))
+	}
+	if s.Text != "" && strings.TrimSpace(s.Text) == "" {
+		return fmt.Errorf("%w: Text is only white space (empty means the default text)", ErrInvalid)
 	}
 	if len(s.Text) > 4000 {
 		return fmt.Errorf("%w: Text is %d bytes, more than 4000", ErrInvalid, len(s.Text))

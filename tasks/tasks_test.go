@@ -75,6 +75,16 @@ func TestSettingsJSON(t *testing.T) {
 	if err := (tasks.Settings{Deadline: -1}).Validate(); !errors.Is(err, tasks.ErrInvalid) {
 		t.Errorf("negative deadline: Validate = %v; want ErrInvalid", err)
 	}
+	// A blank text would pass here and then make every task creation fail
+	// (crm.NewTask.Problems): refused at configuration instead.
+	if err := (tasks.Settings{Enabled: true, Text: " \t "}).Validate(); !errors.Is(err, tasks.ErrInvalid) {
+		t.Errorf("blank text: Validate = %v; want ErrInvalid", err)
+	}
+	for _, ok := range []tasks.Settings{{Enabled: true}, {Enabled: true, Text: "Reply to {chat}"}} {
+		if err := ok.Validate(); err != nil {
+			t.Errorf("Validate(%+v) = %v; want nil", ok, err)
+		}
+	}
 }
 
 func TestStoreLifecycle(t *testing.T) {
