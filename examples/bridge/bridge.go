@@ -18,6 +18,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"golang.org/x/time/rate"
 
+	"github.com/crmbridge/crmbridge/channel"
 	"github.com/crmbridge/crmbridge/channel/wazzup"
 	"github.com/crmbridge/crmbridge/channel/wazzup/wazzuptest"
 	"github.com/crmbridge/crmbridge/crm"
@@ -43,6 +44,12 @@ const (
 // the engine finishes the work it started instead of doing it twice.
 const eventTimeout = 25 * time.Second
 
+// amoHookTimeout bounds the work done while amoCRM waits for the answer
+// to a webhook (the phone index, Invalidate, queueing the refreshes);
+// amoCRM does not document how long it waits, and a late answer is
+// delivered again as a failed one is.
+const amoHookTimeout = 5 * time.Second
+
 // Intervals of the background loops.
 const (
 	catchUpEvery  = 5 * time.Minute // crmindex.CatchUp: contacts changed without a webhook
@@ -64,9 +71,11 @@ type bridge struct {
 	engine   *engine.Engine
 	account  *wazzup.Account
 	notifier *notifier
-	chats    *chatIndex
-	meters   *sdkmetric.MeterProvider
-	baseCRM  string // the amoCRM account's address, for links in Wazzup
+	// refresher applies amoCRM's deal webhooks in the background.
+	refresher *refresher
+	chats     *chatIndex
+	meters    *sdkmetric.MeterProvider
+	baseCRM   string // the amoCRM account's address, for links in Wazzup
 
 	srv     *http.Server
 	served  chan error // the result of srv.Serve
@@ -87,6 +96,11 @@ type startOptions struct {
 	notifyBackoff func(int) time.Duration // nil: exponential from 500 ms
 	batchWindow   time.Duration           // 0: crmbatch's default (the demo uses a short one)
 	amoRate       rate.Limit              // 0: amoCRM's 7 requests per second
+	amoLimiter    *rate.Limiter           // replaces amoRate: a test changes the pace midway
+
+	refreshQueue   int                                          // 0: refreshQueue chats waiting at most
+	refreshBackoff func(int) time.Duration                      // nil: exponential from 1 s
+	refreshHook    func(ctx context.Context, chat channel.Chat) // called before each chat's refresh
 }
 
 // start builds the stores, the adapters and the engine, and serves HTTP on
@@ -157,6 +171,7 @@ func startWith(ctx context.Context, s settings, log *slog.Logger, out io.Writer,
 	if so.amoRate != 0 {
 		amoOpt.RateLimit = so.amoRate
 	}
+	amoOpt.Limiter = so.amoLimiter
 	b.tokens, b.baseCRM = amoOpt.Tokens, amoOpt.BaseURL
 
 	// The CRM stack, innermost first: the amoCRM adapter; telemetry
@@ -218,6 +233,21 @@ func startWith(ctx context.Context, s settings, log *slog.Logger, out io.Writer,
 	} else {
 		log.Warn(envNotifyURL + " is empty: notifications are only logged")
 	}
+
+	apply := b.refreshChat
+	if so.refreshHook != nil {
+		apply = func(ctx context.Context, c channel.Chat) (bool, error) {
+			so.refreshHook(ctx, c)
+			return b.refreshChat(ctx, c)
+		}
+	}
+	b.refresher = newRefresher(log.With("component", "amocrm-refresh"), so.refreshQueue, so.refreshBackoff, apply,
+		func(ctx context.Context) { b.tick(ctx, time.Now()) },
+		func(ctx context.Context, c channel.Chat) {
+			if err := b.engine.Invalidate(ctx, c); err != nil {
+				log.Warn("invalidate after a failed refresh", "channel", c.Channel, "error", err)
+			}
+		})
 
 	// Startup work that may fail without stopping the bridge: the phone
 	// index (until it is synced, lookups go to amoCRM's search) and the
@@ -370,6 +400,9 @@ func (b *bridge) shutdown() error {
 		b.srv.Close() // cut what is left
 		err = fmt.Errorf("shutdown: %w", err)
 	}
+	// The refreshes waiting end before the loops and the notifier: their
+	// Tick notifies employees.
+	err = errors.Join(err, b.refresher.close(ctx))
 	b.stopLoops()
 	b.loops.Wait()
 	if b.notifier != nil {
@@ -385,6 +418,11 @@ func (b *bridge) shutdown() error {
 
 // closeAll releases what start acquired; safe on a half-built bridge.
 func (b *bridge) closeAll() {
+	if b.refresher != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		b.refresher.close(ctx) // cancels what is left at once
+	}
 	if b.notifier != nil {
 		b.notifier.close(context.Background())
 	}

@@ -175,6 +175,11 @@ func (b *bridge) demo(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("demo step 8: %w", err)
 	}
+	// The bridge answered amoCRM at once and refreshes the chat in the
+	// background; the demo waits for it, so the story reads in order.
+	if err := b.refresher.flush(ctx); err != nil {
+		return fmt.Errorf("demo step 8: %w", err)
+	}
 	if err := clientWrites("demo-in-4", anna, "Anna", "Are you there?"); err != nil {
 		return fmt.Errorf("demo step 8: %w", err)
 	}

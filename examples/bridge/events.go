@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -141,6 +142,9 @@ func (b *bridge) syncChat(ctx context.Context, chat channel.Chat, contact crm.Co
 	if owner == "" || contact == "" {
 		return nil // offered: Wazzup shows it to the sales reps receiving new clients
 	}
+	// A push without the name (after a claim, a handover) keeps the name
+	// Wazzup has: the contact is then unchanged, and not sent again.
+	name = b.chats.name(chat, name)
 	// The links are the addresses of amoCRM's contact and lead cards
 	// (/contacts/detail/ID, /leads/detail/ID), as integrations commonly
 	// build them; amoCRM's API documentation does not list them.
@@ -158,7 +162,10 @@ func (b *bridge) syncChat(ctx context.Context, chat channel.Chat, contact crm.Co
 	err = b.account.SyncChat(ctx, cs)
 	if errors.Is(err, wazzup.ErrViewMismatch) {
 		b.log.Warn("wazzup shows the chat to other users than the rules allow; check the roles in Wazzup", "channel", chat.Channel, "error", err)
-		return nil
+		err = nil // the contact and the deals were pushed all the same
+	}
+	if err == nil {
+		b.chats.setPushed(chat, owner, deal)
 	}
 	return err
 }
@@ -228,32 +235,33 @@ func (b *bridge) handover(ctx context.Context, event string, now time.Time, h en
 	}
 }
 
-// handleAmoCRM takes amoCRM's webhook events. A contact's copy goes to the
-// phone index (added, updated, restored, responsible changed) or leaves it
-// (deleted). Then every chat the deal or contact was seen with is told:
+// handleAmoCRM takes amoCRM's webhook events and answers at once; what
+// needs amoCRM's requests is done in the background (b.refresher), since
+// amoCRM delivers again a webhook not answered 2xx in time. A contact's
+// copy goes to the phone index (added, updated, restored, responsible
+// changed) or leaves it (deleted). Then every chat the deal or contact was
+// seen with is told:
 //
-//   - A deal's status changed, responsible changed or deletion (and an
-//     update whose delivery shows the deal won or lost: an account
-//     subscribed to updates alone reports a close that way):
-//     Engine.Refresh reads the deal now. A deal closed or deleted frees
-//     its client's place at once (an unclaimed offer is withdrawn, the
-//     escalation clock stops, the client leaves the waiting queue), and a
-//     Tick follows so a waiting client gets the place; a deal handed to
-//     someone else moves the client's place with it, and the new owner is
-//     pushed to Wazzup.
-//   - Anything else (a contact's change, a deal added, updated or
-//     restored): Engine.Invalidate, so the engine reads amoCRM again at
-//     the chat's next event instead of trusting its record for up to
-//     CacheTTL.
+//   - A deal's status changed, responsible changed, deletion or update
+//     (an account may be subscribed to updates alone, and a handover or a
+//     close then arrives as an update): the chat is queued for
+//     refreshChat, once however many events of the delivery name it.
+//   - Anything else (a contact's change, a deal added or restored):
+//     Engine.Invalidate, so the engine reads amoCRM again at the chat's
+//     next event instead of trusting its record for up to CacheTTL.
 //
-// A chat on a channel no longer configured is logged and skipped. Any
-// other error answers 500 and amoCRM delivers again; both calls are
-// idempotent.
+// Queued chats that do not fit the refresher's queue, or a failed
+// Invalidate, answer an error (503 for the queue, 500 else) and amoCRM
+// delivers again; both calls are idempotent, and a chat still waiting is
+// not queued twice. The work of one delivery is bounded by amoHookTimeout.
 func (b *bridge) handleAmoCRM(ctx context.Context, events []amocrm.WebhookEvent) error {
-	forgotten := 0
+	ctx, cancel := context.WithTimeout(ctx, amoHookTimeout)
+	defer cancel()
+	var refresh []channel.Chat
+	queued := map[channel.Chat]bool{}
 	for _, ev := range events {
 		var chats []channel.Chat
-		refresh := false
+		toRefresh := false
 		switch ev.Kind {
 		case amocrm.ContactAdded, amocrm.ContactUpdated, amocrm.ContactRestored, amocrm.ContactResponsibleChanged:
 			if ev.Entity == "contacts" { // not a company
@@ -265,63 +273,117 @@ func (b *bridge) handleAmoCRM(ctx context.Context, events []amocrm.WebhookEvent)
 				b.index.Remove(crm.ContactID(ev.ID))
 			}
 			chats = b.chats.ofContact(crm.ContactID(ev.ID))
-		case amocrm.DealStatusChanged, amocrm.DealResponsibleChanged, amocrm.DealDeleted:
-			chats, refresh = b.chats.ofDeal(crm.DealID(ev.ID)), true
-		case amocrm.DealUpdated:
-			chats, refresh = b.chats.ofDeal(crm.DealID(ev.ID)), ev.Deal.Closed()
+		case amocrm.DealStatusChanged, amocrm.DealResponsibleChanged, amocrm.DealDeleted, amocrm.DealUpdated:
+			chats, toRefresh = b.chats.ofDeal(crm.DealID(ev.ID)), true
 		case amocrm.DealAdded, amocrm.DealRestored:
 			chats = b.chats.ofDeal(crm.DealID(ev.ID))
 		}
-		invalidated, refreshed := 0, 0
+		invalidated := 0
 		for _, c := range chats {
-			if !refresh {
-				if err := b.engine.Invalidate(ctx, c); err != nil {
-					return fmt.Errorf("invalidate %s: %w", c, err)
+			if toRefresh {
+				if !queued[c] {
+					queued[c] = true
+					refresh = append(refresh, c)
 				}
-				invalidated++
 				continue
 			}
-			r, err := b.engine.Refresh(ctx, c)
-			if errors.Is(err, engine.ErrBadEvent) {
-				b.log.Warn("amocrm event for a chat the configuration does not have", "kind", ev.Kind.String(), "id", ev.ID, "channel", c.Channel, "error", err)
-				continue
+			if err := b.engine.Invalidate(ctx, c); err != nil {
+				return fmt.Errorf("invalidate %s: %w", c, err)
 			}
-			if err != nil {
-				return fmt.Errorf("refresh %s: %w", c, err)
-			}
-			refreshed++
-			switch r.Outcome {
-			case engine.OutcomeForgotten:
-				forgotten++
-			case engine.OutcomeResponsibleChanged:
-				if err := b.syncChat(ctx, c, r.Contact, r.Deal, r.Responsible, ""); err != nil {
-					b.log.Warn("wazzup sync after a handover in amocrm", "channel", c.Channel, "error", err)
-				}
-			}
-			b.log.Info("chat refreshed", "kind", ev.Kind.String(), "id", ev.ID, "channel", c.Channel,
-				"outcome", string(r.Outcome), "responsible", string(r.Responsible))
+			invalidated++
 		}
-		b.log.Info("amocrm event", "kind", ev.Kind.String(), "id", ev.ID, "chats_invalidated", invalidated, "chats_refreshed", refreshed)
+		attrs := []any{"kind", ev.Kind.String(), "id", ev.ID, "chats_invalidated", invalidated}
+		if toRefresh {
+			attrs = append(attrs, "chats_to_refresh", len(chats))
+		}
+		b.log.Info("amocrm event", attrs...)
 	}
-	if forgotten > 0 {
-		b.tick(ctx, time.Now()) // a freed place goes to a waiting client now
+	if len(refresh) == 0 {
+		return nil
+	}
+	if err := b.refresher.enqueue(refresh); err != nil {
+		b.log.Warn("amocrm webhook refused: it is delivered again later", "chats", len(refresh), "error", err)
+		if s, ok := ctx.Value(amoHookStatusKey{}).(*int); ok {
+			*s = http.StatusServiceUnavailable
+		}
+		return err
 	}
 	return nil
 }
 
+// refreshChat is the refresher's work for one chat: Engine.Refresh reads
+// the chat's deal in amoCRM now. A deal closed or deleted frees its
+// client's place at once (an unclaimed offer is withdrawn, the escalation
+// clock stops, the client leaves the waiting queue); a deal handed to
+// someone else moves the client's place with it. Both ask for a Tick
+// (tick true), which gives a freed place to a waiting client.
+//
+// The owner is pushed to Wazzup whenever the refresh shows the client's
+// open deal with another responsible, or another deal, than the bridge
+// last pushed for the chat: so a push that failed is made by the next
+// refresh of the chat (the refresher tries a failed chat again), and a
+// redelivered webhook, whose refresh finds nothing more to do, still
+// pushes what the first one could not. A chat the bridge never pushed an
+// owner for (an unclaimed offer, a client waiting in the queue) is pushed
+// only on a handover the engine reports: amoCRM's responsible of such a
+// deal (the API user, for a deal created without one) is not its owner.
+//
+// A chat on a channel no longer configured is logged and skipped:
+// trying again cannot make it good.
+func (b *bridge) refreshChat(ctx context.Context, c channel.Chat) (tick bool, err error) {
+	r, err := b.engine.Refresh(ctx, c)
+	if errors.Is(err, engine.ErrBadEvent) {
+		b.log.Warn("amocrm event for a chat the configuration does not have", "channel", c.Channel, "error", err)
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("refresh %s: %w", c, err)
+	}
+	b.log.Info("chat refreshed", "channel", c.Channel, "outcome", string(r.Outcome), "deal", string(r.Deal),
+		"responsible", string(r.Responsible), "previous_responsible", string(r.PreviousResponsible))
+	b.chats.add(c, r.Contact, r.Deal) // the deal that counts may be another now
+	switch r.Outcome {
+	case engine.OutcomeForgotten:
+		return true, nil
+	case engine.OutcomeNoRecord:
+		return false, nil
+	}
+	tick = r.Outcome == engine.OutcomeResponsibleChanged
+	if r.Contact == "" || r.Deal == "" || r.Responsible == "" {
+		return tick, nil
+	}
+	owner, deal := b.chats.pushed(c)
+	if tick || (owner != "" && (owner != r.Responsible || deal != r.Deal)) {
+		if err := b.syncChat(ctx, c, r.Contact, r.Deal, r.Responsible, ""); err != nil {
+			return tick, fmt.Errorf("wazzup sync of %s after a refresh: %w", c, err)
+		}
+	}
+	return tick, nil
+}
+
 // chatIndex remembers which chats each deal and contact was seen with
 // (from the engine's results), so that a CRM webhook about a deal or a
-// contact reaches the chats concerned. It lives in this process only: a
-// chat another instance handled is not in it, and its record is trusted
-// until the engine's CacheTTL passes.
+// contact reaches the chats concerned, and for each chat the client's name
+// and the owner and deal last pushed to Wazzup. It lives in this process
+// only: a chat another instance handled is not in it, and its record is
+// trusted until the engine's CacheTTL passes.
 type chatIndex struct {
 	mu       sync.Mutex
 	contacts map[crm.ContactID]map[channel.Chat]struct{}
 	deals    map[crm.DealID]map[channel.Chat]struct{}
+	info     map[channel.Chat]chatInfo
+}
+
+// chatInfo is what the bridge knows of one chat besides the engine.
+type chatInfo struct {
+	name  string     // the client's name, as Wazzup gave it
+	owner crm.UserID // the responsible last pushed to Wazzup
+	deal  crm.DealID // the deal last pushed with it
 }
 
 func newChatIndex() *chatIndex {
-	return &chatIndex{contacts: map[crm.ContactID]map[channel.Chat]struct{}{}, deals: map[crm.DealID]map[channel.Chat]struct{}{}}
+	return &chatIndex{contacts: map[crm.ContactID]map[channel.Chat]struct{}{}, deals: map[crm.DealID]map[channel.Chat]struct{}{},
+		info: map[channel.Chat]chatInfo{}}
 }
 
 func (x *chatIndex) add(chat channel.Chat, contact crm.ContactID, deal crm.DealID) {
@@ -333,6 +395,37 @@ func (x *chatIndex) add(chat channel.Chat, contact crm.ContactID, deal crm.DealI
 	if deal != "" {
 		addTo(x.deals, deal, chat)
 	}
+}
+
+// name returns the client's name remembered for chat, after remembering
+// name when it is not empty.
+func (x *chatIndex) name(chat channel.Chat, name string) string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	in := x.info[chat]
+	if name == "" {
+		return in.name
+	}
+	in.name = name
+	x.info[chat] = in
+	return name
+}
+
+// setPushed records the owner and deal Wazzup accepted for chat.
+func (x *chatIndex) setPushed(chat channel.Chat, owner crm.UserID, deal crm.DealID) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	in := x.info[chat]
+	in.owner, in.deal = owner, deal
+	x.info[chat] = in
+}
+
+// pushed returns the owner and deal last pushed for chat ("" for none).
+func (x *chatIndex) pushed(chat channel.Chat) (crm.UserID, crm.DealID) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	in := x.info[chat]
+	return in.owner, in.deal
 }
 
 func addTo[K comparable](m map[K]map[channel.Chat]struct{}, k K, chat channel.Chat) {

@@ -39,12 +39,45 @@ func (b *bridge) routes(wazzupKey string, metrics http.Handler) (*http.ServeMux,
 	}
 	mux := http.NewServeMux()
 	mux.Handle("POST "+wazzupPath, wz)
-	mux.Handle("POST "+amocrmPath, amo)
+	mux.Handle("POST "+amocrmPath, retryLater(amo))
 	mux.HandleFunc("POST "+repliesPath, b.serveReply)
 	mux.HandleFunc("GET "+healthPath, b.serveHealth)
 	mux.Handle("GET "+metricsPath, metrics)
 	return mux, nil
 }
+
+// amoHookStatusKey is the context key of the status handleAmoCRM wants
+// for a failed delivery instead of amocrm.WebhookHandler's 500.
+type amoHookStatusKey struct{}
+
+// retryLater lets handleAmoCRM answer 503 (with Retry-After) when the
+// refresher's queue is full: amocrm.WebhookHandler answers every handler
+// error with 500, and a full queue is no server fault. amoCRM delivers
+// again on either (any answer but 2xx).
+func retryLater(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		status := new(int)
+		h.ServeHTTP(&statusWriter{ResponseWriter: w, status: status}, r.WithContext(context.WithValue(r.Context(), amoHookStatusKey{}, status)))
+	})
+}
+
+// statusWriter replaces a 500 with *status when the handler set it.
+type statusWriter struct {
+	http.ResponseWriter
+	status *int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if code == http.StatusInternalServerError && *w.status != 0 {
+		code = *w.status
+		if code == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "60")
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // replyRequest is the body of POST /replies: an employee's message to a
 // client, from the host's own interface (a CRM widget, an internal app).

@@ -559,6 +559,7 @@ func TestAmoCRMWebhook(t *testing.T) {
 	if s := post(testAmoSecret); s != http.StatusOK {
 		t.Fatalf("amoCRM webhook: %d", s)
 	}
+	flushRefreshes(t, b)
 	for i, chat := range []string{"79161234567", "79161234568"} {
 		if err := f.wazzup.PostMessages(ctx, hook, f.message("again-"+strconv.Itoa(i), chat, "Anyone?")); err != nil {
 			t.Fatal(err)
@@ -573,8 +574,8 @@ func TestAmoCRMWebhook(t *testing.T) {
 	if len(got) != 2 || got[0] != "502" || got[1] != "502" {
 		t.Errorf("responsible after the handover = %v, want [502 (re-read after the webhook) 502 (the cached record: no webhook)]", got)
 	}
-	if r := logs.records(t, "amocrm event"); len(r) != 1 || r[0]["chats_refreshed"] != 1.0 || r[0]["chats_invalidated"] != 0.0 {
-		t.Errorf("amocrm event logged as %v, want one chat refreshed", r)
+	if r := logs.records(t, "amocrm event"); len(r) != 1 || r[0]["chats_to_refresh"] != 1.0 || r[0]["chats_invalidated"] != 0.0 {
+		t.Errorf("amocrm event logged as %v, want one chat to refresh", r)
 	}
 	if r := logs.records(t, "chat refreshed"); len(r) != 1 || r[0]["outcome"] != "responsible_changed" || r[0]["responsible"] != "502" {
 		t.Errorf("chat refreshed logged as %v, want the handover to 502", r)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -78,20 +79,7 @@ func testDealClosedFreesPlace(t *testing.T, dsn, action string) {
 	}
 
 	// A manager wins the first lead in amoCRM.
-	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, f.amo.URL()+"/api/v4/leads/"+strconv.Itoa(won.ID), strings.NewReader(`{"status_id":142}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+f.amo.Token())
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := f.amo.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if l, _ := f.amo.Lead(won.ID); l.Status != amocrmtest.WonStatusID {
-		t.Fatalf("lead %d status %d after the PATCH; want won", won.ID, l.Status)
-	}
+	closeLead(t, f, won.ID)
 
 	key := func(field string) string { return "leads[" + action + "][0][" + field + "]" }
 	form := url.Values{
@@ -126,10 +114,12 @@ func testDealClosedFreesPlace(t *testing.T, dsn, action string) {
 	}
 	f.amo.ResetCounts()
 	deliver()
+	flushRefreshes(t, b)
 	handedOver()
 	t.Logf("amoCRM requests for the first delivery (refresh of a deal read open before, then the handover): %v", f.amo.Requests())
 	f.amo.ResetCounts()
 	deliver() // amoCRM delivers again
+	flushRefreshes(t, b)
 	handedOver()
 	t.Logf("amoCRM requests for the second delivery (refresh only): %v", f.amo.Requests())
 	var outcomes []any
@@ -141,5 +131,36 @@ func testDealClosedFreesPlace(t *testing.T, dsn, action string) {
 	}
 	if l, _ := f.amo.Lead(won.ID); l.Responsible != 501 || l.Status != amocrmtest.WonStatusID {
 		t.Errorf("the won lead is now %+v; want it left won with 501", l)
+	}
+}
+
+// closeLead marks the lead won in the fake amoCRM, as a manager does in
+// amoCRM's interface (no webhook is sent).
+func closeLead(t *testing.T, f *fakes, id int) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPatch, f.amo.URL()+"/api/v4/leads/"+strconv.Itoa(id), strings.NewReader(`{"status_id":142}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+f.amo.Token())
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := f.amo.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if l, _ := f.amo.Lead(id); l.Status != amocrmtest.WonStatusID {
+		t.Fatalf("lead %d status %d after the PATCH; want won", id, l.Status)
+	}
+}
+
+// flushRefreshes waits until the bridge has applied the amoCRM webhooks
+// it answered.
+func flushRefreshes(t *testing.T, b *bridge) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), waitFor)
+	defer cancel()
+	if err := b.refresher.flush(ctx); err != nil {
+		t.Fatalf("refreshes not applied: %v", err)
 	}
 }

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/crmbridge/crmbridge/channel"
+)
+
+// Defaults of the refresher.
+const (
+	refreshQueue        = 10000 // chats waiting at most
+	refreshAttempts     = 5     // tries of one chat before giving up
+	refreshFirstBackoff = time.Second
+	refreshMaxBackoff   = time.Minute
+)
+
+// Errors of refresher.enqueue; handleAmoCRM answers both with 503, and
+// amoCRM delivers the webhook again later.
+var (
+	errRefreshFull   = errors.New("too many chats waiting for a refresh")
+	errRefreshClosed = errors.New("shutting down")
+)
+
+// refresher applies amoCRM's deal changes in the background, on one
+// goroutine, so that amoCRM's webhook is answered at once: a refresh
+// costs amoCRM requests at its 7 per second, and a delivery about many
+// deals would otherwise outlast amoCRM's wait for the answer, and be
+// delivered (and done) again.
+//
+// Chats wait in a set bounded by max: a chat already waiting is not added
+// twice, however many events name it. A delivery that does not fit is
+// refused whole (enqueue returns errRefreshFull), so nothing it asked for
+// is lost: amoCRM delivers it again. The worker takes every waiting chat
+// at once as a batch and applies them one after the other; a chat named
+// again while its batch runs waits for the next batch (the change may be
+// newer than the read). After a batch where some chat was forgotten or
+// handed over, tick runs once, whatever happened to the chats after it,
+// so that a freed place goes to a waiting client. A chat whose apply
+// fails is tried again in a later batch after backoff, up to
+// refreshAttempts tries; then giveUp is called (the bridge invalidates the
+// chat, so its next event reads amoCRM again) and the failure logged.
+//
+// close stops taking chats and waits until the waiting ones are applied,
+// or until its context ends; then the worker's context is cancelled and
+// the chats left are logged as not refreshed.
+type refresher struct {
+	log     *slog.Logger
+	apply   func(ctx context.Context, chat channel.Chat) (tick bool, err error)
+	tick    func(ctx context.Context)
+	giveUp  func(ctx context.Context, chat channel.Chat)
+	backoff func(attempt int) time.Duration
+	max     int
+
+	ctx    context.Context // the worker's: cancelled when close's context ends
+	cancel context.CancelFunc
+	wake   chan struct{} // 1-buffered: chats are waiting
+	stop   chan struct{} // closed by close
+	done   chan struct{} // closed when the worker returns
+
+	mu      sync.Mutex
+	queue   []refreshJob          // waiting, in arrival order
+	waiting map[channel.Chat]bool // the chats of queue
+	busy    int                   // jobs taken by the worker and not finished
+	idle    []chan struct{}       // closed when nothing waits or runs
+	closed  bool
+}
+
+// refreshJob is one chat to refresh, and how many tries failed so far.
+type refreshJob struct {
+	chat   channel.Chat
+	failed int
+}
+
+// newRefresher starts the worker. backoff nil: exponential from
+// refreshFirstBackoff up to refreshMaxBackoff; max 0: refreshQueue.
+func newRefresher(log *slog.Logger, max int, backoff func(int) time.Duration,
+	apply func(context.Context, channel.Chat) (bool, error), tick func(context.Context), giveUp func(context.Context, channel.Chat)) *refresher {
+	if max <= 0 {
+		max = refreshQueue
+	}
+	if backoff == nil {
+		backoff = func(n int) time.Duration {
+			d := refreshFirstBackoff << (n - 1)
+			if d > refreshMaxBackoff || d <= 0 {
+				d = refreshMaxBackoff
+			}
+			return d
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &refresher{log: log, apply: apply, tick: tick, giveUp: giveUp, backoff: backoff, max: max,
+		ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		waiting: map[channel.Chat]bool{}}
+	go r.loop()
+	return r
+}
+
+// enqueue adds the chats not already waiting, all or none: it returns
+// errRefreshFull when they do not fit, errRefreshClosed after close.
+func (r *refresher) enqueue(chats []channel.Chat) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return errRefreshClosed
+	}
+	var add []channel.Chat
+	for _, c := range chats {
+		if !r.waiting[c] {
+			r.waiting[c] = true // undone below if they do not fit
+			add = append(add, c)
+		}
+	}
+	if len(r.queue)+len(add) > r.max {
+		for _, c := range add {
+			delete(r.waiting, c)
+		}
+		return fmt.Errorf("%w (%d waiting, %d more asked, at most %d)", errRefreshFull, len(r.queue), len(add), r.max)
+	}
+	for _, c := range add {
+		r.queue = append(r.queue, refreshJob{chat: c})
+	}
+	if len(add) > 0 {
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// next waits for chats and takes them all; nil once closed and drained.
+func (r *refresher) next() []refreshJob {
+	for {
+		r.mu.Lock()
+		if len(r.queue) > 0 {
+			batch := r.queue
+			r.queue = nil
+			for _, j := range batch {
+				delete(r.waiting, j.chat)
+			}
+			r.busy += len(batch)
+			r.mu.Unlock()
+			return batch
+		}
+		closed := r.closed
+		r.mu.Unlock()
+		if closed {
+			return nil
+		}
+		select {
+		case <-r.wake:
+		case <-r.stop:
+		}
+	}
+}
+
+func (r *refresher) loop() {
+	defer close(r.done)
+	for {
+		batch := r.next()
+		if batch == nil {
+			return
+		}
+		retry := r.run(batch)
+		if retry == 0 {
+			continue
+		}
+		t := time.NewTimer(r.backoff(retry))
+		select {
+		case <-t.C:
+		case <-r.stop: // closing: the retries run now, once
+		}
+		t.Stop()
+	}
+}
+
+// run applies one batch, then ticks if any chat asked for it; it returns
+// the highest try number of the chats queued again (0: none).
+func (r *refresher) run(batch []refreshJob) (retry int) {
+	tick := false
+	var failed []refreshJob
+	for _, j := range batch {
+		if r.ctx.Err() != nil {
+			failed = append(failed, j)
+			continue
+		}
+		t, err := r.apply(r.ctx, j.chat)
+		tick = tick || t
+		if err != nil {
+			j.failed++
+			r.log.Warn("amocrm refresh failed", "channel", j.chat.Channel, "attempt", j.failed, "error", err)
+			failed = append(failed, j)
+		}
+	}
+	if tick && r.ctx.Err() == nil {
+		r.tick(r.ctx) // a freed or moved place goes to a waiting client now
+	}
+	r.mu.Lock()
+	var giveUp []refreshJob
+	for _, j := range failed {
+		switch {
+		case r.waiting[j.chat]:
+			// Named again meanwhile: that entry tries afresh.
+		case r.closed || j.failed >= refreshAttempts:
+			giveUp = append(giveUp, j)
+		default:
+			r.waiting[j.chat] = true
+			r.queue = append(r.queue, j)
+			retry = max(retry, j.failed)
+		}
+	}
+	r.mu.Unlock()
+	for _, j := range giveUp {
+		if r.ctx.Err() != nil {
+			r.log.Error("amocrm refresh lost: shutdown timeout", "channel", j.chat.Channel)
+			continue
+		}
+		r.log.Error("amocrm refresh given up; the chat's next event reads amoCRM again", "channel", j.chat.Channel, "attempts", j.failed)
+		r.giveUp(r.ctx, j.chat)
+	}
+	r.mu.Lock()
+	r.busy -= len(batch)
+	if r.busy == 0 && len(r.queue) == 0 {
+		for _, c := range r.idle {
+			close(c)
+		}
+		r.idle = nil
+	}
+	r.mu.Unlock()
+	return retry
+}
+
+// flush waits until no chat waits or is being refreshed (retries
+// included), or until ctx is done.
+func (r *refresher) flush(ctx context.Context) error {
+	r.mu.Lock()
+	if r.busy == 0 && len(r.queue) == 0 {
+		r.mu.Unlock()
+		return nil
+	}
+	idle := make(chan struct{})
+	r.idle = append(r.idle, idle)
+	r.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// close stops taking chats and waits until the waiting ones are applied
+// (a failure is not tried again) or ctx is done; then the work left is
+// cancelled, logged, and reported in the error. Safe to call again.
+func (r *refresher) close(ctx context.Context) error {
+	r.mu.Lock()
+	if !r.closed {
+		r.closed = true
+		close(r.stop)
+	}
+	r.mu.Unlock()
+	select {
+	case <-r.done:
+		r.cancel()
+		return nil
+	default:
+	}
+	select {
+	case <-r.done:
+		r.cancel()
+		return nil
+	case <-ctx.Done():
+	}
+	r.mu.Lock()
+	left := len(r.queue) + r.busy
+	r.mu.Unlock()
+	r.cancel()
+	<-r.done
+	return fmt.Errorf("amoCRM refreshes: %w (%d chats not refreshed)", ctx.Err(), left)
+}
