@@ -16,8 +16,9 @@ var ErrNotApplied = errors.New("crm: not applied")
 // BatchError reports the outcome of a batch write item by item. The batch
 // capabilities ([TaskBatcher], [DealBatcher], [TaskCompleter],
 // [ResponsibleBatcher]) and the helpers [CreateDeals], [CompleteTasks] and
-// [SetResponsibles] return it when some items failed and others did not,
-// or when the CRM refused a request naming the items at fault.
+// [SetResponsibles] return it whenever an item failed on its own account
+// (its input refused, or what it names not found), even when it is the
+// only item, and whenever some items failed and others did not.
 //
 // Items has one entry per input item, in input order:
 //
@@ -32,8 +33,10 @@ var ErrNotApplied = errors.New("crm: not applied")
 //     package's sentinels (for example [ErrNotFound] for a task on a deal
 //     that does not exist, or an [*InvalidError] naming its fields).
 //
-// A batch call's error that is not a *BatchError holds alike for every
-// item without a result (an item whose result has its ID set was written,
+// A batch call's error that is not a *BatchError is a failure of the
+// call as a whole (a canceled context, a request refused whole: rate
+// limited, unavailable, unauthorized) and holds alike for every item
+// without a result (an item whose result has its ID set was written,
 // as when a call stops at a failed request): when it matches
 // [ErrUnavailable] or the context's error, their outcome is unknown (some,
 // all or none may have been written); otherwise none of them was written.

@@ -16,8 +16,9 @@ import (
 // Input a method refuses with ErrInvalid below is refused by every
 // adapter, whatever its CRM would accept, and nothing of it is written,
 // so a host tested against one adapter (or the in-memory fake of package
-// crmtest) meets the same refusals on another. Blank means empty or only
-// white space. The Problems methods of the inputs ([NewContact.Problems],
+// crmtest) meets the same refusals on another. Such input is reported as
+// ErrInvalid even when it also names something the CRM does not know
+// (which alone is ErrNotFound). Blank means empty or only white space. The Problems methods of the inputs ([NewContact.Problems],
 // [NewDeal.Problems], [NewTask.Problems], [Note.Problems],
 // [Identity.Problems]) apply these rules, for adapters to share.
 type Client interface {
@@ -102,7 +103,8 @@ type TaskBatcher interface {
 	// CreateTasks creates ts, each checked and created as
 	// [Client.CreateTask] would, and returns one Task per item of ts. An
 	// item refused as invalid is named in a [*BatchError] with an error
-	// matching ErrInvalid. Not safe to retry blindly.
+	// matching ErrInvalid, even when it is the only item. Not safe to
+	// retry blindly.
 	CreateTasks(ctx context.Context, ts []NewTask) ([]Task, error)
 }
 

@@ -85,11 +85,16 @@ func spread(op string, err error, idx []int, items []error) bool {
 	return false
 }
 
-// batchError turns the items' outcomes into a batch call's error: nil
-// when every item was written; the error itself when every item has the
-// same one (a single request refused as a whole, or a single item); else
-// a *crm.BatchError.
-func batchError(op string, items []error) error {
+// batchError turns the items' outcomes into a call's error: nil when
+// every item was written. For a single-item operation built on a batch
+// (CreateTask, CreateDeal; single true) it is the item's error itself.
+// For a batch capability it is a *crm.BatchError whenever an item failed
+// on its own account (an error matching crm.ErrInvalid, crm.ErrNotFound
+// or crm.ErrConflict), even when that is the only item, as crm.BatchError
+// documents and as the Fake of package crmtest reports; only a failure
+// every item shares that is no item's own (a request refused as a whole:
+// 429, 5xx, 401, a lost answer) is returned as it is.
+func batchError(op string, single bool, items []error) error {
 	var first error
 	same := true
 	for _, e := range items {
@@ -106,10 +111,18 @@ func batchError(op string, items []error) error {
 	switch {
 	case first == nil:
 		return nil
-	case same:
+	case single && len(items) == 1:
+		return first
+	case same && !ownFailure(first):
 		return first
 	}
 	return &crm.BatchError{Op: op, Items: items}
+}
+
+// ownFailure reports whether err is an item's own failure in a batch:
+// its input refused, or what it names missing or in conflict.
+func ownFailure(err error) bool {
+	return errors.Is(err, crm.ErrInvalid) || errors.Is(err, crm.ErrNotFound) || errors.Is(err, crm.ErrConflict)
 }
 
 // chunks calls send for idx in slices of at most writeBatch, stopping
@@ -154,10 +167,15 @@ func checkDeal(op string, d crm.NewDeal, item string) (dealPlan, error) {
 			p.nc.Responsible = d.Responsible
 		}
 		nfes, r, ok := checkNewContact(p.nc, item+"NewContact.")
+		fes, p.ncResp = append(fes, nfes...), r
+		// Input problems first (crm.ErrInvalid), as the Fake reports
+		// them, then a responsible that cannot be a user's ID.
+		if len(fes) > 0 {
+			return p, invalidInput(op, fes...)
+		}
 		if !ok {
 			return p, notFoundID(op, "user", string(p.nc.Responsible))
 		}
-		fes, p.ncResp = append(fes, nfes...), r
 	}
 	if len(fes) > 0 {
 		return p, invalidInput(op, fes...)
@@ -240,7 +258,7 @@ func (c *Client) createDeals(ctx context.Context, op string, ds []crm.NewDeal) (
 				for _, i := range live {
 					items[i] = err
 				}
-				return out, batchError(op, items)
+				return out, batchError(op, op != "CreateDeals", items)
 			}
 		}
 		live = slices.DeleteFunc(live, func(i int) bool {
@@ -277,7 +295,7 @@ func (c *Client) createDeals(ctx context.Context, op string, ds []crm.NewDeal) (
 						}
 					}
 					items[i] = err
-					return out, batchError(op, items)
+					return out, batchError(op, op != "CreateDeals", items)
 				}
 			}
 		}
@@ -299,7 +317,7 @@ func (c *Client) createDeals(ctx context.Context, op string, ds []crm.NewDeal) (
 	chunks(op, complex, items, &stop, func(part []int) bool { return c.sendComplex(ctx, op, plans, part, out, items) })
 	chunks(op, leads, items, &stop, func(part []int) bool { return c.sendLeads(ctx, op, plans, part, out, items) })
 	chunks(op, unsorted, items, &stop, func(part []int) bool { return c.sendUnsorted(ctx, op, plans, part, out, items) })
-	return out, batchError(op, items)
+	return out, batchError(op, op != "CreateDeals", items)
 }
 
 // stageIn finds a stage's kind in ps.
@@ -566,7 +584,7 @@ func (c *Client) CompleteTasks(ctx context.Context, ids []crm.TaskID) error {
 			items[i] = items[first[tid]]
 		}
 	}
-	return batchError(op, items)
+	return batchError(op, false, items)
 }
 
 // ---- responsible users ----
@@ -619,7 +637,7 @@ func (c *Client) SetResponsibles(ctx context.Context, cs []crm.ResponsibleChange
 				}
 			}
 		}
-		return batchError(op, items)
+		return batchError(op, false, items)
 	}
 	failAll := func(err error) error {
 		for _, i := range live {

@@ -307,3 +307,38 @@ func TestLimiterRefusalNotApplied(t *testing.T) {
 		t.Errorf("err %v, requests %v; want not sent, matching the deadline and crm.ErrNotApplied", err, srv.Requests())
 	}
 }
+
+// One invalid item of a batch is reported as any item of a batch is: in a
+// *crm.BatchError, as the Fake reports it; the single-item operations
+// still return the item's error itself.
+func TestBatchOfOneInvalid(t *testing.T) {
+	srv := newFake(t, amocrmtest.Options{})
+	c, _ := newClient(t, srv, nil)
+	ctx := t.Context()
+	_, err := c.CreateTasks(ctx, []crm.NewTask{{Deal: "1", Text: "x"}})
+	if items := batchItems(t, err, 1); !errors.Is(items[0], crm.ErrInvalid) {
+		t.Errorf("CreateTasks of one invalid item: %v", items[0])
+	}
+	_, err = c.CreateTask(ctx, crm.NewTask{Deal: "1", Text: "x"})
+	if !errors.Is(err, crm.ErrInvalid) || errors.As(err, new(*crm.BatchError)) {
+		t.Errorf("CreateTask of an invalid task: %v; want the item's own error", err)
+	}
+	// An unknown user among the input problems: ErrInvalid first.
+	nd := crm.NewDeal{Pipeline: "7001", Stage: "70012", NewContact: &crm.NewContact{Phones: []string{""}, Responsible: "anna"}}
+	if _, _, err := c.CreateDeal(ctx, nd); !errors.Is(err, crm.ErrInvalid) || errors.Is(err, crm.ErrNotFound) {
+		t.Errorf("CreateDeal with a blank phone and an unparsable responsible: %v; want crm.ErrInvalid", err)
+	}
+	_, err = c.CreateDeals(ctx, []crm.NewDeal{nd})
+	if items := batchItems(t, err, 1); !errors.Is(items[0], crm.ErrInvalid) {
+		t.Errorf("CreateDeals of one invalid deal: %v", items[0])
+	}
+	if n := srv.Requests(); len(n) != 0 {
+		t.Errorf("invalid input sent requests: %v", n)
+	}
+	// A request refused as a whole is still the call's error.
+	srv.LoseNextAnswers("POST /api/v4/tasks", 1)
+	_, err = c.CreateTasks(ctx, []crm.NewTask{{Deal: "1", Text: "x", Deadline: time.Now()}})
+	if !errors.Is(err, crm.ErrUnavailable) || errors.As(err, new(*crm.BatchError)) {
+		t.Errorf("CreateTasks of one task whose answer was lost: %v; want the request's error", err)
+	}
+}

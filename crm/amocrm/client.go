@@ -88,7 +88,10 @@ func (c *Client) FindContactsByIdentity(ctx context.Context, id crm.Identity) ([
 	return c.findUnsorted(ctx, op, identityKey(id), keep)
 }
 
-// checkNewContact validates a contact to create; prefix names it in paths.
+// checkNewContact validates a contact to create; prefix names it in
+// paths. It returns the input's problems, the responsible user's ID, and
+// ok false when Responsible is set but cannot be an amoCRM user ID (a
+// user amoCRM cannot know: crm.ErrNotFound, reported after the problems).
 func checkNewContact(nc crm.NewContact, prefix string) ([]crm.FieldError, int, bool) {
 	fes := nc.Problems(prefix)
 	for i, id := range nc.Identities {
@@ -133,11 +136,11 @@ func (c *Client) CreateContact(ctx context.Context, nc crm.NewContact) (crm.Cont
 		return crm.Contact{}, canceled(op, err)
 	}
 	fes, resp, ok := checkNewContact(nc, "")
-	if !ok {
-		return crm.Contact{}, notFoundID(op, "user", string(nc.Responsible))
-	}
 	if len(fes) > 0 {
 		return crm.Contact{}, invalidInput(op, fes...)
+	}
+	if !ok {
+		return crm.Contact{}, notFoundID(op, "user", string(nc.Responsible))
 	}
 	body := []contactOut{c.contactOut(nc, resp)}
 	body[0].RequestID = "0"
@@ -575,7 +578,7 @@ func (c *Client) createTasks(ctx context.Context, op string, ts []crm.NewTask) (
 		}
 		return true
 	})
-	return out, batchError(op, items)
+	return out, batchError(op, op != "CreateTasks", items)
 }
 
 // CompleteTask marks a task done: PATCH /api/v4/tasks/{id} with

@@ -12,9 +12,14 @@
 // the fallbacks.
 //
 // It refuses the input crm.Client's contract says every adapter refuses
-// with crm.ErrInvalid, and fills in a deal's new contact's responsible as
-// the contract says, checking what the amoCRM adapter checks, so a host
-// whose tests pass against the Fake meets no new refusal on amoCRM.
+// with crm.ErrInvalid, plus what the amoCRM adapter refuses before
+// sending (an identity Kind holding ':'), reporting those before any
+// crm.ErrNotFound as the adapter does, and fills in a deal's new
+// contact's responsible as the contract says. A host whose tests pass
+// against the Fake therefore meets none of the adapter's own refusals on
+// amoCRM. amoCRM itself may still refuse what the Fake accepts (values
+// its validation rejects, rate limits, outages): the adapter reports
+// those with the crm package's errors, which FailNext injects here.
 //
 // Phones are matched as the contract requires: a contact is found for an
 // E.164 number however the number was typed on it ("8 (916) 123-45-67"

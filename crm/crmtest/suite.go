@@ -327,6 +327,19 @@ var suite = []suiteCase{
 		if found, ferr := e.c.FindContactsByPhone(t.Context(), p); ferr != nil || len(found) != 0 {
 			t.Errorf("CreateDeal refused as invalid must create no contact; FindContactsByPhone(%q): %v, %v", p, ids(found), ferr)
 		}
+		// Invalid input is reported as such even when it also names a
+		// user no CRM knows (the contract's refusals come first).
+		for _, resp := range []crm.UserID{missingID, "crmtest-no-such-user"} {
+			_, _, err = e.c.CreateDeal(t.Context(), crm.NewDeal{Pipeline: e.pipeline.ID, Stage: e.open.ID,
+				NewContact: &crm.NewContact{Name: uniqueName("invalid"), Phones: []string{" "}, Responsible: resp}})
+			if !errors.Is(err, crm.ErrInvalid) {
+				t.Errorf("CreateDeal with a NewContact having a blank phone and the unknown Responsible %q must fail with crm.ErrInvalid first; got %v", resp, err)
+			}
+			_, err = e.c.CreateContact(t.Context(), crm.NewContact{Name: uniqueName("invalid"), Phones: []string{" "}, Responsible: resp})
+			if !errors.Is(err, crm.ErrInvalid) {
+				t.Errorf("CreateContact with a blank phone and the unknown Responsible %q must fail with crm.ErrInvalid first; got %v", resp, err)
+			}
+		}
 	}},
 	{"CreateDealContactResponsible", func(t *testing.T, e *env) {
 		e.setup(t)
@@ -690,6 +703,22 @@ var suite = []suiteCase{
 			t.Errorf("crm.CreateTasks must return the created tasks in order with distinct IDs; got %+v", ts)
 		}
 	}},
+	{"BatchOneInvalid", func(t *testing.T, e *env) {
+		// A batch reports an item's own failure in a *crm.BatchError even
+		// when it is the only item, so a host reads every batch's
+		// outcome one way, whatever the adapter and the batch's size.
+		d, _ := e.newDeal(t, e.open)
+		ctx := t.Context()
+		_, err := crm.CreateTasks(ctx, e.c, []crm.NewTask{{Deal: d.ID, Responsible: e.user, Text: " "}})
+		checkOneInvalid(t, "crm.CreateTasks", hasCapability[crm.TaskBatcher](e.c), err)
+		p := uniquePhone()
+		_, err = crm.CreateDeals(ctx, e.c, []crm.NewDeal{{Pipeline: e.pipeline.ID, Stage: e.open.ID,
+			NewContact: &crm.NewContact{Name: uniqueName("invalid"), Phones: []string{p, ""}}}})
+		checkOneInvalid(t, "crm.CreateDeals", true, err)
+		if found, ferr := e.c.FindContactsByPhone(ctx, p); ferr != nil || len(found) != 0 {
+			t.Errorf("crm.CreateDeals refused as invalid must create no contact; FindContactsByPhone(%q): %v, %v", p, ids(found), ferr)
+		}
+	}},
 	{"CreateTasksInvalid", func(t *testing.T, e *env) {
 		d, _ := e.newDeal(t, e.open)
 		ctx := t.Context()
@@ -733,6 +762,24 @@ var suite = []suiteCase{
 			t.Errorf("CreateTasks must create no task it refused as invalid, and each it reported written; deal's tasks %+v, reported written %v", ts, written)
 		}
 	}},
+}
+
+// checkOneInvalid checks the error of a batch of one invalid item: a
+// *crm.BatchError of one entry matching crm.ErrInvalid. batch false: the
+// client has no batch capability, and only crm.ErrInvalid is required.
+func checkOneInvalid(t *testing.T, what string, batch bool, err error) {
+	t.Helper()
+	if !errors.Is(err, crm.ErrInvalid) {
+		t.Errorf("%s of one invalid item must fail with an error matching crm.ErrInvalid; got %v", what, err)
+		return
+	}
+	if !batch {
+		return
+	}
+	be, ok := errors.AsType[*crm.BatchError](err)
+	if !ok || len(be.Items) != 1 || !errors.Is(be.Items[0], crm.ErrInvalid) {
+		t.Errorf("%s of one invalid item must report it in a *crm.BatchError of one entry matching crm.ErrInvalid, as for more items; got %T %v", what, err, err)
+	}
 }
 
 func containsContact(cs []crm.Contact, id crm.ContactID) bool {
