@@ -264,11 +264,21 @@ CREATE TABLE %[1]s.escalations (
 );
 CREATE INDEX escalations_due ON %[1]s.escalations (account, due_ns, channel, chat_id);
 `,
-	// 3: token refresh locks expire by the database's clock. A lock
-	// taken before this step keeps the expiry its owner's clock gave it.
+	// 3: token refresh locks expire by the database's clock. The
+	// expiry copied here for locks taken before this step is no longer
+	// read: step 4 judges those locks by their until.
 	`
 ALTER TABLE %[1]s.tokens ADD COLUMN lock_expires timestamptz;
 UPDATE %[1]s.tokens SET lock_expires = to_timestamp(locked_until_ns / 1e9) WHERE locked_until_ns IS NOT NULL;
+`,
+	// 4: lock_expires names the owner it was set for. An instance of a
+	// release before step 3 locks, unlocks and saves without touching
+	// lock_expires, so the value left there may belong to an earlier
+	// lock; it counts only while lock_owner is the row's owner. None is
+	// set here: every lock taken before this step is judged by its
+	// until.
+	`
+ALTER TABLE %[1]s.tokens ADD COLUMN lock_owner bytea;
 `,
 }
 

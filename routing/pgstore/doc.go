@@ -80,7 +80,8 @@
 //	                  (account, stored_at) for purges
 //	tokens            (account) → access_token, refresh_token, expiry_ns,
 //	                  base_url, version, locked_until_ns, lock_expires
-//	                  (by the database's clock), owner
+//	                  (by the database's clock), lock_owner (the owner
+//	                  lock_expires was set for), owner
 //
 // The tokens table holds OAuth tokens in clear: grant access to the
 // schema as to a secret.
@@ -122,7 +123,9 @@
 // packages if needed) and stops it afterwards. The tests include several
 // engines sharing one database (events with duplicates delivered to
 // random instances, an instance stopped mid-event, every instance
-// restarted); CRMBRIDGE_LONG=1 makes the first of these about ten times
+// restarted), and token refresh locks passed between this release and
+// the one before it, whose statements they run verbatim, as during an
+// upgrade; CRMBRIDGE_LONG=1 makes the first of these about ten times
 // longer. Benchmarks compare each store, and a whole inbound event, with
 // the in-memory stores:
 //

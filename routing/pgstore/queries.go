@@ -202,19 +202,28 @@ WHERE account = $1`),
 		saveFirstToken: s(`INSERT INTO {s}.tokens (account, access_token, refresh_token, expiry_ns, base_url, version, owner)
 VALUES ($1, $2, $3, $4, $5, 1, '') ON CONFLICT (account) DO NOTHING`),
 		saveToken: s(`UPDATE {s}.tokens SET access_token = $2, refresh_token = $3, expiry_ns = $4, base_url = $5,
-	version = version + 1, locked_until_ns = NULL, lock_expires = NULL, owner = ''
+	version = version + 1, locked_until_ns = NULL, lock_expires = NULL, lock_owner = NULL, owner = ''
 WHERE account = $1 AND version = $6`),
 		// lockToken grants owner $3 the lock of version $2 for $5 (an
 		// interval) from now by the database's clock, unless another
-		// owner's lock is live by that clock; $4 is the caller's until,
-		// kept for Load. $6 is added to the clock (0 outside tests).
-		// clock_timestamp() is read when the row is updated, after any
-		// wait for a concurrent statement on it.
-		lockToken: s(`UPDATE {s}.tokens SET locked_until_ns = $4, owner = $3,
+		// owner's lock is live; $4 is the caller's until, kept for Load.
+		// $6 is added to the clock (0 outside tests). clock_timestamp()
+		// is read when the row is updated, after any wait for a
+		// concurrent statement on it.
+		//
+		// A lock this statement took (lock_owner is the row's owner) is
+		// live until lock_expires by the database's clock. Any other
+		// lock was taken by a release before schema version 3, whose
+		// Lock, Unlock and Save leave lock_expires and lock_owner as an
+		// earlier lock set them: it is live, as that release judges
+		// it, while its until is after the caller's now, $7.
+		lockToken: s(`UPDATE {s}.tokens SET locked_until_ns = $4, owner = $3, lock_owner = $3,
 	lock_expires = clock_timestamp() + $6::interval + $5::interval
 WHERE account = $1 AND version = $2
-	AND (owner = $3 OR lock_expires IS NULL OR lock_expires <= clock_timestamp() + $6::interval)`),
-		unlockToken: s(`UPDATE {s}.tokens SET locked_until_ns = NULL, lock_expires = NULL, owner = ''
+	AND (owner = $3 OR CASE WHEN lock_owner = owner AND lock_expires IS NOT NULL
+		THEN lock_expires <= clock_timestamp() + $6::interval
+		ELSE locked_until_ns IS NULL OR locked_until_ns <= $7 END)`),
+		unlockToken: s(`UPDATE {s}.tokens SET locked_until_ns = NULL, lock_expires = NULL, lock_owner = NULL, owner = ''
 WHERE account = $1 AND version = $2 AND owner = $3`),
 	}
 }

@@ -24,8 +24,21 @@ import (
 // lock's duration, never hold the lock at once, and none of them holds it
 // for longer than it asked. The LockedUntil that Load reports is the
 // holder's until as its own clock gave it, kept exactly; it says nothing
-// about the database's clock. A lock taken by a version of this package
-// that judged by the callers' clocks keeps the expiry it was given.
+// about the database's clock.
+//
+// During an upgrade from a release of this package that judged the lock
+// by its callers' clocks (one that left the schema at version 2 or
+// before), instances of that release and of this one share the row, and
+// a lock passing between an instance of each is judged by the callers'
+// clocks, as that release judges every lock: an instance of the earlier
+// release takes a lock once the holder's until is not after its own now,
+// and Lock here takes a lock granted by the earlier release on the same
+// terms. Between the two releases, then, a lock holds off the other for
+// its whole duration only if the other's clock is not ahead of the
+// holder's; one whose clock is ahead by some time takes it that much
+// early. A lock passing between two instances of this release is judged
+// by the database's clock as above, and once no instance of the earlier
+// release runs, so is every lock taken from then on.
 //
 // The row holds the tokens in clear: protect the table as a secret.
 // Safe for concurrent use.
@@ -83,7 +96,8 @@ func (s Tokens) Save(ctx context.Context, prev int64, p amocrm.TokenPair) (amocr
 }
 
 // Lock implements [amocrm.TokenStore]: one conditional UPDATE, judging
-// expiry by the database's clock (see [Tokens]).
+// expiry by the database's clock, or a lock of an earlier release by
+// its until (see [Tokens]).
 func (s Tokens) Lock(ctx context.Context, v int64, owner string, now, until time.Time) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
@@ -91,7 +105,8 @@ func (s Tokens) Lock(ctx context.Context, v int64, owner string, now, until time
 	if v == 0 {
 		return false, nil
 	}
-	if _, err := toNanos("Lock token", "now", now); err != nil {
+	nowNs, err := toNanos("Lock token", "now", now)
+	if err != nil {
 		return false, err
 	}
 	untilNs, err := toNanos("Lock token", "until", until)
@@ -100,7 +115,7 @@ func (s Tokens) Lock(ctx context.Context, v int64, owner string, now, until time
 	}
 	d := max(until.Sub(now), 0)
 	tag, err := s.a.db.pool.Exec(ctx, s.a.db.q.lockToken, s.a.id, v, []byte(owner), untilNs, d,
-		time.Duration(s.a.db.tokenClock.Load()))
+		time.Duration(s.a.db.tokenClock.Load()), nowNs)
 	if err != nil {
 		return false, fail(ctx, "Lock token", err)
 	}

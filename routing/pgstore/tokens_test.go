@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/crmbridge/crmbridge/crm/amocrm"
 	"github.com/crmbridge/crmbridge/crm/amocrm/amocrmtest"
 	"github.com/crmbridge/crmbridge/routing/pgstore"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -125,4 +127,147 @@ func TestTokenLockUsesDatabaseClock(t *testing.T) {
 	if lock("fast-host", ahead, ttl) {
 		t.Errorf("a host whose clock is %v ahead took a lock live for another %v by the database's clock", 2*skew, ttl)
 	}
+}
+
+// previousRelease holds the token statements of the release before the
+// refresh lock judged expiry by the database's clock, verbatim: during a
+// rolling upgrade, instances still running it share the tokens table
+// with instances of this version. They know nothing of the columns added
+// since, and leave them as they are.
+var previousRelease = struct{ lockToken, saveToken, unlockToken string }{
+	saveToken: `UPDATE {s}.tokens SET access_token = $2, refresh_token = $3, expiry_ns = $4, base_url = $5,
+	version = version + 1, locked_until_ns = NULL, owner = ''
+WHERE account = $1 AND version = $6`,
+	lockToken: `UPDATE {s}.tokens SET locked_until_ns = $5, owner = $3
+WHERE account = $1 AND version = $2 AND (owner = $3 OR locked_until_ns IS NULL OR locked_until_ns <= $4)`,
+	unlockToken: `UPDATE {s}.tokens SET locked_until_ns = NULL, owner = ''
+WHERE account = $1 AND version = $2 AND owner = $3`,
+}
+
+// TestTokenLockDuringUpgrade: instances of the previous release (whose
+// statements are run verbatim) and of this version share one tokens row.
+// A lock the previous release took is live, for this version, until its
+// until by the caller's clock, the rule the previous release itself
+// applies; whatever an earlier lock of this version left in the row.
+func TestTokenLockDuringUpgrade(t *testing.T) {
+	pool := testPool(t)
+	schema := freshSchema(t)
+	db, err := pgstore.Open(t.Context(), pool, pgstore.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	sch := pgx.Identifier{schema}.Sanitize()
+	ctx := t.Context()
+	const ttl = time.Minute
+	// The server runs on this host: its clock is close to time.Now().
+	t0 := time.Now()
+
+	setup := func(t *testing.T) (pgstore.Tokens, []byte, int64) {
+		t.Helper()
+		account := randomID()
+		store := db.Account(account).Tokens()
+		rec, err := store.Save(ctx, 0, amocrm.TokenPair{AccessToken: "access", RefreshToken: "refresh"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return store, []byte(account), rec.Version
+	}
+	oldLock := func(t *testing.T, account []byte, v int64, owner string, now, until time.Time) bool {
+		t.Helper()
+		tag, err := pool.Exec(ctx, strings.ReplaceAll(previousRelease.lockToken, "{s}", sch), account, v, []byte(owner), now.UnixNano(), until.UnixNano())
+		if err != nil {
+			t.Fatalf("the previous release's Lock by %s: %v", owner, err)
+		}
+		return tag.RowsAffected() == 1
+	}
+	oldExec := func(t *testing.T, q string, args ...any) {
+		t.Helper()
+		if _, err := pool.Exec(ctx, strings.ReplaceAll(q, "{s}", sch), args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lock := func(t *testing.T, store pgstore.Tokens, v int64, owner string, now time.Time, d time.Duration) bool {
+		t.Helper()
+		ok, err := store.Lock(ctx, v, owner, now, now.Add(d))
+		if err != nil {
+			t.Fatalf("Lock by %s: %v", owner, err)
+		}
+		return ok
+	}
+
+	t.Run("a lock of the previous release holds off a new Lock until its until", func(t *testing.T) {
+		store, account, v := setup(t)
+		if !oldLock(t, account, v, "old-host", t0, t0.Add(ttl)) {
+			t.Fatal("the previous release's Lock of a free version refused")
+		}
+		if lock(t, store, v, "new-host", t0.Add(ttl/2), ttl) {
+			t.Errorf("a Lock took the previous release's lock while it was live by its until")
+		}
+		if !lock(t, store, v, "new-host", t0.Add(ttl), ttl) {
+			t.Errorf("a Lock was refused the previous release's lock once its until had passed")
+		}
+	})
+
+	t.Run("a lock of the previous release over the expired lock of this version still holds", func(t *testing.T) {
+		store, account, v := setup(t)
+		// A lock of no duration: expired by the database's clock at once,
+		// as one whose holder died, and due by its until at t0.
+		if !lock(t, store, v, "new-host", t0, 0) {
+			t.Fatal("Lock of a free version refused")
+		}
+		if !oldLock(t, account, v, "old-host", t0.Add(time.Second), t0.Add(ttl)) {
+			t.Fatal("the previous release's Lock of an expired lock refused")
+		}
+		if lock(t, store, v, "other-new-host", t0.Add(2*time.Second), ttl) {
+			t.Errorf("a Lock took the previous release's live lock, judging by the expiry of the lock it replaced")
+		}
+		if !lock(t, store, v, "other-new-host", t0.Add(ttl), ttl) {
+			t.Errorf("a Lock was refused the previous release's lock once its until had passed")
+		}
+	})
+
+	t.Run("a Save of the previous release releases the lock of this version", func(t *testing.T) {
+		store, account, v := setup(t)
+		if !lock(t, store, v, "new-host", t0, ttl) {
+			t.Fatal("Lock of a free version refused")
+		}
+		oldExec(t, previousRelease.saveToken, account, []byte("access2"), []byte("refresh2"), nil, []byte(""), v)
+		if !lock(t, store, v+1, "other-new-host", t0, ttl) {
+			t.Errorf("a Lock of the version the previous release saved was refused: the lock of the version before held it")
+		}
+		if err := store.Unlock(ctx, v+1, "other-new-host"); err != nil {
+			t.Fatal(err)
+		}
+		if !oldLock(t, account, v+1, "old-host", t0, t0.Add(ttl)) {
+			t.Fatal("the previous release's Lock of a free version refused")
+		}
+		if lock(t, store, v+1, "other-new-host", t0.Add(ttl/2), ttl) {
+			t.Errorf("a Lock took the previous release's lock while it was live by its until")
+		}
+	})
+
+	t.Run("an Unlock of the previous release frees its lock", func(t *testing.T) {
+		store, account, v := setup(t)
+		if !oldLock(t, account, v, "old-host", t0, t0.Add(ttl)) {
+			t.Fatal("the previous release's Lock of a free version refused")
+		}
+		oldExec(t, previousRelease.unlockToken, account, v, []byte("old-host"))
+		if !lock(t, store, v, "new-host", t0, ttl) {
+			t.Errorf("a Lock was refused a lock the previous release had released")
+		}
+	})
+
+	t.Run("the previous release judges a lock of this version by its until", func(t *testing.T) {
+		store, account, v := setup(t)
+		if !lock(t, store, v, "new-host", t0, ttl) {
+			t.Fatal("Lock of a free version refused")
+		}
+		if oldLock(t, account, v, "old-host", t0.Add(ttl/2), t0.Add(ttl/2+ttl)) {
+			t.Errorf("the previous release took a lock live by its until")
+		}
+		if !oldLock(t, account, v, "old-host", t0.Add(ttl), t0.Add(2*ttl)) {
+			t.Errorf("the previous release was refused a lock whose until had passed")
+		}
+	})
 }
