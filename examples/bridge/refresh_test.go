@@ -4,15 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/crmbridge/crmbridge/channel"
+	"github.com/crmbridge/crmbridge/crm/amocrm"
 	"github.com/crmbridge/crmbridge/crm/amocrm/amocrmtest"
 	"github.com/crmbridge/crmbridge/roles"
 	"github.com/crmbridge/crmbridge/routing"
@@ -162,5 +168,214 @@ func flushRefreshes(t *testing.T, b *bridge) {
 	defer cancel()
 	if err := b.refresher.flush(ctx); err != nil {
 		t.Fatalf("refreshes not applied: %v", err)
+	}
+}
+
+// capacityConfig writes a configuration where each of 501 and 502 holds
+// one client at most and the others wait in the queue.
+func capacityConfig(t *testing.T, f *fakes) {
+	t.Helper()
+	cfg := engine.Config{
+		Channels: []engine.ChannelConfig{{ID: f.ch, Kind: channel.WhatsApp, Name: "Sales", Pipeline: "7001", Stage: "70012",
+			Features: routing.Features{Capacity: 1, WhenNobody: routing.QueueWhenNobody}}},
+		Roles: []roles.Assignment{
+			{User: "501", Channel: f.ch, Role: roles.Manager, ReceivesNewClients: true},
+			{User: "502", Channel: f.ch, Role: roles.Manager, ReceivesNewClients: true},
+		},
+	}
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.env[envConfig], data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// postAmo posts an amoCRM webhook body to the bridge and returns the
+// answer's status and Retry-After.
+func postAmo(t *testing.T, b *bridge, form url.Values) (int, string) {
+	t.Helper()
+	resp, err := http.Post(b.baseURL+amocrmPath+"?secret="+testAmoSecret, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("Retry-After")
+}
+
+// failingWazzup sits in front of the fake Wazzup and answers the next n
+// POST /v3/contacts with 401 (an API key refused: Wazzup's common errors
+// page), so a push to Wazzup fails.
+func failingWazzup(t *testing.T, wz http.Handler) (url string, failNext func(n int)) {
+	t.Helper()
+	var mu sync.Mutex
+	left := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		fail := r.Method == http.MethodPost && r.URL.Path == "/v3/contacts" && left > 0
+		if fail {
+			left--
+		}
+		mu.Unlock()
+		if fail {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"error":"unauthorized","description":"test: key refused"}`)
+			return
+		}
+		wz.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, func(n int) { mu.Lock(); left = n; mu.Unlock() }
+}
+
+// TestAmoCRMUpdateHandsOver: an account subscribed to deal updates alone
+// hears of a handover as leads[update]. The bridge refreshes the chat:
+// the client's place under the capacity limit moves to the new owner, and
+// the Tick that follows gives the old owner's freed place to the waiting
+// client. The new owner's push to Wazzup fails once and is made by the
+// retry. The delivery names the deal twice (an update and a responsible
+// change arrive together): the chat is refreshed once for it.
+func TestAmoCRMUpdateHandsOver(t *testing.T) {
+	f := newFakes(t)
+	capacityConfig(t, f)
+	wzURL, failNext := failingWazzup(t, f.wazzup)
+	f.env[envWazzupBaseURL] = wzURL
+	b, logs := startBridge(t, f.env, startOptions{refreshBackoff: noBackoff})
+	ctx := t.Context()
+	for i, chat := range []string{"79161234567", "79161234568", "79161234569"} {
+		if err := f.wazzup.PostMessages(ctx, b.baseURL+wazzupPath, f.message("m-"+strconv.Itoa(i), chat, "Hello")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leads := f.amo.Leads()
+	if len(leads) != 3 || leads[0].Responsible != 501 || leads[1].Responsible != 502 {
+		t.Fatalf("leads = %+v; want the first two to 501 and 502, the third waiting", leads)
+	}
+	handed, waiting := leads[0], leads[2]
+	amo, err := amocrm.New(amocrm.Options{BaseURL: f.amo.URL(), Tokens: amocrm.StaticToken(f.amo.Token()), RateLimit: rate.Inf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := amo.SetResponsible(ctx, crmDeal(handed.ID), "502"); err != nil { // in amoCRM's interface
+		t.Fatal(err)
+	}
+
+	failNext(1)
+	id := strconv.Itoa(handed.ID)
+	form := url.Values{
+		"leads[update][0][id]":                           {id},
+		"leads[update][0][responsible_user_id]":          {"502"},
+		"leads[update][0][status_id]":                    {strconv.Itoa(handed.Status)},
+		"leads[update][0][pipeline_id]":                  {strconv.Itoa(handed.Pipeline)},
+		"leads[responsible][0][id]":                      {id},
+		"leads[responsible][0][responsible_user_id]":     {"502"},
+		"leads[responsible][0][old_responsible_user_id]": {"501"},
+	}
+	if s, _ := postAmo(t, b, form); s != http.StatusOK {
+		t.Fatalf("amoCRM webhook: %d", s)
+	}
+	flushRefreshes(t, b)
+
+	var outcomes []any
+	for _, r := range logs.records(t, "chat refreshed") {
+		outcomes = append(outcomes, r["outcome"])
+	}
+	if len(outcomes) != 2 || outcomes[0] != "responsible_changed" || outcomes[1] != "refreshed" {
+		t.Errorf("refresh outcomes %v; want [responsible_changed (its push failed) refreshed (the retry)]", outcomes)
+	}
+	if r := logs.records(t, "amocrm refresh failed"); len(r) != 1 {
+		t.Errorf("%d failed refreshes logged, want 1 (the push)", len(r))
+	}
+	if r := logs.records(t, "queue"); len(r) != 1 || r[0]["responsible"] != "501" {
+		t.Errorf("handovers from the queue %v; want one, to 501 (the place the handover freed)", r)
+	}
+	if l, _ := f.amo.Lead(waiting.ID); l.Responsible != 501 {
+		t.Errorf("the waiting client's lead is %d's; want 501's", l.Responsible)
+	}
+	owners := map[string]string{}
+	for _, c := range f.wazzup.Contacts() {
+		owners[c.ID] = c.ResponsibleUserID
+	}
+	if got := owners[strconv.Itoa(handed.Contacts[0])]; got != "502" {
+		t.Errorf("wazzup shows the handed client as %q's; want 502's (%v)", got, owners)
+	}
+	if got := owners[strconv.Itoa(waiting.Contacts[0])]; got != "501" {
+		t.Errorf("wazzup shows the waiting client as %q's; want 501's (%v)", got, owners)
+	}
+
+	// amoCRM delivers the same webhook again: nothing more to do, and
+	// nothing is pushed again.
+	before := f.wazzup.Requests()
+	if s, _ := postAmo(t, b, form); s != http.StatusOK {
+		t.Fatalf("amoCRM webhook again: %d", s)
+	}
+	flushRefreshes(t, b)
+	if n := f.wazzup.Requests() - before; n != 0 {
+		t.Errorf("the redelivery made %d Wazzup requests, want 0", n)
+	}
+	if t.Failed() {
+		t.Log(logs)
+	}
+}
+
+// TestAmoCRMQueueFull: while the refresher's queue is full, a delivery
+// asking for more is answered 503 with Retry-After, so amoCRM delivers
+// it again; delivered again once the queue has room, it is applied.
+func TestAmoCRMQueueFull(t *testing.T) {
+	f := newFakes(t)
+	entered, release := make(chan struct{}, 10), make(chan struct{})
+	var once sync.Once
+	b, logs := startBridge(t, f.env, startOptions{refreshQueue: 1, refreshHook: func(ctx context.Context, _ channel.Chat) {
+		first := false
+		once.Do(func() { first = true })
+		if first {
+			entered <- struct{}{}
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+	}})
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	ctx := t.Context()
+	for i, chat := range []string{"79161234567", "79161234568", "79161234569"} {
+		if err := f.wazzup.PostMessages(ctx, b.baseURL+wazzupPath, f.message("m-"+strconv.Itoa(i), chat, "Hello")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status := func(l amocrmtest.Lead) url.Values {
+		return url.Values{"leads[status][0][id]": {strconv.Itoa(l.ID)}, "leads[status][0][status_id]": {strconv.Itoa(l.Status)},
+			"leads[status][0][pipeline_id]": {strconv.Itoa(l.Pipeline)}}
+	}
+	leads := f.amo.Leads()
+	if s, _ := postAmo(t, b, status(leads[0])); s != http.StatusOK {
+		t.Fatalf("first delivery: %d", s)
+	}
+	<-entered // the worker holds the first chat: the queue is empty
+	if s, _ := postAmo(t, b, status(leads[1])); s != http.StatusOK {
+		t.Fatalf("second delivery (fills the queue): %d", s)
+	}
+	if s, ra := postAmo(t, b, status(leads[2])); s != http.StatusServiceUnavailable || ra == "" {
+		t.Errorf("third delivery: %d, Retry-After %q; want 503 with Retry-After", s, ra)
+	}
+	if s, _ := postAmo(t, b, status(leads[1])); s != http.StatusOK {
+		t.Errorf("the second delivered again (its chat already waits): %d, want 200", s)
+	}
+	close(release)
+	flushRefreshes(t, b)
+	if s, _ := postAmo(t, b, status(leads[2])); s != http.StatusOK {
+		t.Errorf("third delivered again: %d, want 200", s)
+	}
+	flushRefreshes(t, b)
+	if r := logs.records(t, "chat refreshed"); len(r) != 3 {
+		t.Errorf("%d chats refreshed, want 3", len(r))
 	}
 }

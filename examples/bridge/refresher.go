@@ -235,6 +235,17 @@ func (r *refresher) run(batch []refreshJob) (retry int) {
 	return retry
 }
 
+// stopTaking makes enqueue refuse chats from now on, and failures be
+// given up rather than tried again; close begins with it.
+func (r *refresher) stopTaking() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.closed {
+		r.closed = true
+		close(r.stop)
+	}
+}
+
 // flush waits until no chat waits or is being refreshed (retries
 // included), or until ctx is done.
 func (r *refresher) flush(ctx context.Context) error {
@@ -258,12 +269,7 @@ func (r *refresher) flush(ctx context.Context) error {
 // (a failure is not tried again) or ctx is done; then the work left is
 // cancelled, logged, and reported in the error. Safe to call again.
 func (r *refresher) close(ctx context.Context) error {
-	r.mu.Lock()
-	if !r.closed {
-		r.closed = true
-		close(r.stop)
-	}
-	r.mu.Unlock()
+	r.stopTaking()
 	select {
 	case <-r.done:
 		r.cancel()

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/crmbridge/crmbridge/channel"
+)
+
+// fakeWork records what a refresher does, and lets a test hold the worker
+// inside a chat's apply.
+type fakeWork struct {
+	mu       sync.Mutex
+	applied  []string        // chat IDs, in order
+	ticks    []int           // len(applied) at each tick
+	gaveUp   []string        // chat IDs given up
+	fail     map[string]int  // chat ID → failures left
+	tickFor  map[string]bool // chat IDs whose apply asks for a tick
+	hold     chan struct{}   // when set, each apply waits on it…
+	entered  chan string     // …after sending the chat ID here
+	canceled int             // applies that saw a cancelled context
+}
+
+func newFakeWork() *fakeWork {
+	return &fakeWork{fail: map[string]int{}, tickFor: map[string]bool{}}
+}
+
+func (w *fakeWork) apply(ctx context.Context, c channel.Chat) (bool, error) {
+	if w.entered != nil {
+		w.entered <- c.ChatID
+		select {
+		case <-w.hold:
+		case <-ctx.Done():
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if ctx.Err() != nil {
+		w.canceled++
+		return false, ctx.Err()
+	}
+	w.applied = append(w.applied, c.ChatID)
+	if w.fail[c.ChatID] > 0 {
+		w.fail[c.ChatID]--
+		return w.tickFor[c.ChatID], errors.New("amoCRM down")
+	}
+	return w.tickFor[c.ChatID], nil
+}
+
+func (w *fakeWork) tick(context.Context) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ticks = append(w.ticks, len(w.applied))
+}
+
+func (w *fakeWork) giveUp(_ context.Context, c channel.Chat) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.gaveUp = append(w.gaveUp, c.ChatID)
+}
+
+func (w *fakeWork) snapshot() (applied []string, ticks []int, gaveUp []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.applied), slices.Clone(w.ticks), slices.Clone(w.gaveUp)
+}
+
+func chatN(i int) channel.Chat { return channel.Chat{Channel: "ch", ChatID: "c" + strconv.Itoa(i)} }
+
+func startRefresher(t *testing.T, w *fakeWork, max int) *refresher {
+	t.Helper()
+	r := newRefresher(testLogger(io.Discard), max, noBackoff, w.apply, w.tick, w.giveUp)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		if err := r.close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return r
+}
+
+func flushed(t *testing.T, r *refresher) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), waitFor)
+	defer cancel()
+	if err := r.flush(ctx); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+}
+
+// TestRefresherBatches: a chat named many times while it waits is
+// refreshed once; one named again while its batch runs is refreshed again
+// after; one Tick follows a batch that asked for it, after every chat of
+// the batch, even when a later chat failed; a failing chat is tried
+// again, then given up.
+func TestRefresherBatches(t *testing.T) {
+	w := newFakeWork()
+	w.hold, w.entered = make(chan struct{}), make(chan string, 100)
+	w.tickFor["c1"] = true // its deal closed: a place is free
+	w.fail["c2"] = refreshAttempts
+	r := startRefresher(t, w, 10)
+
+	if err := r.enqueue([]channel.Chat{chatN(0)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-w.entered; got != "c0" { // the worker holds c0's batch
+		t.Fatalf("entered %s, want c0", got)
+	}
+	// While it runs: c1 and c2 three times over, c0 again.
+	for range 3 {
+		if err := r.enqueue([]channel.Chat{chatN(1), chatN(2), chatN(1), chatN(0)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(w.hold) // the rest run without waiting
+
+	flushed(t, r)
+	applied, ticks, gaveUp := w.snapshot()
+	// Batch 1: c0. Batch 2: c1 c2 c0, then a tick (c1 asked). Then c2's
+	// retries, alone.
+	want := []string{"c0", "c1", "c2", "c0"}
+	for range refreshAttempts - 1 {
+		want = append(want, "c2")
+	}
+	if !slices.Equal(applied, want) {
+		t.Errorf("applied %v, want %v", applied, want)
+	}
+	if !slices.Equal(ticks, []int{4}) {
+		t.Errorf("ticks after %v applies, want one tick after the second batch's 4 (c2 failed after c1 asked)", ticks)
+	}
+	if !slices.Equal(gaveUp, []string{"c2"}) {
+		t.Errorf("gave up %v, want [c2] after %d attempts", gaveUp, refreshAttempts)
+	}
+}
+
+// TestRefresherFull: a delivery whose chats do not fit is refused whole,
+// and fits once the worker has taken the waiting chats.
+func TestRefresherFull(t *testing.T) {
+	w := newFakeWork()
+	w.hold, w.entered = make(chan struct{}), make(chan string, 10)
+	r := startRefresher(t, w, 2)
+	if err := r.enqueue([]channel.Chat{chatN(0)}); err != nil {
+		t.Fatal(err)
+	}
+	<-w.entered // c0 taken: nothing waits
+	if err := r.enqueue([]channel.Chat{chatN(1), chatN(2)}); err != nil {
+		t.Fatalf("two chats into an empty queue of 2: %v", err)
+	}
+	if err := r.enqueue([]channel.Chat{chatN(1), chatN(3)}); !errors.Is(err, errRefreshFull) {
+		t.Fatalf("a third chat: %v, want errRefreshFull", err)
+	}
+	if err := r.enqueue([]channel.Chat{chatN(2), chatN(1)}); err != nil {
+		t.Errorf("chats already waiting: %v, want nil (nothing to add)", err)
+	}
+	close(w.hold)
+	flushed(t, r)
+	if err := r.enqueue([]channel.Chat{chatN(3)}); err != nil {
+		t.Errorf("after the queue drained: %v", err)
+	}
+	flushed(t, r)
+	applied, _, _ := w.snapshot()
+	if want := []string{"c0", "c1", "c2", "c3"}; !slices.Equal(applied, want) {
+		t.Errorf("applied %v, want %v (the refused c3 only once delivered again)", applied, want)
+	}
+}
+
+// TestRefresherClose: close applies what waits before it returns, refuses
+// new chats, and does not try a failure again; a close whose context ends
+// first cancels the work left and says how much.
+func TestRefresherClose(t *testing.T) {
+	t.Run("drains", func(t *testing.T) {
+		w := newFakeWork()
+		w.hold, w.entered = make(chan struct{}), make(chan string, 10)
+		w.fail["c1"] = 1
+		w.tickFor["c2"] = true
+		r := newRefresher(testLogger(io.Discard), 10, noBackoff, w.apply, w.tick, w.giveUp)
+		if err := r.enqueue([]channel.Chat{chatN(0)}); err != nil {
+			t.Fatal(err)
+		}
+		<-w.entered
+		if err := r.enqueue([]channel.Chat{chatN(1), chatN(2)}); err != nil {
+			t.Fatal(err)
+		}
+		r.stopTaking()
+		if err := r.enqueue([]channel.Chat{chatN(9)}); !errors.Is(err, errRefreshClosed) {
+			t.Errorf("a chat after close began: %v, want errRefreshClosed", err)
+		}
+		close(w.hold)
+		if err := r.close(context.Background()); err != nil {
+			t.Fatalf("close: %v", err)
+		}
+		applied, ticks, gaveUp := w.snapshot()
+		if want := []string{"c0", "c1", "c2"}; !slices.Equal(applied, want) {
+			t.Errorf("applied %v, want %v", applied, want)
+		}
+		if !slices.Equal(ticks, []int{3}) || !slices.Equal(gaveUp, []string{"c1"}) {
+			t.Errorf("ticks %v, gave up %v; want one tick after 3, c1 given up (no retry while closing)", ticks, gaveUp)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		w := newFakeWork()
+		w.hold, w.entered = make(chan struct{}), make(chan string, 10) // never released
+		r := newRefresher(testLogger(io.Discard), 10, noBackoff, w.apply, w.tick, w.giveUp)
+		if err := r.enqueue([]channel.Chat{chatN(0)}); err != nil {
+			t.Fatal(err)
+		}
+		<-w.entered
+		if err := r.enqueue([]channel.Chat{chatN(1)}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		err := r.close(ctx)
+		if !errors.Is(err, context.Canceled) || err.Error() != fmt.Sprintf("amoCRM refreshes: %v (2 chats not refreshed)", context.Canceled) {
+			t.Errorf("close: %v, want the cancellation and 2 chats not refreshed", err)
+		}
+		applied, ticks, gaveUp := w.snapshot()
+		if len(applied) != 0 || len(ticks) != 0 || len(gaveUp) != 0 || w.canceled != 1 {
+			t.Errorf("applied %v, ticks %v, gave up %v, %d cancelled; want only c0's apply cancelled", applied, ticks, gaveUp, w.canceled)
+		}
+	})
+}
+
+// TestRefresherConcurrent: many deliveries at once, each naming chats
+// others name too; every chat is refreshed, none while it waits twice.
+func TestRefresherConcurrent(t *testing.T) {
+	w := newFakeWork()
+	r := startRefresher(t, w, 1000)
+	var wg sync.WaitGroup
+	for g := range 32 {
+		wg.Go(func() {
+			for i := range 20 {
+				if err := r.enqueue([]channel.Chat{chatN((g + i) % 50), chatN(i % 50)}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	flushed(t, r)
+	applied, _, _ := w.snapshot()
+	seen := map[string]bool{}
+	for _, c := range applied {
+		seen[c] = true
+	}
+	if len(seen) != 50 || len(applied) > 32*20*2 {
+		t.Errorf("%d chats refreshed in %d applies; want all 50", len(seen), len(applied))
+	}
+}
