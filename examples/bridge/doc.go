@@ -9,6 +9,7 @@
 //	           index, Wazzup sender and account, engine; background loops;
 //	           graceful shutdown
 //	events.go  what each webhook event does
+//	refresher.go  amoCRM's deal changes applied in the background
 //	http.go    the endpoints: employees' replies, health check
 //	notify.go  notifications POSTed to an outgoing webhook
 //	state.go   the state: PostgreSQL with a DSN, else memory
@@ -123,21 +124,43 @@
 // One webhook gets 25 seconds of work, within Wazzup's 30-second wait.
 // Delivery statuses are logged.
 //
-// POST /webhooks/amocrm takes amoCRM's webhooks (amocrm.WebhookHandler). A
-// contact added, changed, restored or handed to someone else updates the
-// phone index (crmindex.Index.Apply); a deleted one leaves it (Remove).
-// A deal's status change, change of responsible or deletion refreshes every
-// chat the deal was seen with (Engine.Refresh): a deal won, lost or deleted
-// frees its client's place at once (an unanswered offer is withdrawn, the
-// escalation stops, a waiting client leaves the queue, and a Tick gives the
-// place to the next waiting client), and a deal handed to someone else in
-// amoCRM sends the client to the new owner, pushed to Wazzup too. Any other
-// change invalidates every chat the deal or contact was seen with
-// (Engine.Invalidate), so the chat's next event reads amoCRM again instead of
-// trusting the engine's record for up to its cache time. The bridge
-// remembers which chats each deal and contact was seen with in memory, from
-// the engine's results; a chat another instance handled is not known here,
-// and its record is trusted until the cache time passes.
+// POST /webhooks/amocrm takes amoCRM's webhooks (amocrm.WebhookHandler)
+// and answers at once: amoCRM delivers again a webhook it did not see
+// answered 2xx in time, and reading deals costs requests at amoCRM's 7
+// per second. A contact added, changed, restored or handed to someone else
+// updates the phone index (crmindex.Index.Apply); a deleted one leaves it
+// (Remove). A deal added or restored, and any contact change, invalidates
+// every chat the deal or contact was seen with (Engine.Invalidate), so the
+// chat's next event reads amoCRM again instead of trusting the engine's
+// record for up to its cache time.
+//
+// A deal's status change, change of responsible, deletion or update (an
+// account subscribed to updates alone hears of a close or a handover that
+// way) queues every chat the deal was seen with for a refresh
+// (Engine.Refresh), once however many events of the delivery or of
+// deliveries still waiting name it. One background worker takes the
+// waiting chats as a batch and refreshes them one after the other: a deal
+// won, lost or deleted frees its client's place at once (an unanswered
+// offer is withdrawn, the escalation stops, a waiting client leaves the
+// queue); a deal handed to someone else in amoCRM moves the client's place
+// to the new owner. After a batch that freed or moved a place, one
+// Engine.Tick gives freed places to waiting clients, even when a later
+// chat of the batch failed. Whenever a refresh shows the client's open
+// deal with another responsible, or another deal, than the bridge last
+// pushed to Wazzup, the owner is pushed again (a chat still offered or
+// waiting, which nobody owns, is pushed only when the engine reports a
+// handover). A chat whose refresh or push fails is tried again with
+// exponential backoff (from 1 second, 5 tries); then the chat is
+// invalidated, so its next event reads amoCRM again, and the failure is
+// logged. A chat on a channel no longer configured is logged and skipped.
+//
+// At most 10,000 chats wait; a delivery whose chats do not fit is refused
+// whole with 503 and Retry-After, and amoCRM delivers it again. A failed
+// Invalidate answers 500, and amoCRM delivers again too; every call is
+// idempotent. The work done while amoCRM waits is bounded to 5 seconds.
+// The bridge remembers which chats each deal and contact was seen with in
+// memory, from the engine's results; a chat another instance handled is
+// not known here, and its record is trusted until the cache time passes.
 //
 // POST /replies is the employees' endpoint, for the host's own interface:
 // a JSON body {"id", "user", "channel", "chat_id", "text"} (channel may be
@@ -216,10 +239,13 @@
 //
 // # Shutting down
 //
-// SIGINT or SIGTERM closes the listener at once; requests in flight and
-// queued notifications get BRIDGE_SHUTDOWN_TIMEOUT to finish; batched
-// amoCRM writes leave; the stores close. A webhook cut by the timeout was
-// not answered 200, so its sender delivers it again.
+// SIGINT or SIGTERM closes the listener at once; requests in flight, the
+// chats waiting for a refresh and queued notifications get
+// BRIDGE_SHUTDOWN_TIMEOUT to finish; batched amoCRM writes leave; the
+// stores close. A webhook cut by the timeout was not answered 200, so its
+// sender delivers it again. A refresh cut by it is logged, and lost: amoCRM
+// was answered; the chat's record is then trusted until the engine's cache
+// time passes (or its deal's next webhook).
 //
 // # Testing
 //
@@ -230,7 +256,10 @@
 // The tests run the demo end to end on loopback and check its effects on the
 // fakes and on the notifications' receiver, and the metrics served; check the
 // webhook error policy, the replies endpoint, amoCRM's webhooks reaching the
-// engine, the OAuth code exchange, the health check, Engine.Tick's
+// engine (a closed deal freeing its place, a handover reported as an update
+// moving it, a failed push to Wazzup made again, 503 while the refreshes'
+// queue is full), the refresher's batches, retries and shutdown, the OAuth
+// code exchange, the health check, Engine.Tick's
 // escalations notified, the notifier's retries and bounded queue, and that
 // cancelling the context (what a signal does) lets a request in flight
 // finish. TestPostgres runs the bridge on PostgreSQL, restarts it and checks
@@ -238,4 +267,10 @@
 // or:
 //
 //	bash ../../.ci/postgres.sh go test -run TestPostgres ./...
+//
+// TestAmoCRMDeliveryLatency runs at amoCRM's real pace (about ten seconds)
+// and logs how long one delivery about 20 won leads waits for its answer
+// and how long its refreshes take after it:
+//
+//	CRMBRIDGE_LONG=1 go test -run TestAmoCRMDeliveryLatency -v ./...
 package main
