@@ -15,8 +15,8 @@ var ErrNotApplied = errors.New("crm: not applied")
 
 // BatchError reports the outcome of a batch write item by item. The batch
 // capabilities ([TaskBatcher], [DealBatcher], [TaskCompleter],
-// [ResponsibleBatcher]) and the helpers [CreateDeals], [CompleteTasks] and
-// [SetResponsibles] return it whenever an item failed on its own account
+// [ResponsibleBatcher]) and the helpers [CreateDeals], [CreateTasks],
+// [CompleteTasks] and [SetResponsibles] return it whenever an item failed on its own account
 // (its input refused, or what it names not found), even when it is the
 // only item, and whenever some items failed and others did not.
 //

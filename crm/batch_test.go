@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/crmbridge/crmbridge/crm"
 	"github.com/crmbridge/crmbridge/crm/crmtest"
@@ -101,5 +102,27 @@ func TestBatchHelperFallbackStopsOnContext(t *testing.T) {
 	}
 	if f.Calls(crmtest.MethodCompleteTask) != 0 || !strings.Contains(err.Error(), "2 not applied") {
 		t.Errorf("CompleteTasks with a done context called the CRM %d times (%v); want none", f.Calls(crmtest.MethodCompleteTask), err)
+	}
+}
+
+// Without TaskBatcher, crm.CreateTasks goes on past a failed item and
+// reports every item, as the other batch helpers do.
+func TestCreateTasksFallbackPerItem(t *testing.T) {
+	f := crmtest.NewSeeded(nil)
+	d := f.AddDeal(crm.Deal{Pipeline: "10", Stage: "101"})
+	due := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	out, err := crm.CreateTasks(context.Background(), crmtest.Minimal(f), []crm.NewTask{
+		{Deal: d.ID, Text: "a", Deadline: due},
+		{Deal: d.ID, Text: " ", Deadline: due},
+		{Deal: "404", Text: "c", Deadline: due},
+		{Deal: d.ID, Text: "d", Deadline: due},
+	})
+	be, ok := errors.AsType[*crm.BatchError](err)
+	if !ok || len(be.Items) != 4 || be.Items[0] != nil || !errors.Is(be.Items[1], crm.ErrInvalid) ||
+		!errors.Is(be.Items[2], crm.ErrNotFound) || be.Items[3] != nil {
+		t.Fatalf("CreateTasks one by one: %v; want items 1 invalid and 2 not found, 0 and 3 written", err)
+	}
+	if len(out) != 4 || out[0].Text != "a" || out[1].ID != "" || out[2].ID != "" || out[3].Text != "d" || len(f.Tasks()) != 2 {
+		t.Errorf("CreateTasks one by one: results %+v, stored %d; want tasks a and d at their indexes", out, len(f.Tasks()))
 	}
 }

@@ -141,19 +141,16 @@ func AddNote(ctx context.Context, c Client, n Note) error {
 }
 
 // CreateTasks creates ts through the TaskBatcher capability, or one by one
-// with CreateTask. On a failure midway the tasks created so far are
-// returned with the error.
+// with CreateTask. Results are in the order of ts; when some items fail,
+// the error is a [*BatchError] and the failed items' results are zero,
+// as for [CreateDeals].
 func CreateTasks(ctx context.Context, c Client, ts []NewTask) ([]Task, error) {
 	if tb, ok := as[TaskBatcher](c); ok {
 		return tb.CreateTasks(ctx, ts)
 	}
-	out := make([]Task, 0, len(ts))
-	for _, t := range ts {
-		created, err := c.CreateTask(ctx, t)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, created)
-	}
-	return out, nil
+	out := make([]Task, len(ts))
+	return out, eachItem(ctx, "CreateTasks", len(ts), func(i int) (err error) {
+		out[i], err = c.CreateTask(ctx, ts[i])
+		return err
+	})
 }

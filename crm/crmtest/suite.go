@@ -710,11 +710,11 @@ var suite = []suiteCase{
 		d, _ := e.newDeal(t, e.open)
 		ctx := t.Context()
 		_, err := crm.CreateTasks(ctx, e.c, []crm.NewTask{{Deal: d.ID, Responsible: e.user, Text: " "}})
-		checkOneInvalid(t, "crm.CreateTasks", hasCapability[crm.TaskBatcher](e.c), err)
+		checkOneInvalid(t, "crm.CreateTasks", err)
 		p := uniquePhone()
 		_, err = crm.CreateDeals(ctx, e.c, []crm.NewDeal{{Pipeline: e.pipeline.ID, Stage: e.open.ID,
 			NewContact: &crm.NewContact{Name: uniqueName("invalid"), Phones: []string{p, ""}}}})
-		checkOneInvalid(t, "crm.CreateDeals", true, err)
+		checkOneInvalid(t, "crm.CreateDeals", err)
 		if found, ferr := e.c.FindContactsByPhone(ctx, p); ferr != nil || len(found) != 0 {
 			t.Errorf("crm.CreateDeals refused as invalid must create no contact; FindContactsByPhone(%q): %v, %v", p, ids(found), ferr)
 		}
@@ -728,31 +728,29 @@ var suite = []suiteCase{
 			{Deal: d.ID, Responsible: e.user, Text: "crmtest: valid", Deadline: deadline},
 			{Deal: d.ID, Responsible: e.user, Text: "crmtest: no deadline"},
 		}
+		// With the TaskBatcher capability or without (crm.CreateTasks then
+		// creates the tasks one by one), the outcome is reported per item.
 		out, err := crm.CreateTasks(ctx, e.c, in)
 		if !errors.Is(err, crm.ErrInvalid) {
 			t.Fatalf("crm.CreateTasks with a blank Text and a zero Deadline must fail with an error matching crm.ErrInvalid; got %v", err)
 		}
 		var written []crm.TaskID
-		if hasCapability[crm.TaskBatcher](e.c) {
-			be, ok := errors.AsType[*crm.BatchError](err)
-			if !ok || len(be.Items) != len(in) {
-				t.Fatalf("CreateTasks with some items invalid must name them in a *crm.BatchError of one entry per item; got %v", err)
+		be, ok := errors.AsType[*crm.BatchError](err)
+		if !ok || len(be.Items) != len(in) {
+			t.Fatalf("crm.CreateTasks with some items invalid must name them in a *crm.BatchError of one entry per item; got %v", err)
+		}
+		for _, i := range []int{0, 2} {
+			if !errors.Is(be.Items[i], crm.ErrInvalid) {
+				t.Errorf("crm.CreateTasks must name an invalid item (%d) with an error matching crm.ErrInvalid; got %v", i, be.Items[i])
 			}
-			for _, i := range []int{0, 2} {
-				if !errors.Is(be.Items[i], crm.ErrInvalid) {
-					t.Errorf("CreateTasks must name an invalid item (%d) with an error matching crm.ErrInvalid; got %v", i, be.Items[i])
-				}
-			}
-			switch {
-			case be.Items[1] == nil && (len(out) != len(in) || out[1].ID == ""):
-				t.Errorf("CreateTasks: an item reported written must have its task, with an ID, at its index; got %+v", out)
-			case be.Items[1] == nil:
-				written = append(written, out[1].ID)
-			case !errors.Is(be.Items[1], crm.ErrNotApplied):
-				t.Errorf("CreateTasks: a valid item sent with invalid ones must be written or not applied; got %v", be.Items[1])
-			}
-		} else if len(out) != 0 {
-			t.Errorf("crm.CreateTasks one by one must stop at the invalid first item; got %+v", out)
+		}
+		switch {
+		case be.Items[1] == nil && (len(out) != len(in) || out[1].ID == ""):
+			t.Errorf("crm.CreateTasks: an item reported written must have its task, with an ID, at its index; got %+v", out)
+		case be.Items[1] == nil:
+			written = append(written, out[1].ID)
+		case !errors.Is(be.Items[1], crm.ErrNotApplied):
+			t.Errorf("crm.CreateTasks: a valid item sent with invalid ones must be written or not applied; got %v", be.Items[1])
 		}
 		ts, err := e.c.ListTasks(ctx, crm.TaskFilter{Deal: d.ID})
 		if err != nil {
@@ -765,17 +763,10 @@ var suite = []suiteCase{
 }
 
 // checkOneInvalid checks the error of a batch of one invalid item: a
-// *crm.BatchError of one entry matching crm.ErrInvalid. batch false: the
-// client has no batch capability, and only crm.ErrInvalid is required.
-func checkOneInvalid(t *testing.T, what string, batch bool, err error) {
+// *crm.BatchError of one entry matching crm.ErrInvalid, from the batch
+// capability or from the helper's one-by-one fallback alike.
+func checkOneInvalid(t *testing.T, what string, err error) {
 	t.Helper()
-	if !errors.Is(err, crm.ErrInvalid) {
-		t.Errorf("%s of one invalid item must fail with an error matching crm.ErrInvalid; got %v", what, err)
-		return
-	}
-	if !batch {
-		return
-	}
 	be, ok := errors.AsType[*crm.BatchError](err)
 	if !ok || len(be.Items) != 1 || !errors.Is(be.Items[0], crm.ErrInvalid) {
 		t.Errorf("%s of one invalid item must report it in a *crm.BatchError of one entry matching crm.ErrInvalid, as for more items; got %T %v", what, err, err)
