@@ -287,7 +287,16 @@ func (e *Engine) escalate(ctx context.Context, s *settings, cs *chanState, w rou
 		h.Notify = []Notification{{User: d.User, Reason: "unanswered: passed on from " + string(current) + " by escalation"}}
 		if rec.Contact != "" {
 			if err := e.makeResponsible(ctx, &rec, d.User); err != nil {
-				return h, true, err
+				// The CRM still names current, and this deadline's
+				// escalation is spent (at most once): the hold goes back
+				// to current, so the capacity counts and the next
+				// escalation agree with the CRM, and nobody is told.
+				if cs.cfg.HoldsClients() && current != "" {
+					if herr := e.dist.Hold(context.WithoutCancel(ctx), w.Chat, current); herr != nil {
+						err = errors.Join(err, herr)
+					}
+				}
+				return Handover{Chat: w.Chat, Decision: d, Responsible: current}, true, err
 			}
 			if err := e.state.PutClient(ctx, l, rec); err != nil {
 				return h, true, err

@@ -186,3 +186,30 @@ func TestTickLeavesUnmadeClientQueued(t *testing.T) {
 		t.Errorf("a later Tick handed over %+v; want nobody (5203 is served, 5204 waits for a place)", tr.Assigned)
 	}
 }
+
+// TestEscalationCRMFailureKeepsHoldWithCRM: an escalation whose CRM write
+// fails leaves the client where the CRM has it: the hold goes back to the
+// employee escalated from, nobody is told, and the error is returned.
+func TestEscalationCRMFailureKeepsHoldWithCRM(t *testing.T) {
+	rot := &routing.MemoryRotation{}
+	fx := newFixture(t, withRotation(rot), withFeatures(tg, routing.Features{
+		Capacity: 2, Escalation: routing.Escalation{After: routing.Duration(10 * time.Minute)},
+	}))
+	first := fx.mustIn(fx.in(tg, "5301", "hi"))
+	other := vera
+	if first.Responsible == vera {
+		other = boris
+	}
+	fx.clock.Advance(10 * time.Minute)
+	fx.crm.FailNext(crmtest.MethodSetResponsible, 1, crm.ErrUnavailable)
+	r, err := fx.engine.Tick(t.Context(), fx.clock.Now())
+	if err == nil || len(r.Escalated) != 1 || r.Escalated[0].Responsible != first.Responsible || len(r.Escalated[0].Notify) != 0 {
+		t.Fatalf("Tick with the CRM failing = %+v, %v; want the error and the client left with %s, nobody told", r.Escalated, err, first.Responsible)
+	}
+	if got := open(t, rot, tg, first.Responsible, other); got[first.Responsible] != 1 || got[other] != 0 {
+		t.Errorf("holds %v; want the client held by %s, as the CRM has it", got, first.Responsible)
+	}
+	if got := fx.dealResponsible(first.Deal); got != first.Responsible {
+		t.Errorf("the CRM names %s; want %s", got, first.Responsible)
+	}
+}
