@@ -300,12 +300,30 @@ func (h *Host) wazzupEvents(ctx context.Context, t *tenant, ev wazzup.Events) er
 	})
 }
 
-// amocrmEvents applies an amoCRM webhook to the account's chats: a deal's
-// status, responsible or deletion is read again at once (Refresh: a
-// closed deal frees its employee's place), other changes make the chats'
-// next events read the CRM again (Invalidate).
+// amocrmEvents applies an amoCRM webhook to the account's chats. A
+// deal's status, responsible, deletion or update (an account subscribed
+// to updates alone hears of a close or a handover that way) reads the
+// deal again at once (Refresh: a closed deal frees its employee's place,
+// a handed one moves it), once per chat however many events of the
+// delivery name it; other changes make the chats' next events read the CRM
+// again (Invalidate). When a refresh freed or moved a place, the
+// account's Tick runs before the answer, even if a later chat failed, so
+// a waiting client gets the place. A chat on a channel the configuration
+// no longer has is logged and skipped: amoCRM would deliver the webhook
+// again forever. Other failures answer 500, and amoCRM delivers again.
+//
+// The refreshes read the CRM while amoCRM waits for the answer, which it
+// does not wait long for: a host whose deliveries name many deals refreshes
+// in the background and answers at once, as examples/bridge does.
 func (h *Host) amocrmEvents(ctx context.Context, t *tenant, evs []amocrm.WebhookEvent) error {
 	return h.use(ctx, t, func(e *engine.Engine) error {
+		refreshed := map[channel.Chat]bool{}
+		tick := false
+		defer func() {
+			if tick {
+				h.tick(ctx, t, e)
+			}
+		}()
 		for _, ev := range evs {
 			var chats []channel.Chat
 			refresh := false
@@ -313,29 +331,56 @@ func (h *Host) amocrmEvents(ctx context.Context, t *tenant, evs []amocrm.Webhook
 			case "leads":
 				chats = t.chats.of("deal:" + ev.ID)
 				switch ev.Kind {
-				case amocrm.DealStatusChanged, amocrm.DealResponsibleChanged, amocrm.DealDeleted:
+				case amocrm.DealStatusChanged, amocrm.DealResponsibleChanged, amocrm.DealDeleted, amocrm.DealUpdated:
 					refresh = true
-				case amocrm.DealUpdated:
-					refresh = ev.Deal.Closed()
 				}
 			case "contacts":
 				chats = t.chats.of("contact:" + ev.ID)
 			}
 			for _, c := range chats {
-				var err error
-				if refresh {
-					_, err = e.Refresh(ctx, c)
-				} else {
-					err = e.Invalidate(ctx, c)
+				if !refresh {
+					if err := e.Invalidate(ctx, c); err != nil {
+						return err
+					}
+					continue
+				}
+				if refreshed[c] {
+					continue
+				}
+				refreshed[c] = true
+				res, err := e.Refresh(ctx, c)
+				if errors.Is(err, engine.ErrBadEvent) {
+					h.log.Warn("amocrm event for a chat the configuration does not have", "account", t.acct.ID,
+						"kind", ev.Kind.String(), "id", ev.ID, "channel", c.Channel, "error", err)
+					continue
 				}
 				if err != nil {
 					return err
 				}
+				t.chats.add(c, res.Contact, res.Deal) // the deal that counts may be another now
+				tick = tick || res.Outcome == engine.OutcomeForgotten || res.Outcome == engine.OutcomeResponsibleChanged
+				h.log.Info("chat refreshed", "account", t.acct.ID, "channel", c.Channel, "outcome", string(res.Outcome),
+					"responsible", string(res.Responsible))
 			}
 			h.log.Info("amocrm event", "account", t.acct.ID, "kind", ev.Kind.String(), "id", ev.ID, "chats", len(chats))
 		}
 		return nil
 	})
+}
+
+// tick runs the account's Tick, so that a place a refresh freed goes to a
+// waiting client now. A failure is logged: the host's periodic Tick (see
+// DropIdle) finishes the work, and a redelivered webhook, whose refreshes
+// find nothing more to do, would not tick again.
+func (h *Host) tick(ctx context.Context, t *tenant, e *engine.Engine) {
+	res, err := e.Tick(ctx, h.now())
+	if err != nil {
+		h.log.Warn("tick after a refresh", "account", t.acct.ID, "error", err)
+	}
+	for _, ho := range append(res.Escalated, res.Assigned...) {
+		h.log.Info("handover", "account", t.acct.ID, "channel", ho.Chat.Channel, "responsible", string(ho.Responsible),
+			"notify", notified(ho.Notify))
+	}
 }
 
 func notified(ns []engine.Notification) []string {

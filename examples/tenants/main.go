@@ -56,7 +56,10 @@
 // main_test.go checks that two accounts with colliding IDs never affect
 // each other, also with many concurrent webhooks under the race detector;
 // that an idle engine is dropped and re-created without a CRM call and
-// without forgetting processed messages; and the routing by path and key.
+// without forgetting processed messages; the routing by path and key; and
+// that amoCRM's lead webhooks move and free places at once (a handover
+// reported as an update, a won deal, the Tick after them), skipping a chat
+// on a channel the configuration no longer has.
 // bench_test.go measures an idle engine's memory, the cost of creating one,
 // and the throughput of events spread over many accounts.
 package main

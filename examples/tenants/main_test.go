@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -302,4 +304,117 @@ func TestAddErrors(t *testing.T) {
 	if err := h.Use(t.Context(), "initech", func(*engine.Engine) error { return nil }); !errors.Is(err, ErrUnknownAccount) {
 		t.Errorf("Use of an unknown account: %v, want ErrUnknownAccount", err)
 	}
+}
+
+// TestAmoCRMRefresh: on an account where each employee holds one client
+// at most and the others wait, amoCRM's lead webhooks move and free
+// places at once. A handover reported as an update (with its responsible
+// event in the same delivery: one refresh) moves the client's place to the
+// new owner, and the Tick that follows gives the old owner's freed place
+// to the waiting client. A won deal frees its place the same way, while a
+// chat the index knows on a channel the configuration lacks is logged and
+// skipped, not answered 500.
+func TestAmoCRMRefresh(t *testing.T) {
+	var logs bytes.Buffer
+	var logMu sync.Mutex
+	h := NewHost(Options{Logger: slog.New(slog.NewJSONHandler(&lockedWriter{w: &logs, mu: &logMu}, nil))})
+	srv := httptest.NewServer(h.Handler())
+	t.Cleanup(srv.Close)
+	ctx := t.Context()
+	acct, f, _, err := demoAccount(ctx, "acme", "101", routing.NewDeal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct.Config.Channels[0].Features = routing.Features{Capacity: 1, WhenNobody: routing.QueueWhenNobody}
+	if err := h.Add(acct); err != nil {
+		t.Fatal(err)
+	}
+	wz := wazzuptest.NewServer(wazzuptest.Options{CRMKey: acct.WazzupKey,
+		Channels: []wazzuptest.Channel{{ID: sharedChannel, Transport: "whatsapp", PlainID: "79000000001"}}})
+	t.Cleanup(wz.Close)
+	tt := &testTenant{acct: acct, crm: f, wazzup: wz}
+	chats := []string{"79160000001", "79160000002", "79160000003", "79160000004"}
+	for i, c := range chats {
+		if err := tt.post(ctx, srv.URL, fmt.Sprintf("m-%d", i), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deal := map[string]crm.Deal{} // by chat
+	for _, d := range f.Deals() {
+		for _, c := range f.Contacts() {
+			if c.ID == d.Contacts[0] {
+				deal[c.Phones[0]] = d
+			}
+		}
+	}
+	responsible := func(chat string) crm.UserID {
+		for _, d := range f.Deals() {
+			if d.ID == deal["+"+chat].ID {
+				return d.Responsible
+			}
+		}
+		return "?"
+	}
+	a, b, c, d := chats[0], chats[1], chats[2], chats[3]
+	if responsible(a) != "1" || responsible(b) != "2" {
+		t.Fatalf("deals %+v; want the first two clients to 1 and 2, the others waiting", f.Deals())
+	}
+	post := func(form string) {
+		t.Helper()
+		resp, err := http.Post(srv.URL+"/amocrm/acme?secret=acme-amocrm-secret", "application/x-www-form-urlencoded", strings.NewReader(form))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("amoCRM webhook: %d\n%s", resp.StatusCode, logs.String())
+		}
+	}
+
+	// In amoCRM, a's deal is handed from 1 to 2; amoCRM reports it as an
+	// update and a responsible change.
+	if err := f.SetResponsible(ctx, deal["+"+a].ID, "2"); err != nil {
+		t.Fatal(err)
+	}
+	f.ResetCalls()
+	id := string(deal["+"+a].ID)
+	post("leads[update][0][id]=" + id + "&leads[responsible][0][id]=" + id)
+	if n := f.Calls("GetDeal") + f.Calls("ListDeals"); n != 1 {
+		t.Errorf("%d deal reads for one delivery naming the deal twice, want 1", n)
+	}
+	if got := responsible(c); got != "1" {
+		t.Errorf("the first waiting client's deal is %q's; want 1's (the place the handover freed)", got)
+	}
+
+	// c's deal is won; a chat on a channel the configuration no longer has
+	// was seen with the same deal.
+	tn, err := h.tenant("acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.chats.add(channel.Chat{Channel: "ch-gone", ChatID: c}, "", deal["+"+c].ID)
+	if err := f.CloseDeal(deal["+"+c].ID, crm.DealWon); err != nil {
+		t.Fatal(err)
+	}
+	post("leads[status][0][id]=" + string(deal["+"+c].ID) + "&leads[status][0][status_id]=142")
+	if got := responsible(d); got != "1" {
+		t.Errorf("the second waiting client's deal is %q's; want 1's (the place the won deal freed)", got)
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	if !strings.Contains(logs.String(), `"msg":"amocrm event for a chat the configuration does not have"`) {
+		t.Errorf("the chat on an unknown channel was not logged:\n%s", logs.String())
+	}
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
