@@ -718,6 +718,12 @@ func (d *Distributor) Escalate(ctx context.Context, r Request, w Watch, current 
 		before := len(st.Offered)
 		st, err = d.claims.Widen(ctx, w.Chat, writers)
 		if err != nil {
+			// The places just counted belong to no recorded offer, and
+			// the deadline is spent: give them back, or nothing ever
+			// would.
+			if ferr := d.freeOffers(context.WithoutCancel(ctx), w.Chat, held); ferr != nil {
+				err = errors.Join(err, ferr)
+			}
 			return Decision{}, false, err
 		}
 		if st.Claimed() && r.Settings.capped() {

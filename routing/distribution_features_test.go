@@ -797,3 +797,33 @@ func TestEscalationStopsWatchesPolicyNoLongerFires(t *testing.T) {
 		t.Errorf("watches left: %v; want only client 2's (the others stopped)", left)
 	}
 }
+
+// failingWiden is a ClaimStore whose Widen fails.
+type failingWiden struct{ *MemoryClaims }
+
+func (f failingWiden) Widen(context.Context, channel.Chat, []crm.UserID) (ClaimState, error) {
+	return ClaimState{}, errors.New("store unavailable")
+}
+
+// TestEscalationWidenFailureFreesPlaces: an offer's widening counts the
+// places of those it adds first; when recording the wider offer fails,
+// those places are given back, since no offer record holds them and the
+// deadline is spent.
+func TestEscalationWidenFailureFreesPlaces(t *testing.T) {
+	var st shared
+	s := ChannelSettings{Channel: "wa", Features: Features{Capacity: 1, Escalation: Escalation{After: Duration(10 * time.Minute)}}}
+	r := Request{Settings: s, Mode: FirstResponder, Roles: managers(t, 2), Chat: chatWA, At: t0}
+	if dec, err := st.distributor(nil).Assign(t.Context(), r); err != nil || len(dec.Offered) != 2 {
+		t.Fatalf("offer: %v, %v", dec, err)
+	}
+	d := NewDistributor(DistributorOptions{Claims: failingWiden{&st.claims}, Rotation: &st.rotation, Queue: &st.queue, Escalations: &st.esc})
+	ws, _ := d.DueEscalations(t.Context(), t0.Add(10*time.Minute), 10)
+	if len(ws) != 1 {
+		t.Fatalf("due: %v", ws)
+	}
+	r.At = t0.Add(10 * time.Minute)
+	if _, _, err := d.Escalate(t.Context(), r, ws[0], ""); err == nil {
+		t.Fatal("Escalate succeeded; want the store's error")
+	}
+	wantOpen(t, &st.rotation, map[crm.UserID]int{"m1": 1, "m2": 1, "sup": 0}, "the supervisor's place given back")
+}
