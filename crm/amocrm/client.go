@@ -73,8 +73,12 @@ func (c *Client) FindContactsByIdentity(ctx context.Context, id crm.Identity) ([
 	if err := ctx.Err(); err != nil {
 		return nil, canceled(op, err)
 	}
-	if id.Kind == "" || id.Value == "" || strings.Contains(id.Kind, ":") {
-		return nil, invalidInput(op, crm.FieldError{Path: "Identity", Code: "Required", Detail: "Kind (without ':') and Value are required"})
+	fes := id.Problems()
+	if fe, bad := kindProblem(id, "Identity"); bad {
+		fes = append(fes, fe) // no contact can carry it: none was stored
+	}
+	if len(fes) > 0 {
+		return nil, invalidInput(op, fes...)
 	}
 	keep := func(ct crm.Contact) bool {
 		return slices.ContainsFunc(ct.Identities, func(x crm.Identity) bool {
@@ -88,6 +92,21 @@ func (c *Client) FindContactsByIdentity(ctx context.Context, id crm.Identity) ([
 	return c.findUnsorted(ctx, op, identityKey(id), keep)
 }
 
+// kindProblem reports, beyond the contract's rules (Identity.Problems),
+// an identity this adapter cannot store: one whose Kind holds ':'. An
+// identity is stored as the text "kind:value" in one field (see the
+// package doc, identityValue and parseIdentity), which is read back
+// split at its first ':', so such a Kind would come back as another
+// identity. The one place the rule lives; crmtest's Fake mirrors it.
+// bad false: nothing to report (an identity without Kind or Value is
+// Identity.Problems' to report).
+func kindProblem(id crm.Identity, path string) (fe crm.FieldError, bad bool) {
+	if id.Kind == "" || id.Value == "" || !strings.Contains(id.Kind, ":") {
+		return crm.FieldError{}, false
+	}
+	return crm.FieldError{Path: path, Code: "Invalid", Detail: "Kind must not contain ':'"}, true
+}
+
 // checkNewContact validates a contact to create; prefix names it in
 // paths. It returns the input's problems, the responsible user's ID, and
 // ok false when Responsible is set but cannot be an amoCRM user ID (a
@@ -95,10 +114,8 @@ func (c *Client) FindContactsByIdentity(ctx context.Context, id crm.Identity) ([
 func checkNewContact(nc crm.NewContact, prefix string) ([]crm.FieldError, int, bool) {
 	fes := nc.Problems(prefix)
 	for i, id := range nc.Identities {
-		// Stored as "kind:value" in one field (see the package doc), so a
-		// Kind holding ':' could not be read back as the same identity.
-		if id.Kind != "" && id.Value != "" && strings.Contains(id.Kind, ":") {
-			fes = append(fes, crm.FieldError{Path: prefix + "Identities[" + strconv.Itoa(i) + "]", Code: "Invalid", Detail: "Kind must not contain ':'"})
+		if fe, bad := kindProblem(id, prefix+"Identities["+strconv.Itoa(i)+"]"); bad {
+			fes = append(fes, fe)
 		}
 	}
 	resp := 0

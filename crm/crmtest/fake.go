@@ -389,8 +389,12 @@ func (f *Fake) FindContactsByIdentity(ctx context.Context, id crm.Identity) ([]c
 		return nil, err
 	}
 	defer f.mu.Unlock()
-	if !checkIdentity(id) {
-		return nil, invalid(MethodFindContactsByIdentity, crm.FieldError{Path: "Identity", Code: "Required", Detail: "Kind (without ':') and Value are required"})
+	fes := id.Problems()
+	if fe, bad := kindProblem(id, "Identity"); bad {
+		fes = append(fes, fe)
+	}
+	if len(fes) > 0 {
+		return nil, invalid(MethodFindContactsByIdentity, fes...)
 	}
 	out := []crm.Contact{}
 	for _, c := range f.contacts {

@@ -31,14 +31,17 @@ func itemPrefix(batch bool, i int) string {
 	return "[" + strconv.Itoa(i) + "]."
 }
 
-// checkIdentity reports whether id can be stored and found: Kind and
-// Value set, Kind without ':'. The amoCRM adapter stores an identity as
+// kindProblem mirrors the amoCRM adapter's own identity rule
+// (crm/amocrm/client.go kindProblem, the one place it lives there): a
+// Kind holding ':' is refused, because the adapter stores an identity as
 // the text "kind:value" in one contact field (crm/amocrm/doc.go, Mapping
-// to amoCRM), so an empty part or a ':' in Kind could not be read back
-// as the same identity; it refuses them when creating a contact
-// (crm/amocrm/client.go checkNewContact).
-func checkIdentity(id crm.Identity) bool {
-	return id.Kind != "" && id.Value != "" && !strings.Contains(id.Kind, ":")
+// to amoCRM) and reads it back split at the first ':'. An identity
+// without Kind or Value is crm.Identity.Problems' to report (bad false).
+func kindProblem(id crm.Identity, path string) (fe crm.FieldError, bad bool) {
+	if id.Kind == "" || id.Value == "" || !strings.Contains(id.Kind, ":") {
+		return crm.FieldError{}, false
+	}
+	return crm.FieldError{Path: path, Code: "Invalid", Detail: "Kind must not contain ':'"}, true
 }
 
 // checkNewContact returns the refused fields of a contact to create;
@@ -47,12 +50,13 @@ func checkIdentity(id crm.Identity) bool {
 //   - A blank phone (empty or only spaces): refused by the amoCRM adapter
 //     (crm/amocrm/client.go checkNewContact). What amoCRM does with an
 //     empty PHONE value is UNVERIFIED.
-//   - An identity failing checkIdentity.
+//   - An identity without Kind or Value (crm.Identity's rule), or one
+//     kindProblem refuses.
 func checkNewContact(nc crm.NewContact, prefix string) []crm.FieldError {
 	fes := nc.Problems(prefix)
 	for i, id := range nc.Identities {
-		if id.Kind != "" && id.Value != "" && !checkIdentity(id) {
-			fes = append(fes, crm.FieldError{Path: prefix + "Identities[" + strconv.Itoa(i) + "]", Code: "Invalid", Detail: "Kind must not contain ':'"})
+		if fe, bad := kindProblem(id, prefix+"Identities["+strconv.Itoa(i)+"]"); bad {
+			fes = append(fes, fe)
 		}
 	}
 	return fes
