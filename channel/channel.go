@@ -28,7 +28,10 @@ const (
 type Channel struct {
 	// ID is the provider's ID of the channel (Wazzup: channelId).
 	ID ID
-	// Kind is the channel's messenger; empty when unknown.
+	// Kind is the channel's messenger: one of the known kinds, or for a
+	// messenger this package does not name the provider's own name for
+	// it, in lower case (Wazzup: the channel's transport, see
+	// wazzup.TransportKind); empty only when the provider names none.
 	Kind Kind
 	// Name is how people recognise the account: its number, username or
 	// ID (Wazzup: plainId); may be empty, and then readers such as task

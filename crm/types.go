@@ -274,9 +274,12 @@ type NewDeal struct {
 	// (empty: an error matching ErrInvalid). A pipeline or stage the CRM
 	// does not know: an error matching ErrNotFound.
 	Stage StageID
-	// Responsible is the user responsible for the deal; may be empty: the
-	// CRM's default (e.g. Unsorted). A user the CRM does not know: an
-	// error matching ErrNotFound.
+	// Responsible is the user responsible for the deal. Empty leaves it
+	// to the CRM, which may name one itself: amoCRM appears to give a
+	// lead created without one to the user the integration acts as (not
+	// documented), not to nobody, so set it whenever who owns the deal
+	// matters. A user the CRM does not know: an error matching
+	// ErrNotFound.
 	Responsible UserID
 	// Contact is an existing contact to link. Exactly one of Contact and
 	// NewContact is set.

@@ -70,8 +70,10 @@ type WebhookEvent struct {
 	ID string
 	// Deal is set for deal events: ID, Name, Pipeline, Stage, Status,
 	// Responsible, UpdatedAt as far as the delivery carries them (a
-	// deletion carries only the ID). Contacts are not part of lead
-	// webhooks.
+	// deletion carries only the ID). Status follows status_id, and is
+	// DealOpen when the delivery has none (a deletion, for one): it then
+	// says nothing of whether the deal is closed (Client.GetDeal tells).
+	// Contacts are not part of lead webhooks.
 	Deal crm.Deal
 	// OldStage is the deal's stage before a DealStatusChanged event
 	// (old_status_id); empty when the delivery does not carry it.

@@ -142,8 +142,9 @@
 // e164 that does not parse, and otherwise with the wrapped client's
 // errors (a confirmation's); FindContactsByIdentity fails with the
 // wrapped client's errors only (an identity without a Kind or a Value
-// goes to it, which decides whether it is valid). Sync and CatchUp return the wrapped client's
-// errors, wrapped with how many contacts were read; without the
+// goes to it, which refuses it with crm.ErrInvalid as every adapter
+// must). Sync and CatchUp return the wrapped client's errors, wrapped
+// with how many contacts were read; without the
 // crm.ContactLister capability they match errors.ErrUnsupported. A
 // failed Sync leaves the previous index in place; a failed CatchUp keeps
 // what it read and asks for the same period next time. Every call returns

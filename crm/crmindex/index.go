@@ -141,7 +141,8 @@ func (x *Index) FindContactsByPhone(ctx context.Context, e164 string) ([]crm.Con
 // compares them. An identity the index does not hold is confirmed with
 // one search on the wrapped client unless Options.TrustMisses is set, as
 // for phones. An identity without a Kind or a Value is passed to the
-// wrapped client, which decides whether it is valid.
+// wrapped client, which refuses it with crm.ErrInvalid as the crm.Client
+// contract requires of every adapter.
 func (x *Index) FindContactsByIdentity(ctx context.Context, id crm.Identity) ([]crm.Contact, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("crmindex: FindContactsByIdentity: %w", err)
