@@ -379,3 +379,51 @@ func TestAmoCRMQueueFull(t *testing.T) {
 		t.Errorf("%d chats refreshed, want 3", len(r))
 	}
 }
+
+// TestShutdownDrainsRefreshes: the chats amoCRM's webhooks queued are
+// refreshed before the bridge's shutdown returns.
+func TestShutdownDrainsRefreshes(t *testing.T) {
+	f := newFakes(t)
+	s, err := loadSettings(nil, envOf(f.env), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}, 10), make(chan struct{})
+	var once sync.Once
+	logs := newOutput()
+	b, err := startWith(t.Context(), s, testLogger(logs), io.Discard, startOptions{batchWindow: demoBatchWindow, amoRate: rate.Inf,
+		refreshHook: func(ctx context.Context, _ channel.Chat) {
+			first := false
+			once.Do(func() { first = true })
+			if first {
+				entered <- struct{}{}
+				<-release
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for i, chat := range []string{"79161234567", "79161234568"} {
+		if err := f.wazzup.PostMessages(ctx, b.baseURL+wazzupPath, f.message("m-"+strconv.Itoa(i), chat, "Hello")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, l := range f.amo.Leads() {
+		if s, _ := postAmo(t, b, url.Values{"leads[update][0][id]": {strconv.Itoa(l.ID)}}); s != http.StatusOK {
+			t.Fatalf("delivery %d: %d", i, s)
+		}
+		if i == 0 {
+			<-entered // the worker holds the first chat; the second waits
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.shutdown() }()
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if r := logs.records(t, "chat refreshed"); len(r) != 2 {
+		t.Errorf("%d chats refreshed by the end of the shutdown, want 2:\n%s", len(r), logs)
+	}
+}
