@@ -138,20 +138,34 @@ func (b brokenDealContact) CreateDeal(ctx context.Context, nd crm.NewDeal) (crm.
 	return b.Fake.CreateDeal(ctx, nd)
 }
 
+// brokenDealContactLost returns, for a deal with a new contact, a
+// contact that is not the one stored (another ID), with the right
+// responsible: only a search for it shows the contact missing.
+type brokenDealContactLost struct{ *crmtest.Fake }
+
+func (b brokenDealContactLost) CreateDeal(ctx context.Context, nd crm.NewDeal) (crm.Deal, crm.Contact, error) {
+	d, c, err := b.Fake.CreateDeal(ctx, nd)
+	if err == nil && nd.NewContact != nil {
+		c.ID += "0"
+	}
+	return d, c, err
+}
+
 var brokenAdapters = map[string]struct {
 	wrap   func(*crmtest.Fake) crm.Client
 	clause string
 }{
-	"find":        {func(f *crmtest.Fake) crm.Client { return brokenFind{f} }, "FindContactsByPhone(%q) must find the contact just created"},
-	"notfound":    {func(f *crmtest.Fake) crm.Client { return brokenNotFound{f} }, "ListDeals of a missing contact must fail with crm.ErrNotFound"},
-	"context":     {func(f *crmtest.Fake) crm.Client { return brokenContext{f} }, "ListUsers with a canceled context must return an error matching context.Canceled"},
-	"errors":      {func(f *crmtest.Fake) crm.Client { return brokenErrors{f} }, "on ListUsers must be reported as an error matching it"},
-	"responsible": {func(f *crmtest.Fake) crm.Client { return brokenResponsible{f} }, "after SetResponsible the deal's responsible must be"},
-	"exactphone":  {func(f *crmtest.Fake) crm.Client { return brokenExactPhone{f} }, "must be found by"},
-	"tasks":       {func(f *crmtest.Fake) crm.Client { return brokenTasks{f} }, "ListTasks with OpenOnly must return only the open task"},
-	"laxtask":     {func(f *crmtest.Fake) crm.Client { return brokenLaxTask{f} }, "CreateTask with an empty Text must fail with crm.ErrInvalid"},
-	"dealdefault": {func(f *crmtest.Fake) crm.Client { return brokenDealDefault{f} }, "CreateDeal with an empty Pipeline or Stage must fail with crm.ErrInvalid"},
-	"dealcontact": {func(f *crmtest.Fake) crm.Client { return brokenDealContact{f} }, "a contact created with a deal, without its own Responsible, must get the deal's"},
+	"find":            {func(f *crmtest.Fake) crm.Client { return brokenFind{f} }, "FindContactsByPhone(%q) must find the contact just created"},
+	"notfound":        {func(f *crmtest.Fake) crm.Client { return brokenNotFound{f} }, "ListDeals of a missing contact must fail with crm.ErrNotFound"},
+	"context":         {func(f *crmtest.Fake) crm.Client { return brokenContext{f} }, "ListUsers with a canceled context must return an error matching context.Canceled"},
+	"errors":          {func(f *crmtest.Fake) crm.Client { return brokenErrors{f} }, "on ListUsers must be reported as an error matching it"},
+	"responsible":     {func(f *crmtest.Fake) crm.Client { return brokenResponsible{f} }, "after SetResponsible the deal's responsible must be"},
+	"exactphone":      {func(f *crmtest.Fake) crm.Client { return brokenExactPhone{f} }, "must be found by"},
+	"tasks":           {func(f *crmtest.Fake) crm.Client { return brokenTasks{f} }, "ListTasks with OpenOnly must return only the open task"},
+	"laxtask":         {func(f *crmtest.Fake) crm.Client { return brokenLaxTask{f} }, "CreateTask with an empty Text must fail with crm.ErrInvalid"},
+	"dealdefault":     {func(f *crmtest.Fake) crm.Client { return brokenDealDefault{f} }, "CreateDeal with an empty Pipeline or Stage must fail with crm.ErrInvalid"},
+	"dealcontact":     {func(f *crmtest.Fake) crm.Client { return brokenDealContact{f} }, "a contact created with a deal, without its own Responsible, must get the deal's"},
+	"dealcontactlost": {func(f *crmtest.Fake) crm.Client { return brokenDealContactLost{f} }, "CreateDeal: the contact created with a deal (%q) must be findable by its phone"},
 }
 
 // TestSuiteFailsOnBrokenAdapters runs the suite on every broken adapter,

@@ -349,14 +349,20 @@ var suite = []suiteCase{
 			if c.Responsible != e.user2 {
 				t.Errorf("%s: a contact created with a deal, without its own Responsible, must get the deal's (%q); got %q", how, e.user2, c.Responsible)
 			}
+			if len(c.Phones) == 0 {
+				t.Errorf("%s: the contact created with the deal must be returned with its phones; got none", how)
+				return
+			}
 			found, err := e.c.FindContactsByPhone(ctx, c.Phones[0])
 			if err != nil {
 				t.Fatalf("FindContactsByPhone: %v", err)
 			}
-			for _, f := range found {
-				if f.ID == c.ID && f.Responsible != e.user2 {
-					t.Errorf("%s: a contact created with a deal, without its own Responsible, must get the deal's (%q); found with %q", how, e.user2, f.Responsible)
-				}
+			i := slices.IndexFunc(found, func(f crm.Contact) bool { return f.ID == c.ID })
+			switch {
+			case i < 0:
+				t.Errorf("%s: the contact created with a deal (%q) must be findable by its phone %q; got %v", how, c.ID, c.Phones[0], ids(found))
+			case found[i].Responsible != e.user2:
+				t.Errorf("%s: a contact created with a deal, without its own Responsible, must get the deal's (%q); found with %q", how, e.user2, found[i].Responsible)
 			}
 		}
 		nd := func() crm.NewDeal {
