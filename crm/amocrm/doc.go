@@ -160,9 +160,10 @@
 // [ErrTokenConflict]; a refused webhook body is a [*WebhookError].
 // Tokens, refresh tokens, client secrets and webhook secrets never appear
 // in errors or logs, and every type holding one prints it redacted with
-// every format verb. Batch calls report items that failed while others
-// did not with a *crm.BatchError whose items are the errors above (or
-// match crm.ErrNotApplied).
+// every format verb. Batch calls report an item's own failure (even the
+// only item's), and items that failed while others did not, with a
+// *crm.BatchError whose items are the errors above (or match
+// crm.ErrNotApplied); a request refused as a whole is the call's error.
 //
 // # Testing
 //
