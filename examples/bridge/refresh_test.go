@@ -52,21 +52,7 @@ func testDealClosedFreesPlace(t *testing.T, dsn, action string) {
 		f.env[envPGDSN] = dsn
 		f.env[envAccount] = fmt.Sprintf("bridge-refresh-%d", time.Now().UnixNano())
 	}
-	cfg := engine.Config{
-		Channels: []engine.ChannelConfig{{ID: f.ch, Kind: channel.WhatsApp, Name: "Sales", Pipeline: "7001", Stage: "70012",
-			Features: routing.Features{Capacity: 1, WhenNobody: routing.QueueWhenNobody}}},
-		Roles: []roles.Assignment{
-			{User: "501", Channel: f.ch, Role: roles.Manager, ReceivesNewClients: true},
-			{User: "502", Channel: f.ch, Role: roles.Manager, ReceivesNewClients: true},
-		},
-	}
-	data, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(f.env[envConfig], data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	capacityConfig(t, f)
 	b, logs := startBridge(t, f.env, startOptions{})
 	ctx, hook := t.Context(), b.baseURL+wazzupPath
 	for i, chat := range []string{"79161234567", "79161234568", "79161234569"} {
