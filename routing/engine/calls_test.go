@@ -278,11 +278,7 @@ func BenchmarkEngineJournalMemory(b *testing.B) {
 				purged += float64(int64(after)-int64(before)) / float64(n)
 				baseline += float64(int64(baseFull)-int64(base)) / float64(n)
 			}
-			runs := float64(b.N)
-			b.ReportMetric(journal/runs, "B/remembered-message")
-			b.ReportMetric(baseline/runs, "B/baseline-message")
-			b.ReportMetric(journal/baseline, "x-baseline")
-			b.ReportMetric(purged/runs, "B/message-after-purge")
+			reportJournalMemory(b, journal, baseline, purged, "B/message-after-purge")
 		})
 	}
 }
