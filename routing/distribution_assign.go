@@ -232,6 +232,22 @@ func (d *Distributor) holdOffers(ctx context.Context, f *Features, chat channel.
 	return held, full, nil
 }
 
+// freeUnoffered ends the offer holds of chat for those of users its
+// recorded offer does not name (as read now; unreadable: none freed).
+func (d *Distributor) freeUnoffered(ctx context.Context, chat channel.Chat, users []crm.UserID) error {
+	st, found, err := d.claims.Get(ctx, chat)
+	if err != nil {
+		return err
+	}
+	var out []crm.UserID
+	for _, u := range users {
+		if !found || !st.OfferedTo(u) {
+			out = append(out, u)
+		}
+	}
+	return d.freeOffers(ctx, chat, out)
+}
+
 // freeOffers ends the offer holds of chat for users (none held: no
 // change).
 func (d *Distributor) freeOffers(ctx context.Context, chat channel.Chat, users []crm.UserID) error {
@@ -651,8 +667,13 @@ func (d *Distributor) Escalate(ctx context.Context, r Request, w Watch, current 
 	if !pol.Enabled() || w.Done >= pol.times() {
 		// The policy was turned off or its Times lowered since the clock
 		// started: the watch can never fire, and left in place it would
-		// fill DueEscalations' batches ahead of watches that can.
-		return Decision{}, false, d.esc.Stop(ctx, w.Chat)
+		// fill DueEscalations' batches ahead of watches that can. It is
+		// ended by a compare-and-swap, so a stale copy cannot end a clock
+		// started again since.
+		if err := d.esc.Advance(ctx, w, time.Time{}); err != nil && !errors.Is(err, ErrStaleWatch) {
+			return Decision{}, false, err
+		}
+		return Decision{}, false, nil
 	}
 	if w.Due.IsZero() || r.At.Before(w.Due) {
 		return Decision{}, false, nil
@@ -718,10 +739,11 @@ func (d *Distributor) Escalate(ctx context.Context, r Request, w Watch, current 
 		before := len(st.Offered)
 		st, err = d.claims.Widen(ctx, w.Chat, writers)
 		if err != nil {
-			// The places just counted belong to no recorded offer, and
-			// the deadline is spent: give them back, or nothing ever
-			// would.
-			if ferr := d.freeOffers(context.WithoutCancel(ctx), w.Chat, held); ferr != nil {
+			// The deadline is spent: places counted for employees the
+			// offer does not name would never be given back. The offer is
+			// read again, since a widening whose answer was lost may have
+			// been recorded.
+			if ferr := d.freeUnoffered(context.WithoutCancel(ctx), w.Chat, held); ferr != nil {
 				err = errors.Join(err, ferr)
 			}
 			return Decision{}, false, err

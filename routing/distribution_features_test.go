@@ -827,3 +827,69 @@ func TestEscalationWidenFailureFreesPlaces(t *testing.T) {
 	}
 	wantOpen(t, &st.rotation, map[crm.UserID]int{"m1": 1, "m2": 1, "sup": 0}, "the supervisor's place given back")
 }
+
+// lostWiden is a ClaimStore whose Widen is recorded but its answer lost.
+type lostWiden struct{ *MemoryClaims }
+
+func (f lostWiden) Widen(ctx context.Context, chat channel.Chat, users []crm.UserID) (ClaimState, error) {
+	if _, err := f.MemoryClaims.Widen(ctx, chat, users); err != nil {
+		return ClaimState{}, err
+	}
+	return ClaimState{}, errors.New("connection lost")
+}
+
+// TestEscalationWidenLostAnswerKeepsPlaces: a widening recorded whose
+// answer was lost keeps the places of those it added, since the offer
+// names them.
+func TestEscalationWidenLostAnswerKeepsPlaces(t *testing.T) {
+	var st shared
+	s := ChannelSettings{Channel: "wa", Features: Features{Capacity: 1, Escalation: Escalation{After: Duration(10 * time.Minute)}}}
+	r := Request{Settings: s, Mode: FirstResponder, Roles: managers(t, 2), Chat: chatWA, At: t0}
+	if _, err := st.distributor(nil).Assign(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	d := NewDistributor(DistributorOptions{Claims: lostWiden{&st.claims}, Rotation: &st.rotation, Queue: &st.queue, Escalations: &st.esc})
+	ws, _ := d.DueEscalations(t.Context(), t0.Add(10*time.Minute), 10)
+	r.At = t0.Add(10 * time.Minute)
+	if _, _, err := d.Escalate(t.Context(), r, ws[0], ""); err == nil {
+		t.Fatal("Escalate succeeded; want the lost answer's error")
+	}
+	if cs, _, _ := st.claims.Get(t.Context(), chatWA); !cs.OfferedTo("sup") {
+		t.Fatalf("offer %v; want the widening recorded", cs)
+	}
+	wantOpen(t, &st.rotation, map[crm.UserID]int{"m1": 1, "m2": 1, "sup": 1}, "the supervisor's place kept: the offer names them")
+}
+
+// TestEscalationStaleCopyDoesNotEndNewClock: a stale copy of a watch the
+// lowered policy can no longer fire does not end the clock started again
+// since for the same chat.
+func TestEscalationStaleCopyDoesNotEndNewClock(t *testing.T) {
+	var st shared
+	d := st.distributor(nil)
+	on := ChannelSettings{Channel: "wa", Features: Features{Escalation: Escalation{After: Duration(10 * time.Minute), Times: 2}}}
+	r := Request{Settings: on, Mode: RoundRobin, Roles: managers(t, 3), Chat: chatWA, At: t0}
+	if _, err := d.Assign(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	ws, _ := d.DueEscalations(t.Context(), t0.Add(10*time.Minute), 10)
+	r.At = t0.Add(10 * time.Minute)
+	if _, ok, err := d.Escalate(t.Context(), r, ws[0], "m1"); !ok || err != nil {
+		t.Fatalf("first escalation: %v, %v", ok, err)
+	}
+	stale, _ := d.DueEscalations(t.Context(), t0.Add(20*time.Minute), 10) // Done 1
+	if err := d.Forget(t.Context(), chatWA); err != nil {
+		t.Fatal(err)
+	}
+	r.At = t0.Add(15 * time.Minute)
+	if _, err := d.Assign(t.Context(), r); err != nil { // a new clock, due at +25m
+		t.Fatal(err)
+	}
+	lowered := on
+	lowered.Escalation.Times = 1
+	if _, ok, err := d.Escalate(t.Context(), Request{Settings: lowered, Mode: RoundRobin, Roles: managers(t, 3), At: t0.Add(20 * time.Minute)}, stale[0], "m2"); ok || err != nil {
+		t.Fatalf("stale copy: %v, %v; want nothing done", ok, err)
+	}
+	if left, _ := d.DueEscalations(t.Context(), t0.Add(time.Hour), 10); len(left) != 1 || !left[0].Due.Equal(t0.Add(25*time.Minute)) {
+		t.Errorf("watches %v; want the new clock, due at +25m", left)
+	}
+}
