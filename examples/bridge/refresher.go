@@ -36,8 +36,9 @@ var (
 // twice, however many events name it. A delivery that does not fit is
 // refused whole (enqueue returns errRefreshFull), so nothing it asked for
 // is lost: amoCRM delivers it again. The worker takes every waiting chat
-// at once as a batch and applies them one after the other; a chat named
-// again while its batch runs waits for the next batch (the change may be
+// at once as a batch and applies them one after the other, each within
+// eventTimeout as a webhook's work is (a hung request costs one chat's
+// try, not the worker); a chat named again while its batch runs waits for the next batch (the change may be
 // newer than the read). After a batch where some chat was forgotten or
 // handed over, tick runs once, whatever happened to the chats after it,
 // so that a freed place goes to a waiting client. A chat whose apply
@@ -189,7 +190,9 @@ func (r *refresher) run(batch []refreshJob) (retry int) {
 			failed = append(failed, j)
 			continue
 		}
-		t, err := r.apply(r.ctx, j.chat)
+		ctx, cancel := context.WithTimeout(r.ctx, eventTimeout)
+		t, err := r.apply(ctx, j.chat)
+		cancel()
 		tick = tick || t
 		if err != nil {
 			j.failed++
