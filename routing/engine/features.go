@@ -233,11 +233,14 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) (TickResult, error) {
 			if errors.Is(err, routing.ErrNoEligible) {
 				break // nobody eligible for the oldest: the rest wait behind
 			}
-			if errors.Is(err, errNotReady) {
-				continue // its first event has not made the client: it stays queued
-			}
 			if (ok || err != nil) && (e.log != nil || e.obs != nil) {
+				// A client whose first event has not made it (errNotReady)
+				// is reported on every Tick it waits, so a redelivery that
+				// never comes shows in the logs and metrics.
 				e.observe(ctx, "QueueAssignment", q.Chat, outcomeIf(ok, OutcomeAssigned), &d, false, start, err)
+			}
+			if errors.Is(err, errNotReady) {
+				continue // it stays queued, its place kept, for its redelivery
 			}
 			if err != nil {
 				errs = append(errs, err)

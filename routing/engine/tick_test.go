@@ -157,7 +157,9 @@ func TestHandoverOnQueueChannelMovesHold(t *testing.T) {
 // redelivered event makes the client and gives it to the employee whose
 // place was kept, and no later Tick hands it over again.
 func TestTickLeavesUnmadeClientQueued(t *testing.T) {
-	fx := newFixture(t, withFeatures(tg, routing.Features{Capacity: 1, WhenNobody: routing.QueueWhenNobody}))
+	obs := &recordingObserver{}
+	fx := newFixture(t, withFeatures(tg, routing.Features{Capacity: 1, WhenNobody: routing.QueueWhenNobody}),
+		func(_ *engine.Config, o *engine.Options) { o.Observer = obs })
 	a := fx.mustIn(fx.in(tg, "5201", "hi"))
 	fx.mustIn(fx.in(tg, "5202", "hi"))
 	m := fx.in(tg, "5203", "hi")
@@ -177,6 +179,12 @@ func TestTickLeavesUnmadeClientQueued(t *testing.T) {
 	}
 	if tr := fx.tick(); len(tr.Assigned) != 0 {
 		t.Fatalf("Tick handed over %+v; want nobody (the head's client is not made yet)", tr.Assigned)
+	}
+	obs.mu.Lock()
+	seen := len(obs.events) > 0 && obs.events[len(obs.events)-1].Type == "QueueAssignment" && obs.events[len(obs.events)-1].Err != nil
+	obs.mu.Unlock()
+	if !seen {
+		t.Error("the waiting client the Tick could not hand over was not reported to the observer")
 	}
 	again, err := fx.engine.ClientMessage(t.Context(), m) // the redelivery
 	if err != nil || again.Outcome == engine.OutcomeQueued || again.Responsible != a.Responsible {
