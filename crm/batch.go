@@ -40,6 +40,9 @@ var ErrNotApplied = errors.New("crm: not applied")
 // as when a call stops at a failed request): when it matches
 // [ErrUnavailable] or the context's error, their outcome is unknown (some,
 // all or none may have been written); otherwise none of them was written.
+// The helpers' one-by-one fallback stops the same way at such a failure:
+// bare before anything was written, else in a *BatchError beside the
+// items written, the rest [ErrNotApplied].
 type BatchError struct {
 	// Op is the batch operation, e.g. "CreateDeals".
 	Op string
@@ -184,26 +187,49 @@ func SetResponsibles(ctx context.Context, c Client, cs []ResponsibleChange) erro
 	})
 }
 
-// eachItem runs do for every item and gathers the failures in a
-// *BatchError. Once ctx is done, the items not yet tried are not applied.
+// eachItem runs do for every item and gathers the items' own failures
+// (input refused, something not found, a conflict) in a *BatchError, as
+// the batch capabilities report them. A failure of the CRM as a whole
+// (unavailable, rate limited, unauthorized, the context done) stops the
+// call, as it stops a batcher's request: before any item was written it
+// is returned bare; after, the items not yet tried are reported
+// ErrNotApplied beside it.
 func eachItem(ctx context.Context, op string, n int, do func(i int) error) error {
 	var items []error
+	fail := func(i int, err error) {
+		if items == nil {
+			items = make([]error, n)
+		}
+		items[i] = err
+	}
 	for i := range n {
-		var err error
-		if cerr := ctx.Err(); cerr != nil {
-			err = fmt.Errorf("crm: %s: %w: %w", op, ErrNotApplied, cerr)
-		} else {
+		err := ctx.Err()
+		if err == nil {
 			err = do(i)
-		}
-		if err != nil {
-			if items == nil {
-				items = make([]error, n)
+			if err == nil || itemOwn(err) {
+				if err != nil {
+					fail(i, err)
+				}
+				continue
 			}
-			items[i] = err
 		}
+		if i == 0 {
+			return err
+		}
+		fail(i, err)
+		for j := i + 1; j < n; j++ {
+			fail(j, fmt.Errorf("crm: %s: %w: %w", op, ErrNotApplied, err))
+		}
+		break
 	}
 	if items == nil {
 		return nil
 	}
 	return &BatchError{Op: op, Items: items}
+}
+
+// itemOwn reports whether err is an item's own failure rather than one
+// of the CRM as a whole.
+func itemOwn(err error) bool {
+	return errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict)
 }

@@ -3,7 +3,6 @@ package crm_test
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -96,13 +95,60 @@ func TestBatchHelperFallbackStopsOnContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := crm.CompleteTasks(ctx, crmtest.Minimal(f), []crm.TaskID{"1", "2"})
-	var be *crm.BatchError
-	if !errors.As(err, &be) || !errors.Is(be.Items[1], crm.ErrNotApplied) || !errors.Is(be.Items[1], context.Canceled) {
-		t.Errorf("CompleteTasks with a done context: %v; want items not applied, matching context.Canceled", err)
+	if _, isBatch := errors.AsType[*crm.BatchError](err); isBatch || !errors.Is(err, context.Canceled) {
+		t.Errorf("CompleteTasks with a done context: %v; want the context's error, bare (the call failed as a whole)", err)
 	}
-	if f.Calls(crmtest.MethodCompleteTask) != 0 || !strings.Contains(err.Error(), "2 not applied") {
-		t.Errorf("CompleteTasks with a done context called the CRM %d times (%v); want none", f.Calls(crmtest.MethodCompleteTask), err)
+	if f.Calls(crmtest.MethodCompleteTask) != 0 {
+		t.Errorf("CompleteTasks with a done context called the CRM %d times; want none", f.Calls(crmtest.MethodCompleteTask))
 	}
+}
+
+// Without a batcher, a failure of the CRM as a whole stops the helper as
+// it stops a batcher's request: bare before anything was written, else
+// beside the items written, the rest not applied.
+func TestBatchHelperFallbackStopsOnWholeFailure(t *testing.T) {
+	f := crmtest.NewSeeded(nil)
+	ct := f.AddContact(crm.Contact{Name: "Ivan", Phones: []string{"+79161234567"}})
+	d := f.AddDeal(crm.Deal{Pipeline: "10", Stage: "101", Contacts: []crm.ContactID{ct.ID}})
+	var ids []crm.TaskID
+	for range 3 {
+		tk, err := f.CreateTask(context.Background(), crm.NewTask{Deal: d.ID, Text: "x", Deadline: d.UpdatedAt.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, tk.ID)
+	}
+	c := crmtest.Minimal(f)
+	f.FailNext(crmtest.MethodCompleteTask, 1, crm.ErrUnavailable)
+	err := crm.CompleteTasks(context.Background(), c, ids)
+	if _, isBatch := errors.AsType[*crm.BatchError](err); isBatch || !errors.Is(err, crm.ErrUnavailable) || f.Calls(crmtest.MethodCompleteTask) != 1 {
+		t.Errorf("first item unavailable: %v after %d calls; want the bare error after 1 call", err, f.Calls(crmtest.MethodCompleteTask))
+	}
+	f.ResetCalls()
+	calls := 0
+	stop := &failAfter{Client: c, after: 1, err: crm.ErrUnauthorized, calls: &calls}
+	err = crm.CompleteTasks(context.Background(), stop, ids)
+	be, ok := errors.AsType[*crm.BatchError](err)
+	if !ok || be.Items[0] != nil || !errors.Is(be.Items[1], crm.ErrUnauthorized) || !errors.Is(be.Items[2], crm.ErrNotApplied) || calls != 2 {
+		t.Errorf("second item unauthorized: %v after %d calls; want item 0 done, item 1 the error, item 2 not applied", err, calls)
+	}
+}
+
+// failAfter is a Client whose CompleteTask fails with err after its first
+// after calls.
+type failAfter struct {
+	crm.Client
+	after int
+	err   error
+	calls *int
+}
+
+func (f *failAfter) CompleteTask(ctx context.Context, id crm.TaskID) error {
+	*f.calls++
+	if *f.calls > f.after {
+		return f.err
+	}
+	return f.Client.CompleteTask(ctx, id)
 }
 
 // Without TaskBatcher, crm.CreateTasks goes on past a failed item and
