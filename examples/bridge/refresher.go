@@ -42,7 +42,8 @@ var (
 // newer than the read). After a batch where some chat was forgotten or
 // handed over, tick runs once, whatever happened to the chats after it,
 // so that a freed place goes to a waiting client. A chat whose apply
-// fails is tried again in a later batch after backoff, up to
+// fails waits again, due after its backoff (the other chats do not wait
+// for it: each runs as soon as it is due), up to
 // refreshAttempts tries; then giveUp is called (the bridge invalidates the
 // chat, so its next event reads amoCRM again) and the failure logged.
 //
@@ -56,6 +57,7 @@ type refresher struct {
 	giveUp  func(ctx context.Context, chat channel.Chat)
 	backoff func(attempt int) time.Duration
 	max     int
+	clock   refreshClock
 
 	ctx    context.Context // the worker's: cancelled when close's context ends
 	cancel context.CancelFunc
@@ -71,15 +73,38 @@ type refresher struct {
 	closed  bool
 }
 
-// refreshJob is one chat to refresh, and how many tries failed so far.
+// refreshJob is one chat to refresh, how many tries failed so far, and
+// when it is due (zero: at once).
 type refreshJob struct {
-	chat   channel.Chat
-	failed int
+	chat      channel.Chat
+	failed    int
+	notBefore time.Time
+}
+
+// refreshClock is the refresher's time: now, and a timer firing after d
+// (with its stop). Tests replace the real one.
+type refreshClock struct {
+	now   func() time.Time
+	timer func(d time.Duration) (<-chan time.Time, func())
+}
+
+// realClock is the process' clock.
+func realClock() refreshClock {
+	return refreshClock{now: time.Now, timer: func(d time.Duration) (<-chan time.Time, func()) {
+		t := time.NewTimer(d)
+		return t.C, func() { t.Stop() }
+	}}
 }
 
 // newRefresher starts the worker. backoff nil: exponential from
 // refreshFirstBackoff up to refreshMaxBackoff; max 0: refreshQueue.
 func newRefresher(log *slog.Logger, max int, backoff func(int) time.Duration,
+	apply func(context.Context, channel.Chat) (bool, error), tick func(context.Context), giveUp func(context.Context, channel.Chat)) *refresher {
+	return newRefresherClock(realClock(), log, max, backoff, apply, tick, giveUp)
+}
+
+// newRefresherClock is newRefresher on the given clock.
+func newRefresherClock(clock refreshClock, log *slog.Logger, max int, backoff func(int) time.Duration,
 	apply func(context.Context, channel.Chat) (bool, error), tick func(context.Context), giveUp func(context.Context, channel.Chat)) *refresher {
 	if max <= 0 {
 		max = refreshQueue
@@ -94,7 +119,7 @@ func newRefresher(log *slog.Logger, max int, backoff func(int) time.Duration,
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &refresher{log: log, apply: apply, tick: tick, giveUp: giveUp, backoff: backoff, max: max,
+	r := &refresher{log: log, apply: apply, tick: tick, giveUp: giveUp, backoff: backoff, max: max, clock: clock,
 		ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		waiting: map[channel.Chat]bool{}}
 	go r.loop()
@@ -134,17 +159,35 @@ func (r *refresher) enqueue(chats []channel.Chat) error {
 	return nil
 }
 
-// next waits for chats and takes them all; nil once closed and drained.
+// next waits until some chat is due and takes every due one; nil once
+// closed and drained. A chat waiting for its retry is due at its
+// notBefore; while none is due the worker sleeps until the earliest
+// notBefore, or until enqueue adds a chat (due at once), or close (which
+// makes every chat due: the retries run now, once).
 func (r *refresher) next() []refreshJob {
 	for {
 		r.mu.Lock()
-		if len(r.queue) > 0 {
-			batch := r.queue
-			r.queue = nil
-			for _, j := range batch {
+		now := r.clock.now()
+		var batch, rest []refreshJob
+		var earliest time.Time
+		for _, j := range r.queue {
+			if r.closed || !j.notBefore.After(now) {
+				batch = append(batch, j)
 				delete(r.waiting, j.chat)
+				continue
 			}
+			rest = append(rest, j)
+			if earliest.IsZero() || j.notBefore.Before(earliest) {
+				earliest = j.notBefore
+			}
+		}
+		if len(batch) > 0 {
+			r.queue = rest
 			r.busy += len(batch)
+			select { // the wake of chats taken now (enqueue sends it under mu)
+			case <-r.wake:
+			default:
+			}
 			r.mu.Unlock()
 			return batch
 		}
@@ -153,10 +196,17 @@ func (r *refresher) next() []refreshJob {
 		if closed {
 			return nil
 		}
+		var due <-chan time.Time
+		stop := func() {}
+		if !earliest.IsZero() {
+			due, stop = r.clock.timer(earliest.Sub(now))
+		}
 		select {
+		case <-due:
 		case <-r.wake:
 		case <-r.stop:
 		}
+		stop()
 	}
 }
 
@@ -167,22 +217,13 @@ func (r *refresher) loop() {
 		if batch == nil {
 			return
 		}
-		retry := r.run(batch)
-		if retry == 0 {
-			continue
-		}
-		t := time.NewTimer(r.backoff(retry))
-		select {
-		case <-t.C:
-		case <-r.stop: // closing: the retries run now, once
-		}
-		t.Stop()
+		r.run(batch)
 	}
 }
 
-// run applies one batch, then ticks if any chat asked for it; it returns
-// the highest try number of the chats queued again (0: none).
-func (r *refresher) run(batch []refreshJob) (retry int) {
+// run applies one batch, then ticks if any chat asked for it; a failed
+// chat waits again, due after its backoff.
+func (r *refresher) run(batch []refreshJob) {
 	tick := false
 	var failed []refreshJob
 	for _, j := range batch {
@@ -212,9 +253,9 @@ func (r *refresher) run(batch []refreshJob) (retry int) {
 		case r.closed || j.failed >= refreshAttempts:
 			giveUp = append(giveUp, j)
 		default:
+			j.notBefore = r.clock.now().Add(r.backoff(j.failed))
 			r.waiting[j.chat] = true
 			r.queue = append(r.queue, j)
-			retry = max(retry, j.failed)
 		}
 	}
 	r.mu.Unlock()
@@ -235,7 +276,6 @@ func (r *refresher) run(batch []refreshJob) (retry int) {
 		r.idle = nil
 	}
 	r.mu.Unlock()
-	return retry
 }
 
 // stopTaking makes enqueue refuse chats from now on, and failures be

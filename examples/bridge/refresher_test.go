@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/crmbridge/crmbridge/channel"
 )
@@ -253,5 +254,99 @@ func TestRefresherConcurrent(t *testing.T) {
 	}
 	if len(seen) != 50 || len(applied) > 32*20*2 {
 		t.Errorf("%d chats refreshed in %d applies; want all 50", len(seen), len(applied))
+	}
+}
+
+// fakeClock is a refreshClock the test moves: each timer the worker arms
+// is reported on armed, and fires when advance passes its deadline.
+type fakeClock struct {
+	mu     sync.Mutex
+	t      time.Time
+	timers map[chan time.Time]time.Time // armed, not stopped: deadline
+	armed  chan time.Duration
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), timers: map[chan time.Time]time.Time{},
+		armed: make(chan time.Duration, 100)}
+}
+
+func (c *fakeClock) clock() refreshClock {
+	return refreshClock{
+		now: func() time.Time {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.t
+		},
+		timer: func(d time.Duration) (<-chan time.Time, func()) {
+			c.mu.Lock()
+			ch := make(chan time.Time, 1)
+			c.timers[ch] = c.t.Add(d)
+			c.mu.Unlock()
+			c.armed <- d
+			return ch, func() {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				delete(c.timers, ch)
+			}
+		},
+	}
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+	for ch, at := range c.timers {
+		if !at.After(c.t) {
+			ch <- c.t
+			delete(c.timers, ch)
+		}
+	}
+}
+
+// waitArmed returns the duration of the next timer the worker arms: it is
+// then asleep, with nothing due.
+func (c *fakeClock) waitArmed(t *testing.T) time.Duration {
+	t.Helper()
+	select {
+	case d := <-c.armed:
+		return d
+	case <-time.After(waitFor):
+		t.Fatal("the worker never went to sleep on its timer")
+		return 0
+	}
+}
+
+// TestRefresherBackoffPerChat: a chat waiting for its retry holds up no
+// other chat: one queued meanwhile is applied at once, and the failed one
+// when its own backoff has passed.
+func TestRefresherBackoffPerChat(t *testing.T) {
+	w := newFakeWork()
+	w.fail["c0"] = 1
+	clk := newFakeClock()
+	backoff := func(int) time.Duration { return 2 * time.Second }
+	r := newRefresherClock(clk.clock(), testLogger(io.Discard), 10, backoff, w.apply, w.tick, w.giveUp)
+	t.Cleanup(func() { r.close(context.Background()) })
+
+	if err := r.enqueue([]channel.Chat{chatN(0)}); err != nil {
+		t.Fatal(err)
+	}
+	if d := clk.waitArmed(t); d != 2*time.Second { // c0 failed, due in 2 s
+		t.Fatalf("worker sleeps %v, want c0's backoff of 2s", d)
+	}
+	if err := r.enqueue([]channel.Chat{chatN(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if d := clk.waitArmed(t); d != 2*time.Second { // c1 applied, c0 still due in 2 s
+		t.Fatalf("worker sleeps %v after c1, want 2s (the clock has not moved)", d)
+	}
+	if applied, _, _ := w.snapshot(); !slices.Equal(applied, []string{"c0", "c1"}) {
+		t.Fatalf("applied %v before c0's backoff passed, want [c0 c1]: c1 never failed", applied)
+	}
+	clk.advance(2 * time.Second)
+	flushed(t, r)
+	if applied, _, _ := w.snapshot(); !slices.Equal(applied, []string{"c0", "c1", "c0"}) {
+		t.Errorf("applied %v, want [c0 c1 c0]: c0 tried again once its backoff passed", applied)
 	}
 }
