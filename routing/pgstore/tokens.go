@@ -38,7 +38,11 @@ import (
 // holder's; one whose clock is ahead by some time takes it that much
 // early. A lock passing between two instances of this release is judged
 // by the database's clock as above, and once no instance of the earlier
-// release runs, so is every lock taken from then on.
+// release runs, so is every lock taken from then on. A lock taken by a
+// build that stopped at schema version 3 is judged by its until, as the
+// earlier release's are. An instance of an earlier release that starts
+// after the upgrade migrated the schema refuses to run (ErrNewerSchema),
+// so a rolling upgrade must not restart old instances.
 //
 // The row holds the tokens in clear: protect the table as a secret.
 // Safe for concurrent use.
