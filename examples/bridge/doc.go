@@ -149,10 +149,16 @@
 // deal with another responsible, or another deal, than the bridge last
 // pushed to Wazzup, the owner is pushed again (a chat still offered or
 // waiting, which nobody owns, is pushed only when the engine reports a
-// handover). A chat whose refresh or push fails is tried again with
-// exponential backoff (from 1 second, 5 tries); then the chat is
-// invalidated, so its next event reads amoCRM again, and the failure is
-// logged. A chat on a channel no longer configured is logged and skipped.
+// handover). A chat whose refresh or push fails waits for its retry
+// without holding up the other chats, and is tried again with exponential
+// backoff (from 1 second up to 1 minute, then every minute) until it
+// passes, as long as the process lives: amoCRM was answered and does not
+// deliver the webhook again, and a closed deal's client may never write
+// again to free its place. Its fifth failed try is logged as an error.
+// Only a failure that trying again cannot fix (a request amoCRM or Wazzup
+// refuses as invalid) gives the chat up at once: it is invalidated, so its
+// next event reads amoCRM again, and the failure is logged. A chat on a
+// channel no longer configured is logged and skipped.
 //
 // At most 10,000 chats wait; a delivery whose chats do not fit is refused
 // whole with 503 and Retry-After, and amoCRM delivers it again. A failed
@@ -243,9 +249,17 @@
 // chats waiting for a refresh and queued notifications get
 // BRIDGE_SHUTDOWN_TIMEOUT to finish; batched amoCRM writes leave; the
 // stores close. A webhook cut by the timeout was not answered 200, so its
-// sender delivers it again. A refresh cut by it is logged, and lost: amoCRM
-// was answered; the chat's record is then trusted until the engine's cache
-// time passes (or its deal's next webhook).
+// sender delivers it again.
+//
+// The chats waiting for a refresh live in this process' memory only: a
+// crash loses them, as does a shutdown whose timeout cuts them (logged),
+// and amoCRM, which was answered 200, does not deliver their
+// webhooks again. What heals by itself: each such chat's next event (a
+// message, a reply) reads its deal in amoCRM again once the engine's
+// cache time has passed, as does a later webhook about its deal. What
+// does not: a place held by a deal closed or handed over in amoCRM stays
+// held, and a client waiting for it keeps waiting, until that deal's
+// client writes again or amoCRM reports another change of that deal.
 //
 // # Testing
 //

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"strconv"
@@ -411,5 +412,82 @@ func TestShutdownDrainsRefreshes(t *testing.T) {
 	}
 	if r := logs.records(t, "chat refreshed"); len(r) != 2 {
 		t.Errorf("%d chats refreshed by the end of the shutdown, want 2:\n%s", len(r), logs)
+	}
+}
+
+// TestAmoCRMRefreshOutlastsOutage: amoCRM refuses the refresher's reads
+// for longer than five tries (an HTML 403, as amoCRM answers an API
+// access it has blocked: the amocrm package's BlockedError, which its
+// client does not retry), then answers again. The refresh of the won
+// deal's chat is tried until it passes, so the place it frees goes to the
+// waiting client: amoCRM was answered 200 and does not deliver the
+// webhook again, and the closed deal's client may never write again.
+func TestAmoCRMRefreshOutlastsOutage(t *testing.T) {
+	f := newFakes(t)
+	capacityConfig(t, f)
+	target, err := url.Parse(f.amo.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	refuse := 0 // GETs of amoCRM's API still to refuse
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		fail := refuse > 0 && r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/api/v4/")
+		if fail {
+			refuse--
+		}
+		mu.Unlock()
+		if fail {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, "<html><body>403 Forbidden</body></html>")
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	f.env[envAmoBaseURL] = srv.URL
+	b, logs := startBridge(t, f.env, startOptions{refreshBackoff: noBackoff})
+	ctx := t.Context()
+	for i, chat := range []string{"79161234567", "79161234568", "79161234569"} {
+		if err := f.wazzup.PostMessages(ctx, b.baseURL+wazzupPath, f.message("m-"+strconv.Itoa(i), chat, "Hello")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leads := f.amo.Leads()
+	if len(leads) != 3 || leads[0].Responsible != 501 || leads[1].Responsible != 502 {
+		t.Fatalf("leads = %+v; want the first two to 501 and 502, the third waiting", leads)
+	}
+	won, waiting := leads[0], leads[2]
+	closeLead(t, f, won.ID)
+	mu.Lock()
+	refuse = 4 * refreshAlarm
+	mu.Unlock()
+	form := url.Values{
+		"leads[status][0][id]":            {strconv.Itoa(won.ID)},
+		"leads[status][0][status_id]":     {strconv.Itoa(amocrmtest.WonStatusID)},
+		"leads[status][0][pipeline_id]":   {strconv.Itoa(won.Pipeline)},
+		"leads[status][0][old_status_id]": {strconv.Itoa(won.Status)},
+	}
+	if s, _ := postAmo(t, b, form); s != http.StatusOK {
+		t.Fatalf("amoCRM webhook: %d", s)
+	}
+	flushRefreshes(t, b)
+	mu.Lock()
+	left := refuse
+	mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d refusals left: the refresh stopped trying before amoCRM answered again", left)
+	}
+	if r := logs.records(t, "amocrm refresh still failing; tried again until it passes"); len(r) != 1 {
+		t.Errorf("%d alarms logged, want 1 (the fifth failed try)", len(r))
+	}
+	if r := logs.records(t, "queue"); len(r) != 1 || r[0]["responsible"] != "501" {
+		t.Errorf("handovers from the queue %v; want one, to 501 (the won deal's place)", r)
+	}
+	if l, _ := f.amo.Lead(waiting.ID); l.Responsible != 501 {
+		t.Errorf("the waiting client's lead is %d's; want 501's", l.Responsible)
 	}
 }

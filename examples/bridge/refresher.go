@@ -9,12 +9,14 @@ import (
 	"time"
 
 	"github.com/crmbridge/crmbridge/channel"
+	"github.com/crmbridge/crmbridge/crm"
+	"github.com/crmbridge/crmbridge/routing/engine"
 )
 
 // Defaults of the refresher.
 const (
 	refreshQueue        = 10000 // chats waiting at most
-	refreshAttempts     = 5     // tries of one chat before giving up
+	refreshAlarm        = 5     // failed tries of one chat before an Error is logged
 	refreshFirstBackoff = time.Second
 	refreshMaxBackoff   = time.Minute
 )
@@ -36,16 +38,25 @@ var (
 // twice, however many events name it. A delivery that does not fit is
 // refused whole (enqueue returns errRefreshFull), so nothing it asked for
 // is lost: amoCRM delivers it again. The worker takes every waiting chat
-// at once as a batch and applies them one after the other, each within
-// eventTimeout as a webhook's work is (a hung request costs one chat's
-// try, not the worker); a chat named again while its batch runs waits for the next batch (the change may be
-// newer than the read). After a batch where some chat was forgotten or
+// that is due as a batch and applies them one after the other, each
+// within eventTimeout as a webhook's work is (a hung request costs one
+// chat's try, not the worker); a chat named again while its batch runs
+// waits for the next batch (the change may be newer than the read), and
+// one named again while it waits for a retry keeps its due time (the
+// retry reads amoCRM's newest state). After a batch where some chat was forgotten or
 // handed over, tick runs once, whatever happened to the chats after it,
-// so that a freed place goes to a waiting client. A chat whose apply
-// fails waits again, due after its backoff (the other chats do not wait
-// for it: each runs as soon as it is due), up to
-// refreshAttempts tries; then giveUp is called (the bridge invalidates the
-// chat, so its next event reads amoCRM again) and the failure logged.
+// so that a freed place goes to a waiting client.
+//
+// A chat whose apply fails waits again, due after its backoff (the other
+// chats do not wait for it: each runs as soon as it is due), and is tried
+// until it passes, however long that takes, at the longest backoff once it
+// is reached: amoCRM was answered 200 and does not deliver the webhook
+// again, so a chat given up would keep a closed deal's place held until
+// its client writes again. Only an error that trying again cannot fix
+// (refreshPermanent) gives the chat up at once: giveUp is called (the
+// bridge invalidates the chat, so its next event reads amoCRM again) and
+// the failure logged. The fifth failed try of a chat is logged as an
+// Error, the others as warnings.
 //
 // close stops taking chats and waits until the waiting ones are applied,
 // or until its context ends; then the worker's context is cancelled and
@@ -73,11 +84,23 @@ type refresher struct {
 	closed  bool
 }
 
+// refreshPermanent reports whether a refresh failed for a reason that
+// trying again cannot fix: a bad event (engine.ErrBadEvent: the chat's
+// channel is not configured), or a request amoCRM or Wazzup refused as
+// invalid (crm.ErrInvalid, channel.ErrInvalid: the same request is
+// refused again). Everything else may pass: amoCRM or Wazzup down, rate
+// limited or unreachable, a timeout, a token refused (crm.ErrUnauthorized:
+// amoCRM's block is lifted, the token replaced), a record not found.
+func refreshPermanent(err error) bool {
+	return errors.Is(err, engine.ErrBadEvent) || errors.Is(err, crm.ErrInvalid) || errors.Is(err, channel.ErrInvalid)
+}
+
 // refreshJob is one chat to refresh, how many tries failed so far, and
 // when it is due (zero: at once).
 type refreshJob struct {
 	chat      channel.Chat
 	failed    int
+	permanent bool // the last failure cannot pass
 	notBefore time.Time
 }
 
@@ -237,7 +260,15 @@ func (r *refresher) run(batch []refreshJob) {
 		tick = tick || t
 		if err != nil {
 			j.failed++
-			r.log.Warn("amocrm refresh failed", "channel", j.chat.Channel, "attempt", j.failed, "error", err)
+			j.permanent = refreshPermanent(err)
+			level, msg := slog.LevelWarn, "amocrm refresh failed"
+			switch {
+			case j.permanent:
+				level, msg = slog.LevelError, "amocrm refresh failed for good; the chat's next event reads amoCRM again"
+			case j.failed == refreshAlarm:
+				level, msg = slog.LevelError, "amocrm refresh still failing; tried again until it passes"
+			}
+			r.log.Log(r.ctx, level, msg, "channel", j.chat.Channel, "attempt", j.failed, "error", err)
 			failed = append(failed, j)
 		}
 	}
@@ -250,7 +281,7 @@ func (r *refresher) run(batch []refreshJob) {
 		switch {
 		case r.waiting[j.chat]:
 			// Named again meanwhile: that entry tries afresh.
-		case r.closed || j.failed >= refreshAttempts:
+		case r.closed || j.permanent:
 			giveUp = append(giveUp, j)
 		default:
 			j.notBefore = r.clock.now().Add(r.backoff(j.failed))
@@ -264,7 +295,9 @@ func (r *refresher) run(batch []refreshJob) {
 			r.log.Error("amocrm refresh lost: shutdown timeout", "channel", j.chat.Channel)
 			continue
 		}
-		r.log.Error("amocrm refresh given up; the chat's next event reads amoCRM again", "channel", j.chat.Channel, "attempts", j.failed)
+		if !j.permanent { // closing: logged once here
+			r.log.Error("amocrm refresh given up at shutdown; the chat's next event reads amoCRM again", "channel", j.chat.Channel, "attempts", j.failed)
+		}
 		r.giveUp(r.ctx, j.chat)
 	}
 	r.mu.Lock()

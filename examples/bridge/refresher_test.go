@@ -12,24 +12,26 @@ import (
 	"time"
 
 	"github.com/crmbridge/crmbridge/channel"
+	"github.com/crmbridge/crmbridge/crm"
 )
 
 // fakeWork records what a refresher does, and lets a test hold the worker
 // inside a chat's apply.
 type fakeWork struct {
 	mu       sync.Mutex
-	applied  []string        // chat IDs, in order
-	ticks    []int           // len(applied) at each tick
-	gaveUp   []string        // chat IDs given up
-	fail     map[string]int  // chat ID → failures left
-	tickFor  map[string]bool // chat IDs whose apply asks for a tick
-	hold     chan struct{}   // when set, each apply waits on it…
-	entered  chan string     // …after sending the chat ID here
-	canceled int             // applies that saw a cancelled context
+	applied  []string         // chat IDs, in order
+	ticks    []int            // len(applied) at each tick
+	gaveUp   []string         // chat IDs given up
+	fail     map[string]int   // chat ID → failures left
+	failErr  map[string]error // chat ID → its failures' error (default: amoCRM down)
+	tickFor  map[string]bool  // chat IDs whose apply asks for a tick
+	hold     chan struct{}    // when set, each apply waits on it…
+	entered  chan string      // …after sending the chat ID here
+	canceled int              // applies that saw a cancelled context
 }
 
 func newFakeWork() *fakeWork {
-	return &fakeWork{fail: map[string]int{}, tickFor: map[string]bool{}}
+	return &fakeWork{fail: map[string]int{}, failErr: map[string]error{}, tickFor: map[string]bool{}}
 }
 
 func (w *fakeWork) apply(ctx context.Context, c channel.Chat) (bool, error) {
@@ -49,6 +51,9 @@ func (w *fakeWork) apply(ctx context.Context, c channel.Chat) (bool, error) {
 	w.applied = append(w.applied, c.ChatID)
 	if w.fail[c.ChatID] > 0 {
 		w.fail[c.ChatID]--
+		if err := w.failErr[c.ChatID]; err != nil {
+			return w.tickFor[c.ChatID], err
+		}
 		return w.tickFor[c.ChatID], errors.New("amoCRM down")
 	}
 	return w.tickFor[c.ChatID], nil
@@ -100,12 +105,13 @@ func flushed(t *testing.T, r *refresher) {
 // refreshed once; one named again while its batch runs is refreshed again
 // after; one Tick follows a batch that asked for it, after every chat of
 // the batch, even when a later chat failed; a failing chat is tried
-// again, then given up.
+// again until it passes; one failing for good is given up at once.
 func TestRefresherBatches(t *testing.T) {
 	w := newFakeWork()
 	w.hold, w.entered = make(chan struct{}), make(chan string, 100)
-	w.tickFor["c1"] = true // its deal closed: a place is free
-	w.fail["c2"] = refreshAttempts
+	w.tickFor["c1"] = true          // its deal closed: a place is free
+	w.fail["c2"] = refreshAlarm + 2 // past the alarm: still tried
+	w.fail["c3"], w.failErr["c3"] = 1, fmt.Errorf("refresh: %w", crm.ErrInvalid)
 	r := startRefresher(t, w, 10)
 
 	if err := r.enqueue([]channel.Chat{chatN(0)}); err != nil {
@@ -116,7 +122,7 @@ func TestRefresherBatches(t *testing.T) {
 	}
 	// While it runs: c1 and c2 three times over, c0 again.
 	for range 3 {
-		if err := r.enqueue([]channel.Chat{chatN(1), chatN(2), chatN(1), chatN(0)}); err != nil {
+		if err := r.enqueue([]channel.Chat{chatN(1), chatN(2), chatN(1), chatN(0), chatN(3)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -124,20 +130,20 @@ func TestRefresherBatches(t *testing.T) {
 
 	flushed(t, r)
 	applied, ticks, gaveUp := w.snapshot()
-	// Batch 1: c0. Batch 2: c1 c2 c0, then a tick (c1 asked). Then c2's
-	// retries, alone.
-	want := []string{"c0", "c1", "c2", "c0"}
-	for range refreshAttempts - 1 {
+	// Batch 1: c0. Batch 2: c1 c2 c0 c3, then a tick (c1 asked). Then
+	// c2's retries, alone, until it passes.
+	want := []string{"c0", "c1", "c2", "c0", "c3"}
+	for range refreshAlarm + 2 {
 		want = append(want, "c2")
 	}
 	if !slices.Equal(applied, want) {
 		t.Errorf("applied %v, want %v", applied, want)
 	}
-	if !slices.Equal(ticks, []int{4}) {
-		t.Errorf("ticks after %v applies, want one tick after the second batch's 4 (c2 failed after c1 asked)", ticks)
+	if !slices.Equal(ticks, []int{5}) {
+		t.Errorf("ticks after %v applies, want one tick after the second batch's 5 (c2 failed after c1 asked)", ticks)
 	}
-	if !slices.Equal(gaveUp, []string{"c2"}) {
-		t.Errorf("gave up %v, want [c2] after %d attempts", gaveUp, refreshAttempts)
+	if !slices.Equal(gaveUp, []string{"c3"}) {
+		t.Errorf("gave up %v, want [c3] (refused as invalid), not c2 (down %d times, then up)", gaveUp, refreshAlarm+2)
 	}
 }
 
