@@ -147,7 +147,8 @@
 // Engine.Tick gives freed places to waiting clients, even when a later
 // chat of the batch failed. Whenever a refresh shows the client's open
 // deal with another responsible, or another deal, than the bridge last
-// pushed to Wazzup, the owner is pushed again (a chat still offered or
+// pushed to Wazzup, or a push of the chat failed and none passed since,
+// the owner is pushed again (a chat still offered or
 // waiting, which nobody owns, is pushed only when the engine reports a
 // handover). A chat whose refresh or push fails waits for its retry
 // without holding up the other chats, and is tried again with exponential

@@ -136,6 +136,8 @@ func (b *bridge) syncAfterReply(ctx context.Context, chat channel.Chat, res engi
 
 // syncChat pushes who owns the client to Wazzup and checks that Wazzup's
 // window shows the chat to exactly the users the engine's CanView allows.
+// A push that fails is recorded as pending for the chat, so that the
+// chat's next refresh pushes again, whatever it finds.
 // A disagreement (the Wazzup roles differ from the configuration) is
 // logged, not returned: delivering the webhook again cannot fix it.
 func (b *bridge) syncChat(ctx context.Context, chat channel.Chat, contact crm.ContactID, deal crm.DealID, owner crm.UserID, name string) error {
@@ -156,6 +158,7 @@ func (b *bridge) syncChat(ctx context.Context, chat channel.Chat, contact crm.Co
 	}
 	viewers, err := b.viewers(ctx, chat)
 	if err != nil {
+		b.chats.setPending(chat, owner, deal)
 		return err
 	}
 	cs.Viewers = viewers
@@ -166,6 +169,8 @@ func (b *bridge) syncChat(ctx context.Context, chat channel.Chat, contact crm.Co
 	}
 	if err == nil {
 		b.chats.setPushed(chat, owner, deal)
+	} else {
+		b.chats.setPending(chat, owner, deal)
 	}
 	return err
 }
@@ -320,10 +325,11 @@ func (b *bridge) handleAmoCRM(ctx context.Context, events []amocrm.WebhookEvent)
 //
 // The owner is pushed to Wazzup whenever the refresh shows the client's
 // open deal with another responsible, or another deal, than the bridge
-// last pushed for the chat: so a push that failed is made by the next
-// refresh of the chat (the refresher tries a failed chat again), and a
-// redelivered webhook, whose refresh finds nothing more to do, still
-// pushes what the first one could not. A chat the bridge never pushed an
+// last pushed for the chat, or while a push of the chat failed and none
+// passed since: so a push that failed is made by the next refresh of the
+// chat (the refresher tries a failed chat again), even when that refresh
+// finds nothing changed in amoCRM, and a redelivered webhook still pushes
+// what the first one could not. A chat the bridge never tried to push an
 // owner for (an unclaimed offer, a client waiting in the queue) is pushed
 // only on a handover the engine reports: amoCRM's responsible of such a
 // deal (the API user, for a deal created without one) is not its owner.
@@ -352,8 +358,13 @@ func (b *bridge) refreshChat(ctx context.Context, c channel.Chat) (tick bool, er
 	if r.Contact == "" || r.Deal == "" || r.Responsible == "" {
 		return tick, nil
 	}
-	owner, deal := b.chats.pushed(c)
-	if tick || (owner != "" && (owner != r.Responsible || deal != r.Deal)) {
+	p := b.chats.pushed(c)
+	if p.pending {
+		b.log.Info("wazzup push made again after a failed one", "channel", c.Channel,
+			"failed_responsible", string(p.pendingOwner), "failed_deal", string(p.pendingDeal),
+			"responsible", string(r.Responsible), "deal", string(r.Deal))
+	}
+	if tick || p.pending || (p.owner != "" && (p.owner != r.Responsible || p.deal != r.Deal)) {
 		if err := b.syncChat(ctx, c, r.Contact, r.Deal, r.Responsible, ""); err != nil {
 			return tick, fmt.Errorf("wazzup sync of %s after a refresh: %w", c, err)
 		}
@@ -379,6 +390,11 @@ type chatInfo struct {
 	name  string     // the client's name, as Wazzup gave it
 	owner crm.UserID // the responsible last pushed to Wazzup
 	deal  crm.DealID // the deal last pushed with it
+	// The owner and deal of a push that failed, none passing since
+	// (pending): the next refresh pushes what amoCRM then shows.
+	pendingOwner crm.UserID
+	pendingDeal  crm.DealID
+	pending      bool
 }
 
 func newChatIndex() *chatIndex {
@@ -411,21 +427,32 @@ func (x *chatIndex) name(chat channel.Chat, name string) string {
 	return name
 }
 
-// setPushed records the owner and deal Wazzup accepted for chat.
+// setPushed records the owner and deal Wazzup accepted for chat; no push
+// is pending then.
 func (x *chatIndex) setPushed(chat channel.Chat, owner crm.UserID, deal crm.DealID) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	in := x.info[chat]
 	in.owner, in.deal = owner, deal
+	in.pendingOwner, in.pendingDeal, in.pending = "", "", false
 	x.info[chat] = in
 }
 
-// pushed returns the owner and deal last pushed for chat ("" for none).
-func (x *chatIndex) pushed(chat channel.Chat) (crm.UserID, crm.DealID) {
+// setPending records that the push of owner and deal for chat failed.
+func (x *chatIndex) setPending(chat channel.Chat, owner crm.UserID, deal crm.DealID) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	in := x.info[chat]
-	return in.owner, in.deal
+	in.pendingOwner, in.pendingDeal, in.pending = owner, deal, true
+	x.info[chat] = in
+}
+
+// pushed returns what the bridge pushed for chat, and tried to: the owner
+// and deal last pushed ("" for none), and the push pending since.
+func (x *chatIndex) pushed(chat channel.Chat) chatInfo {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.info[chat]
 }
 
 func addTo[K comparable](m map[K]map[channel.Chat]struct{}, k K, chat channel.Chat) {

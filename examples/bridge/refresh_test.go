@@ -223,8 +223,16 @@ func failingWazzup(t *testing.T, wz http.Handler) (url string, failNext func(n i
 // the Tick that follows gives the old owner's freed place to the waiting
 // client. The new owner's push to Wazzup fails once and is made by the
 // retry. The delivery names the deal twice (an update and a responsible
-// change arrive together): the chat is refreshed once for it.
+// change arrive together): the chat is refreshed once for it. It runs
+// also with no owner recorded as pushed for the chat (as after a first
+// push of it that failed): the failed push is made by the retry all the
+// same, though the retry finds nothing changed in amoCRM.
 func TestAmoCRMUpdateHandsOver(t *testing.T) {
+	t.Run("pushed before", func(t *testing.T) { testUpdateHandsOver(t, false) })
+	t.Run("never pushed", func(t *testing.T) { testUpdateHandsOver(t, true) })
+}
+
+func testUpdateHandsOver(t *testing.T, forgetPushed bool) {
 	f := newFakes(t)
 	capacityConfig(t, f)
 	wzURL, failNext := failingWazzup(t, f.wazzup)
@@ -249,6 +257,11 @@ func TestAmoCRMUpdateHandsOver(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if forgetPushed {
+		b.chats.mu.Lock()
+		b.chats.info = map[channel.Chat]chatInfo{}
+		b.chats.mu.Unlock()
+	}
 	failNext(1)
 	id := strconv.Itoa(handed.ID)
 	form := url.Values{
@@ -274,6 +287,9 @@ func TestAmoCRMUpdateHandsOver(t *testing.T) {
 	}
 	if r := logs.records(t, "amocrm refresh failed"); len(r) != 1 {
 		t.Errorf("%d failed refreshes logged, want 1 (the push)", len(r))
+	}
+	if r := logs.records(t, "wazzup push made again after a failed one"); len(r) != 1 || r[0]["responsible"] != "502" {
+		t.Errorf("pushes made again %v; want one, of 502", r)
 	}
 	if r := logs.records(t, "queue"); len(r) != 1 || r[0]["responsible"] != "501" {
 		t.Errorf("handovers from the queue %v; want one, to 501 (the place the handover freed)", r)
