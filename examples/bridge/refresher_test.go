@@ -236,10 +236,18 @@ func TestRefresherClose(t *testing.T) {
 }
 
 // TestRefresherConcurrent: many deliveries at once, each naming chats
-// others name too; every chat is refreshed, none while it waits twice.
+// others name too, while the worker is held in another chat's apply:
+// once released, it refreshes every chat exactly once.
 func TestRefresherConcurrent(t *testing.T) {
 	w := newFakeWork()
-	r := startRefresher(t, w, 1000)
+	// entered has room for every apply, even if chats were not deduplicated.
+	w.hold, w.entered = make(chan struct{}), make(chan string, 1+32*20*2)
+	r := startRefresher(t, w, 32*20*2)
+	blocker := channel.Chat{Channel: "ch", ChatID: "blocker"}
+	if err := r.enqueue([]channel.Chat{blocker}); err != nil {
+		t.Fatal(err)
+	}
+	<-w.entered // the worker is held: every chat below waits
 	var wg sync.WaitGroup
 	for g := range 32 {
 		wg.Go(func() {
@@ -252,14 +260,15 @@ func TestRefresherConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	close(w.hold)
 	flushed(t, r)
 	applied, _, _ := w.snapshot()
-	seen := map[string]bool{}
+	count := map[string]int{}
 	for _, c := range applied {
-		seen[c] = true
+		count[c]++
 	}
-	if len(seen) != 50 || len(applied) > 32*20*2 {
-		t.Errorf("%d chats refreshed in %d applies; want all 50", len(seen), len(applied))
+	if len(applied) != 51 || len(count) != 51 {
+		t.Errorf("%d applies of %d chats, want 51 of 51 (the blocker, then each of the 50 once): %v", len(applied), len(count), count)
 	}
 }
 
