@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -383,10 +384,12 @@ func (b *bridge) serveUntil(ctx context.Context) error {
 	return b.shutdown()
 }
 
-// shutdown stops the bridge gracefully, within s.ShutdownTimeout: the
-// listener closes at once and requests in flight finish (one cut by the
+// shutdown stops the bridge gracefully: the listener closes at once and
+// requests in flight finish within s.ShutdownTimeout (one cut by the
 // timeout was not answered 200, so its sender delivers it again); then the
-// loops stop, queued notifications are delivered, batched CRM writes
+// chats waiting for a refresh are refreshed within
+// s.RefreshShutdownTimeout, the loops stop, queued notifications are
+// delivered (within what is left of s.ShutdownTimeout), batched CRM writes
 // leave, and the stores close.
 func (b *bridge) shutdown() error {
 	b.log.Info("shutting down", "timeout", b.s.ShutdownTimeout.String())
@@ -401,8 +404,11 @@ func (b *bridge) shutdown() error {
 		err = fmt.Errorf("shutdown: %w", err)
 	}
 	// The refreshes waiting end before the loops and the notifier: their
-	// Tick notifies employees.
-	err = errors.Join(err, b.refresher.close(ctx))
+	// Tick notifies employees. They have a budget of their own: the
+	// requests in flight may have used up ctx's.
+	rctx, rcancel := context.WithTimeout(context.Background(), cmp.Or(b.s.RefreshShutdownTimeout, defaultRefreshTimeout))
+	err = errors.Join(err, b.refresher.close(rctx))
+	rcancel()
 	b.stopLoops()
 	b.loops.Wait()
 	if b.notifier != nil {

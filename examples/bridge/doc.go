@@ -82,6 +82,10 @@
 //	BRIDGE_SHUTDOWN_TIMEOUT  how long requests in flight and queued
 //	                         notifications may finish after a signal
 //	                         (default 10s)
+//	BRIDGE_REFRESH_SHUTDOWN_TIMEOUT
+//	                         how long the chats waiting for a refresh may
+//	                         take after a signal, once the requests in
+//	                         flight are done (default 10s)
 //
 // The credentials go together: AMOCRM_BASE_URL, WAZZUP_API_KEY and one way
 // to authorize with amoCRM, or none of them for the demo. Giving only some is
@@ -246,19 +250,21 @@
 //
 // # Shutting down
 //
-// SIGINT or SIGTERM closes the listener at once; requests in flight, the
-// chats waiting for a refresh and queued notifications get
-// BRIDGE_SHUTDOWN_TIMEOUT to finish; batched amoCRM writes leave; the
-// stores close. A webhook cut by the timeout was not answered 200, so its
-// sender delivers it again.
+// SIGINT or SIGTERM closes the listener at once; requests in flight and
+// queued notifications get BRIDGE_SHUTDOWN_TIMEOUT to finish; the chats
+// waiting for a refresh, refreshed after the requests in flight, get
+// BRIDGE_REFRESH_SHUTDOWN_TIMEOUT of their own (a failure is not tried
+// again then); batched amoCRM writes leave; the stores close. A webhook
+// cut by the timeout was not answered 200, so its sender delivers it
+// again. The chats not refreshed are logged in one error line with their
+// count (each chat at debug level).
 //
 // The chats waiting for a refresh live in this process' memory only: a
-// crash loses them, as does a shutdown whose timeout cuts them (logged),
-// and amoCRM, which was answered 200, does not deliver their
-// webhooks again. What heals by itself: each such chat's next event (a
-// message, a reply) reads its deal in amoCRM again once the engine's
-// cache time has passed, as does a later webhook about its deal. What
-// does not: a place held by a deal closed or handed over in amoCRM stays
+// crash loses them, as does a shutdown that cuts them, and amoCRM, which
+// was answered 200, does not deliver their webhooks again. What heals by
+// itself: each such chat's next event (a message, a reply) reads its deal
+// in amoCRM again once the engine's cache time has passed, as does a
+// later webhook about its deal. What does not: a place held by a deal closed or handed over in amoCRM stays
 // held, and a client waiting for it keeps waiting, until that deal's
 // client writes again or amoCRM reports another change of that deal.
 //

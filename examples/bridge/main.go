@@ -43,6 +43,7 @@ const (
 	envAddr            = "BRIDGE_ADDR"
 	envConfig          = "BRIDGE_CONFIG"
 	envShutdownTimeout = "BRIDGE_SHUTDOWN_TIMEOUT"
+	envRefreshTimeout  = "BRIDGE_REFRESH_SHUTDOWN_TIMEOUT"
 	envAPIKey          = "BRIDGE_API_KEY"
 	envNotifyURL       = "BRIDGE_NOTIFY_URL"
 	envAccount         = "BRIDGE_ACCOUNT"
@@ -66,6 +67,7 @@ const (
 	defaultServeAddr       = "127.0.0.1:8080"
 	defaultDemoAddr        = "127.0.0.1:0" // any free port: the demo exits anyway
 	defaultShutdownTimeout = 10 * time.Second
+	defaultRefreshTimeout  = 10 * time.Second
 	defaultTick            = 30 * time.Second
 	defaultAccount         = "default"
 )
@@ -85,6 +87,10 @@ type settings struct {
 	Tick            time.Duration
 	LogLevel        slog.Level
 	Config          engine.Config
+
+	// RefreshShutdownTimeout is how long the chats waiting for a refresh
+	// may take at shutdown, after the requests in flight (0: 10 s).
+	RefreshShutdownTimeout time.Duration
 
 	// DSN selects PostgreSQL state (package routing/pgstore) under
 	// Account; empty keeps the state in memory.
@@ -171,6 +177,9 @@ func loadSettings(args []string, env func(string) string, stdout io.Writer) (set
 	}
 	var err error
 	if s.ShutdownTimeout, err = duration(env, envShutdownTimeout, defaultShutdownTimeout); err != nil {
+		return settings{}, err
+	}
+	if s.RefreshShutdownTimeout, err = duration(env, envRefreshTimeout, defaultRefreshTimeout); err != nil {
 		return settings{}, err
 	}
 	if s.Tick, err = duration(env, envTick, defaultTick); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -803,7 +804,9 @@ func TestLoadSettings(t *testing.T) {
 		addr    string
 		dsn     string
 		timeout time.Duration
-		wantErr []string // substrings of the error
+		// refreshTimeout 0: defaultRefreshTimeout
+		refreshTimeout time.Duration
+		wantErr        []string // substrings of the error
 	}{
 		{name: "nothing: demo", demo: true, addr: defaultDemoAddr, timeout: defaultShutdownTimeout},
 		{name: "demo -serve", args: []string{"-serve"}, demo: true, addr: defaultServeAddr, timeout: defaultShutdownTimeout},
@@ -813,6 +816,8 @@ func TestLoadSettings(t *testing.T) {
 		{name: "dsn flag wins", args: []string{"-dsn", "postgres://b"}, env: creds(map[string]string{envPGDSN: "postgres://a"}), addr: defaultServeAddr, dsn: "postgres://b", timeout: defaultShutdownTimeout},
 		{name: "shutdown timeout", env: creds(map[string]string{envShutdownTimeout: "3s"}), addr: defaultServeAddr, timeout: 3 * time.Second},
 		{name: "bad shutdown timeout", env: creds(map[string]string{envShutdownTimeout: "soon"}), wantErr: []string{envShutdownTimeout}},
+		{name: "refresh shutdown timeout", env: creds(map[string]string{envRefreshTimeout: "30s"}), addr: defaultServeAddr, timeout: defaultShutdownTimeout, refreshTimeout: 30 * time.Second},
+		{name: "bad refresh shutdown timeout", env: creds(map[string]string{envRefreshTimeout: "-1s"}), wantErr: []string{envRefreshTimeout}},
 		{name: "negative tick", env: creds(map[string]string{envTick: "-1s"}), wantErr: []string{envTick}},
 		{name: "bad log level", env: creds(map[string]string{envLogLevel: "loud"}), wantErr: []string{envLogLevel}},
 		{name: "relative notify URL", env: creds(map[string]string{envNotifyURL: "/hook"}), wantErr: []string{envNotifyURL}},
@@ -850,6 +855,9 @@ func TestLoadSettings(t *testing.T) {
 			if s.Demo != tt.demo || s.Addr != tt.addr || s.ShutdownTimeout != tt.timeout || s.DSN != tt.dsn {
 				t.Errorf("got demo %v, addr %q, timeout %v, dsn %q; want %v, %q, %v, %q",
 					s.Demo, s.Addr, s.ShutdownTimeout, s.DSN, tt.demo, tt.addr, tt.timeout, tt.dsn)
+			}
+			if want := cmp.Or(tt.refreshTimeout, defaultRefreshTimeout); s.RefreshShutdownTimeout != want {
+				t.Errorf("refresh shutdown timeout %v, want %v", s.RefreshShutdownTimeout, want)
 			}
 			if len(s.Config.Channels) != 2 {
 				t.Errorf("config has %d channels, want the 2 of demo-config.json", len(s.Config.Channels))

@@ -59,8 +59,8 @@ var (
 // Error, the others as warnings.
 //
 // close stops taking chats and waits until the waiting ones are applied,
-// or until its context ends; then the worker's context is cancelled and
-// the chats left are logged as not refreshed.
+// or until its context ends; then the worker's context is cancelled, and
+// the chats not refreshed are logged once, with their count.
 type refresher struct {
 	log     *slog.Logger
 	apply   func(ctx context.Context, chat channel.Chat) (tick bool, err error)
@@ -82,6 +82,7 @@ type refresher struct {
 	busy    int                   // jobs taken by the worker and not finished
 	idle    []chan struct{}       // closed when nothing waits or runs
 	closed  bool
+	lost    []channel.Chat // not refreshed at shutdown: logged by close
 }
 
 // refreshPermanent reports whether a refresh failed for a reason that
@@ -268,7 +269,15 @@ func (r *refresher) run(batch []refreshJob) {
 			case j.failed == refreshAlarm:
 				level, msg = slog.LevelError, "amocrm refresh still failing; tried again until it passes"
 			}
-			r.log.Log(r.ctx, level, msg, "channel", j.chat.Channel, "attempt", j.failed, "error", err)
+			r.mu.Lock()
+			closing := r.closed
+			r.mu.Unlock()
+			if closing && !j.permanent { // counted in close's summary
+				level = slog.LevelDebug
+			}
+			if r.ctx.Err() == nil {
+				r.log.Log(r.ctx, level, msg, "channel", j.chat.Channel, "attempt", j.failed, "error", err)
+			}
 			failed = append(failed, j)
 		}
 	}
@@ -291,14 +300,14 @@ func (r *refresher) run(batch []refreshJob) {
 	}
 	r.mu.Unlock()
 	for _, j := range giveUp {
-		if r.ctx.Err() != nil {
-			r.log.Error("amocrm refresh lost: shutdown timeout", "channel", j.chat.Channel)
-			continue
+		if !j.permanent { // closing: counted in close's summary
+			r.mu.Lock()
+			r.lost = append(r.lost, j.chat)
+			r.mu.Unlock()
 		}
-		if !j.permanent { // closing: logged once here
-			r.log.Error("amocrm refresh given up at shutdown; the chat's next event reads amoCRM again", "channel", j.chat.Channel, "attempts", j.failed)
+		if r.ctx.Err() == nil {
+			r.giveUp(r.ctx, j.chat)
 		}
-		r.giveUp(r.ctx, j.chat)
 	}
 	r.mu.Lock()
 	r.busy -= len(batch)
@@ -342,26 +351,32 @@ func (r *refresher) flush(ctx context.Context) error {
 }
 
 // close stops taking chats and waits until the waiting ones are applied
-// (a failure is not tried again) or ctx is done; then the work left is
-// cancelled, logged, and reported in the error. Safe to call again.
+// (a failure is not tried again: the chat is given up) or ctx is done;
+// then the work left is cancelled. The chats not refreshed are logged in
+// one Error line with their count (each chat at Debug), and counted in the
+// error when ctx ended first. Safe to call again.
 func (r *refresher) close(ctx context.Context) error {
 	r.stopTaking()
+	var err error
 	select {
 	case <-r.done:
-		r.cancel()
-		return nil
-	default:
-	}
-	select {
-	case <-r.done:
-		r.cancel()
-		return nil
 	case <-ctx.Done():
+		err = ctx.Err()
 	}
-	r.mu.Lock()
-	left := len(r.queue) + r.busy
-	r.mu.Unlock()
 	r.cancel()
 	<-r.done
-	return fmt.Errorf("amoCRM refreshes: %w (%d chats not refreshed)", ctx.Err(), left)
+	r.mu.Lock()
+	lost := r.lost
+	r.lost = nil
+	r.mu.Unlock()
+	if len(lost) > 0 {
+		r.log.Error("amocrm refreshes lost at shutdown; each chat's next event reads amoCRM again", "chats", len(lost), "timeout", err != nil)
+		for _, c := range lost {
+			r.log.Debug("amocrm refresh lost at shutdown", "channel", c.Channel, "chat", c.ChatID)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("amoCRM refreshes: %w (%d chats not refreshed)", err, len(lost))
+	}
+	return nil
 }

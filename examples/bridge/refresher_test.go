@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -214,7 +215,8 @@ func TestRefresherClose(t *testing.T) {
 	t.Run("timeout", func(t *testing.T) {
 		w := newFakeWork()
 		w.hold, w.entered = make(chan struct{}), make(chan string, 10) // never released
-		r := newRefresher(testLogger(io.Discard), 10, noBackoff, w.apply, w.tick, w.giveUp)
+		logs := newOutput()
+		r := newRefresher(testLogger(logs), 10, noBackoff, w.apply, w.tick, w.giveUp)
 		if err := r.enqueue([]channel.Chat{chatN(0)}); err != nil {
 			t.Fatal(err)
 		}
@@ -231,6 +233,15 @@ func TestRefresherClose(t *testing.T) {
 		applied, ticks, gaveUp := w.snapshot()
 		if len(applied) != 0 || len(ticks) != 0 || len(gaveUp) != 0 || w.canceled != 1 {
 			t.Errorf("applied %v, ticks %v, gave up %v, %d cancelled; want only c0's apply cancelled", applied, ticks, gaveUp, w.canceled)
+		}
+		if r := logs.records(t, "amocrm refreshes lost at shutdown; each chat's next event reads amoCRM again"); len(r) != 1 || r[0]["chats"] != 2.0 || r[0]["level"] != "ERROR" {
+			t.Errorf("summaries %v; want one Error with 2 chats", r)
+		}
+		if r := logs.records(t, "amocrm refresh lost at shutdown"); len(r) != 2 || r[0]["level"] != "DEBUG" {
+			t.Errorf("chats lost logged %v; want the 2, at Debug", r)
+		}
+		if n := strings.Count(logs.String(), `"level":"ERROR"`) + strings.Count(logs.String(), `"level":"WARN"`); n != 1 {
+			t.Errorf("%d Error or Warn lines, want the one summary:\n%s", n, logs)
 		}
 	})
 }
