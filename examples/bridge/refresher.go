@@ -43,9 +43,9 @@ var (
 // chat's try, not the worker); a chat named again while its batch runs
 // waits for the next batch (the change may be newer than the read), and
 // one named again while it waits for a retry keeps its due time (the
-// retry reads amoCRM's newest state). After a batch where some chat was forgotten or
-// handed over, tick runs once, whatever happened to the chats after it,
-// so that a freed place goes to a waiting client.
+// retry reads amoCRM's newest state). After a batch where some chat was
+// forgotten or handed over, tick runs once, whatever happened to the
+// chats after it, so that a freed place goes to a waiting client.
 //
 // A chat whose apply fails waits again, due after its backoff (the other
 // chats do not wait for it: each runs as soon as it is due), and is tried
