@@ -55,16 +55,8 @@ func testDealClosedFreesPlace(t *testing.T, dsn, action string) {
 	}
 	capacityConfig(t, f)
 	b, logs := startBridge(t, f.env, startOptions{})
-	ctx, hook := t.Context(), b.baseURL+wazzupPath
-	for i, chat := range []string{"79161234567", "79161234568", "79161234569"} {
-		if err := f.wazzup.PostMessages(ctx, hook, f.message("m-"+strconv.Itoa(i), chat, "Hello")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	leads := f.amo.Leads()
-	if len(leads) != 3 || leads[0].Responsible != 501 || leads[1].Responsible != 502 {
-		t.Fatalf("leads = %+v; want the first two to 501 and 502, the third waiting", leads)
-	}
+	ctx := t.Context()
+	leads := threeClients(t, f, b)
 	waiting, won := leads[2], leads[0]
 	b.tick(ctx, time.Now())
 	if r := logs.records(t, "queue"); len(r) != 0 {
@@ -239,15 +231,7 @@ func testUpdateHandsOver(t *testing.T, forgetPushed bool) {
 	f.env[envWazzupBaseURL] = wzURL
 	b, logs := startBridge(t, f.env, startOptions{refreshBackoff: noBackoff})
 	ctx := t.Context()
-	for i, chat := range []string{"79161234567", "79161234568", "79161234569"} {
-		if err := f.wazzup.PostMessages(ctx, b.baseURL+wazzupPath, f.message("m-"+strconv.Itoa(i), chat, "Hello")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	leads := f.amo.Leads()
-	if len(leads) != 3 || leads[0].Responsible != 501 || leads[1].Responsible != 502 {
-		t.Fatalf("leads = %+v; want the first two to 501 and 502, the third waiting", leads)
-	}
+	leads := threeClients(t, f, b)
 	handed, waiting := leads[0], leads[2]
 	amo, err := amocrm.New(amocrm.Options{BaseURL: f.amo.URL(), Tokens: amocrm.StaticToken(f.amo.Token()), RateLimit: rate.Inf})
 	if err != nil {
@@ -348,12 +332,7 @@ func TestAmoCRMQueueFull(t *testing.T) {
 			close(release)
 		}
 	})
-	ctx := t.Context()
-	for i, chat := range []string{"79161234567", "79161234568", "79161234569"} {
-		if err := f.wazzup.PostMessages(ctx, b.baseURL+wazzupPath, f.message("m-"+strconv.Itoa(i), chat, "Hello")); err != nil {
-			t.Fatal(err)
-		}
-	}
+	threeClients(t, f, b)
 	status := func(l amocrmtest.Lead) url.Values {
 		return url.Values{"leads[status][0][id]": {strconv.Itoa(l.ID)}, "leads[status][0][status_id]": {strconv.Itoa(l.Status)},
 			"leads[status][0][pipeline_id]": {strconv.Itoa(l.Pipeline)}}
@@ -475,16 +454,7 @@ func TestAmoCRMRefreshOutlastsOutage(t *testing.T) {
 	t.Cleanup(srv.Close)
 	f.env[envAmoBaseURL] = srv.URL
 	b, logs := startBridge(t, f.env, startOptions{refreshBackoff: noBackoff})
-	ctx := t.Context()
-	for i, chat := range []string{"79161234567", "79161234568", "79161234569"} {
-		if err := f.wazzup.PostMessages(ctx, b.baseURL+wazzupPath, f.message("m-"+strconv.Itoa(i), chat, "Hello")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	leads := f.amo.Leads()
-	if len(leads) != 3 || leads[0].Responsible != 501 || leads[1].Responsible != 502 {
-		t.Fatalf("leads = %+v; want the first two to 501 and 502, the third waiting", leads)
-	}
+	leads := threeClients(t, f, b)
 	won, waiting := leads[0], leads[2]
 	closeLead(t, f, won.ID)
 	mu.Lock()
@@ -515,4 +485,21 @@ func TestAmoCRMRefreshOutlastsOutage(t *testing.T) {
 	if l, _ := f.amo.Lead(waiting.ID); l.Responsible != 501 {
 		t.Errorf("the waiting client's lead is %d's; want 501's", l.Responsible)
 	}
+}
+
+// threeClients delivers a first message from three new clients and
+// returns the leads made: with capacityConfig, the first two go to 501
+// and 502 and the third waits.
+func threeClients(t *testing.T, f *fakes, b *bridge) []amocrmtest.Lead {
+	t.Helper()
+	for i, chat := range []string{"79161234567", "79161234568", "79161234569"} {
+		if err := f.wazzup.PostMessages(t.Context(), b.baseURL+wazzupPath, f.message("m-"+strconv.Itoa(i), chat, "Hello")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leads := f.amo.Leads()
+	if len(leads) != 3 || leads[0].Responsible != 501 || leads[1].Responsible != 502 {
+		t.Fatalf("leads = %+v; want the first two to 501 and 502, the third waiting", leads)
+	}
+	return leads
 }
