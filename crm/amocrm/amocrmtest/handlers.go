@@ -799,7 +799,9 @@ func (s *Server) handleCreateContacts(w http.ResponseWriter, r *http.Request) {
 }
 
 // patchContact applies in to c after validation; s.mu held.
-func (s *Server) patchContact(c *contact, in contactIn, rid string) []vErr {
+// checkContactPatch checks a change of c and returns the write that
+// makes it, or the validation errors that refuse it.
+func (s *Server) checkContactPatch(c *contact, in contactIn, rid string) (func() int64, []vErr) {
 	var errs []vErr
 	if in.ResponsibleUserID != nil && !s.userExists(*in.ResponsibleUserID) {
 		errs = append(errs, vErr{rid, "NotSupportedChoice", "responsible_user_id", "The value you selected is not a valid choice."})
@@ -807,66 +809,42 @@ func (s *Server) patchContact(c *contact, in contactIn, rid string) []vErr {
 	fields, ferrs := buildFields(in.CustomFieldsValues, "", rid)
 	errs = append(errs, ferrs...)
 	if len(errs) > 0 {
-		return errs
+		return nil, errs
 	}
-	if in.Name != nil {
-		c.name = *in.Name
-	}
-	if in.ResponsibleUserID != nil {
-		c.responsible = *in.ResponsibleUserID
-	}
-	for _, f := range fields {
-		i := slices.IndexFunc(c.fields, func(x cf) bool { return x.id == f.id })
-		if i >= 0 {
-			c.fields[i] = f
-		} else {
-			c.fields = append(c.fields, f)
+	return func() int64 {
+		if in.Name != nil {
+			c.name = *in.Name
 		}
-	}
-	c.updatedAt = s.now().Unix()
-	return nil
+		if in.ResponsibleUserID != nil {
+			c.responsible = *in.ResponsibleUserID
+		}
+		for _, f := range fields {
+			i := slices.IndexFunc(c.fields, func(x cf) bool { return x.id == f.id })
+			if i >= 0 {
+				c.fields[i] = f
+			} else {
+				c.fields = append(c.fields, f)
+			}
+		}
+		c.updatedAt = s.now().Unix()
+		return c.updatedAt
+	}, nil
 }
 
+// handlePatchContacts is PATCH /api/v4/contacts: an array of changes,
+// each with the contact's id (Docs contacts-api, batch edit), answered
+// like handlePatchLeads.
 func (s *Server) handlePatchContacts(w http.ResponseWriter, r *http.Request) {
-	items, ok := decodeArray[contactIn](w, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var errs []vErr
-	for i, in := range items {
-		if _, ok := s.contacts[in.ID]; !ok {
-			errs = append(errs, vErr{reqID(in.RequestID, i), "NotFound", "id", "Contact not found"})
-		}
-		if in.ResponsibleUserID != nil && !s.userExists(*in.ResponsibleUserID) {
-			errs = append(errs, vErr{reqID(in.RequestID, i), "NotSupportedChoice", "responsible_user_id", "The value you selected is not a valid choice."})
-		}
-	}
-	if len(errs) > 0 {
-		writeValidation(w, errs)
-		return
-	}
-	var out []map[string]any
-	for i, in := range items {
-		c := s.contacts[in.ID]
-		if e := s.patchContact(c, in, reqID(in.RequestID, i)); len(e) > 0 {
-			errs = append(errs, e...)
-			continue
-		}
-		out = append(out, map[string]any{"id": c.id, "updated_at": c.updatedAt, "request_id": reqID(in.RequestID, i)})
-	}
-	if len(errs) > 0 {
-		writeValidation(w, errs)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"_links": s.href("/api/v4/contacts"), "_embedded": map[string]any{"contacts": out}})
+	patchMany(s, w, r, "contacts", s.contacts, "Contact not found", s.checkContactPatch)
 }
 
 func (s *Server) handlePatchContact(w http.ResponseWriter, r *http.Request) {
 	patchOne(s, w, r, "/api/v4/contacts/", s.contacts, "Contact not found", func(c *contact, in contactIn) (int64, []vErr) {
-		errs := s.patchContact(c, in, "0")
-		return c.updatedAt, errs
+		write, errs := s.checkContactPatch(c, in, "0")
+		if len(errs) > 0 {
+			return 0, errs
+		}
+		return write(), nil
 	})
 }
 
@@ -894,6 +872,55 @@ func patchOne[T, E any](s *Server, w http.ResponseWriter, r *http.Request, base 
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "updated_at": updated, "_links": s.href(base + strconv.Itoa(id))})
+}
+
+// patchItem is a change in a batch PATCH: the entity's id and the
+// caller's request_id.
+type patchItem interface {
+	key() (id int, requestID string)
+}
+
+func (in contactIn) key() (int, string) { return in.ID, in.RequestID }
+func (in leadIn) key() (int, string)    { return in.ID, in.RequestID }
+func (in taskIn) key() (int, string)    { return in.ID, in.RequestID }
+
+// patchMany serves PATCH /api/v4/{kind}: an array of changes, each naming
+// its entity by id. Every change is checked first, and any problem (an
+// unknown id is one on "id") refuses the request whole with nothing
+// written, as every write of the fake is (see the package doc); then each
+// check's write is made and the answer is _embedded.{kind} [{id,
+// updated_at, request_id}].
+func patchMany[T patchItem, E any](s *Server, w http.ResponseWriter, r *http.Request, kind string, m map[int]*E, missing string, check func(e *E, in T, rid string) (func() int64, []vErr)) {
+	items, ok := decodeArray[T](w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	writes := make([]func() int64, len(items))
+	var errs []vErr
+	for i, in := range items {
+		id, given := in.key()
+		rid := reqID(given, i)
+		e, found := m[id]
+		if !found {
+			errs = append(errs, vErr{rid, "NotFound", "id", missing})
+			continue
+		}
+		write, e2 := check(e, in, rid)
+		writes[i] = write
+		errs = append(errs, e2...)
+	}
+	if len(errs) > 0 {
+		writeValidation(w, errs)
+		return
+	}
+	var out []map[string]any
+	for i, in := range items {
+		id, given := in.key()
+		out = append(out, map[string]any{"id": id, "updated_at": writes[i](), "request_id": reqID(given, i)})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"_links": s.href("/api/v4/" + kind), "_embedded": map[string]any{kind: out}})
 }
 
 // ---- leads ----
@@ -1149,37 +1176,10 @@ func (s *Server) handlePatchLead(w http.ResponseWriter, r *http.Request) {
 // write of the fake is (see the package doc); an unknown id is a
 // validation error on "id" (UNVERIFIED: no recorded answer).
 func (s *Server) handlePatchLeads(w http.ResponseWriter, r *http.Request) {
-	items, ok := decodeArray[leadIn](w, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	type plan struct{ pid, sid int }
-	plans := make([]plan, len(items))
-	var errs []vErr
-	for i, in := range items {
-		rid := reqID(in.RequestID, i)
-		l, found := s.leads[in.ID]
-		if !found {
-			errs = append(errs, vErr{rid, "NotFound", "id", "Lead not found"})
-			continue
-		}
-		pid, sid, e := s.checkLeadPatch(l, in, rid)
-		plans[i] = plan{pid, sid}
-		errs = append(errs, e...)
-	}
-	if len(errs) > 0 {
-		writeValidation(w, errs)
-		return
-	}
-	var out []map[string]any
-	for i, in := range items {
-		l := s.leads[in.ID]
-		s.applyLeadPatch(l, in, plans[i].pid, plans[i].sid)
-		out = append(out, map[string]any{"id": l.id, "updated_at": l.updatedAt, "request_id": reqID(in.RequestID, i)})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"_links": s.href("/api/v4/leads"), "_embedded": map[string]any{"leads": out}})
+	patchMany(s, w, r, "leads", s.leads, "Lead not found", func(l *lead, in leadIn, rid string) (func() int64, []vErr) {
+		pid, sid, errs := s.checkLeadPatch(l, in, rid)
+		return func() int64 { s.applyLeadPatch(l, in, pid, sid); return l.updatedAt }, errs
+	})
 }
 
 func (s *Server) handleComplex(w http.ResponseWriter, r *http.Request) {
@@ -1661,32 +1661,9 @@ func (s *Server) handlePatchTask(w http.ResponseWriter, r *http.Request) {
 // fake is; an unknown id is a validation error on "id" (UNVERIFIED: no
 // recorded answer).
 func (s *Server) handlePatchTasks(w http.ResponseWriter, r *http.Request) {
-	items, ok := decodeArray[taskIn](w, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var errs []vErr
-	for i, in := range items {
-		rid := reqID(in.RequestID, i)
-		if _, found := s.tasks[in.ID]; !found {
-			errs = append(errs, vErr{rid, "NotFound", "id", "Task not found"})
-			continue
-		}
-		errs = append(errs, s.checkTaskPatch(in, rid)...)
-	}
-	if len(errs) > 0 {
-		writeValidation(w, errs)
-		return
-	}
-	var out []map[string]any
-	for i, in := range items {
-		t := s.tasks[in.ID]
-		s.applyTaskPatch(t, in)
-		out = append(out, map[string]any{"id": t.ID, "updated_at": t.updatedAt, "request_id": reqID(in.RequestID, i)})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"_links": s.href("/api/v4/tasks"), "_embedded": map[string]any{"tasks": out}})
+	patchMany(s, w, r, "tasks", s.tasks, "Task not found", func(t *task, in taskIn, rid string) (func() int64, []vErr) {
+		return func() int64 { s.applyTaskPatch(t, in); return t.updatedAt }, s.checkTaskPatch(in, rid)
+	})
 }
 
 // ---- notes ----

@@ -2,6 +2,7 @@ package amocrmtest_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -231,5 +232,23 @@ func TestOAuthRotation(t *testing.T) {
 	srv.ExpireAccessTokens()
 	if r := call(t, srv, "GET", "/api/v4/account", "", tr.AccessToken); r.status != 401 {
 		t.Errorf("expired access token accepted: %d", r.status)
+	}
+}
+
+// TestBatchPatchRefusedWhole: a batch PATCH with one invalid change (here
+// a custom field code the account lacks, found only when the fields are
+// built) writes none of the others, as every write of the fake.
+func TestBatchPatchRefusedWhole(t *testing.T) {
+	srv := newServer(t, amocrmtest.Options{})
+	a := srv.AddContact(amocrmtest.Contact{Name: "Ivan"})
+	b := srv.AddContact(amocrmtest.Contact{Name: "Olga"})
+	body := fmt.Sprintf(`[{"id":%d,"name":"Ivan Petrov"},{"id":%d,"custom_fields_values":[{"field_code":"NOPE","values":[{"value":"x"}]}]}]`, a, b)
+	if res := call(t, srv, "PATCH", "/api/v4/contacts", body, srv.Token()); res.status != 400 || !strings.Contains(res.body, "field_code") {
+		t.Fatalf("PATCH = %d %s; want 400 naming the field code", res.status, res.body)
+	}
+	for _, c := range srv.Contacts() {
+		if c.Name == "Ivan Petrov" {
+			t.Errorf("the valid change of a refused batch was written: %+v", c)
+		}
 	}
 }
