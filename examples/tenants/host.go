@@ -22,15 +22,22 @@ import (
 // Account is one tenant: its settings, the CRM catalog cached for it, its
 // adapters, and the keys of its webhooks.
 type Account struct {
-	ID     string
+	// ID names the account in the host's routes (/wazzup/{ID},
+	// /amocrm/{ID}) and keys its state.
+	ID string
+	// Config is the account's engine configuration: channels, roles and
+	// global settings.
 	Config engine.Config
 	// Catalog is the account's CRM users and pipelines, listed once when
 	// the account was connected (and again when its administrator changes
 	// them). Given to engine.New, it makes creating the account's engine
 	// cost no CRM call.
 	Catalog engine.Catalog
-	CRM     crm.Client
-	Sender  channel.Sender
+	// CRM is the account's CRM adapter (amoCRM in production, the fake in
+	// the demonstration).
+	CRM crm.Client
+	// Sender sends the account's messages through its messaging provider.
+	Sender channel.Sender
 	// WazzupKey is the bearer key the account's Wazzup sends with its
 	// webhooks; AmoCRMSecret the secret of its amoCRM webhook URL.
 	WazzupKey, AmoCRMSecret string
