@@ -281,27 +281,11 @@ func TestWholeRefusalIsSplit(t *testing.T) {
 }
 
 func TestLostAnswerTasksExactlyOnce(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		applied  bool // the request whose answer failed was applied
-		requests int  // CreateTasks requests for the batch
-	}{
-		{"applied, answer lost", true, 1},
-		{"failed before applying", false, 2},
-	} {
+	for _, tc := range lostAnswerCases {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				f, c, deal := seeded(t)
-				lost := loseAnswers(f, crmtest.MethodCreateTasks, 0)
-				b := crmbatch.New(lost, nil)
+				f, c, deal, b := lostAnswerSetup(t, crmtest.MethodCreateTasks, tc.applied)
 				defer b.Close()
-				warm(t, b, c.ID, deal.ID)
-				if tc.applied {
-					lost.arm(crmtest.MethodCreateTasks, 1)
-				} else {
-					f.FailNext(crmtest.MethodCreateTasks, 1, crm.ErrUnavailable)
-				}
-				f.ResetCalls()
 				const n = 30
 				got := make([]crm.Task, n)
 				errs := make([]error, n)
@@ -340,4 +324,33 @@ func TestLostAnswerTasksExactlyOnce(t *testing.T) {
 			})
 		})
 	}
+}
+
+// lostAnswerCases are the two ways a batch request can fail with its
+// outcome unknown to the caller, and the requests the batch then takes.
+var lostAnswerCases = []struct {
+	name     string
+	applied  bool // the request whose answer failed was applied
+	requests int  // requests of the batch's method, the resend included
+}{
+	{"applied, answer lost", true, 1},
+	{"failed before applying", false, 2},
+}
+
+// lostAnswerSetup returns a seeded fake and a warmed batcher over it
+// whose next request of method fails after being applied (its answer
+// lost) or before; the fake's call counts start from zero.
+func lostAnswerSetup(t *testing.T, method string, applied bool) (*crmtest.Fake, crm.Contact, crm.Deal, *crmbatch.Client) {
+	t.Helper()
+	f, c, deal := seeded(t)
+	lost := loseAnswers(f, method, 0)
+	b := crmbatch.New(lost, nil)
+	warm(t, b, c.ID, deal.ID)
+	if applied {
+		lost.arm(method, 1)
+	} else {
+		f.FailNext(method, 1, crm.ErrUnavailable)
+	}
+	f.ResetCalls()
+	return f, c, deal, b
 }

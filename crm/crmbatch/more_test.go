@@ -14,28 +14,12 @@ import (
 )
 
 func TestLostAnswerDealsExactlyOnce(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		applied  bool
-		requests int
-	}{
-		{"applied, answer lost", true, 1},
-		{"failed before applying", false, 2},
-	} {
+	for _, tc := range lostAnswerCases {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				f, c, deal := seeded(t)
-				lost := loseAnswers(f, crmtest.MethodCreateDeals, 0)
-				b := crmbatch.New(lost, nil)
+				f, c, _, b := lostAnswerSetup(t, crmtest.MethodCreateDeals, tc.applied)
 				defer b.Close()
-				warm(t, b, c.ID, deal.ID)
-				if tc.applied {
-					lost.arm(crmtest.MethodCreateDeals, 1)
-				} else {
-					f.FailNext(crmtest.MethodCreateDeals, 1, crm.ErrUnavailable)
-				}
 				before := len(f.Deals())
-				f.ResetCalls()
 				const n = 20
 				deals := make([]crm.Deal, n)
 				contacts := make([]crm.Contact, n)
