@@ -18,20 +18,35 @@ import (
 // per-channel settings, the employees' roles, and the settings for all
 // channels. It is a plain struct that round-trips through JSON.
 type Config struct {
-	Channels []ChannelConfig    `json:"channels"`
-	Roles    []roles.Assignment `json:"roles"`
-	Global   GlobalSettings     `json:"global"`
+	// Channels lists the connected channels; each ID may appear once.
+	// Events on a channel not listed fail with ErrUnknownChannel.
+	Channels []ChannelConfig `json:"channels"`
+	// Roles gives employees their role per channel; each entry must name
+	// a configured channel and a user the CRM has. An employee without an
+	// entry has no access to that channel.
+	Roles []roles.Assignment `json:"roles"`
+	// Global holds the settings for all channels; the zero value is the
+	// defaults described on GlobalSettings.
+	Global GlobalSettings `json:"global"`
 }
 
 // ChannelConfig is one connected channel and its settings.
 type ChannelConfig struct {
-	ID   channel.ID   `json:"id"`
+	// ID identifies the channel in events and roles (required, unique
+	// within Config.Channels).
+	ID channel.ID `json:"id"`
+	// Kind is the messenger (required); for WhatsApp, client chat IDs
+	// must be the client's international number in digits.
 	Kind channel.Kind `json:"kind"`
-	Name string       `json:"name,omitempty"`
+	// Name is a display name for the channel; "" is allowed.
+	Name string `json:"name,omitempty"`
 	// Pipeline and Stage place a new client's deal; the Unsorted stage
 	// means first responder, any other open stage round robin.
 	Pipeline crm.PipelineID `json:"pipeline"`
-	Stage    crm.StageID    `json:"stage"`
+	// Stage is the stage of Pipeline where a new client's deal is created;
+	// it must be an open stage of that pipeline in the CRM. The Unsorted stage
+	// means first responder, any other open stage round robin.
+	Stage crm.StageID `json:"stage"`
 	// Returning applies when all deals of a returning client are closed.
 	Returning routing.ReturningPolicy `json:"returning"`
 	// Features are the channel's distribution features (capacity,
@@ -94,10 +109,17 @@ func (g GlobalSettings) PhoneOptions() phone.Options {
 // with the offending value when there is one. It matches ErrInvalid and
 // routing.ErrInvalid; Err, when set, is the finer error it was built from.
 type ConfigError struct {
-	Field  string
-	Value  string
+	// Field is the path of the wrong field: "channels[1].stage",
+	// "roles[3].user", "global.unanswered_tasks" or "Options.CRM".
+	Field string
+	// Value is the offending value as text; "" when there is none (an
+	// empty or missing field).
+	Value string
+	// Reason says in English what is wrong with the field.
 	Reason string
-	Err    error
+	// Err is the finer error the ConfigError was built from (such as a
+	// *routing.SettingsError or *roles.EntryError); nil when none.
+	Err error
 }
 
 // Error implements the error interface.
@@ -120,7 +142,11 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 // Catalog is what the engine needs to know of the CRM to validate a
 // configuration: its users and its pipelines.
 type Catalog struct {
-	Users     []crm.User
+	// Users are the CRM's users; every user named in Config.Roles must
+	// be among them.
+	Users []crm.User
+	// Pipelines are the CRM's pipelines with their stages; each channel's
+	// Pipeline and Stage are checked against them.
 	Pipelines []crm.Pipeline
 }
 

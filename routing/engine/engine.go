@@ -40,12 +40,17 @@ type Options struct {
 	State State
 	// Claims and Rotation keep first-responder offers and round-robin
 	// turns; nil: in-memory stores private to this Engine.
-	Claims   routing.ClaimStore
+	Claims routing.ClaimStore
+	// Rotation keeps each channel's round-robin turns, so that shares
+	// stay equal; nil: an in-memory store private to this Engine.
 	Rotation routing.RotationStore
 	// Queue and Escalations keep the waiting queues and the clocks of
 	// unanswered clients (see the channel Features); nil: in-memory stores
 	// private to this Engine.
-	Queue       routing.QueueStore
+	Queue routing.QueueStore
+	// Escalations keeps the deadlines of unanswered clients that
+	// Engine.Tick processes (see the channel Features); nil: an in-memory
+	// store private to this Engine.
 	Escalations routing.EscalationStore
 	// Streaks keeps unanswered-message streaks; nil: a tasks.MemoryStore.
 	Streaks tasks.Store
@@ -294,11 +299,18 @@ var (
 // Err, a more specific sentinel when there is one (ErrUnknownChannel,
 // ErrUnknownEmployee).
 type EventError struct {
-	Event  string // "ClientMessage", "EmployeeMessage", ...
-	Field  string // "ID", "Chat.Channel", ...
-	Value  string
+	// Event is the kind of event that was refused: "ClientMessage",
+	// "EmployeeMessage", ...
+	Event string
+	// Field is the wrong field of the event: "ID", "Chat.Channel", ...
+	Field string
+	// Value is the offending value as text; "" when the field is empty.
+	Value string
+	// Reason says in English what is wrong with the field.
 	Reason string
-	Err    error
+	// Err is the more specific sentinel (ErrUnknownChannel,
+	// ErrUnknownEmployee); nil when there is none.
+	Err error
 }
 
 // Error implements the error interface.
@@ -320,12 +332,22 @@ func (e *EventError) Unwrap() error { return e.Err }
 // ErrForbidden; when another employee claimed the chat, Err is the
 // *routing.ClaimedError naming them.
 type PermissionError struct {
-	User   crm.UserID
-	Chat   channel.Chat
-	Role   roles.Role
-	Action string // "write", "reset the unread counter"
+	// User is the employee who was refused.
+	User crm.UserID
+	// Chat is the chat they tried to act on.
+	Chat channel.Chat
+	// Role is User's role on the chat's channel; roles.NoRole when they
+	// have none there.
+	Role roles.Role
+	// Action is what was refused: "write" or "reset the unread counter".
+	Action string
+	// Reason is why the roles forbid it, such as
+	// roles.ReasonClaimedByOther.
 	Reason roles.Reason
-	Err    error
+	// Err, when another employee claimed the chat, is the error naming
+	// the winner (a *routing.ClaimedError, matching
+	// routing.ErrAlreadyClaimed); else nil.
+	Err error
 }
 
 // Error implements the error interface.
@@ -346,8 +368,13 @@ func (e *PermissionError) Unwrap() error { return e.Err }
 // AmbiguousChannelError: the employee has several channels, none holds a
 // chat with the client, and no "write first from" channel is set.
 type AmbiguousChannelError struct {
-	User       crm.UserID
-	ChatID     string
+	// User is the employee writing first.
+	User crm.UserID
+	// ChatID is the client's chat ID they write to.
+	ChatID string
+	// Candidates are the channels where User may write (as manager or
+	// supervisor); the host sends the message again with Chat.Channel set
+	// to one of them.
 	Candidates []channel.ID
 }
 
@@ -378,7 +405,11 @@ const (
 // Notification is a user to notify and why. The engine decides; the host
 // delivers.
 type Notification struct {
-	User   crm.UserID
+	// User is the employee to notify.
+	User crm.UserID
+	// Reason is a short English phrase saying why ("responsible for the
+	// open deal", "offered chat, still unclaimed"), for display, not for
+	// matching.
 	Reason string
 }
 
