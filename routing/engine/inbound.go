@@ -27,14 +27,24 @@ const (
 // InboundResult is the decision for a client's message: who is notified,
 // who is responsible, what was created, and why.
 type InboundResult struct {
-	Chat      channel.Chat
+	// Chat is the message's chat.
+	Chat channel.Chat
+	// MessageID is the message's ID, as given in the event.
 	MessageID string
-	Outcome   Outcome
+	// Outcome is what the engine did with the message (one of the
+	// Outcome constants); OutcomeGroup for a group chat's message.
+	Outcome Outcome
 
-	Contact        crm.ContactID
+	// Contact is the client's CRM contact after the event; "" for a group
+	// chat's message.
+	Contact crm.ContactID
+	// ContactCreated is true when this event created Contact in the CRM.
 	ContactCreated bool
-	Deal           crm.DealID
-	DealCreated    bool
+	// Deal is the client's open deal after the event (the one created, if
+	// any); "" for a group chat's message or when the client has none open.
+	Deal crm.DealID
+	// DealCreated is true when this event created Deal in the CRM.
+	DealCreated bool
 	// Responsible is the user whose client this is after the event; empty
 	// while the chat is offered to a group (first responder).
 	Responsible crm.UserID
@@ -43,7 +53,10 @@ type InboundResult struct {
 	// Distribution is the distribution rule's decision, when one ran.
 	Distribution *routing.Decision
 
-	Task        crm.TaskID // the streak's task, if any
+	// Task is the task of the chat's unanswered-message streak; "" when
+	// there is none (tasks off, or the streak has no task yet).
+	Task crm.TaskID
+	// TaskCreated is true when this event created Task in the CRM.
 	TaskCreated bool
 
 	// Duplicate is true when the message was processed before: nothing

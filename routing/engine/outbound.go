@@ -19,30 +19,42 @@ import (
 type EmployeeMessage struct {
 	// ID identifies this message for the host; it is the idempotency key
 	// of the send. Required.
-	ID   string
+	ID string
+	// User is the employee writing (required); they need a role that may
+	// write on the chat's channel.
 	User crm.UserID
 	// Chat is the client's chat. Chat.Channel may be empty when the
 	// employee writes to the client first: the engine then chooses the
 	// client's existing chat on one of the employee's channels, else the
 	// employee's "write first from" channel, else their only channel.
-	Chat       channel.Chat
-	Text       string
+	Chat channel.Chat
+	// Text is the message's text. At least one of Text and ContentURI is
+	// required.
+	Text string
+	// ContentURI is the public address of a file to send as media; "" for
+	// a text message.
 	ContentURI string
 }
 
 // OutboundResult is the outcome of an employee's or Salesbot's message,
 // of a reply recorded with EmployeeReplied, or of an unread reset.
 type OutboundResult struct {
-	Chat      channel.Chat
+	// Chat is the event's chat; for an EmployeeMessage written first, its
+	// Channel is the channel the engine chose.
+	Chat channel.Chat
+	// MessageID is the event's message ID; "" for an unread reset.
 	MessageID string
-	Outcome   Outcome
+	// Outcome is OutcomeSent for a message or a recorded reply, and
+	// OutcomeReset for an unread reset.
+	Outcome Outcome
 	// Receipt is the Sender's receipt. For a Duplicate, the provider's ID
 	// is not kept and Receipt only has Duplicate set.
 	Receipt channel.Receipt
 	// Claimed is true when this reply claimed an offered chat; Claim is the
 	// claim's decision.
 	Claimed bool
-	Claim   *routing.Decision
+	// Claim is the claim's decision when Claimed is true; nil otherwise.
+	Claim *routing.Decision
 	// Responsible is the client's responsible user after the message.
 	Responsible crm.UserID
 	// TaskClosed is the unanswered-message task completed by this reply.
@@ -50,9 +62,13 @@ type OutboundResult struct {
 	// Links reports each Salesbot short link (Salesbot messages only).
 	Links []links.LinkResult
 	// Text is the text as sent (links expanded, for Salesbot messages).
-	Text      string
+	Text string
+	// Duplicate is true when the event was already processed (or, for a
+	// Salesbot message, the Sender reported the send as a repeat): nothing
+	// was done again. An unread reset never sets it.
 	Duplicate bool
-	Why       Explanation
+	// Why lists the steps the engine took, in order.
+	Why Explanation
 }
 
 // EmployeeMessage checks that the employee may write to the chat (roles;
@@ -396,9 +412,15 @@ func decideChannel(t *roles.Table, writeFirst map[crm.UserID]channel.ID, user cr
 // SalesbotMessage is a message Salesbot sends through the integration.
 type SalesbotMessage struct {
 	// ID is the send's idempotency key. Required.
-	ID         string
-	Chat       channel.Chat
-	Text       string
+	ID string
+	// Chat is the client's chat; both of its fields are required.
+	Chat channel.Chat
+	// Text is the message's text, in which Salesbot's short links are
+	// expanded when ExpandSalesbotLinks is on. At least one of Text and
+	// ContentURI is required.
+	Text string
+	// ContentURI is the public address of a file to send as media; "" for
+	// a text message.
 	ContentURI string
 }
 
@@ -484,7 +506,10 @@ func (e *Engine) SalesbotMessage(ctx context.Context, m SalesbotMessage) (res Ou
 
 // UnreadReset is an employee marking a chat as needing no reply.
 type UnreadReset struct {
+	// User is the employee resetting the counter (required); they must see
+	// the chat and hold a role that may write (not quality control).
 	User crm.UserID
+	// Chat is the client's chat; both of its fields are required.
 	Chat channel.Chat
 }
 

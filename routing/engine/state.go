@@ -22,6 +22,7 @@ type Outcome string
 // Lease is the right to process one chat's events. Several host instances
 // sharing a [State] serialize a chat's events through it.
 type Lease struct {
+	// Chat is the chat the lease is on.
 	Chat channel.Chat
 	// Fence is greater than the Fence of every lease granted earlier by
 	// the same store; writes carry it so that a holder whose lease has
@@ -49,6 +50,8 @@ type Locker interface {
 // ClientRecord is what the engine remembers of a chat's client, so that a
 // live chat needs no CRM call while the record is fresh.
 type ClientRecord struct {
+	// Contact is the client's CRM contact; "" when the engine knows none
+	// yet, and the next event reads the CRM.
 	Contact crm.ContactID
 	// Deal is the open deal that counts (the most recently updated), or ""
 	// when the client has none open.
@@ -82,9 +85,14 @@ type ClientStore interface {
 // engine chooses (inbound message, outbound message, a sent message's
 // provider ID, an echo) and the provider's message ID.
 type MessageKey struct {
+	// Chat is the event's chat.
 	Chat channel.Chat
+	// Kind is the engine's namespace of ID (a client's message, an
+	// employee's message, ...); stores keep it as an opaque byte.
 	Kind byte
-	ID   string
+	// ID is the event's message ID in that namespace: the provider's or
+	// the host's.
+	ID string
 }
 
 // MessageRecord is the progress of one processed event, kept so that a
