@@ -25,7 +25,9 @@ var (
 // ClaimedError is returned to every claimant but the winner. It matches
 // ErrAlreadyClaimed.
 type ClaimedError struct {
-	Chat   channel.Chat
+	// Chat is the chat that was claimed.
+	Chat channel.Chat
+	// Winner is the employee whose claim won; never empty.
 	Winner crm.UserID
 }
 
@@ -41,8 +43,13 @@ func (e *ClaimedError) Is(target error) bool { return target == ErrAlreadyClaime
 // to them. NoOffer is true when the chat has no offer at all. It matches
 // ErrNotOffered.
 type NotOfferedError struct {
-	Chat    channel.Chat
-	User    crm.UserID
+	// Chat is the chat that was claimed or widened.
+	Chat channel.Chat
+	// User is the claimant; empty when the error comes from
+	// [ClaimStore.Widen], which claims for nobody.
+	User crm.UserID
+	// NoOffer is true when the chat has no offer record at all, false
+	// when it has one whose group does not include User.
 	NoOffer bool
 }
 
@@ -59,6 +66,8 @@ func (e *NotOfferedError) Is(target error) bool { return target == ErrNotOffered
 
 // ClaimState is the recorded first-responder state of one chat.
 type ClaimState struct {
+	// Chat is the chat the record belongs to; zero when there is no
+	// record (a Get with found false).
 	Chat channel.Chat
 	// Offered is the group the chat was offered to, in offer order,
 	// without duplicates. Read-only: it may share memory with the store.

@@ -21,8 +21,14 @@ var ErrNoEligible = errors.New("routing: nobody eligible")
 // ([Distributor.OfferToWriters]); [Distributor.Distribute] does so itself.
 // It matches ErrNoEligible.
 type NoEligibleError struct {
-	Rule    Rule
+	// Rule is the rule that found nobody: round robin, first responder,
+	// offer to writers or cover.
+	Rule Rule
+	// Channel is the channel the rule ran on.
 	Channel channel.ID
+	// Skipped are the employees with a role on the channel, each with why
+	// they were left out, sorted by user ID; empty when nobody has a role
+	// there.
 	Skipped []Skip
 }
 
@@ -73,13 +79,18 @@ const (
 
 // Skip is an employee left out of a decision, and why.
 type Skip struct {
-	User   crm.UserID
+	// User is the employee left out.
+	User crm.UserID
+	// Reason is why: one of the Skip reasons above, never empty.
 	Reason SkipReason
 }
 
 // Explanation says how a decision was reached.
 type Explanation struct {
-	Rule    Rule
+	// Rule is the rule that made the decision; when it replaces a rule
+	// that found nobody, that one is Fallback.Rule.
+	Rule Rule
+	// Channel is the channel the decision is about; always set.
 	Channel channel.ID
 	// Chat is set for offers and claims.
 	Chat channel.Chat
@@ -109,19 +120,27 @@ type Explanation struct {
 	// Weight is the chosen employee's weight on a weighted channel.
 	Weight int
 	// Queued is set for a client put in the waiting queue (Rule queue)
-	// and for one assigned from it: when it was queued. Behind is true
-	// when the client was queued because others were already waiting
-	// (then Fallback is nil).
+	// and for one assigned from it: when it was queued.
 	Queued time.Time
+	// Behind is true when a client was queued because others were
+	// already waiting on the channel, not because nobody was eligible
+	// (then Fallback is nil); false for every other decision.
 	Behind bool
-	// Escalation is the escalation's number (1 for the first) and From
-	// the employee the client passed on from (round robin).
+	// Escalation is the escalation's number (1 for the first); 0 when the
+	// decision is not an escalation.
 	Escalation int
-	From       crm.UserID
-	// Owner is the client's responsible for an owner decision, and Away
-	// why they are unavailable (empty when available).
+	// From is, for an escalation on a round-robin channel, the employee
+	// who did not reply in time and whom the client passed on from (still
+	// User when nobody else was eligible); empty otherwise.
+	From crm.UserID
+	// Owner is the client's responsible for an owner decision (Rule
+	// owner or cover, or a reassignment of an unavailable owner); empty
+	// otherwise.
 	Owner crm.UserID
-	Away  SkipReason
+	// Away is why Owner is unavailable ([SkipOffShift], [SkipDayOff],
+	// [SkipOnLeave] or [SkipUnavailable]); empty when Owner is available
+	// or not set.
+	Away SkipReason
 }
 
 // String renders the explanation on one line, for logs and operators.
@@ -213,7 +232,9 @@ type Decision struct {
 	// Offered is the group an offer went to (to be notified when
 	// Why.Repeat is false). Read-only.
 	Offered []crm.UserID
-	Why     Explanation
+	// Why says how the decision was reached; Why.Repeat tells whether
+	// anyone needs notifying.
+	Why Explanation
 }
 
 // String renders the decision and its explanation on one line.

@@ -447,8 +447,13 @@ var ErrAtCapacity = errors.New("routing: employee at capacity")
 // AtCapacityError refuses a claim by an employee who holds as many open
 // clients on the channel as their limit. It matches ErrAtCapacity.
 type AtCapacityError struct {
-	Chat  channel.Chat
-	User  crm.UserID
+	// Chat is the chat claimed; it stays offered to the others.
+	Chat channel.Chat
+	// User is the claimant refused.
+	User crm.UserID
+	// Limit is User's capacity on the channel ([Features.CapacityOf], else
+	// [Features.Capacity]), always above 0, which their open clients and
+	// unclaimed offers there have reached.
 	Limit int
 }
 

@@ -92,6 +92,8 @@ func (e Escalation) Due(from time.Time, done int, now time.Time) bool {
 
 // Watch is one client waiting for a reply under an [Escalation] policy.
 type Watch struct {
+	// Chat is the client's chat, which keys the watch: a store holds at
+	// most one per chat. Both its channel and chat ID are required.
 	Chat channel.Chat
 	// Since is when the clock first started (the pick or offer).
 	Since time.Time

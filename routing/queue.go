@@ -13,6 +13,8 @@ import (
 
 // QueueEntry is a client waiting in a channel's queue.
 type QueueEntry struct {
+	// Chat is the waiting client's chat; its Channel names the queue,
+	// which holds a chat at most once.
 	Chat channel.Chat
 	// Since is when the client was queued (the event's time).
 	Since time.Time

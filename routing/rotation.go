@@ -10,6 +10,7 @@ import (
 // as a [RotationStore] holds it and a [Chooser] sees it. A member never
 // recorded has the zero state.
 type Member struct {
+	// User is the employee (their CRM user ID) whose state this is.
 	User crm.UserID
 	// LastServed is the pool sequence number of the member's last pick;
 	// 0 if never picked.

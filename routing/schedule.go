@@ -67,15 +67,23 @@ func (d Date) valid() bool {
 type Shift struct {
 	// Days are the weekdays the shift starts on (Sunday is 0).
 	Days []time.Weekday `json:"days"`
-	From TimeOfDay      `json:"from"`
-	To   TimeOfDay      `json:"to"`
+	// From is when the shift starts, in minutes after midnight ("HH:MM"
+	// in JSON); the minute From itself is working time.
+	From TimeOfDay `json:"from"`
+	// To is when the shift ends, in minutes after midnight ("HH:MM" in
+	// JSON; "24:00" is midnight at the end of the day); the minute To
+	// itself is not working time.
+	To TimeOfDay `json:"to"`
 }
 
 // Period is a leave: the days From to To, both included, in the
 // schedule's time zone.
 type Period struct {
+	// From is the first day of leave, "YYYY-MM-DD".
 	From Date `json:"from"`
-	To   Date `json:"to"`
+	// To is the last day of leave, "YYYY-MM-DD", included; not before
+	// From.
+	To Date `json:"to"`
 }
 
 // Schedule is one employee's working time: weekly shifts in a time zone,

@@ -88,11 +88,16 @@ func (p *ReturningPolicy) UnmarshalText(b []byte) error {
 
 // ChannelSettings are one channel's distribution settings.
 type ChannelSettings struct {
+	// Channel is the channel these settings apply to; required, and at
+	// most once in the list given to [IndexSettings].
 	Channel channel.ID `json:"channel"`
-	// Pipeline and Stage are where a new client's deal is created. The
-	// stage decides the Mode.
+	// Pipeline is the CRM pipeline where a new client's deal is created;
+	// required, and it must exist in the CRM.
 	Pipeline crm.PipelineID `json:"pipeline"`
-	Stage    crm.StageID    `json:"stage"`
+	// Stage is the stage of Pipeline where the deal is placed; required
+	// and open (Unsorted or an ordinary stage, not won or lost). The
+	// stage decides the Mode.
+	Stage crm.StageID `json:"stage"`
 	// Returning applies when all deals of a returning client are closed.
 	Returning ReturningPolicy `json:"returning"`
 	// Features are the distribution features beyond equal shares; their
@@ -263,10 +268,18 @@ func enumUnmarshal(names []string, v *int, b []byte, field string) error {
 // SettingsError names the field of a channel's settings that is wrong. It
 // matches ErrInvalid.
 type SettingsError struct {
+	// Channel is the channel whose settings are wrong; empty when the
+	// Channel field itself is empty.
 	Channel channel.ID
-	Field   string // the field's Go name, e.g. "Stage", "Capacity", "Schedules[42]"
-	Value   string
-	Reason  string
+	// Field is the wrong field's Go name, e.g. "Stage", "Capacity", or
+	// "Schedules[42]" for the schedule of user 42.
+	Field string
+	// Value is the wrong value as text ("user=n" for a per-employee map
+	// entry, the time zone for a schedule, After for Escalation); empty
+	// when the value is missing.
+	Value string
+	// Reason says in words what is wrong, e.g. "empty" or "negative".
+	Reason string
 }
 
 // Error implements the error interface.
