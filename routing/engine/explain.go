@@ -14,6 +14,8 @@ import (
 // why. It is built as values; String renders it on demand, so an event
 // whose explanation nobody reads costs no text formatting.
 type Explanation struct {
+	// Steps are the steps taken, in the order the engine took them; nil
+	// when the event returned before its first step.
 	Steps []Step
 }
 
@@ -55,7 +57,7 @@ const (
 	StepFoundEarlier                         // what an earlier delivery created was found in the CRM: Contact, Deal
 	StepDistributed                          // the channel's distribution decided: Decision
 	StepTurnKept                             // the round-robin turn reserved for this client earlier: User
-	StepCreatedClient                        // created Contact and Deal at Pipeline/Stage (Text: "pipeline/stage")
+	StepCreatedClient                        // created Contact and Deal at Pipeline/Stage (Text: "pipeline P stage S")
 	StepCreatedDeal                          // created Deal for the existing Contact
 	StepOwnerFollows                         // the contact's responsible follows the new deal's: User
 	StepOpenDeal                             // the open Deal's responsible User is notified
@@ -93,16 +95,31 @@ const (
 // Step is one step of an Explanation. Which fields are set depends on
 // Kind (see the StepKind constants).
 type Step struct {
-	Kind     StepKind
-	User     crm.UserID
-	Users    []crm.UserID
-	Contact  crm.ContactID
-	Deal     crm.DealID
-	Task     crm.TaskID
-	Channel  channel.ID
-	Time     time.Time
-	N, Of    int
-	Text     string
+	// Kind is what the step was; it says which other fields are set.
+	Kind StepKind
+	// User is the employee the step is about; "" when the kind names none.
+	User crm.UserID
+	// Users is the group the chat is offered to (StepOfferPending).
+	Users []crm.UserID
+	// Contact is the client's CRM contact the step is about, or "".
+	Contact crm.ContactID
+	// Deal is the CRM deal the step is about, or "".
+	Deal crm.DealID
+	// Task is the unanswered-message task the step is about, or "".
+	Task crm.TaskID
+	// Channel is the channel the step is about, or "".
+	Channel channel.ID
+	// Time is the new task's deadline (StepTaskCreated); zero otherwise.
+	Time time.Time
+	// N is how many short links were expanded (StepLinks).
+	N int
+	// Of is how many short links the message had (StepLinks).
+	Of int
+	// Text is free-form detail named by the kind (a role, a reason, a
+	// warning, a previous responsible); "" when there is none.
+	Text string
+	// Decision is the distribution's or claim's decision the step reports
+	// (StepDistributed, StepClaim, StepClaimLost, StepCovering); else nil.
 	Decision *routing.Decision
 }
 

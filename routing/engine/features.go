@@ -163,6 +163,7 @@ type TickResult struct {
 
 // Handover is one client Tick gave to someone.
 type Handover struct {
+	// Chat is the client's chat that was handed over.
 	Chat channel.Chat
 	// Responsible is the employee now responsible in the CRM; empty for
 	// an offer (the first reply claims it).

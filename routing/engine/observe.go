@@ -13,6 +13,8 @@ import (
 // metrics and tracing. Event is called on the event's goroutine, so it
 // must be fast and safe for concurrent use; it cannot change the outcome.
 type Observer interface {
+	// Event receives one finished event; ctx is the event's own context.
+	// Its return is awaited before the engine's method returns.
 	Event(ctx context.Context, info EventInfo)
 }
 

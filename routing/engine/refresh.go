@@ -37,12 +37,18 @@ type RefreshResult struct {
 	// Responsible its responsible user (else the contact's, as far as the
 	// engine knows it). Empty for OutcomeNoRecord, and Contact is empty
 	// when the contact is gone from the CRM too.
-	Contact     crm.ContactID
-	Deal        crm.DealID
+	Contact crm.ContactID
+	// Deal is the client's open deal that counts now; "" when none is open
+	// and for OutcomeNoRecord.
+	Deal crm.DealID
+	// Responsible is Deal's responsible user now, else the contact's as
+	// far as the engine knows it; "" for OutcomeNoRecord.
 	Responsible crm.UserID
 	// PreviousDeal and PreviousResponsible are what the engine knew before:
 	// the deal it knew open ("" when none) and the client's responsible.
-	PreviousDeal        crm.DealID
+	PreviousDeal crm.DealID
+	// PreviousResponsible is the client's responsible as the engine knew
+	// it before the refresh; "" when it knew none.
 	PreviousResponsible crm.UserID
 	// Why explains what was read and done, step by step.
 	Why Explanation
